@@ -1,0 +1,83 @@
+import { ConfigError, loadOptions } from "../common/config-parse.js";
+import { coordinatorOptions, serveOptions, workerOptions } from "../common/config.js";
+import { createLogger } from "../common/logger.js";
+import { startCoordinator } from "../coordinator/start-coordinator.js";
+import { startWorker } from "../worker/start-worker.js";
+import { runServe } from "./serve.js";
+import { TOP_USAGE, usageOf } from "./usage.js";
+
+/** The one entry point: `inference-engine <serve|coordinator|worker|help>`. */
+const COMMANDS = {
+  serve: { specs: serveOptions, summary: "Runs a coordinator and N local worker processes; Ctrl-C/SIGTERM stops them all." },
+  coordinator: { specs: coordinatorOptions, summary: "Runs the coordinator: admission, routing and streaming for a fleet of workers." },
+  worker: { specs: workerOptions, summary: "Runs one worker: loads a GGUF model and serves /worker/prefill, /worker/decode and /worker/health." },
+} as const;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
+    const sub = rest[0] as keyof typeof COMMANDS | undefined;
+    console.log(sub && sub in COMMANDS ? usageOf(sub, COMMANDS[sub].summary, COMMANDS[sub].specs) : TOP_USAGE);
+    return 0;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    if (command in COMMANDS) {
+      const c = COMMANDS[command as keyof typeof COMMANDS];
+      console.log(usageOf(command, c.summary, c.specs));
+      return 0;
+    }
+  }
+  switch (command) {
+    case "coordinator": {
+      const { config } = loadOptions(coordinatorOptions, rest, process.env);
+      const log = createLogger("coordinator", config.logLevel);
+      const running = await startCoordinator(config, { log });
+      await untilSignal();
+      await running.close();
+      log.info({}, "coordinator.stopped");
+      log.flush();
+      return 0;
+    }
+    case "worker": {
+      const { config } = loadOptions(workerOptions, rest, process.env);
+      const log = createLogger("worker", config.logLevel);
+      const running = await startWorker(config, { log, localWorkers: config.localWorkers, modelsDir: config.modelsDir });
+      await untilSignal();
+      await running.shutdown();
+      log.flush();
+      return 0;
+    }
+    case "serve": {
+      const { config } = loadOptions(serveOptions, rest, process.env);
+      return runServe(config);
+    }
+    default:
+      console.error(`unknown command '${command}'\n\n${TOP_USAGE}`);
+      return 2;
+  }
+}
+
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off("SIGTERM", on);
+      process.off("SIGINT", on);
+      resolve(sig);
+    };
+    process.on("SIGTERM", on);
+    process.on("SIGINT", on);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Handles left by libraries (keep-alive sockets, native threads) must not keep a stopped process alive.
+    setTimeout(() => process.exit(code), 2000).unref();
+  },
+  (err) => {
+    if (err instanceof ConfigError) console.error(`configuration error: ${err.message}`);
+    else console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  },
+);

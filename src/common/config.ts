@@ -1,0 +1,90 @@
+import {
+  autoIntOpt, boolOpt, bytesOpt, choiceOpt, intOpt, optionalStrOpt, parseHttpUrl, parseUrlList, strOpt,
+  type Option,
+} from "./config-parse.js";
+
+/**
+ * Every setting of every role, with its environment variable, flag, default and unit. The seed's
+ * names (PORT, HOST, MODEL_PATH, WORKER_ID, WORKER_URL, COORDINATOR_URL) keep their meaning.
+ */
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const shared = {
+  host: strOpt("HOST", "--host", "0.0.0.0", "address to listen on"),
+  logLevel: choiceOpt("LOG_LEVEL", "--log-level", "info" as LogLevel, LOG_LEVELS, "log level (JSON lines on stdout)"),
+  heartbeatIntervalMs: intOpt("HEARTBEAT_INTERVAL_MS", "--heartbeat-interval-ms", 10_000, 50, 3_600_000,
+    "worker heartbeat period (ms); the coordinator expires a worker after 3 missed periods"),
+  maxBodyBytes: bytesOpt("MAX_BODY_BYTES", "--max-body-bytes", 1 * MiB, "largest accepted request body (bytes); larger gets 413"),
+};
+
+export const coordinatorOptions = {
+  ...shared,
+  port: intOpt("PORT", "--port", 1337, 0, 65535, "coordinator port (0 picks a free one)"),
+  systemMaxSessions: intOpt("SYSTEM_MAX_SESSIONS", "--system-max-sessions", 1000, 1, 10_000_000,
+    "live sessions the whole fleet may hold"),
+  systemMaxKvBytes: bytesOpt("SYSTEM_MAX_KV_BYTES", "--system-max-kv-bytes", 64 * GiB, "KV cache the whole fleet may hold (bytes)"),
+  relayBufferTokens: intOpt("RELAY_BUFFER_TOKENS", "--relay-buffer-tokens", 64, 1, 65536,
+    "tokens buffered per stream toward a client before the worker stream is paused"),
+  clientWriteTimeoutMs: intOpt("CLIENT_WRITE_TIMEOUT_MS", "--client-write-timeout-ms", 5000, 10, 600_000,
+    "a client whose socket stays full this long (ms) is dropped"),
+  prefillRetries: intOpt("PREFILL_RETRIES", "--prefill-retries", 2, 0, 10, "prefill attempts on other workers after a failure"),
+  maxTokensLimit: intOpt("MAX_TOKENS_LIMIT", "--max-tokens-limit", 1_000_000, 1, 100_000_000,
+    "largest max_tokens a request may ask for; the worker also checks its context"),
+  workerConnectTimeoutMs: intOpt("WORKER_CONNECT_TIMEOUT_MS", "--worker-connect-timeout-ms", 2000, 10, 600_000,
+    "TCP connect timeout toward a worker (ms)"),
+  prefillTimeoutMs: intOpt("PREFILL_TIMEOUT_MS", "--prefill-timeout-ms", 120_000, 10, 3_600_000,
+    "longest a prefill may take, queueing for a slot included (ms)"),
+  strictModel: boolOpt("STRICT_MODEL", "--strict-model", false,
+    "reject a model name no worker serves even when the fleet serves a single model"),
+};
+
+export const ENGINES = ["llama", "sim"] as const;
+export type EngineKind = (typeof ENGINES)[number];
+export const GPU_MODES = ["off", "auto", "cuda", "vulkan"] as const;
+export type GpuMode = (typeof GPU_MODES)[number];
+
+export const workerOptions = {
+  ...shared,
+  workerPort: { ...intOpt("WORKER_PORT", "--worker-port", 3001, 0, 65535, "worker port (0 picks a free one)"), aliases: ["--port"] },
+  workerId: optionalStrOpt("WORKER_ID", "--worker-id", "worker id (default: worker-<port>)"),
+  workerUrl: { ...optionalStrOpt("WORKER_URL", "--worker-url", "URL the coordinator uses to reach this worker (default: http://127.0.0.1:<port>)"), parse: parseHttpUrl } as Option<string | undefined>,
+  coordinatorUrls: {
+    env: "COORDINATOR_URL", flag: "--coordinator-url", default: ["http://127.0.0.1:1337"],
+    describe: "coordinator(s) to send heartbeats to, comma-separated", parse: parseUrlList,
+  } as Option<string[]>,
+  modelPath: optionalStrOpt("MODEL_PATH", "--model-path", "GGUF file to serve (default: ./models/*.gguf, else the built-in demo model)", ["--model"]),
+  modelId: optionalStrOpt("MODEL_ID", "--model-id", "model name advertised to the coordinator (default: from the file name)"),
+  engine: choiceOpt("ENGINE", "--engine", "llama" as EngineKind, ENGINES, "inference engine"),
+  gpu: choiceOpt("GPU", "--gpu", "off" as GpuMode, GPU_MODES, "GPU backend of llama.cpp (CPU by default)"),
+  threads: autoIntOpt("THREADS", "--threads", 1, 1024, "compute threads of this worker (auto: cores / local workers, 1 for tiny models)"),
+  forceThreads: boolOpt("FORCE_THREADS", "--force-threads", false, "allow more compute threads than cores"),
+  parallel: autoIntOpt("PARALLEL", "--parallel", 1, 256, "sequences decoded together in one batch (auto: 8)"),
+  contextSize: autoIntOpt("CONTEXT_SIZE", "--context-size", 16, 1_048_576, "context per sequence in tokens (auto: training context, at most 4096)"),
+  batchSize: intOpt("BATCH_SIZE", "--batch-size", 512, 1, 65536, "tokens per llama.cpp decode batch"),
+  workerMaxSessions: intOpt("WORKER_MAX_SESSIONS", "--worker-max-sessions", 100, 1, 1_000_000, "sessions this worker holds at once"),
+  workerMaxSessionKvBytes: bytesOpt("WORKER_MAX_SESSION_KV_BYTES", "--worker-max-session-kv-bytes", 512 * MiB, "KV cache one session may hold (bytes)"),
+  workerMaxKvBytes: bytesOpt("WORKER_MAX_KV_BYTES", "--worker-max-kv-bytes", 8 * GiB, "KV cache this worker holds in total (bytes)"),
+  sessionTtlMs: intOpt("SESSION_TTL_MS", "--session-ttl-ms", 300_000, 100, 86_400_000, "idle session lifetime before its KV is freed (ms)"),
+  channelTokens: intOpt("WORKER_CHANNEL_TOKENS", "--worker-channel-tokens", 32, 1, 65536, "tokens buffered per session before its decode pauses"),
+  drainTimeoutMs: intOpt("DRAIN_TIMEOUT_MS", "--drain-timeout-ms", 30_000, 0, 3_600_000, "longest SIGTERM waits for running decodes (ms)"),
+  localWorkers: intOpt("LOCAL_WORKERS", "--local-workers", 1, 1, 1024, "worker processes sharing this machine's cores (set by serve)"),
+  modelsDir: strOpt("MODELS_DIR", "--models-dir", "models", "folder searched for .gguf files and holding the demo model"),
+};
+
+export const serveOptions = {
+  ...coordinatorOptions,
+  ...workerOptions,
+  // In `serve`, --port is the coordinator's; each worker listens on WORKER_PORT + i.
+  workerPort: intOpt("WORKER_PORT", "--worker-port", 3001, 0, 65535, "first worker port; worker i listens on it + i (0: free ports)"),
+  workers: intOpt("WORKERS", "--workers", 2, 1, 64, "local worker processes"),
+  restartWorkers: boolOpt("RESTART_WORKERS", "--restart-workers", true, "restart a local worker that exits unexpectedly"),
+};
+
+export type CoordinatorConfig = { readonly [K in keyof typeof coordinatorOptions]: OptionValue<(typeof coordinatorOptions)[K]> };
+export type WorkerConfig = { readonly [K in keyof typeof workerOptions]: OptionValue<(typeof workerOptions)[K]> };
+export type ServeConfig = { readonly [K in keyof typeof serveOptions]: OptionValue<(typeof serveOptions)[K]> };
+type OptionValue<O> = O extends Option<infer T> ? T : never;

@@ -1,0 +1,77 @@
+import { ServingError, type ErrorCode } from "./serving-error.js";
+
+/**
+ * The single table from error code to HTTP status, and the two wire shapes: the seed's
+ * `{error, reason, request_id}` and OpenAI's `{error: {message, type, param, code}}`.
+ */
+const STATUS: Record<ErrorCode, number> = {
+  invalid_json: 400,
+  invalid_request: 400,
+  missing_field: 400,
+  invalid_field: 400,
+  prompt_too_long: 400,
+  model_required: 400,
+  unknown_model: 400,
+  unauthorized: 401,
+  not_found: 404,
+  session_not_found: 404,
+  model_not_found: 404,
+  method_not_allowed: 405,
+  session_busy: 409,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  queue_full: 429,
+  no_workers: 503,
+  system_sessions_full: 503,
+  system_kv_cache_full: 503,
+  worker_sessions_full: 503,
+  worker_kv_cache_full: 503,
+  session_kv_limit: 503,
+  draining: 503,
+  queue_timeout: 503,
+  overloaded: 503,
+  worker_unreachable: 502,
+  worker_failed: 502,
+  worker_timeout: 504,
+  internal: 500,
+};
+
+export function isErrorCode(s: string): s is ErrorCode {
+  return Object.prototype.hasOwnProperty.call(STATUS, s);
+}
+
+export function httpStatusOf(code: ErrorCode): number {
+  return STATUS[code];
+}
+
+/** Unknown throwables become `internal`; the original is kept as `cause` for the log. */
+export function toServingError(err: unknown): ServingError {
+  if (err instanceof ServingError) return err;
+  return new ServingError("internal", "internal error", { cause: err });
+}
+
+export function seedErrorBody(err: ServingError, requestId: string): Record<string, unknown> {
+  return { error: err.message, reason: err.code, request_id: requestId, ...(err.param ? { param: err.param } : {}), ...err.details };
+}
+
+function openAiType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 404) return "not_found_error";
+  if (status === 429) return "rate_limit_error";
+  if (status >= 500) return status === 503 ? "overloaded_error" : "server_error";
+  return "invalid_request_error";
+}
+
+export function openAiErrorBody(err: ServingError): Record<string, unknown> {
+  const status = httpStatusOf(err.code);
+  return { error: { message: err.message, type: openAiType(status), param: err.param ?? null, code: err.code } };
+}
+
+/** Headers that go with an error response (Retry-After on 429/503). */
+export function errorHeaders(err: ServingError): Record<string, string> {
+  const status = httpStatusOf(err.code);
+  if (err.retryAfterS !== undefined) return { "retry-after": String(Math.max(1, Math.ceil(err.retryAfterS))) };
+  if (status === 503 || status === 429) return { "retry-after": "1" };
+  return {};
+}

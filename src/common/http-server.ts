@@ -1,0 +1,197 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { randomUUID } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "./logger.js";
+import { ServingError } from "./serving-error.js";
+import { errorHeaders, httpStatusOf, openAiErrorBody, seedErrorBody, toServingError } from "./error-mapping.js";
+import { parseJsonObject, type JsonObject } from "../protocol/validate.js";
+
+/**
+ * A small router over node:http. The hot paths (SSE relays) write straight to the socket, so a
+ * framework would add little; what is here is what every route needs: request ids, bounded body
+ * reading, and the one error handler that maps a ServingError to HTTP.
+ */
+export type ErrorDialect = "seed" | "openai";
+
+export interface RouteContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly url: URL;
+  readonly params: Readonly<Record<string, string>>;
+  readonly requestId: string;
+  log: Logger;
+  /** Reads the body (at most the configured limit) and parses a JSON object. */
+  readJson(): Promise<JsonObject>;
+}
+
+export type Handler = (ctx: RouteContext) => Promise<void> | void;
+
+interface Route {
+  method: string;
+  segments: string[];
+  handler: Handler;
+  dialect: ErrorDialect;
+}
+
+export interface HttpServerOptions {
+  log: Logger;
+  maxBodyBytes: number;
+  /** Called for every finished response (metrics hook). */
+  onResponse?: (route: string, method: string, status: number, durationMs: number) => void;
+  /** Runs before the handler; throws a ServingError to refuse (authentication). */
+  guard?: (ctx: RouteContext, routePath: string) => void;
+}
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export class HttpServer {
+  private readonly routes: Route[] = [];
+  readonly server: Server;
+
+  constructor(private readonly opts: HttpServerOptions) {
+    this.server = createServer({ keepAlive: true, noDelay: true }, (req, res) => void this.dispatch(req, res));
+    // Streams live long; the request (headers + body) must still arrive promptly.
+    this.server.requestTimeout = 60_000;
+    this.server.headersTimeout = 30_000;
+    this.server.keepAliveTimeout = 65_000;
+    this.server.on("clientError", (err, socket) => {
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+      else socket.destroy();
+      opts.log.debug({ err: (err as Error).message }, "http.client_error");
+    });
+  }
+
+  route(method: string, path: string, handler: Handler, dialect: ErrorDialect = "seed"): this {
+    this.routes.push({ method, segments: path.split("/").filter(Boolean), handler, dialect });
+    return this;
+  }
+
+  async listen(port: number, host: string): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => {
+        this.server.off("error", reject);
+        resolve();
+      });
+    });
+    const addr = this.server.address() as AddressInfo;
+    const shownHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+    return `http://${shownHost.includes(":") ? `[${shownHost}]` : shownHost}:${addr.port}`;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Stops accepting connections; open streams are left to their owners. */
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private match(method: string, pathname: string): { route: Route; params: Record<string, string> } | "method" | null {
+    const parts = pathname.split("/").filter(Boolean);
+    let pathMatched = false;
+    for (const route of this.routes) {
+      if (route.segments.length !== parts.length) continue;
+      const params: Record<string, string> = {};
+      let ok = true;
+      for (let i = 0; i < parts.length; i++) {
+        const seg = route.segments[i]!;
+        if (seg.startsWith(":")) {
+          try {
+            params[seg.slice(1)] = decodeURIComponent(parts[i]!);
+          } catch {
+            ok = false;
+            break;
+          }
+        } else if (seg !== parts[i]) {
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) continue;
+      pathMatched = true;
+      if (route.method === method) return { route, params };
+    }
+    return pathMatched ? "method" : null;
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const headerId = req.headers["x-request-id"];
+    const requestId = typeof headerId === "string" && REQUEST_ID_RE.test(headerId) ? headerId : randomUUID();
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://localhost");
+    } catch {
+      url = new URL("http://localhost/");
+    }
+    const found = this.match(req.method ?? "GET", url.pathname);
+    const routePath = found && found !== "method" ? "/" + found.route.segments.join("/") : "unmatched";
+    const dialect: ErrorDialect = found && found !== "method" ? found.route.dialect : url.pathname.startsWith("/v1/") ? "openai" : "seed";
+    const ctx: RouteContext = {
+      req, res, url, requestId,
+      params: found && found !== "method" ? found.params : {},
+      log: this.opts.log.child({ request_id: requestId }),
+      readJson: () => readJsonBody(req, this.opts.maxBodyBytes),
+    };
+    res.setHeader("x-request-id", requestId);
+    if (this.opts.onResponse) {
+      const onResponse = this.opts.onResponse;
+      res.once("close", () => onResponse(routePath, req.method ?? "GET", res.statusCode, performance.now() - started));
+    }
+    try {
+      if (found === null) throw new ServingError("not_found", `no route for ${url.pathname}`);
+      if (found === "method") throw new ServingError("method_not_allowed", `method ${req.method} not allowed on ${url.pathname}`);
+      this.opts.guard?.(ctx, routePath);
+      await found.route.handler(ctx);
+    } catch (err) {
+      sendError(ctx, err, dialect);
+    }
+  }
+}
+
+/** The one place that turns a thrown error into an HTTP answer. */
+export function sendError(ctx: RouteContext, err: unknown, dialect: ErrorDialect): void {
+  const se = toServingError(err);
+  if (se.code === "internal") ctx.log.error({ err: se.cause ?? se }, "http.internal_error");
+  const { res } = ctx;
+  if (res.headersSent) {
+    // A stream had started: its owner reports errors inside it; all that is left is to end it.
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  const status = httpStatusOf(se.code);
+  const body = dialect === "openai" ? openAiErrorBody(se) : seedErrorBody(se, ctx.requestId);
+  const headers: Record<string, string> = { "content-type": "application/json", ...errorHeaders(se) };
+  // After a refused or unread body the connection's framing is unknown: close it.
+  if (se.code === "body_too_large") headers.connection = "close";
+  sendJson(res, status, body, headers);
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<JsonObject> {
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    req.resume();
+    throw new ServingError("body_too_large", `request body exceeds ${maxBytes} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      req.resume();
+      throw new ServingError("body_too_large", `request body exceeds ${maxBytes} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) throw new ServingError("invalid_request", "request body is empty; send a JSON object");
+  // Invalid UTF-8 decodes to U+FFFD rather than failing, so a broken byte is a content problem, not a crash.
+  return parseJsonObject(Buffer.concat(chunks, size).toString("utf8"));
+}

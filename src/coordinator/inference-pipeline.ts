@@ -1,0 +1,206 @@
+import { randomUUID } from "node:crypto";
+import type { Readable } from "node:stream";
+import type { Clock } from "../common/clock.js";
+import type { CoordinatorConfig } from "../common/config.js";
+import type { Logger } from "../common/logger.js";
+import type { Rng } from "../common/rng.js";
+import { ServingError } from "../common/serving-error.js";
+import type { SamplingParams } from "../protocol/sampling.js";
+import type { PrefillResponse } from "../protocol/worker-api.js";
+import { admit } from "./admission.js";
+import { PromptTokenEstimator } from "./prompt-token-estimator.js";
+import { schedule } from "./scheduler/schedule.js";
+import type { Candidate, Decision, Profile } from "./scheduler/types.js";
+import { SessionTracker, type SessionLease } from "./session-tracker.js";
+import { WorkerClient, WorkerFault, isCapacityError } from "./worker-client.js";
+import type { WorkerTable } from "./worker-table.js";
+
+/**
+ * One pipeline behind every front door: resolve the model, admit in O(1), schedule, prefill (on
+ * failure: another worker, fresh session id, up to PREFILL_RETRIES), start the decode stream. Errors
+ * before the stream starts are ServingErrors the front door answers with a status; once a stream has
+ * started it is never replayed.
+ */
+export interface InferenceJob {
+  requestId: string;
+  log: Logger;
+  /** The model name the client asked for. */
+  model: string;
+  prompt: string;
+  maxTokens: number;
+  sampling: SamplingParams;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+  /** How the front door names an unknown model: the seed API answers 400, OpenAI 404. */
+  unknownModel: "unknown_model" | "model_not_found";
+}
+
+export interface StartedInference {
+  readonly sessionId: string;
+  readonly workerId: string;
+  readonly workerUrl: string;
+  readonly lease: SessionLease;
+  readonly prefill: PrefillResponse;
+  readonly upstream: Readable;
+  readonly decision: Extract<Decision, { ok: true }>;
+  readonly attempts: number;
+  /** Closes the decode request, which cancels the session on the worker. */
+  abortUpstream(): void;
+}
+
+export interface PipelineDeps {
+  config: CoordinatorConfig;
+  table: WorkerTable;
+  tracker: SessionTracker;
+  client: WorkerClient;
+  profile: Profile;
+  clock: Clock;
+  rng: Rng;
+  log: Logger;
+}
+
+export class InferencePipeline {
+  readonly estimator = new PromptTokenEstimator();
+
+  constructor(private readonly d: PipelineDeps) {}
+
+  /** The canonical model id that serves `name` (see README: single-model fleets serve any name). */
+  resolveModel(name: string, unknown: InferenceJob["unknownModel"]): string {
+    const { table } = this.d;
+    const exact = table.modelFor(name);
+    if (exact !== undefined) return exact;
+    const served = table.models();
+    if (served.length === 0) throw new ServingError("no_workers", "no worker is available");
+    if (served.length === 1 && !this.d.config.strictModel) return served[0]!;
+    throw new ServingError(unknown, `model '${name}' is not served; served models: ${served.join(", ")}`, {
+      param: "model", details: { served_models: served },
+    });
+  }
+
+  snapshot(): Candidate[] {
+    const { table, tracker } = this.d;
+    const now = this.d.clock.now();
+    return table.list().map((e) => {
+      const local = tracker.load(e.id);
+      const h = e.health;
+      return {
+        id: e.id,
+        url: e.url,
+        model: h.model.id,
+        fresh: table.isFresh(e, now),
+        healthy: e.unhealthySinceMs === undefined && h.alive,
+        draining: h.draining,
+        sessions: Math.max(h.active_sessions, local.sessions),
+        maxSessions: h.limits.max_sessions,
+        kvBytes: Math.max(h.kv_reserved_bytes, local.kvBytes),
+        maxKvBytes: h.limits.max_kv_bytes,
+        maxSessionKvBytes: h.limits.max_session_kv_bytes,
+        kvBytesPerToken: h.model.kv_bytes_per_token,
+        contextSize: h.model.context_size,
+        waiting: h.waiting,
+        slotsTotal: h.slots.total,
+      };
+    });
+  }
+
+  async start(job: InferenceJob): Promise<StartedInference> {
+    const { config, table, tracker, client, log } = this.d;
+    const model = this.resolveModel(job.model, job.unknownModel);
+    const promptBytes = Buffer.byteLength(job.prompt);
+    const tokens = this.estimator.estimate(model, promptBytes) + job.maxTokens;
+    const capacity = table.capacity();
+    const admission = admit({
+      capacity: { ...capacity, routable: table.capacity(model).routable },
+      liveSessions: tracker.count,
+      liveKvBytes: tracker.kvReservedBytes,
+      systemMaxSessions: config.systemMaxSessions,
+      systemMaxKvBytes: config.systemMaxKvBytes,
+      requestTokens: tokens,
+    });
+    if (!admission.admitted) {
+      job.log.info({ reason: admission.reason }, "scheduler.reject");
+      throw new ServingError(admission.reason, admission.message);
+    }
+
+    const exclude = new Set<string>();
+    const failures: { worker: string; error: string }[] = [];
+    let lastCapacityError: ServingError | undefined;
+    let capacityFailures = 0;
+    let lastDecision: Decision | undefined;
+    for (let attempt = 0; attempt <= config.prefillRetries; attempt++) {
+      const decision = schedule(this.d.profile, this.snapshot(), { model, tokens, exclude }, { nowMs: this.d.clock.now(), rng: this.d.rng });
+      lastDecision = decision;
+      if (!decision.ok) break;
+      const w = decision.pick.candidate;
+      exclude.add(w.id);
+      const wlog = job.log.child({ worker_id: w.id });
+      wlog.info(
+        {
+          profile: decision.profile, score: round(decision.pick.total), scores: decision.pick.scores,
+          runner_up: decision.runnerUp ? { worker_id: decision.runnerUp.candidate.id, score: round(decision.runnerUp.total) } : null,
+          attempt,
+        },
+        "scheduler.select",
+      );
+      const sessionId = randomUUID();
+      const lease = tracker.open(job.requestId, w.id, tokens * w.kvBytesPerToken);
+      const upstreamAbort = new AbortController();
+      const onClientAbort = () => upstreamAbort.abort();
+      job.signal.addEventListener("abort", onClientAbort, { once: true });
+      let prefilled = false;
+      try {
+        if (job.signal.aborted) throw new WorkerFault("client went away", "aborted");
+        const prefill = await client.prefill(
+          w.url,
+          { session_id: sessionId, prompt: job.prompt, model: job.model, max_tokens: job.maxTokens, sampling: job.sampling },
+          { requestId: job.requestId, signal: upstreamAbort.signal },
+        );
+        prefilled = true;
+        lease.trueUp(prefill.kv_cache_bytes);
+        this.estimator.observe(model, promptBytes, prefill.prompt_tokens);
+        const upstream = await client.decode(w.url, sessionId, job.maxTokens, { requestId: job.requestId, signal: upstreamAbort.signal });
+        job.signal.removeEventListener("abort", onClientAbort);
+        wlog.debug({ session_id: sessionId, prompt_tokens: prefill.prompt_tokens, cached_tokens: prefill.cached_tokens }, "prefill.done");
+        return {
+          sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1,
+          abortUpstream: () => upstreamAbort.abort(),
+        };
+      } catch (err) {
+        job.signal.removeEventListener("abort", onClientAbort);
+        lease.release();
+        if (prefilled) void client.cancel(w.url, sessionId, job.requestId);
+        if (job.signal.aborted) throw new ServingError("invalid_request", "client went away", { cause: err });
+        if (err instanceof ServingError && !isCapacityError(err)) throw err; // the request's own fault: no retry
+        if (err instanceof ServingError) {
+          lastCapacityError = err;
+          capacityFailures++;
+        }
+        if (err instanceof WorkerFault && err.kind !== "status") table.markUnhealthy(w.id);
+        const message = (err as Error).message;
+        failures.push({ worker: w.id, error: message });
+        wlog.warn({ session_id: sessionId, err: message, attempt }, "prefill.failed");
+      }
+    }
+    if (failures.length === 0) throw this.noCandidate(lastDecision);
+    // Every worker tried was merely full: that is capacity (503), not a failure (502).
+    if (lastCapacityError !== undefined && capacityFailures === failures.length) throw lastCapacityError;
+    throw new ServingError("worker_failed", `prefill failed on ${failures.map((f) => `${f.worker} (${f.error})`).join(", ")}`, {
+      details: { tried: failures },
+    });
+  }
+
+  /** A stream that broke mid-decode: the worker is suspect until its next heartbeat. */
+  workerStreamFailed(workerId: string): void {
+    this.d.table.markUnhealthy(workerId);
+  }
+
+  /** Why nothing could be scheduled, in the seed's reasons. */
+  private noCandidate(d: Decision | undefined): ServingError {
+    const dropped = d?.dropped ?? {};
+    if (dropped.session_room) return new ServingError("system_sessions_full", "every worker serving this model holds its session limit");
+    if (dropped.kv_room) return new ServingError("system_kv_cache_full", "no worker serving this model has room for the request's KV cache");
+    return new ServingError("no_workers", "no worker is available for this model");
+  }
+}
+
+const round = (x: number) => Math.round(x * 1e4) / 1e4;

@@ -1,0 +1,209 @@
+import type { ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
+import type { Logger } from "../common/logger.js";
+import { SseParser } from "../protocol/sse.js";
+
+/**
+ * Relays one worker's decode stream to one client. Tokens read from the worker go into a bounded
+ * buffer (64 by default); whatever arrived during one event-loop turn leaves in one write (the
+ * count of writes is what a relay's CPU cost follows). When the client's socket is full the buffer
+ * fills, and at capacity the worker stream is paused: TCP then pushes back to the worker, whose own
+ * channel fills and pauses that session alone. A client whose socket stays full past the write
+ * deadline (5 s) is dropped and its worker session cancelled.
+ */
+export type Termination = "complete" | "client_disconnect" | "write_timeout" | "worker_error" | "buffer_overflow";
+
+export interface FinalInfo {
+  reason: string;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** How one API frames tokens, the end and an error on the wire. */
+export interface StreamFormat {
+  tokens(texts: readonly string[]): string;
+  end(final: FinalInfo): string;
+  error(code: string, message: string): string;
+}
+
+export interface RelayOptions {
+  upstream: Readable;
+  res: ServerResponse;
+  format: StreamFormat;
+  bufferTokens: number;
+  writeTimeoutMs: number;
+  log: Logger;
+  /** Stops the worker side (closing the decode request cancels the session there). */
+  abortUpstream(): void;
+  onFirstToken?(): void;
+  /** Called with the count of tokens written, once per write. */
+  onTokens?(count: number): void;
+}
+
+export interface RelayResult {
+  termination: Termination;
+  /** Tokens received from the worker (not all of them reached a dropped client). */
+  tokens: number;
+  final: FinalInfo | undefined;
+  error: { code: string; message: string } | undefined;
+}
+
+/** Past this many tokens buffered, a worker that ignores pause is cut off (memory bound). */
+const OVERFLOW_FACTOR = 4;
+
+interface WorkerEvent {
+  token?: unknown;
+  seq?: unknown;
+  finished?: unknown;
+  reason?: unknown;
+  prompt_tokens?: unknown;
+  completion_tokens?: unknown;
+  error?: { code?: unknown; message?: unknown };
+}
+
+export function relay(o: RelayOptions): Promise<RelayResult> {
+  const { upstream, res, format, log } = o;
+  return new Promise<RelayResult>((resolve) => {
+    const parser = new SseParser();
+    // A multi-byte character may straddle two reads.
+    const decoder = new StringDecoder("utf8");
+    const buffer: string[] = [];
+    let received = 0;
+    let expectedSeq = 0;
+    let done = false;
+    let waitingDrain = false;
+    let flushScheduled = false;
+    let paused = false;
+    let firstSent = false;
+    let deadline: NodeJS.Timeout | undefined;
+
+    const cleanup = () => {
+      clearTimeout(deadline);
+      upstream.off("data", onData);
+      upstream.off("end", onUpstreamEnd);
+      upstream.off("error", onUpstreamError);
+      upstream.off("close", onUpstreamEnd);
+      res.off("drain", onDrain);
+      res.off("close", onClientClose);
+    };
+
+    const finish = (termination: Termination, final?: FinalInfo, error?: { code: string; message: string }) => {
+      if (done) return;
+      done = true;
+      cleanup();
+      if (termination === "complete" || termination === "worker_error") {
+        let tail = buffer.length > 0 ? format.tokens(buffer.splice(0)) : "";
+        tail += termination === "complete" ? format.end(final!) : format.error(error!.code, error!.message);
+        if (!firstSent && received > 0) o.onFirstToken?.();
+        res.end(tail);
+        // A client that never takes the last bytes is still bound by the write deadline.
+        if (!res.writableFinished) {
+          const t = setTimeout(() => res.destroy(), o.writeTimeoutMs);
+          res.once("close", () => clearTimeout(t));
+        }
+      } else {
+        if (termination !== "client_disconnect") res.destroy();
+      }
+      if (termination !== "complete") o.abortUpstream();
+      if (!upstream.destroyed && termination !== "complete") upstream.destroy();
+      resolve({ termination, tokens: received, final, error });
+    };
+
+    const flush = () => {
+      flushScheduled = false;
+      if (done || waitingDrain || buffer.length === 0) return;
+      const n = buffer.length;
+      const ok = res.write(format.tokens(buffer.splice(0)));
+      if (!firstSent) {
+        firstSent = true;
+        o.onFirstToken?.();
+      }
+      o.onTokens?.(n);
+      if (!ok) {
+        waitingDrain = true;
+        deadline = setTimeout(() => {
+          log.warn({ write_timeout_ms: o.writeTimeoutMs, buffered: buffer.length }, "stream.write_timeout");
+          finish("write_timeout");
+        }, o.writeTimeoutMs);
+      } else if (paused) {
+        paused = false;
+        upstream.resume();
+      }
+    };
+
+    const scheduleFlush = () => {
+      if (flushScheduled || waitingDrain) return;
+      flushScheduled = true;
+      setImmediate(flush);
+    };
+
+    const onDrain = () => {
+      waitingDrain = false;
+      clearTimeout(deadline);
+      flush();
+    };
+
+    const onData = (chunk: Buffer | string) => {
+      if (done) return;
+      for (const ev of parser.push(typeof chunk === "string" ? chunk : decoder.write(chunk))) {
+        let msg: WorkerEvent;
+        try {
+          msg = JSON.parse(ev.data) as WorkerEvent;
+        } catch {
+          log.warn({ data: ev.data.slice(0, 200) }, "stream.bad_event");
+          continue;
+        }
+        if (msg.finished === true) {
+          if (msg.reason === "error" || msg.error !== undefined) {
+            const code = typeof msg.error?.code === "string" ? msg.error.code : "worker_error";
+            const message = typeof msg.error?.message === "string" ? msg.error.message : "the worker failed while decoding";
+            finish("worker_error", undefined, { code, message });
+          } else {
+            finish("complete", {
+              reason: typeof msg.reason === "string" ? msg.reason : "stop",
+              promptTokens: typeof msg.prompt_tokens === "number" ? msg.prompt_tokens : 0,
+              completionTokens: typeof msg.completion_tokens === "number" ? msg.completion_tokens : received,
+            });
+          }
+          return;
+        }
+        if (typeof msg.token !== "string") continue;
+        if (msg.seq !== expectedSeq) {
+          log.warn({ expected: expectedSeq, got: msg.seq }, "stream.sequence_gap");
+        }
+        expectedSeq = (typeof msg.seq === "number" ? msg.seq : expectedSeq) + 1;
+        received++;
+        buffer.push(msg.token);
+      }
+      if (buffer.length >= o.bufferTokens && !paused) {
+        paused = true;
+        upstream.pause();
+        log.debug({ buffered: buffer.length }, "stream.buffer_high");
+      }
+      if (buffer.length > o.bufferTokens * OVERFLOW_FACTOR) {
+        log.warn({ buffered: buffer.length }, "stream.buffer_overflow");
+        finish("buffer_overflow");
+        return;
+      }
+      if (parser.pendingLength > 1 << 20) {
+        finish("worker_error", undefined, { code: "worker_error", message: "worker sent an oversized event" });
+        return;
+      }
+      scheduleFlush();
+    };
+
+    const onUpstreamEnd = () => finish("worker_error", undefined, { code: "worker_error", message: "the worker stream ended before the last token" });
+    const onUpstreamError = (err: Error) => finish("worker_error", undefined, { code: "worker_error", message: `the worker stream failed: ${err.message}` });
+    const onClientClose = () => {
+      if (!res.writableFinished) finish("client_disconnect");
+    };
+
+    upstream.on("data", onData);
+    upstream.on("end", onUpstreamEnd);
+    upstream.on("close", onUpstreamEnd);
+    upstream.on("error", onUpstreamError);
+    res.on("drain", onDrain);
+    res.on("close", onClientClose);
+  });
+}

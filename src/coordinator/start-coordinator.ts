@@ -1,0 +1,51 @@
+import { systemClock, type Clock } from "../common/clock.js";
+import type { CoordinatorConfig } from "../common/config.js";
+import { HttpServer } from "../common/http-server.js";
+import type { Logger } from "../common/logger.js";
+import { mathRng, type Rng } from "../common/rng.js";
+import { registerHealthRoutes } from "./health-routes.js";
+import { InferencePipeline } from "./inference-pipeline.js";
+import { seedProfile } from "./scheduler/profiles.js";
+import { registerSeedRoutes } from "./seed-routes.js";
+import { SessionTracker } from "./session-tracker.js";
+import { WorkerClient } from "./worker-client.js";
+import { WorkerTable } from "./worker-table.js";
+
+/** Wires a coordinator: worker table, session tracker, pipeline, routes, and the expiry sweep. */
+export interface RunningCoordinator {
+  readonly url: string;
+  readonly table: WorkerTable;
+  readonly tracker: SessionTracker;
+  close(): Promise<void>;
+}
+
+export async function startCoordinator(config: CoordinatorConfig, deps: { log: Logger; clock?: Clock; rng?: Rng }): Promise<RunningCoordinator> {
+  const { log } = deps;
+  const clock = deps.clock ?? systemClock;
+  const table = new WorkerTable(clock, config.heartbeatIntervalMs);
+  table.onChange((id, event) => {
+    if (event === "left") log.warn({ worker_id: id }, "worker.expired");
+  });
+  const tracker = new SessionTracker();
+  const client = new WorkerClient({ connectTimeoutMs: config.workerConnectTimeoutMs, prefillTimeoutMs: config.prefillTimeoutMs });
+  const pipeline = new InferencePipeline({ config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log });
+  const server = new HttpServer({ log, maxBodyBytes: config.maxBodyBytes });
+  registerHealthRoutes(server, { table, tracker, config, clock, startedMs: clock.now() });
+  registerSeedRoutes(server, pipeline, config);
+  // Expiry is checked often enough to notice a silent worker within a fraction of its interval.
+  const sweeper = setInterval(() => table.sweep(), Math.max(25, Math.min(1000, config.heartbeatIntervalMs / 4)));
+  sweeper.unref();
+  const url = await server.listen(config.port, config.host);
+  log.info({ url, port: server.port }, "server.listening");
+  return {
+    url,
+    table,
+    tracker,
+    async close() {
+      clearInterval(sweeper);
+      server.server.closeAllConnections();
+      await server.close();
+      await client.close();
+    },
+  };
+}

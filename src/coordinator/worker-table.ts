@@ -1,0 +1,156 @@
+import type { Clock } from "../common/clock.js";
+import type { Heartbeat, WorkerHealth } from "../protocol/heartbeat.js";
+
+/**
+ * What the coordinator knows of each worker: the last heartbeat, stamped with the coordinator's own
+ * receive time. Freshness is a predicate (a beat within 3 of the worker's intervals); a connection
+ * failure marks a worker unhealthy until its next beat. Soft state only: a restarted coordinator
+ * rebuilds the table from the next beats.
+ *
+ * The aggregates that admission reads (capacity of routable workers, per model) are recomputed here
+ * whenever the table changes, so a request reads them in O(1).
+ */
+export interface WorkerEntry {
+  readonly id: string;
+  url: string;
+  health: WorkerHealth;
+  /** Coordinator-clock ms of the last heartbeat. */
+  lastSeenMs: number;
+  intervalMs: number;
+  /** Set by a failed connection; cleared by a heartbeat received after it. */
+  unhealthySinceMs: number | undefined;
+  /** Set by the heartbeat sweep once the worker missed its beats. */
+  expired: boolean;
+}
+
+export interface CapacityAggregate {
+  /** Workers that are fresh, healthy and not draining. */
+  routable: number;
+  maxSessions: number;
+  maxKvBytes: number;
+  /** Largest KV cost of a token among them (for conservative estimates). */
+  maxKvBytesPerToken: number;
+}
+
+export const MISSED_BEATS_TO_EXPIRE = 3;
+/** Expired entries stay listed (for operators) this many intervals before removal. */
+const FORGET_AFTER_BEATS = 30;
+
+const emptyAggregate = (): CapacityAggregate => ({ routable: 0, maxSessions: 0, maxKvBytes: 0, maxKvBytesPerToken: 0 });
+
+export class WorkerTable {
+  private readonly entries = new Map<string, WorkerEntry>();
+  private total: CapacityAggregate = emptyAggregate();
+  private perModel = new Map<string, CapacityAggregate>();
+  /** Names (ids and aliases) → canonical model id. */
+  private names = new Map<string, string>();
+  private listeners: ((id: string, event: "joined" | "left") => void)[] = [];
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly defaultIntervalMs: number,
+  ) {}
+
+  onChange(listener: (id: string, event: "joined" | "left") => void): void {
+    this.listeners.push(listener);
+  }
+
+  upsert(hb: Heartbeat): WorkerEntry {
+    const now = this.clock.now();
+    let e = this.entries.get(hb.worker_id);
+    const joined = e === undefined || e.expired;
+    if (e === undefined) {
+      e = { id: hb.worker_id, url: hb.worker_url, health: hb.health, lastSeenMs: now, intervalMs: 0, unhealthySinceMs: undefined, expired: false };
+      this.entries.set(e.id, e);
+    }
+    e.url = hb.worker_url;
+    e.health = hb.health;
+    e.lastSeenMs = now;
+    e.intervalMs = hb.interval_ms ?? this.defaultIntervalMs;
+    e.unhealthySinceMs = undefined;
+    e.expired = false;
+    this.recompute();
+    if (joined) for (const l of this.listeners) l(e.id, "joined");
+    return e;
+  }
+
+  markUnhealthy(id: string): void {
+    const e = this.entries.get(id);
+    if (e === undefined || e.unhealthySinceMs !== undefined) return;
+    e.unhealthySinceMs = this.clock.now();
+    this.recompute();
+  }
+
+  isFresh(e: WorkerEntry, now = this.clock.now()): boolean {
+    return !e.expired && now - e.lastSeenMs <= MISSED_BEATS_TO_EXPIRE * e.intervalMs;
+  }
+
+  isRoutable(e: WorkerEntry, now = this.clock.now()): boolean {
+    return this.isFresh(e, now) && e.unhealthySinceMs === undefined && e.health.alive && !e.health.draining;
+  }
+
+  /** Expires workers that missed their beats; forgets long-expired ones. Call periodically. */
+  sweep(): void {
+    const now = this.clock.now();
+    let changed = false;
+    for (const e of [...this.entries.values()]) {
+      if (!e.expired && !this.isFresh(e, now)) {
+        e.expired = true;
+        changed = true;
+        for (const l of this.listeners) l(e.id, "left");
+      }
+      if (e.expired && now - e.lastSeenMs > FORGET_AFTER_BEATS * e.intervalMs) {
+        this.entries.delete(e.id);
+        changed = true;
+      }
+    }
+    if (changed) this.recompute();
+  }
+
+  get(id: string): WorkerEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  list(): WorkerEntry[] {
+    return [...this.entries.values()];
+  }
+
+  capacity(model?: string): CapacityAggregate {
+    if (model === undefined) return this.total;
+    return this.perModel.get(model) ?? emptyAggregate();
+  }
+
+  /** Canonical model id for a requested name (id or alias), if a routable worker serves it. */
+  modelFor(name: string): string | undefined {
+    return this.names.get(name);
+  }
+
+  /** Model ids served by routable workers, sorted. */
+  models(): string[] {
+    return [...this.perModel.keys()].sort();
+  }
+
+  private recompute(): void {
+    const now = this.clock.now();
+    const total = emptyAggregate();
+    const perModel = new Map<string, CapacityAggregate>();
+    const names = new Map<string, string>();
+    for (const e of this.entries.values()) {
+      if (!this.isRoutable(e, now)) continue;
+      const id = e.health.model.id;
+      let m = perModel.get(id);
+      if (m === undefined) perModel.set(id, (m = emptyAggregate()));
+      for (const agg of [total, m]) {
+        agg.routable++;
+        agg.maxSessions += e.health.limits.max_sessions;
+        agg.maxKvBytes += e.health.limits.max_kv_bytes;
+        agg.maxKvBytesPerToken = Math.max(agg.maxKvBytesPerToken, e.health.model.kv_bytes_per_token);
+      }
+      names.set(id, id);
+      for (const alias of e.health.model.aliases) if (!names.has(alias)) names.set(alias, id);
+    }
+    this.total = total;
+    this.perModel = perModel;
+    this.names = names;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Thread and parallelism defaults. On CPU, llama.cpp's threads must never exceed the cores (all
+ * processes of the machine together): oversubscribed, generation collapses to a few tokens/s. Tiny
+ * models run fastest on one thread, where thread synchronisation costs more than the matrix work.
+ */
+export interface ThreadChoiceInput {
+  requested: number | "auto";
+  cores: number;
+  /** Worker processes sharing this machine's cores. */
+  localWorkers: number;
+  modelBytes: number;
+  force: boolean;
+}
+
+/** Below this model size (bytes) one thread beats several (measured: stories260K, 1.2 MB). */
+export const TINY_MODEL_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_PARALLEL = 8;
+
+export function chooseThreads(i: ThreadChoiceInput): number {
+  const share = Math.max(1, Math.floor(i.cores / Math.max(1, i.localWorkers)));
+  if (i.requested === "auto") return i.modelBytes < TINY_MODEL_BYTES ? 1 : share;
+  if (!i.force && i.requested * i.localWorkers > i.cores) {
+    throw new Error(
+      `THREADS=${i.requested} × ${i.localWorkers} local worker(s) exceeds the ${i.cores} cores of this machine; ` +
+        `oversubscribed llama.cpp threads collapse throughput. Lower THREADS or pass --force-threads.`,
+    );
+  }
+  return i.requested;
+}
+
+export function chooseParallel(requested: number | "auto"): number {
+  return requested === "auto" ? DEFAULT_PARALLEL : requested;
+}

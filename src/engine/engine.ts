@@ -1,0 +1,69 @@
+import type { SamplingParams } from "../protocol/sampling.js";
+
+/**
+ * What a worker needs from an inference engine. The llama.cpp engine and the simulated engine both
+ * implement it, so everything above (sessions, decode pump, HTTP) runs unchanged on either.
+ *
+ * An engine owns `parallel` sequences; each holds one session's KV cache. Sequences decode together
+ * (continuous batching): a sequence whose consumer stops pulling simply sits out the next steps.
+ */
+export interface EngineInfo {
+  readonly engine: string;
+  readonly modelId: string;
+  readonly modelPath: string | undefined;
+  /** Tokens one sequence can hold. */
+  readonly contextSize: number;
+  /** KV cache bytes one held token costs (K and V, all layers). */
+  readonly kvBytesPerToken: number;
+  readonly parallel: number;
+  readonly threads: number;
+  readonly trainContextSize: number;
+  readonly vocabSize: number;
+}
+
+export interface GeneratedToken {
+  readonly id: number;
+  /** Text this token completes; empty while a multi-byte character is still incomplete. */
+  readonly text: string;
+}
+
+export interface GenerateOptions {
+  readonly sampling: SamplingParams;
+  readonly maxTokens: number;
+  readonly signal: AbortSignal;
+}
+
+export interface PrefillResult {
+  /** Prompt tokens evaluated now. */
+  readonly evaluated: number;
+  /** Prompt tokens whose KV the sequence already held (prefix reuse). */
+  readonly reused: number;
+}
+
+export interface EngineSequence {
+  readonly index: number;
+  /** Token ids whose KV the sequence holds, in order. */
+  heldTokens(): readonly number[];
+  /**
+   * Makes the sequence hold `tokens` but the last (evaluated by the first generate step), reusing
+   * the longest common prefix already held.
+   */
+  prefill(tokens: readonly number[], signal: AbortSignal): Promise<PrefillResult>;
+  /**
+   * Generates after the prefilled prompt until end of generation, `maxTokens`, or abort. The
+   * consumer's pace is the sequence's pace: nothing is computed for it until it asks for more.
+   */
+  generate(opts: GenerateOptions): AsyncIterable<GeneratedToken>;
+  /** Drops the KV cache. */
+  clear(): Promise<void>;
+}
+
+export interface Engine {
+  readonly info: EngineInfo;
+  readonly sequences: readonly EngineSequence[];
+  /** Prompt text to token ids, with the BOS token where the model wants one. */
+  tokenize(text: string): number[];
+  /** Rejects sampling the engine cannot honour (e.g. a grammar that does not compile) before any work. */
+  validateSampling?(sampling: SamplingParams): Promise<void>;
+  close(): Promise<void>;
+}

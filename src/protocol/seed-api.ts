@@ -1,0 +1,38 @@
+import { readSampling, type SamplingParams } from "./sampling.js";
+import { requireInteger, requireString, type JsonObject } from "./validate.js";
+import { MAX_PROMPT_CHARS } from "./worker-api.js";
+
+/**
+ * The seed's client API: `POST /coordinator/infer {prompt, model, max_tokens}` answered with SSE
+ * events `{token, finished}`. Added, optional: the sampling fields of `SamplingParams` (greedy when
+ * absent, so a seed client gets the model's most likely text).
+ */
+export interface InferRequest {
+  prompt: string;
+  model: string;
+  max_tokens: number;
+  sampling: SamplingParams;
+}
+
+export function parseInferRequest(o: JsonObject, maxTokensLimit: number): InferRequest {
+  const prompt = requireString(o, "prompt", { nonEmpty: true, maxLength: MAX_PROMPT_CHARS });
+  const model = requireString(o, "model", { maxLength: 256 });
+  const max_tokens = requireInteger(o, "max_tokens", 1, maxTokensLimit);
+  const sampling = readSampling(o);
+  if (sampling.temperature === undefined) sampling.temperature = 0;
+  return { prompt, model, max_tokens, sampling };
+}
+
+export interface InferTokenEvent {
+  token: string;
+  finished: false;
+}
+
+export interface InferFinalEvent {
+  token: "";
+  finished: true;
+  reason: string;
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  error?: { code: string; message: string };
+}

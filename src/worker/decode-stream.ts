@@ -1,0 +1,99 @@
+import type { ServerResponse } from "node:http";
+import { once } from "node:events";
+import { BoundedChannel } from "../common/bounded-channel.js";
+import type { Logger } from "../common/logger.js";
+import type { EngineSequence } from "../engine/engine.js";
+import type { DecodeFinalEvent, StopReason } from "../protocol/worker-api.js";
+import { sseData } from "../protocol/sse.js";
+import type { Session } from "./session.js";
+
+/**
+ * The decode pump of one session: the engine produces tokens into a bounded channel (32 by
+ * default); a writer drains the channel to the HTTP response, merging whatever is queued into one
+ * write and awaiting `drain` when the socket is full. A reader that stops reading fills the channel,
+ * and then this session's sequence stops being evaluated while the others keep their pace.
+ */
+export interface DecodeStreamOptions {
+  session: Session;
+  sequence: EngineSequence;
+  res: ServerResponse;
+  maxTokens: number;
+  channelTokens: number;
+  log: Logger;
+  /** Called for every generated token (metrics, held-KV accounting). */
+  onToken?: () => void;
+}
+
+export interface DecodeOutcome {
+  reason: StopReason;
+  completionTokens: number;
+  error?: { code: string; message: string };
+}
+
+export async function streamDecode(o: DecodeStreamOptions): Promise<DecodeOutcome> {
+  const { session, res } = o;
+  const signal = session.abort.signal;
+  const channel = new BoundedChannel<string>(o.channelTokens);
+  const onAbort = () => channel.abort();
+  signal.addEventListener("abort", onAbort, { once: true });
+
+  let completion = 0;
+  let failure: { code: string; message: string } | undefined;
+  const produce = (async () => {
+    try {
+      for await (const tok of o.sequence.generate({ sampling: session.sampling, maxTokens: o.maxTokens, signal })) {
+        const seq = completion++;
+        session.generated = completion;
+        session.heldTokens++;
+        o.onToken?.();
+        if (!(await channel.push(`{"token":${JSON.stringify(tok.text)},"seq":${seq}}`))) break;
+        if (signal.aborted) break;
+      }
+    } catch (err) {
+      if (!signal.aborted) {
+        failure = { code: "decode_failed", message: (err as Error).message };
+        o.log.error({ err }, "decode.failed");
+      }
+    } finally {
+      channel.close();
+    }
+  })();
+
+  let writable = true;
+  while (writable && (await channel.waitReadable())) {
+    const events = channel.drain();
+    let chunk = "";
+    for (const e of events) chunk += sseData(e);
+    writable = await write(res, chunk);
+  }
+  await produce;
+  signal.removeEventListener("abort", onAbort);
+
+  const reason: StopReason = failure ? "error" : signal.aborted || !writable ? "cancelled" : completion >= o.maxTokens ? "length" : "stop";
+  if (reason !== "cancelled" && writable) {
+    const final: DecodeFinalEvent = {
+      token: "", seq: completion, finished: true, reason,
+      prompt_tokens: session.promptTokens, completion_tokens: completion,
+      ...(failure ? { error: failure } : {}),
+    };
+    await write(res, sseData(JSON.stringify(final)));
+  }
+  if (reason === "cancelled") o.log.info({ completion_tokens: completion }, "decode.early_termination");
+  res.end();
+  return { reason, completionTokens: completion, ...(failure ? { error: failure } : {}) };
+}
+
+/** Writes and waits for the socket to take it; false once the peer is gone. */
+async function write(res: ServerResponse, chunk: string): Promise<boolean> {
+  if (res.destroyed || res.writableEnded) return false;
+  if (res.write(chunk)) return true;
+  const ac = new AbortController();
+  try {
+    await Promise.race([once(res, "drain", { signal: ac.signal }), once(res, "close", { signal: ac.signal })]);
+  } catch {
+    return false;
+  } finally {
+    ac.abort();
+  }
+  return !res.destroyed;
+}

@@ -1,0 +1,129 @@
+import type { Clock } from "../common/clock.js";
+import type { Logger } from "../common/logger.js";
+import { ServingError } from "../common/serving-error.js";
+import type { Engine } from "../engine/engine.js";
+import type { SamplingParams } from "../protocol/sampling.js";
+import { Session } from "./session.js";
+import { SlotPool } from "./slot-pool.js";
+
+/**
+ * The worker's sessions and the aggregates its limits are checked against, kept in step in this
+ * one object: session count, KV bytes reserved (prompt + max_tokens of each session), KV bytes held.
+ * `end()` is the single exit of a session; it runs once whatever path ends it.
+ */
+export interface SessionLimits {
+  maxSessions: number;
+  maxSessionKvBytes: number;
+  maxKvBytes: number;
+  ttlMs: number;
+}
+
+export type EndReason = "done" | "cancelled" | "disconnect" | "error" | "ttl" | "drain" | "prefill_failed";
+
+export class SessionTable {
+  private readonly sessions = new Map<string, Session>();
+  private reservedKv = 0;
+  readonly slots: SlotPool;
+
+  constructor(
+    private readonly engine: Engine,
+    readonly limits: SessionLimits,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    this.slots = new SlotPool(engine.info.parallel);
+  }
+
+  get count(): number {
+    return this.sessions.size;
+  }
+
+  get reservedKvBytes(): number {
+    return this.reservedKv;
+  }
+
+  /** KV bytes the sessions hold now (prompt and generated tokens of each). */
+  heldKvBytes(): number {
+    let tokens = 0;
+    for (const s of this.sessions.values()) tokens += s.heldTokens;
+    return tokens * this.engine.info.kvBytesPerToken;
+  }
+
+  get(id: string): Session | undefined {
+    return this.sessions.get(id);
+  }
+
+  /**
+   * Admits a new session after checking, with exact token counts, the context, the per-session KV
+   * limit, the session limit and the worker's KV total. Nothing is reserved when it throws.
+   */
+  admit(id: string, requestId: string, promptTokens: number, maxTokens: number, sampling: SamplingParams): Session {
+    if (this.sessions.has(id)) throw new ServingError("session_busy", `session ${id} already exists on this worker`);
+    const ctx = this.engine.info.contextSize;
+    if (promptTokens >= ctx) {
+      throw new ServingError("prompt_too_long", `prompt is ${promptTokens} tokens; the context holds ${ctx}`, {
+        param: "prompt", details: { prompt_tokens: promptTokens, context_size: ctx },
+      });
+    }
+    if (promptTokens + maxTokens > ctx) {
+      throw new ServingError("invalid_field", `prompt (${promptTokens} tokens) + max_tokens (${maxTokens}) exceeds the context of ${ctx} tokens`, {
+        param: "max_tokens", details: { prompt_tokens: promptTokens, context_size: ctx },
+      });
+    }
+    const bytes = (promptTokens + maxTokens) * this.engine.info.kvBytesPerToken;
+    if (bytes > this.limits.maxSessionKvBytes) {
+      throw new ServingError("session_kv_limit", `session needs ${bytes} KV bytes; the per-session limit is ${this.limits.maxSessionKvBytes}`);
+    }
+    if (this.sessions.size >= this.limits.maxSessions) {
+      throw new ServingError("worker_sessions_full", `worker holds its limit of ${this.limits.maxSessions} sessions`);
+    }
+    if (this.reservedKv + bytes > this.limits.maxKvBytes) {
+      throw new ServingError("worker_kv_cache_full", `worker KV cache is full (${this.reservedKv} of ${this.limits.maxKvBytes} bytes reserved)`);
+    }
+    const session = new Session(id, requestId, promptTokens, maxTokens, sampling, bytes, this.clock.now());
+    this.sessions.set(id, session);
+    this.reservedKv += bytes;
+    this.log.info({ session_id: id, request_id: requestId, prompt_tokens: promptTokens, max_tokens: maxTokens, kv_reserved_bytes: bytes }, "session.start");
+    return session;
+  }
+
+  /** Ends a session once: aborts its work, clears its sequence, frees its slot and reservation. */
+  end(session: Session, reason: EndReason): void {
+    if (session.state === "ended") return;
+    session.state = "ended";
+    session.abort.abort(new ServingError("internal", `session ended: ${reason}`));
+    this.sessions.delete(session.id);
+    this.reservedKv -= session.reservedKvBytes;
+    const slot = session.slot;
+    session.slot = undefined;
+    if (slot !== undefined) {
+      const seq = this.engine.sequences[slot.index]!;
+      seq.clear().catch((err) => this.log.error({ err, session_id: session.id }, "session.clear_failed")).finally(() => slot.release());
+    }
+    this.log.info(
+      { session_id: session.id, request_id: session.requestId, reason, prompt_tokens: session.promptTokens, completion_tokens: session.generated },
+      "session.end",
+    );
+  }
+
+  /** Ends sessions idle (not decoding) for longer than the TTL; returns how many. */
+  sweep(): number {
+    const now = this.clock.now();
+    let n = 0;
+    for (const s of [...this.sessions.values()]) {
+      if (s.state !== "decoding" && now - s.lastActiveMs > this.limits.ttlMs) {
+        this.end(s, "ttl");
+        n++;
+      }
+    }
+    return n;
+  }
+
+  endAll(reason: EndReason): void {
+    for (const s of [...this.sessions.values()]) this.end(s, reason);
+  }
+
+  *all(): IterableIterator<Session> {
+    yield* this.sessions.values();
+  }
+}

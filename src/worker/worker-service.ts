@@ -1,0 +1,168 @@
+import type { Clock } from "../common/clock.js";
+import type { Logger } from "../common/logger.js";
+import { sendJson, type RouteContext } from "../common/http-server.js";
+import { ServingError } from "../common/serving-error.js";
+import type { Engine } from "../engine/engine.js";
+import type { WorkerHealth } from "../protocol/heartbeat.js";
+import { SSE_HEADERS } from "../protocol/sse.js";
+import { parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
+import { streamDecode } from "./decode-stream.js";
+import type { Session } from "./session.js";
+import { SessionTable, type SessionLimits } from "./session-table.js";
+
+/**
+ * The worker's behaviour behind its HTTP routes: prefill admits a session and builds its KV cache,
+ * decode streams its tokens, cancel ends it. Every path out of a session goes through
+ * `SessionTable.end`, once.
+ */
+export interface WorkerServiceOptions {
+  workerId: string;
+  engine: Engine;
+  limits: SessionLimits;
+  channelTokens: number;
+  modelAliases: readonly string[];
+  clock: Clock;
+  log: Logger;
+}
+
+export class WorkerService {
+  readonly sessions: SessionTable;
+  private draining = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly o: WorkerServiceOptions) {
+    this.sessions = new SessionTable(o.engine, o.limits, o.clock, o.log);
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  health(): WorkerHealth {
+    const info = this.o.engine.info;
+    return {
+      alive: true,
+      active_sessions: this.sessions.count,
+      kv_cache_bytes: this.sessions.heldKvBytes(),
+      worker_id: this.o.workerId,
+      draining: this.draining,
+      engine: info.engine,
+      model: {
+        id: info.modelId,
+        aliases: [...this.o.modelAliases],
+        context_size: info.contextSize,
+        kv_bytes_per_token: info.kvBytesPerToken,
+        ...(info.modelPath !== undefined ? { path: info.modelPath } : {}),
+      },
+      limits: {
+        max_sessions: this.o.limits.maxSessions,
+        max_session_kv_bytes: this.o.limits.maxSessionKvBytes,
+        max_kv_bytes: this.o.limits.maxKvBytes,
+      },
+      slots: { total: this.sessions.slots.total, busy: this.sessions.slots.busy },
+      waiting: this.sessions.slots.waiting,
+      kv_reserved_bytes: this.sessions.reservedKvBytes,
+      threads: info.threads,
+    };
+  }
+
+  async prefill(ctx: RouteContext): Promise<void> {
+    const req = parsePrefillRequest(await ctx.readJson());
+    if (this.draining) throw new ServingError("draining", "worker is draining and takes no new sessions");
+    const tokens = this.o.engine.tokenize(req.prompt);
+    const session = this.sessions.admit(req.session_id, ctx.requestId, tokens.length, req.max_tokens, req.sampling);
+    const log = ctx.log.child({ session_id: session.id, worker_id: this.o.workerId });
+    const onClose = () => {
+      if (!ctx.res.writableFinished) this.end(session, "disconnect");
+    };
+    ctx.res.on("close", onClose);
+    const started = this.o.clock.now();
+    try {
+      await this.o.engine.validateSampling?.(req.sampling);
+      session.slot = await this.sessions.slots.acquire(session.abort.signal);
+      const result = await this.o.engine.sequences[session.slot.index]!.prefill(tokens, session.abort.signal);
+      if (session.state === "ended") throw new ServingError("internal", "session ended during prefill");
+      session.heldTokens = tokens.length;
+      session.cachedTokens = result.reused;
+      session.state = "ready";
+      session.lastActiveMs = this.o.clock.now();
+      log.debug({ prompt_tokens: tokens.length, reused: result.reused, ms: session.lastActiveMs - started }, "prefill.done");
+      const body: PrefillResponse = {
+        status: "ok",
+        prompt_tokens: tokens.length,
+        kv_cache_bytes: session.reservedKvBytes,
+        cached_tokens: result.reused,
+        worker_id: this.o.workerId,
+      };
+      sendJson(ctx.res, 200, body);
+    } catch (err) {
+      this.end(session, "prefill_failed");
+      throw err;
+    } finally {
+      ctx.res.off("close", onClose);
+    }
+  }
+
+  async decode(ctx: RouteContext): Promise<void> {
+    const req = parseDecodeRequest(await ctx.readJson());
+    const session = this.sessions.get(req.session_id);
+    if (session === undefined) throw new ServingError("session_not_found", `unknown session ${req.session_id}`);
+    if (session.state !== "ready") throw new ServingError("session_busy", `session ${session.id} is ${session.state}`);
+    if (session.slot === undefined) throw new ServingError("internal", "ready session without a slot");
+    session.state = "decoding";
+    const log = ctx.log.child({ session_id: session.id, worker_id: this.o.workerId });
+    const { res } = ctx;
+    res.writeHead(200, SSE_HEADERS);
+    res.flushHeaders();
+    const onClose = () => {
+      if (!res.writableFinished) this.end(session, "disconnect");
+    };
+    res.on("close", onClose);
+    const outcome = await streamDecode({
+      session,
+      sequence: this.o.engine.sequences[session.slot.index]!,
+      res,
+      maxTokens: Math.min(req.max_tokens ?? session.maxTokens, session.maxTokens),
+      channelTokens: this.o.channelTokens,
+      log,
+    });
+    res.off("close", onClose);
+    this.end(session, outcome.reason === "error" ? "error" : outcome.reason === "cancelled" ? "cancelled" : "done");
+  }
+
+  cancel(ctx: RouteContext, body: { session_id: string }): void {
+    const session = this.sessions.get(body.session_id);
+    if (session === undefined) throw new ServingError("session_not_found", `unknown session ${body.session_id}`);
+    this.end(session, "cancelled");
+    sendJson(ctx.res, 200, { status: "ok" });
+  }
+
+  async cancelRoute(ctx: RouteContext): Promise<void> {
+    this.cancel(ctx, parseCancelRequest(await ctx.readJson()));
+  }
+
+  /** Refuses new sessions and resolves when running ones are done (or `timeoutMs` passed). */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    if (this.sessions.count > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    this.sessions.endAll("drain");
+  }
+
+  private end(session: Session, reason: Parameters<SessionTable["end"]>[1]): void {
+    this.sessions.end(session, reason);
+    if (this.sessions.count === 0 && this.idleWaiters.length > 0) {
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  sweep(): void {
+    if (this.sessions.sweep() > 0 && this.sessions.count === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+}
