@@ -1,0 +1,48 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { getLlama, LlamaLogLevel, type Token } from "node-llama-cpp";
+import { startCluster, type Cluster } from "../helpers/cluster.js";
+import { streamSse } from "../helpers/http.js";
+import { STORIES_MODEL, missingModel } from "../helpers/processes.js";
+
+const skip = missingModel(STORIES_MODEL);
+
+/** What node-llama-cpp itself generates greedily for a prompt, with no project code involved. */
+async function referenceGreedy(prompt: string, maxTokens: number): Promise<string> {
+  const llama = await getLlama({ gpu: false, maxThreads: 1, build: "never", logLevel: LlamaLogLevel.error });
+  const model = await llama.loadModel({ modelPath: STORIES_MODEL });
+  const ctx = await model.createContext({ contextSize: 512, threads: 1 });
+  const seq = ctx.getSequence();
+  const input = [model.tokens.bos!, ...model.tokenize(prompt)] as Token[];
+  const out: Token[] = [];
+  for await (const t of seq.evaluate(input, { temperature: 0 })) {
+    if (model.isEogToken(t) || t === model.tokens.bos) break;
+    out.push(t);
+    if (out.length >= maxTokens) break;
+  }
+  const text = model.detokenize(out);
+  await ctx.dispose();
+  await model.dispose();
+  await llama.dispose();
+  return text;
+}
+
+describe("a streamed completion through the coordinator", { skip }, () => {
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await startCluster({ workers: 1, model: STORIES_MODEL });
+  });
+  after(async () => cluster?.stop());
+
+  it("equals what llama.cpp generates greedily for the same prompt", async () => {
+    const prompt = "Once upon a time";
+    const expected = await referenceGreedy(prompt, 60);
+    const res = await streamSse(`${cluster.url}/coordinator/infer`, { prompt, model: "tinyllama-1.1b", max_tokens: 60 });
+    assert.equal(res.status, 200);
+    assert.equal(res.text, expected);
+    assert.equal(res.last.finished, true);
+    assert.equal(res.last.reason, "length");
+    assert.equal(res.events.filter((e) => e.finished === false).length, 60);
+    assert.match(String(res.headers["x-route-decision"]), /^worker=w1;profile=seed;/);
+  });
+});
