@@ -42,7 +42,7 @@ export const coordinatorOptions = {
     "reject a model name no worker serves even when the fleet serves a single model"),
 };
 
-export const ENGINES = ["llama", "sim"] as const;
+export const ENGINES = ["auto", "native", "llama", "sim"] as const;
 export type EngineKind = (typeof ENGINES)[number];
 export const GPU_MODES = ["off", "auto", "cuda", "vulkan"] as const;
 export type GpuMode = (typeof GPU_MODES)[number];
@@ -58,7 +58,8 @@ export const workerOptions = {
   } as Option<string[]>,
   modelPath: optionalStrOpt("MODEL_PATH", "--model-path", "GGUF file to serve (default: ./models/*.gguf, else the built-in demo model)", ["--model"]),
   modelId: optionalStrOpt("MODEL_ID", "--model-id", "model name advertised to the coordinator (default: from the file name)"),
-  engine: choiceOpt("ENGINE", "--engine", "llama" as EngineKind, ENGINES, "inference engine"),
+  engine: choiceOpt("ENGINE", "--engine", "auto" as EngineKind, ENGINES,
+    "inference engine (auto: our native decode loop on CPU when it is built, else node-llama-cpp; llama: node-llama-cpp)"),
   gpu: choiceOpt("GPU", "--gpu", "off" as GpuMode, GPU_MODES, "GPU backend of llama.cpp (CPU by default)"),
   threads: autoIntOpt("THREADS", "--threads", 1, 1024, "compute threads of this worker (auto: cores / local workers, 1 for tiny models)"),
   forceThreads: boolOpt("FORCE_THREADS", "--force-threads", false, "allow more compute threads than cores"),

@@ -5,8 +5,10 @@ import type { WorkerConfig } from "../common/config.js";
 import { HttpServer } from "../common/http-server.js";
 import type { Logger } from "../common/logger.js";
 import type { Engine } from "../engine/engine.js";
-import { chooseParallel, chooseThreads } from "../engine/engine-tuning.js";
+import { chooseEngine, chooseParallel, chooseThreads } from "../engine/engine-tuning.js";
 import { createLlamaEngine } from "../engine/llama-engine.js";
+import { loadNativeBinding } from "../engine/native-binding.js";
+import { createNativeEngine } from "../engine/native-engine.js";
 import { modelIdFromPath, resolveModel } from "../engine/model-source.js";
 import { HeartbeatSender } from "./heartbeat-sender.js";
 import { WorkerService } from "./worker-service.js";
@@ -108,14 +110,18 @@ async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promis
   const threads = chooseThreads({
     requested: config.threads, cores: availableParallelism(), localWorkers: deps.localWorkers, modelBytes, force: config.forceThreads,
   });
-  return createLlamaEngine({
+  const native = config.engine === "auto" || config.engine === "native" ? loadNativeBinding() : undefined;
+  const choice = chooseEngine({ requested: config.engine, gpu: config.gpu, nativeUnavailable: native?.ok === false ? native.reason : undefined });
+  deps.log.info({ engine: choice.engine, reason: choice.reason, threads }, "engine.choice");
+  const common = {
     modelPath: model.path,
     modelId: config.modelId ?? modelIdFromPath(model.path),
     threads,
     parallel: chooseParallel(config.parallel),
     contextSize: config.contextSize,
     batchSize: config.batchSize,
-    gpu: config.gpu,
     log: deps.log,
-  });
+  };
+  if (choice.engine === "native") return createNativeEngine({ ...common, threadsBatch: threads, poll: 0 });
+  return createLlamaEngine({ ...common, gpu: config.gpu });
 }

@@ -1,0 +1,265 @@
+#include "decode-loop.h"
+
+#include <algorithm>
+
+namespace {
+
+void batchAdd(llama_batch& b, llama_token token, llama_pos pos, llama_seq_id seq, bool output) {
+  const int32_t i = b.n_tokens++;
+  b.token[i] = token;
+  b.pos[i] = pos;
+  b.n_seq_id[i] = 1;
+  b.seq_id[i][0] = seq;
+  b.logits[i] = output ? 1 : 0;
+}
+
+std::string pieceOf(const llama_vocab* vocab, llama_token token) {
+  char buf[128];
+  int32_t n = llama_token_to_piece(vocab, token, buf, sizeof buf, 0, false);
+  if (n >= 0) return std::string(buf, (size_t)n);
+  std::string big((size_t)-n, '\0');
+  n = llama_token_to_piece(vocab, token, big.data(), (int32_t)big.size(), 0, false);
+  big.resize(n > 0 ? (size_t)n : 0);
+  return big;
+}
+
+}  // namespace
+
+DecodeLoop::DecodeLoop(llama_context* ctx, LoopConfig config, std::function<void()> notify)
+    : ctx_(ctx),
+      vocab_(llama_model_get_vocab(llama_get_model(ctx))),
+      config_(config),
+      notify_(std::move(notify)),
+      batch_(llama_batch_init(config.batch, 0, 1)),
+      seqs_((size_t)config.parallel) {
+  thread_ = std::thread([this] { run(); });
+}
+
+DecodeLoop::~DecodeLoop() {
+  stop();
+  llama_batch_free(batch_);
+}
+
+void DecodeLoop::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void DecodeLoop::push(Command c) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    commands_.push_back(std::move(c));
+  }
+  cv_.notify_one();
+}
+
+void DecodeLoop::prefill(int32_t seq, std::vector<llama_token> tokens) {
+  push(Command{CommandKind::Prefill, seq, std::move(tokens), nullptr, 0, 0, 0});
+}
+
+void DecodeLoop::generate(int32_t seq, llama_token first, std::unique_ptr<TokenSampler> sampler, int32_t maxTokens, int32_t credit) {
+  push(Command{CommandKind::Generate, seq, {}, std::move(sampler), first, maxTokens, credit});
+}
+
+void DecodeLoop::grant(int32_t seq, int32_t tokens) { push(Command{CommandKind::Grant, seq, {}, nullptr, 0, tokens, 0}); }
+void DecodeLoop::cancel(int32_t seq) { push(Command{CommandKind::Cancel, seq, {}, nullptr, 0, 0, 0}); }
+void DecodeLoop::clear(int32_t seq) { push(Command{CommandKind::Clear, seq, {}, nullptr, 0, 0, 0}); }
+
+std::vector<LoopEvent> DecodeLoop::takeEvents() {
+  std::lock_guard<std::mutex> lock(outMu_);
+  notified_ = false;
+  std::vector<LoopEvent> out;
+  out.swap(outbox_);
+  return out;
+}
+
+void DecodeLoop::run() {
+  std::vector<Command> cmds;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      // hasWork() reads state only this thread writes.
+      cv_.wait(lock, [this] { return stopping_ || !commands_.empty() || hasWork(); });
+      if (stopping_) return;
+      cmds.swap(commands_);
+    }
+    for (auto& c : cmds) apply(c);
+    cmds.clear();
+    step();
+    publish();
+  }
+}
+
+bool DecodeLoop::hasWork() const {
+  for (const auto& s : seqs_) {
+    if (s.state == SeqState::Prefilling) return true;
+    if (s.state == SeqState::Generating && s.credit > 0) return true;
+  }
+  return false;
+}
+
+void DecodeLoop::apply(Command& c) {
+  if (c.seq < 0 || c.seq >= config_.parallel) return;
+  Seq& s = seqs_[(size_t)c.seq];
+  switch (c.kind) {
+    case CommandKind::Prefill: {
+      if (s.state == SeqState::Generating) finish(c.seq, DoneReason::Cancelled);
+      if (s.state == SeqState::Prefilling) endPrefill(c.seq, PrefillStatus::Cancelled);
+      size_t common = 0;
+      while (common < s.held.size() && common < c.tokens.size() && s.held[common] == c.tokens[common]) common++;
+      if (common < s.held.size()) {
+        // A partial removal can fail (e.g. recurrent state): then nothing is reused.
+        if (!llama_memory_seq_rm(llama_get_memory(ctx_), c.seq, (llama_pos)common, -1)) {
+          dropKv(c.seq);
+          common = 0;
+        }
+        s.held.resize(common);
+      }
+      s.pending = std::move(c.tokens);
+      s.pendingPos = common;
+      s.reused = (int32_t)common;
+      s.state = SeqState::Prefilling;
+      if (s.pendingPos >= s.pending.size()) endPrefill(c.seq, PrefillStatus::Ok);
+      break;
+    }
+    case CommandKind::Generate:
+      if (s.state == SeqState::Prefilling) endPrefill(c.seq, PrefillStatus::Cancelled);
+      if (s.state == SeqState::Generating) finish(c.seq, DoneReason::Cancelled);
+      s.state = SeqState::Generating;
+      s.next = c.first;
+      s.sampler = std::move(c.sampler);
+      s.remaining = c.n;
+      s.credit = c.credit;
+      s.text.reset();
+      if (s.remaining <= 0) finish(c.seq, DoneReason::Length);
+      break;
+    case CommandKind::Grant:
+      if (s.state == SeqState::Generating) s.credit += c.n;
+      break;
+    case CommandKind::Cancel:
+      if (s.state == SeqState::Generating) finish(c.seq, DoneReason::Cancelled);
+      if (s.state == SeqState::Prefilling) endPrefill(c.seq, PrefillStatus::Cancelled);
+      break;
+    case CommandKind::Clear:
+      if (s.state == SeqState::Generating) finish(c.seq, DoneReason::Cancelled);
+      if (s.state == SeqState::Prefilling) endPrefill(c.seq, PrefillStatus::Cancelled);
+      dropKv(c.seq);
+      pendingEvents_.push_back(LoopEvent{c.seq, EventKind::Cleared, 0, 0, 0, {}});
+      break;
+  }
+}
+
+void DecodeLoop::dropKv(int32_t seq) {
+  llama_memory_seq_rm(llama_get_memory(ctx_), seq, -1, -1);
+  seqs_[(size_t)seq].held.clear();
+}
+
+void DecodeLoop::finish(int32_t seq, DoneReason reason) {
+  Seq& s = seqs_[(size_t)seq];
+  s.state = SeqState::Idle;
+  s.sampler.reset();
+  if (reason == DoneReason::Error) dropKv(seq);
+  pendingEvents_.push_back(LoopEvent{seq, EventKind::Done, (int32_t)s.held.size(), (int32_t)reason, 0, {}});
+}
+
+void DecodeLoop::endPrefill(int32_t seq, PrefillStatus status) {
+  Seq& s = seqs_[(size_t)seq];
+  s.state = SeqState::Idle;
+  s.pending.clear();
+  s.pendingPos = 0;
+  if (status == PrefillStatus::Failed) dropKv(seq);
+  pendingEvents_.push_back(LoopEvent{seq, EventKind::Prefilled, (int32_t)s.held.size(), (int32_t)status, s.reused, {}});
+}
+
+void DecodeLoop::step() {
+  batch_.n_tokens = 0;
+  // Generating sequences first: their tokens are the batch's outputs 0..k-1, in this order.
+  std::vector<int32_t> outputs;
+  for (int32_t i = 0; i < config_.parallel; i++) {
+    Seq& s = seqs_[(size_t)i];
+    if (s.state != SeqState::Generating || s.credit <= 0) continue;
+    if ((int32_t)s.held.size() >= config_.ctxPerSeq) {
+      finish(i, DoneReason::Length);
+      continue;
+    }
+    batchAdd(batch_, s.next, (llama_pos)s.held.size(), i, true);
+    outputs.push_back(i);
+  }
+  // Prompt chunks fill the rest of the batch, the starting sequence rotating so none starves.
+  struct Slice {
+    int32_t seq;
+    size_t count;
+  };
+  std::vector<Slice> slices;
+  int32_t budget = config_.batch - batch_.n_tokens;
+  for (int32_t k = 0; k < config_.parallel && budget > 0; k++) {
+    const int32_t i = (roundRobin_ + k) % config_.parallel;
+    Seq& s = seqs_[(size_t)i];
+    if (s.state != SeqState::Prefilling) continue;
+    const size_t room = (size_t)std::max<int32_t>(0, config_.ctxPerSeq - (int32_t)s.held.size());
+    const size_t n = std::min({(size_t)budget, s.pending.size() - s.pendingPos, room});
+    if (n == 0) {
+      endPrefill(i, PrefillStatus::Failed);
+      continue;
+    }
+    for (size_t j = 0; j < n; j++) {
+      batchAdd(batch_, s.pending[s.pendingPos + j], (llama_pos)(s.held.size() + j), i, false);
+    }
+    slices.push_back(Slice{i, n});
+    budget -= (int32_t)n;
+  }
+  roundRobin_ = (roundRobin_ + 1) % config_.parallel;
+  if (batch_.n_tokens == 0) return;
+
+  if (llama_decode(ctx_, batch_) != 0) {
+    for (const auto& sl : slices) endPrefill(sl.seq, PrefillStatus::Failed);
+    for (int32_t i : outputs) finish(i, DoneReason::Error);
+    return;
+  }
+
+  for (const auto& sl : slices) {
+    Seq& s = seqs_[(size_t)sl.seq];
+    s.held.insert(s.held.end(), s.pending.begin() + (long)s.pendingPos, s.pending.begin() + (long)(s.pendingPos + sl.count));
+    s.pendingPos += sl.count;
+    if (s.pendingPos >= s.pending.size()) endPrefill(sl.seq, PrefillStatus::Ok);
+  }
+  for (size_t k = 0; k < outputs.size(); k++) {
+    const int32_t i = outputs[k];
+    Seq& s = seqs_[(size_t)i];
+    s.held.push_back(s.next);
+    const llama_token token = s.sampler->sample(ctx_, (int32_t)k);
+    // A model that emits BOS has begun a new document: that ends generation like EOS.
+    if (llama_vocab_is_eog(vocab_, token) || token == llama_vocab_bos(vocab_)) {
+      finish(i, DoneReason::Stop);
+      continue;
+    }
+    const std::string piece = pieceOf(vocab_, token);
+    pendingEvents_.push_back(LoopEvent{i, EventKind::Token, token, 0, 0, s.text.push(piece.data(), piece.size())});
+    s.next = token;
+    s.credit--;
+    if (--s.remaining <= 0) finish(i, DoneReason::Length);
+  }
+}
+
+void DecodeLoop::publish() {
+  if (pendingEvents_.empty()) return;
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(outMu_);
+    if (outbox_.empty()) {
+      outbox_.swap(pendingEvents_);
+    } else {
+      for (auto& e : pendingEvents_) outbox_.push_back(std::move(e));
+      pendingEvents_.clear();
+    }
+    if (!notified_) {
+      notified_ = true;
+      wake = true;
+    }
+  }
+  if (wake) notify_();
+}

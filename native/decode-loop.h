@@ -1,0 +1,123 @@
+// The decode loop of one engine, on its own thread: each step is ONE llama_decode holding the next
+// token of every generating sequence that has credit, plus prompt tokens of prefilling sequences up
+// to the batch size. JavaScript talks to it only through commands (queued, applied between steps)
+// and events (collected per step, handed over in one batch).
+//
+// Flow control: a generating sequence holds `credit` tokens it may still produce before its
+// consumer takes them; at zero it sits out the steps until `grant` gives more. Cancel and clear
+// take effect before the next step, so at most the step in flight completes.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "llama.h"
+#include "token-sampler.h"
+#include "utf8-stream.h"
+
+enum class EventKind : int32_t { Token = 0, Done = 1, Prefilled = 2, Cleared = 3 };
+enum class DoneReason : int32_t { Stop = 0, Length = 1, Cancelled = 2, Error = 3 };
+enum class PrefillStatus : int32_t { Ok = 0, Cancelled = 1, Failed = 2 };
+
+struct LoopEvent {
+  int32_t seq;
+  EventKind kind;
+  // Token: the token id. Done, Prefilled: tokens whose KV the sequence holds now.
+  int32_t token;
+  // Done: DoneReason. Prefilled: PrefillStatus.
+  int32_t a;
+  // Prefilled: prompt tokens reused from the KV already held.
+  int32_t b;
+  // Token: the text this token completes (may be empty).
+  std::string text;
+};
+
+struct LoopConfig {
+  int32_t parallel;
+  int32_t ctxPerSeq;  // tokens one sequence may hold
+  int32_t batch;      // tokens per llama_decode
+};
+
+class DecodeLoop {
+ public:
+  // `notify` is called from the loop thread when events become available after a quiet period.
+  DecodeLoop(llama_context* ctx, LoopConfig config, std::function<void()> notify);
+  ~DecodeLoop();
+  DecodeLoop(const DecodeLoop&) = delete;
+  DecodeLoop& operator=(const DecodeLoop&) = delete;
+
+  // Makes `seq` hold `tokens`, reusing the longest common prefix it already holds.
+  void prefill(int32_t seq, std::vector<llama_token> tokens);
+  // Evaluates `first` after what `seq` holds, then samples until an end token, `maxTokens` or cancel.
+  void generate(int32_t seq, llama_token first, std::unique_ptr<TokenSampler> sampler, int32_t maxTokens, int32_t credit);
+  void grant(int32_t seq, int32_t tokens);
+  void cancel(int32_t seq);
+  void clear(int32_t seq);
+  // Events since the last call, in order.
+  std::vector<LoopEvent> takeEvents();
+  // Stops the thread after the step in flight; idempotent.
+  void stop();
+
+ private:
+  enum class CommandKind { Prefill, Generate, Grant, Cancel, Clear };
+  struct Command {
+    CommandKind kind;
+    int32_t seq;
+    std::vector<llama_token> tokens;
+    std::unique_ptr<TokenSampler> sampler;
+    llama_token first;
+    int32_t n;  // Generate: max tokens; Grant: tokens
+    int32_t credit;
+  };
+  enum class SeqState { Idle, Prefilling, Generating };
+  struct Seq {
+    SeqState state = SeqState::Idle;
+    std::vector<llama_token> held;  // tokens whose KV is in the cache, positions 0..held.size()-1
+    // Prefilling
+    std::vector<llama_token> pending;
+    size_t pendingPos = 0;
+    int32_t reused = 0;
+    // Generating
+    llama_token next = 0;
+    std::unique_ptr<TokenSampler> sampler;
+    int32_t remaining = 0;
+    int32_t credit = 0;
+    Utf8Stream text;
+  };
+
+  void run();
+  void push(Command c);
+  void apply(Command& c);
+  bool hasWork() const;
+  void step();
+  void finish(int32_t seq, DoneReason reason);
+  void endPrefill(int32_t seq, PrefillStatus status);
+  void dropKv(int32_t seq);
+  void publish();
+
+  llama_context* ctx_;
+  const llama_vocab* vocab_;
+  LoopConfig config_;
+  std::function<void()> notify_;
+  llama_batch batch_;
+  std::vector<Seq> seqs_;
+  int32_t roundRobin_ = 0;
+  std::vector<LoopEvent> pendingEvents_;  // loop thread only
+
+  std::mutex mu_;  // guards commands_, stopping_
+  std::condition_variable cv_;
+  std::vector<Command> commands_;
+  bool stopping_ = false;
+
+  std::mutex outMu_;  // guards outbox_, notified_
+  std::vector<LoopEvent> outbox_;
+  bool notified_ = false;
+
+  std::thread thread_;
+};

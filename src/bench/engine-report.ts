@@ -1,0 +1,103 @@
+import { readFile, writeFile, mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
+
+/**
+ * The worker-vs-llama-server table: medians per model and stream count, the ratios the engine is
+ * judged by (tokens/s: worker / llama-server, higher is better; TTFT: worker / llama-server,
+ * lower is better), and its section of docs/PERFORMANCE.md, replaced in place between markers so
+ * other sections of that file are left alone.
+ */
+export interface Cell {
+  model: string;
+  streams: number;
+  workerTps: number[];
+  workerTtftMs: number[];
+  /** Measured side by side; absent when compared against perf-anchor.md instead. */
+  serverTps?: number[];
+  serverTtftMs?: number[];
+  /** perf-anchor.md's llama-server range, when llama-server was not run. */
+  anchor?: { tps: [number, number]; ttftMs: [number, number] };
+}
+
+/** llama-server in perf-anchor.md (2 threads, 2-vCPU machine): tokens/s and TTFT ranges. */
+export const ANCHOR: Record<string, Record<number, { tps: [number, number]; ttftMs: [number, number] }>> = {
+  stories260K: { 1: { tps: [1433, 1654], ttftMs: [5, 5] }, 4: { tps: [2097, 2130], ttftMs: [11, 16] } },
+  tiny15m: { 1: { tps: [393, 396], ttftMs: [10, 10] }, 4: { tps: [887, 903], ttftMs: [23, 27] } },
+  small110m: { 1: { tps: [74, 79], ttftMs: [50, 60] }, 4: { tps: [129, 144], ttftMs: [153, 164] } },
+};
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const mid = (r: [number, number]) => (r[0] + r[1]) / 2;
+
+export interface Ratios {
+  workerTps: number;
+  workerTtftMs: number;
+  refTps: number | undefined;
+  refTtftMs: number | undefined;
+  tpsRatio: number | undefined;
+  ttftRatio: number | undefined;
+}
+
+export function ratios(c: Cell): Ratios {
+  const workerTps = median(c.workerTps);
+  const workerTtftMs = median(c.workerTtftMs);
+  const refTps = c.serverTps !== undefined ? median(c.serverTps) : c.anchor !== undefined ? mid(c.anchor.tps) : undefined;
+  const refTtftMs = c.serverTtftMs !== undefined ? median(c.serverTtftMs) : c.anchor !== undefined ? mid(c.anchor.ttftMs) : undefined;
+  return {
+    workerTps, workerTtftMs, refTps, refTtftMs,
+    tpsRatio: refTps !== undefined ? workerTps / refTps : undefined,
+    ttftRatio: refTtftMs !== undefined ? workerTtftMs / refTtftMs : undefined,
+  };
+}
+
+/** The goal: ≥ 0.9× llama-server's tokens/s at 1–4 streams, ≥ 1.0× at 8+, TTFT ≤ 1.2×. */
+export function meetsGoal(c: Cell): boolean | undefined {
+  const r = ratios(c);
+  if (r.tpsRatio === undefined || r.ttftRatio === undefined) return undefined;
+  return r.tpsRatio >= (c.streams >= 8 ? 1.0 : 0.9) && r.ttftRatio <= 1.2;
+}
+
+const f0 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "—" : x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const f2 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "—" : `${x.toFixed(2)}×`);
+
+export function renderTable(cells: readonly Cell[]): string {
+  const rows = [
+    "| model | streams | worker tok/s | llama-server tok/s | tok/s ratio | worker TTFT ms | llama-server TTFT ms | TTFT ratio | goal |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|:---:|",
+  ];
+  for (const c of cells) {
+    const r = ratios(c);
+    const ref = c.serverTps !== undefined ? f0(r.refTps) : c.anchor !== undefined ? `${c.anchor.tps[0]}–${c.anchor.tps[1]} (anchor)` : "—";
+    const refTtft = c.serverTtftMs !== undefined ? f0(r.refTtftMs) : c.anchor !== undefined ? `${c.anchor.ttftMs[0]}–${c.anchor.ttftMs[1]} (anchor)` : "—";
+    const goal = meetsGoal(c);
+    rows.push(
+      `| ${c.model} | ${c.streams} | ${f0(r.workerTps)} | ${ref} | ${f2(r.tpsRatio)} | ${f0(r.workerTtftMs)} | ${refTtft} | ${f2(r.ttftRatio)} | ${goal === undefined ? "—" : goal ? "yes" : "no"} |`,
+    );
+  }
+  return rows.join("\n");
+}
+
+export const SECTION_BEGIN = "<!-- bench:worker-vs-llama-server:begin -->";
+export const SECTION_END = "<!-- bench:worker-vs-llama-server:end -->";
+
+/** Replaces (or appends) this benchmark's section of the Markdown file at `path`. */
+export async function writeSection(path: string, body: string): Promise<void> {
+  let doc = "";
+  try {
+    doc = await readFile(path, "utf8");
+  } catch {
+    doc = "# Performance\n\nMeasured numbers of this project, each section written by the benchmark that produced it.\n";
+  }
+  const section = `${SECTION_BEGIN}\n${body.trim()}\n${SECTION_END}`;
+  const a = doc.indexOf(SECTION_BEGIN);
+  const b = doc.indexOf(SECTION_END);
+  const next = a !== -1 && b > a ? doc.slice(0, a) + section + doc.slice(b + SECTION_END.length) : `${doc.trimEnd()}\n\n${section}\n`;
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, next);
+}
