@@ -190,14 +190,13 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     return info.Env().Undefined();
   }
 
-  // generate(seq, first, sampling, maxTokens, credit)
+  // generate(seq, sampling, maxTokens, credit)
   Napi::Value Generate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ready(info)) return env.Undefined();
     const int32_t seq = seqArg(info);
     if (env.IsExceptionPending()) return env.Undefined();
-    const llama_token first = info[1].As<Napi::Number>().Int32Value();
-    Napi::Object s = info[2].As<Napi::Object>();
+    Napi::Object s = info[1].As<Napi::Object>();
     SamplingConfig c;
     c.temperature = floatOr(s, "temperature", c.temperature);
     c.topK = intOr(s, "topK", c.topK);
@@ -227,7 +226,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
       Napi::Error::New(env, error).ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    loop_->generate(seq, first, std::move(sampler), info[3].As<Napi::Number>().Int32Value(), info[4].As<Napi::Number>().Int32Value());
+    loop_->generate(seq, std::move(sampler), info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Number>().Int32Value());
     return env.Undefined();
   }
 

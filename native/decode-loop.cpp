@@ -58,16 +58,16 @@ void DecodeLoop::push(Command c) {
 }
 
 void DecodeLoop::prefill(int32_t seq, std::vector<llama_token> tokens) {
-  push(Command{CommandKind::Prefill, seq, std::move(tokens), nullptr, 0, 0, 0});
+  push(Command{CommandKind::Prefill, seq, std::move(tokens), nullptr, 0, 0});
 }
 
-void DecodeLoop::generate(int32_t seq, llama_token first, std::unique_ptr<TokenSampler> sampler, int32_t maxTokens, int32_t credit) {
-  push(Command{CommandKind::Generate, seq, {}, std::move(sampler), first, maxTokens, credit});
+void DecodeLoop::generate(int32_t seq, std::unique_ptr<TokenSampler> sampler, int32_t maxTokens, int32_t credit) {
+  push(Command{CommandKind::Generate, seq, {}, std::move(sampler), maxTokens, credit});
 }
 
-void DecodeLoop::grant(int32_t seq, int32_t tokens) { push(Command{CommandKind::Grant, seq, {}, nullptr, 0, tokens, 0}); }
-void DecodeLoop::cancel(int32_t seq) { push(Command{CommandKind::Cancel, seq, {}, nullptr, 0, 0, 0}); }
-void DecodeLoop::clear(int32_t seq) { push(Command{CommandKind::Clear, seq, {}, nullptr, 0, 0, 0}); }
+void DecodeLoop::grant(int32_t seq, int32_t tokens) { push(Command{CommandKind::Grant, seq, {}, nullptr, tokens, 0}); }
+void DecodeLoop::cancel(int32_t seq) { push(Command{CommandKind::Cancel, seq, {}, nullptr, 0, 0}); }
+void DecodeLoop::clear(int32_t seq) { push(Command{CommandKind::Clear, seq, {}, nullptr, 0, 0}); }
 
 std::vector<LoopEvent> DecodeLoop::takeEvents() {
   std::lock_guard<std::mutex> lock(outMu_);
@@ -109,8 +109,14 @@ void DecodeLoop::apply(Command& c) {
     case CommandKind::Prefill: {
       if (s.state == SeqState::Generating) finish(c.seq, DoneReason::Cancelled);
       if (s.state == SeqState::Prefilling) endPrefill(c.seq, PrefillStatus::Cancelled);
+      s.hasLogits = false;
+      if (c.tokens.empty()) {
+        endPrefill(c.seq, PrefillStatus::Failed);
+        break;
+      }
+      // The last token is evaluated even when held: its logits give the first sample.
       size_t common = 0;
-      while (common < s.held.size() && common < c.tokens.size() && s.held[common] == c.tokens[common]) common++;
+      while (common < s.held.size() && common + 1 < c.tokens.size() && s.held[common] == c.tokens[common]) common++;
       if (common < s.held.size()) {
         // A partial removal can fail (e.g. recurrent state): then nothing is reused.
         if (!llama_memory_seq_rm(llama_get_memory(ctx_), c.seq, (llama_pos)common, -1)) {
@@ -123,19 +129,19 @@ void DecodeLoop::apply(Command& c) {
       s.pendingPos = common;
       s.reused = (int32_t)common;
       s.state = SeqState::Prefilling;
-      if (s.pendingPos >= s.pending.size()) endPrefill(c.seq, PrefillStatus::Ok);
       break;
     }
     case CommandKind::Generate:
       if (s.state == SeqState::Prefilling) endPrefill(c.seq, PrefillStatus::Cancelled);
       if (s.state == SeqState::Generating) finish(c.seq, DoneReason::Cancelled);
       s.state = SeqState::Generating;
-      s.next = c.first;
+      s.firstPending = true;
       s.sampler = std::move(c.sampler);
       s.remaining = c.n;
       s.credit = c.credit;
       s.text.reset();
-      if (s.remaining <= 0) finish(c.seq, DoneReason::Length);
+      if (!s.hasLogits) finish(c.seq, DoneReason::Error);
+      else if (s.remaining <= 0) finish(c.seq, DoneReason::Length);
       break;
     case CommandKind::Grant:
       if (s.state == SeqState::Generating) s.credit += c.n;
@@ -148,6 +154,7 @@ void DecodeLoop::apply(Command& c) {
       if (s.state == SeqState::Generating) finish(c.seq, DoneReason::Cancelled);
       if (s.state == SeqState::Prefilling) endPrefill(c.seq, PrefillStatus::Cancelled);
       dropKv(c.seq);
+      s.hasLogits = false;
       pendingEvents_.push_back(LoopEvent{c.seq, EventKind::Cleared, 0, 0, 0, {}});
       break;
   }
@@ -162,6 +169,7 @@ void DecodeLoop::finish(int32_t seq, DoneReason reason) {
   Seq& s = seqs_[(size_t)seq];
   s.state = SeqState::Idle;
   s.sampler.reset();
+  s.hasLogits = false;
   if (reason == DoneReason::Error) dropKv(seq);
   pendingEvents_.push_back(LoopEvent{seq, EventKind::Done, (int32_t)s.held.size(), (int32_t)reason, 0, {}});
 }
@@ -176,12 +184,20 @@ void DecodeLoop::endPrefill(int32_t seq, PrefillStatus status) {
 }
 
 void DecodeLoop::step() {
+  // First tokens come from the logits their prefill kept: no decode needed.
+  for (int32_t i = 0; i < config_.parallel; i++) {
+    Seq& s = seqs_[(size_t)i];
+    if (s.state != SeqState::Generating || !s.firstPending || s.credit <= 0) continue;
+    s.firstPending = false;
+    s.hasLogits = false;
+    accept(i, s.sampler->sample(s.logits.data()));
+  }
   batch_.n_tokens = 0;
   // Generating sequences first: their tokens are the batch's outputs 0..k-1, in this order.
   std::vector<int32_t> outputs;
   for (int32_t i = 0; i < config_.parallel; i++) {
     Seq& s = seqs_[(size_t)i];
-    if (s.state != SeqState::Generating || s.credit <= 0) continue;
+    if (s.state != SeqState::Generating || s.firstPending || s.credit <= 0) continue;
     if ((int32_t)s.held.size() >= config_.ctxPerSeq) {
       finish(i, DoneReason::Length);
       continue;
@@ -193,6 +209,7 @@ void DecodeLoop::step() {
   struct Slice {
     int32_t seq;
     size_t count;
+    int32_t lastIndex;  // batch index of the prompt's last token, or -1 when not in this chunk
   };
   std::vector<Slice> slices;
   int32_t budget = config_.batch - batch_.n_tokens;
@@ -206,10 +223,11 @@ void DecodeLoop::step() {
       endPrefill(i, PrefillStatus::Failed);
       continue;
     }
+    const bool last = s.pendingPos + n == s.pending.size();
     for (size_t j = 0; j < n; j++) {
-      batchAdd(batch_, s.pending[s.pendingPos + j], (llama_pos)(s.held.size() + j), i, false);
+      batchAdd(batch_, s.pending[s.pendingPos + j], (llama_pos)(s.held.size() + j), i, last && j + 1 == n);
     }
-    slices.push_back(Slice{i, n});
+    slices.push_back(Slice{i, n, last ? batch_.n_tokens - 1 : -1});
     budget -= (int32_t)n;
   }
   roundRobin_ = (roundRobin_ + 1) % config_.parallel;
@@ -225,24 +243,31 @@ void DecodeLoop::step() {
     Seq& s = seqs_[(size_t)sl.seq];
     s.held.insert(s.held.end(), s.pending.begin() + (long)s.pendingPos, s.pending.begin() + (long)(s.pendingPos + sl.count));
     s.pendingPos += sl.count;
-    if (s.pendingPos >= s.pending.size()) endPrefill(sl.seq, PrefillStatus::Ok);
+    if (sl.lastIndex < 0) continue;
+    const float* logits = llama_get_logits_ith(ctx_, sl.lastIndex);
+    s.logits.assign(logits, logits + llama_vocab_n_tokens(vocab_));
+    s.hasLogits = true;
+    endPrefill(sl.seq, PrefillStatus::Ok);
   }
   for (size_t k = 0; k < outputs.size(); k++) {
     const int32_t i = outputs[k];
-    Seq& s = seqs_[(size_t)i];
-    s.held.push_back(s.next);
-    const llama_token token = s.sampler->sample(ctx_, (int32_t)k);
-    // A model that emits BOS has begun a new document: that ends generation like EOS.
-    if (llama_vocab_is_eog(vocab_, token) || token == llama_vocab_bos(vocab_)) {
-      finish(i, DoneReason::Stop);
-      continue;
-    }
-    const std::string piece = pieceOf(vocab_, token);
-    pendingEvents_.push_back(LoopEvent{i, EventKind::Token, token, 0, 0, s.text.push(piece.data(), piece.size())});
-    s.next = token;
-    s.credit--;
-    if (--s.remaining <= 0) finish(i, DoneReason::Length);
+    seqs_[(size_t)i].held.push_back(seqs_[(size_t)i].next);
+    accept(i, seqs_[(size_t)i].sampler->sample(llama_get_logits_ith(ctx_, (int32_t)k)));
   }
+}
+
+void DecodeLoop::accept(int32_t i, llama_token token) {
+  Seq& s = seqs_[(size_t)i];
+  // A model that emits BOS has begun a new document: that ends generation like EOS.
+  if (llama_vocab_is_eog(vocab_, token) || token == llama_vocab_bos(vocab_)) {
+    finish(i, DoneReason::Stop);
+    return;
+  }
+  const std::string piece = pieceOf(vocab_, token);
+  pendingEvents_.push_back(LoopEvent{i, EventKind::Token, token, 0, 0, s.text.push(piece.data(), piece.size())});
+  s.next = token;
+  s.credit--;
+  if (--s.remaining <= 0) finish(i, DoneReason::Length);
 }
 
 void DecodeLoop::publish() {

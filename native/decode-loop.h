@@ -1,6 +1,7 @@
 // The decode loop of one engine, on its own thread: each step is ONE llama_decode holding the next
 // token of every generating sequence that has credit, plus prompt tokens of prefilling sequences up
-// to the batch size. JavaScript talks to it only through commands (queued, applied between steps)
+// to the batch size. A prefill evaluates the whole prompt and keeps the logits of its last token,
+// so a generation samples its first token without a decode of its own. JavaScript talks to it only through commands (queued, applied between steps)
 // and events (collected per step, handed over in one batch).
 //
 // Flow control: a generating sequence holds `credit` tokens it may still produce before its
@@ -52,10 +53,11 @@ class DecodeLoop {
   DecodeLoop(const DecodeLoop&) = delete;
   DecodeLoop& operator=(const DecodeLoop&) = delete;
 
-  // Makes `seq` hold `tokens`, reusing the longest common prefix it already holds.
+  // Makes `seq` hold `tokens` (at least one), reusing the longest common prefix it already holds.
   void prefill(int32_t seq, std::vector<llama_token> tokens);
-  // Evaluates `first` after what `seq` holds, then samples until an end token, `maxTokens` or cancel.
-  void generate(int32_t seq, llama_token first, std::unique_ptr<TokenSampler> sampler, int32_t maxTokens, int32_t credit);
+  // Samples after the prefilled prompt until an end token, `maxTokens` or cancel; a sequence that
+  // was not just prefilled ends at once with an error.
+  void generate(int32_t seq, std::unique_ptr<TokenSampler> sampler, int32_t maxTokens, int32_t credit);
   void grant(int32_t seq, int32_t tokens);
   void cancel(int32_t seq);
   void clear(int32_t seq);
@@ -71,7 +73,6 @@ class DecodeLoop {
     int32_t seq;
     std::vector<llama_token> tokens;
     std::unique_ptr<TokenSampler> sampler;
-    llama_token first;
     int32_t n;  // Generate: max tokens; Grant: tokens
     int32_t credit;
   };
@@ -83,7 +84,11 @@ class DecodeLoop {
     std::vector<llama_token> pending;
     size_t pendingPos = 0;
     int32_t reused = 0;
-    // Generating
+    // Logits of the last prompt token, kept by a completed prefill for the first sample.
+    std::vector<float> logits;
+    bool hasLogits = false;
+    // Generating: the first token comes from `logits`, then each from evaluating `next`.
+    bool firstPending = false;
     llama_token next = 0;
     std::unique_ptr<TokenSampler> sampler;
     int32_t remaining = 0;
@@ -96,6 +101,7 @@ class DecodeLoop {
   void apply(Command& c);
   bool hasWork() const;
   void step();
+  void accept(int32_t seq, llama_token token);
   void finish(int32_t seq, DoneReason reason);
   void endPrefill(int32_t seq, PrefillStatus status);
   void dropKv(int32_t seq);

@@ -54,10 +54,18 @@ TokenSampler::~TokenSampler() {
   if (chain_ != nullptr) llama_sampler_free(chain_);
 }
 
-llama_token TokenSampler::sample(llama_context* ctx, int32_t outputIndex) {
-  if (chain_ != nullptr) return llama_sampler_sample(chain_, ctx, outputIndex);
-  // The logits buffer is ours until the next decode; biasing it in place saves a copy.
-  float* logits = llama_get_logits_ith(ctx, outputIndex);
+llama_token TokenSampler::sample(float* logits) {
+  if (chain_ != nullptr) {
+    candidates_.resize((size_t)nVocab_);
+    for (int32_t i = 0; i < nVocab_; i++) candidates_[(size_t)i] = llama_token_data{i, logits[i], 0.0f};
+    llama_token_data_array cur{candidates_.data(), candidates_.size(), -1, false};
+    llama_sampler_apply(chain_, &cur);
+    // Every chain ends in a sampler that selects (greedy or dist).
+    const llama_token token = cur.selected >= 0 ? cur.data[cur.selected].id : 0;
+    llama_sampler_accept(chain_, token);
+    return token;
+  }
+  // The logits are ours until the next decode; biasing them in place saves a copy.
   for (const auto& b : bias_) logits[b.token] += b.bias;
   // Argmax, first index on ties (as llama.cpp's greedy sampler).
   int32_t best = 0;

@@ -34,8 +34,8 @@ class TokenSampler {
   TokenSampler(const TokenSampler&) = delete;
   TokenSampler& operator=(const TokenSampler&) = delete;
 
-  // Samples from the logits of batch output `outputIndex` and records the token (penalties, grammar).
-  llama_token sample(llama_context* ctx, int32_t outputIndex);
+  // Samples from `logits` (n_vocab floats, modified in place) and records the token (penalties, grammar).
+  llama_token sample(float* logits);
 
  private:
   TokenSampler() = default;
@@ -43,6 +43,7 @@ class TokenSampler {
   std::vector<llama_logit_bias> bias_;
   // nullptr: the greedy fast path.
   llama_sampler* chain_ = nullptr;
+  std::vector<llama_token_data> candidates_;
 };
 
 // Whether the config is plain greedy (an argmax suffices).

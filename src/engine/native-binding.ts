@@ -57,9 +57,10 @@ export interface NativeEngineHandle {
   tokenize(text: string, addSpecial: boolean): Int32Array;
   /** undefined when the GBNF grammar parses, else why not. */
   checkGrammar(gbnf: string): string | undefined;
+  /** Evaluates the whole prompt (reusing the common prefix held) and keeps its last logits. */
   prefill(seq: number, tokens: Int32Array): void;
-  /** Throws when the sampler cannot be built (a grammar that does not parse). */
-  generate(seq: number, first: number, sampling: NativeSampling, maxTokens: number, credit: number): void;
+  /** Samples after the prefill; throws when the sampler cannot be built (a grammar that does not parse). */
+  generate(seq: number, sampling: NativeSampling, maxTokens: number, credit: number): void;
   grant(seq: number, tokens: number): void;
   cancel(seq: number): void;
   clear(seq: number): void;

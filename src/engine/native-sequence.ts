@@ -8,7 +8,9 @@ import { TokenStream } from "./native-token-stream.js";
  * answers come back as events, in the order the commands were given, so each kind of pending
  * operation is a FIFO. The native side answers every prefill with one `Prefilled`, every generation
  * with one `Done` and every clear with one `Cleared` event, and reports how many tokens the
- * sequence holds after each, from which `heldTokens()` is kept.
+ * sequence holds after each, from which `heldTokens()` is kept. Unlike the node-llama-cpp engine,
+ * a prefill evaluates the prompt's last token too (keeping its logits), so a generation's first
+ * token costs no decode step of its own.
  */
 export interface SequenceHost {
   readonly handle: NativeEngineHandle;
@@ -19,9 +21,7 @@ export interface SequenceHost {
 }
 
 interface PendingPrefill {
-  target: number[];
-  last: number;
-  total: number;
+  tokens: number[];
   resolve: (r: PrefillResult) => void;
   reject: (err: Error) => void;
   settled: () => void;
@@ -29,14 +29,14 @@ interface PendingPrefill {
 
 interface PendingGeneration {
   stream: TokenStream;
-  /** What the sequence held before, plus the token the generation starts from. */
-  base: number[];
+  /** What the sequence held when the generation began. */
+  base: readonly number[];
 }
 
 export class NativeSequence implements EngineSequence {
-  private held: number[] = [];
-  /** The prompt's final token, held back by prefill() for the first decode step. */
-  private lastPromptToken: number | undefined;
+  private held: readonly number[] = [];
+  /** A prefill completed and no generation consumed its logits yet. */
+  private prefilled = false;
   private readonly prefills: PendingPrefill[] = [];
   private readonly generations: PendingGeneration[] = [];
   private readonly clears: (() => void)[] = [];
@@ -50,26 +50,22 @@ export class NativeSequence implements EngineSequence {
   prefill(tokens: readonly number[], signal: AbortSignal): Promise<PrefillResult> {
     if (tokens.length === 0) return Promise.reject(new ServingError("internal", "empty prompt"));
     if (signal.aborted) return Promise.reject(new ServingError("internal", "prefill aborted"));
-    const target = tokens.slice(0, -1);
+    this.prefilled = false;
     return new Promise((resolve, reject) => {
       const onAbort = () => this.host.handle.cancel(this.index);
       signal.addEventListener("abort", onAbort, { once: true });
-      this.prefills.push({
-        target, last: tokens[tokens.length - 1]!, total: tokens.length, resolve, reject,
-        settled: () => signal.removeEventListener("abort", onAbort),
-      });
-      this.host.handle.prefill(this.index, Int32Array.from(target));
+      this.prefills.push({ tokens: [...tokens], resolve, reject, settled: () => signal.removeEventListener("abort", onAbort) });
+      this.host.handle.prefill(this.index, Int32Array.from(tokens));
     });
   }
 
   generate(opts: GenerateOptions): AsyncIterable<GeneratedToken> {
-    const first = this.lastPromptToken;
-    if (first === undefined) throw new Error("generate() before prefill()");
-    this.lastPromptToken = undefined;
+    if (!this.prefilled) throw new Error("generate() before prefill()");
+    this.prefilled = false;
     const { handle, credit } = this.host;
     const launch = (sampling: NativeSampling) => {
-      handle.generate(this.index, first, sampling, opts.maxTokens, credit);
-      this.generations.push({ stream, base: [...this.held, first] });
+      handle.generate(this.index, sampling, opts.maxTokens, credit);
+      this.generations.push({ stream, base: this.held });
     };
     const stream = new TokenStream(
       {
@@ -88,7 +84,7 @@ export class NativeSequence implements EngineSequence {
   }
 
   clear(): Promise<void> {
-    this.lastPromptToken = undefined;
+    this.prefilled = false;
     return new Promise((resolve) => {
       this.clears.push(resolve);
       this.host.handle.clear(this.index);
@@ -110,11 +106,11 @@ export class NativeSequence implements EngineSequence {
     const p = this.prefills.shift();
     if (p === undefined) return;
     p.settled();
-    this.held = p.target.slice(0, heldCount);
+    this.held = p.tokens.slice(0, heldCount);
     if (status === PrefillStatus.Ok) {
-      this.lastPromptToken = p.last;
-      // The final prompt token counts as reused only when the whole prompt was already held.
-      p.resolve({ evaluated: p.total - reused, reused });
+      this.prefilled = true;
+      // The last prompt token is always evaluated (its logits give the first sample).
+      p.resolve({ evaluated: p.tokens.length - reused, reused });
     } else {
       p.reject(new ServingError("internal", status === PrefillStatus.Cancelled ? "prefill aborted" : "prefill failed"));
     }
