@@ -270,11 +270,16 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   int32_t parallel_ = 0;
 };
 
-// loadBackend(dir): whether a CPU backend is available afterwards
+// loadBackend(dir, preferred?: string[]): whether a CPU backend is available afterwards
 Napi::Value LoadBackend(const Napi::CallbackInfo& info) {
   llama_log_set(logToStderr, nullptr);
   const std::string dir = info[0].As<Napi::String>().Utf8Value();
-  const bool ok = ensureCpuBackend(dir);
+  std::vector<std::string> preferred;
+  if (info.Length() > 1 && info[1].IsArray()) {
+    Napi::Array a = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) preferred.push_back(a.Get(i).ToString().Utf8Value());
+  }
+  const bool ok = ensureCpuBackend(dir, preferred);
   if (ok) llama_backend_init();
   return Napi::Boolean::New(info.Env(), ok);
 }

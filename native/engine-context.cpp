@@ -2,7 +2,12 @@
 
 #include "ggml-backend.h"
 
-bool ensureCpuBackend(const std::string& dir) {
+bool ensureCpuBackend(const std::string& dir, const std::vector<std::string>& preferred) {
+  for (const auto& variant : preferred) {
+    if (ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU) != nullptr) break;
+    // Refused (returns null) when this CPU lacks the variant's instructions.
+    ggml_backend_load((dir + "/" + variant).c_str());
+  }
   if (ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU) == nullptr) {
     ggml_backend_load_all_from_path(dir.c_str());
   }

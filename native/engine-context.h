@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ggml-cpu.h"
 #include "llama.h"
@@ -43,5 +44,6 @@ class EngineContext {
 };
 
 // Loads the CPU backend from `dir` unless one is registered already (node-llama-cpp, loaded in the
-// same process, registers the same library). Returns false when no CPU backend can be found.
-bool ensureCpuBackend(const std::string& dir);
+// same process, registers the same library): the first library file of `preferred` this CPU can
+// run, else the variant ggml ranks best. Returns false when no CPU backend can be found.
+bool ensureCpuBackend(const std::string& dir, const std::vector<std::string>& preferred);

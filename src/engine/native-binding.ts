@@ -69,20 +69,22 @@ export interface NativeEngineHandle {
 
 export interface NativeBinding {
   NativeEngine: new (init: NativeEngineInit, onEvents: NativeEventsHandler) => NativeEngineHandle;
+  /** Loads llama.cpp's CPU backend from `dir` (the first of `preferred` this CPU runs, else ggml's pick). */
+  loadBackend(dir: string, preferred?: readonly string[]): boolean;
 }
 
 export const enum EventKind { Token = 0, Done = 1, Prefilled = 2, Cleared = 3 }
 export const enum DoneReason { Stop = 0, Length = 1, Cancelled = 2, Error = 3 }
 export const enum PrefillStatus { Ok = 0, Cancelled = 1, Failed = 2 }
 
-export type NativeBindingResult = { ok: true; binding: NativeBinding } | { ok: false; reason: string };
+export type NativeBindingResult = { ok: true; binding: NativeBinding; backendDir: string } | { ok: false; reason: string };
 
 const BUILD_DIR = resolve(fileURLToPath(new URL("../../../native/build/", import.meta.url)));
 const ADDON = join(BUILD_DIR, "inference-engine-native.node");
 
 let cached: NativeBindingResult | undefined;
 
-/** Loads the addon and llama.cpp's CPU backend once per process. */
+/** Loads the addon once per process (llama.cpp's CPU backend is loaded by the first engine). */
 export function loadNativeBinding(): NativeBindingResult {
   cached ??= load();
   return cached;
@@ -95,12 +97,10 @@ function load(): NativeBindingResult {
   } catch {
     return { ok: false, reason: `the native engine is not built (${ADDON}); run \`node scripts/build-native.mjs\`` };
   }
+  if (stamp.bins === undefined) return { ok: false, reason: "the native engine's build stamp names no llama.cpp libraries" };
   try {
-    const addon = createRequire(import.meta.url)(ADDON) as NativeBinding & { loadBackend(dir: string): boolean };
-    if (stamp.bins === undefined || !addon.loadBackend(resolve(BUILD_DIR, stamp.bins))) {
-      return { ok: false, reason: "llama.cpp's CPU backend could not be loaded" };
-    }
-    return { ok: true, binding: addon };
+    const addon = createRequire(import.meta.url)(ADDON) as NativeBinding;
+    return { ok: true, binding: addon, backendDir: resolve(BUILD_DIR, stamp.bins) };
   } catch (err) {
     return { ok: false, reason: `the native engine could not be loaded: ${(err as Error).message}` };
   }

@@ -1,7 +1,9 @@
+import { readFileSync } from "node:fs";
 import { readGgufFileInfo } from "node-llama-cpp";
 import type { Logger } from "../common/logger.js";
 import { ServingError } from "../common/serving-error.js";
 import type { SamplingParams } from "../protocol/sampling.js";
+import { dominantWeightType, preferredCpuVariants, rowLengthsFromMetadata } from "./cpu-variant.js";
 import type { Engine, EngineInfo, GenerateOptions } from "./engine.js";
 import { jsonSchemaToGbnf } from "./json-schema-grammar.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
@@ -38,8 +40,10 @@ const CREDIT_TOKENS = 16;
 export async function createNativeEngine(o: NativeEngineOptions): Promise<Engine> {
   const loaded = loadNativeBinding();
   if (!loaded.ok) throw new Error(loaded.reason);
-  const file = await readGgufFileInfo(o.modelPath, { readTensorInfo: false });
+  const file = await readGgufFileInfo(o.modelPath, { readTensorInfo: true });
   const meta = flattenMetadata(file.metadata);
+  const preferred = preferredCpuVariants({ weightType: dominantWeightType(file.fullTensorInfo ?? []), rowLengths: rowLengthsFromMetadata(meta) });
+  if (!loaded.binding.loadBackend(loaded.backendDir, preferred)) throw new Error("llama.cpp's CPU backend could not be loaded");
   const arch = typeof meta["general.architecture"] === "string" ? meta["general.architecture"] : "llama";
   const train = Number(meta[`${arch}.context_length`] ?? AUTO_CONTEXT_CAP);
   const ctx = o.contextSize === "auto" ? Math.min(train, AUTO_CONTEXT_CAP) : o.contextSize;
@@ -64,7 +68,17 @@ export async function createNativeEngine(o: NativeEngineOptions): Promise<Engine
     vocabSize: native.vocabSize,
   };
   engine = new NativeEngine(handle, info, native.bos, native.addBos, o.log);
+  o.log.info({ cpu_backend: loadedCpuBackend(), preferred }, "engine.native");
   return engine;
+}
+
+/** The libggml-cpu build this process loaded (Linux: from its memory map), for the logs. */
+function loadedCpuBackend(): string | undefined {
+  try {
+    return /libggml-cpu-[\w-]+\.so/.exec(readFileSync("/proc/self/maps", "utf8"))?.[0];
+  } catch {
+    return undefined;
+  }
 }
 
 class NativeEngine implements Engine {
