@@ -190,7 +190,8 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     return info.Env().Undefined();
   }
 
-  // generate(seq, sampling, maxTokens, credit)
+  // generate(seq, sampling, maxTokens, credit): { token, text, end } — the first token, sampled at
+  // once from the prefill's logits; the loop continues (when neither `end` nor maxTokens is reached)
   Napi::Value Generate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ready(info)) return env.Undefined();
@@ -226,8 +227,19 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
       Napi::Error::New(env, error).ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    loop_->generate(seq, std::move(sampler), info[2].As<Napi::Number>().Int32Value(), info[3].As<Napi::Number>().Int32Value());
-    return env.Undefined();
+    const int32_t maxTokens = info[2].As<Napi::Number>().Int32Value();
+    const int32_t credit = info[3].As<Napi::Number>().Int32Value();
+    DecodeLoop::FirstToken first = loop_->sampleFirst(seq, *sampler);
+    if (!first.ok) {
+      Napi::Error::New(env, "generate() before prefill()").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (!first.end && maxTokens > 1) loop_->generate(seq, std::move(sampler), first.token, maxTokens - 1, credit - 1);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("token", first.token);
+    out.Set("text", Napi::String::New(env, first.text));
+    out.Set("end", first.end);
+    return out;
   }
 
   Napi::Value Grant(const Napi::CallbackInfo& info) {

@@ -58,16 +58,33 @@ void DecodeLoop::push(Command c) {
 }
 
 void DecodeLoop::prefill(int32_t seq, std::vector<llama_token> tokens) {
-  push(Command{CommandKind::Prefill, seq, std::move(tokens), nullptr, 0, 0});
+  push(Command{CommandKind::Prefill, seq, std::move(tokens), nullptr, 0, 0, 0});
 }
 
-void DecodeLoop::generate(int32_t seq, std::unique_ptr<TokenSampler> sampler, int32_t maxTokens, int32_t credit) {
-  push(Command{CommandKind::Generate, seq, {}, std::move(sampler), maxTokens, credit});
+DecodeLoop::FirstToken DecodeLoop::sampleFirst(int32_t seq, TokenSampler& sampler) {
+  if (seq < 0 || seq >= config_.parallel) return FirstToken{false, 0, false, {}};
+  Seq& s = seqs_[(size_t)seq];
+  if (!s.hasLogits) return FirstToken{false, 0, false, {}};
+  s.hasLogits = false;
+  const llama_token token = sampler.sample(s.logits.data());
+  if (isEnd(token)) return FirstToken{true, token, true, {}};
+  s.text.reset();
+  const std::string piece = pieceOf(vocab_, token);
+  return FirstToken{true, token, false, s.text.push(piece.data(), piece.size())};
 }
 
-void DecodeLoop::grant(int32_t seq, int32_t tokens) { push(Command{CommandKind::Grant, seq, {}, nullptr, tokens, 0}); }
-void DecodeLoop::cancel(int32_t seq) { push(Command{CommandKind::Cancel, seq, {}, nullptr, 0, 0}); }
-void DecodeLoop::clear(int32_t seq) { push(Command{CommandKind::Clear, seq, {}, nullptr, 0, 0}); }
+void DecodeLoop::generate(int32_t seq, std::unique_ptr<TokenSampler> sampler, llama_token first, int32_t maxTokens, int32_t credit) {
+  push(Command{CommandKind::Generate, seq, {}, std::move(sampler), first, maxTokens, credit});
+}
+
+void DecodeLoop::grant(int32_t seq, int32_t tokens) { push(Command{CommandKind::Grant, seq, {}, nullptr, 0, tokens, 0}); }
+void DecodeLoop::cancel(int32_t seq) { push(Command{CommandKind::Cancel, seq, {}, nullptr, 0, 0, 0}); }
+void DecodeLoop::clear(int32_t seq) { push(Command{CommandKind::Clear, seq, {}, nullptr, 0, 0, 0}); }
+
+bool DecodeLoop::isEnd(llama_token token) const {
+  // A model that emits BOS has begun a new document: that ends generation like EOS.
+  return llama_vocab_is_eog(vocab_, token) || token == llama_vocab_bos(vocab_);
+}
 
 std::vector<LoopEvent> DecodeLoop::takeEvents() {
   std::lock_guard<std::mutex> lock(outMu_);
@@ -134,14 +151,13 @@ void DecodeLoop::apply(Command& c) {
     case CommandKind::Generate:
       if (s.state == SeqState::Prefilling) endPrefill(c.seq, PrefillStatus::Cancelled);
       if (s.state == SeqState::Generating) finish(c.seq, DoneReason::Cancelled);
+      // The text state continues from the first token, sampled by sampleFirst().
       s.state = SeqState::Generating;
-      s.firstPending = true;
+      s.next = c.first;
       s.sampler = std::move(c.sampler);
       s.remaining = c.n;
       s.credit = c.credit;
-      s.text.reset();
-      if (!s.hasLogits) finish(c.seq, DoneReason::Error);
-      else if (s.remaining <= 0) finish(c.seq, DoneReason::Length);
+      if (s.remaining <= 0) finish(c.seq, DoneReason::Length);
       break;
     case CommandKind::Grant:
       if (s.state == SeqState::Generating) s.credit += c.n;
@@ -184,20 +200,12 @@ void DecodeLoop::endPrefill(int32_t seq, PrefillStatus status) {
 }
 
 void DecodeLoop::step() {
-  // First tokens come from the logits their prefill kept: no decode needed.
-  for (int32_t i = 0; i < config_.parallel; i++) {
-    Seq& s = seqs_[(size_t)i];
-    if (s.state != SeqState::Generating || !s.firstPending || s.credit <= 0) continue;
-    s.firstPending = false;
-    s.hasLogits = false;
-    accept(i, s.sampler->sample(s.logits.data()));
-  }
   batch_.n_tokens = 0;
   // Generating sequences first: their tokens are the batch's outputs 0..k-1, in this order.
   std::vector<int32_t> outputs;
   for (int32_t i = 0; i < config_.parallel; i++) {
     Seq& s = seqs_[(size_t)i];
-    if (s.state != SeqState::Generating || s.firstPending || s.credit <= 0) continue;
+    if (s.state != SeqState::Generating || s.credit <= 0) continue;
     if ((int32_t)s.held.size() >= config_.ctxPerSeq) {
       finish(i, DoneReason::Length);
       continue;
@@ -258,8 +266,7 @@ void DecodeLoop::step() {
 
 void DecodeLoop::accept(int32_t i, llama_token token) {
   Seq& s = seqs_[(size_t)i];
-  // A model that emits BOS has begun a new document: that ends generation like EOS.
-  if (llama_vocab_is_eog(vocab_, token) || token == llama_vocab_bos(vocab_)) {
+  if (isEnd(token)) {
     finish(i, DoneReason::Stop);
     return;
   }

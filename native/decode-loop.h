@@ -1,7 +1,8 @@
 // The decode loop of one engine, on its own thread: each step is ONE llama_decode holding the next
 // token of every generating sequence that has credit, plus prompt tokens of prefilling sequences up
-// to the batch size. A prefill evaluates the whole prompt and keeps the logits of its last token,
-// so a generation samples its first token without a decode of its own. JavaScript talks to it only through commands (queued, applied between steps)
+// to the batch size. A prefill evaluates the whole prompt and keeps the logits of its last token:
+// a generation's first token is sampled from them at once, on the caller's thread (`sampleFirst`),
+// without waiting for a step. JavaScript talks to it only through commands (queued, applied between steps)
 // and events (collected per step, handed over in one batch).
 //
 // Flow control: a generating sequence holds `credit` tokens it may still produce before its
@@ -55,9 +56,19 @@ class DecodeLoop {
 
   // Makes `seq` hold `tokens` (at least one), reusing the longest common prefix it already holds.
   void prefill(int32_t seq, std::vector<llama_token> tokens);
-  // Samples after the prefilled prompt until an end token, `maxTokens` or cancel; a sequence that
-  // was not just prefilled ends at once with an error.
-  void generate(int32_t seq, std::unique_ptr<TokenSampler> sampler, int32_t maxTokens, int32_t credit);
+  struct FirstToken {
+    bool ok;  // false: the sequence holds no logits (not just prefilled)
+    llama_token token;
+    bool end;  // an end-of-generation token (not to be emitted)
+    std::string text;
+  };
+  // Samples the first token of a generation from the logits its prefill kept. Called on the
+  // JavaScript thread after the Prefilled event and before any other command for `seq`: the loop
+  // does not touch an idle sequence's logits or text state, so no lock is needed.
+  FirstToken sampleFirst(int32_t seq, TokenSampler& sampler);
+  // Continues a generation after `first` (from sampleFirst): evaluates it, samples, and so on
+  // until an end token, `maxTokens` more tokens or cancel.
+  void generate(int32_t seq, std::unique_ptr<TokenSampler> sampler, llama_token first, int32_t maxTokens, int32_t credit);
   void grant(int32_t seq, int32_t tokens);
   void cancel(int32_t seq);
   void clear(int32_t seq);
@@ -73,6 +84,7 @@ class DecodeLoop {
     int32_t seq;
     std::vector<llama_token> tokens;
     std::unique_ptr<TokenSampler> sampler;
+    llama_token first;
     int32_t n;  // Generate: max tokens; Grant: tokens
     int32_t credit;
   };
@@ -87,8 +99,7 @@ class DecodeLoop {
     // Logits of the last prompt token, kept by a completed prefill for the first sample.
     std::vector<float> logits;
     bool hasLogits = false;
-    // Generating: the first token comes from `logits`, then each from evaluating `next`.
-    bool firstPending = false;
+    // Generating: each token comes from evaluating `next`.
     llama_token next = 0;
     std::unique_ptr<TokenSampler> sampler;
     int32_t remaining = 0;
@@ -102,6 +113,7 @@ class DecodeLoop {
   bool hasWork() const;
   void step();
   void accept(int32_t seq, llama_token token);
+  bool isEnd(llama_token token) const;
   void finish(int32_t seq, DoneReason reason);
   void endPrefill(int32_t seq, PrefillStatus status);
   void dropKv(int32_t seq);

@@ -59,8 +59,12 @@ export interface NativeEngineHandle {
   checkGrammar(gbnf: string): string | undefined;
   /** Evaluates the whole prompt (reusing the common prefix held) and keeps its last logits. */
   prefill(seq: number, tokens: Int32Array): void;
-  /** Samples after the prefill; throws when the sampler cannot be built (a grammar that does not parse). */
-  generate(seq: number, sampling: NativeSampling, maxTokens: number, credit: number): void;
+  /**
+   * Samples the first token at once from the prefill's logits and returns it; the decode loop goes
+   * on unless it is an end token or `maxTokens` is 1. Throws when the sampler cannot be built (a
+   * grammar that does not parse) or the sequence was not just prefilled.
+   */
+  generate(seq: number, sampling: NativeSampling, maxTokens: number, credit: number): { token: number; text: string; end: boolean };
   grant(seq: number, tokens: number): void;
   cancel(seq: number): void;
   clear(seq: number): void;

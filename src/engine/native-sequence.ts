@@ -63,11 +63,15 @@ export class NativeSequence implements EngineSequence {
     if (!this.prefilled) throw new Error("generate() before prefill()");
     this.prefilled = false;
     const { handle, credit } = this.host;
-    const launch = (sampling: NativeSampling) => {
-      handle.generate(this.index, sampling, opts.maxTokens, credit);
+    const launch = (sampling: NativeSampling): void => {
+      if (opts.maxTokens <= 0) return stream.finish(undefined);
+      const first = handle.generate(this.index, sampling, opts.maxTokens, credit);
+      if (!first.end) stream.push(first.token, first.text);
+      // Nothing more comes from the native side when the first token already ended it.
+      if (first.end || opts.maxTokens === 1) return stream.finish(undefined);
       this.generations.push({ stream, base: this.held });
     };
-    const stream = new TokenStream(
+    const stream: TokenStream = new TokenStream(
       {
         begin: () => {
           const sampling = this.host.samplingFor(opts);

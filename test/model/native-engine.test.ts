@@ -94,6 +94,21 @@ describe("the native engine", { skip }, () => {
     }
   });
 
+  it("ends at once when the first token ends the text, and after one token when one is asked for", async () => {
+    const seq = native.sequences[3]!;
+    const prompt = native.tokenize(PROMPTS[0]!);
+    await seq.prefill(prompt, new AbortController().signal);
+    const one = await collect(seq.generate({ sampling: GREEDY, maxTokens: 1, signal: new AbortController().signal }));
+    assert.deepEqual(one.ids, expected.get(PROMPTS[0]!)!.ids.slice(0, 1));
+    assert.deepEqual(seq.heldTokens(), prompt);
+    await seq.prefill(prompt, new AbortController().signal);
+    const eos = await collect(seq.generate({ sampling: { temperature: 0, logit_bias: { "2": 100 } }, maxTokens: 10, signal: new AbortController().signal }));
+    assert.deepEqual(eos.ids, []);
+    assert.deepEqual(seq.heldTokens(), prompt);
+    const again = await generate(native, seq, PROMPTS[0]!, 100);
+    assert.deepEqual(again.ids, expected.get(PROMPTS[0]!)!.ids);
+  });
+
   it("decodes four sequences in one batch, each exactly as it would alone", async () => {
     const runs = await Promise.all(PROMPTS.map((p, i) => generate(native, native.sequences[i]!, p, 100)));
     runs.forEach((run, i) => assert.deepEqual(run.ids, expected.get(PROMPTS[i]!)!.ids, PROMPTS[i]));
