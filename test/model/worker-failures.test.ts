@@ -36,6 +36,29 @@ describe("worker failures", { skip }, () => {
     }
   });
 
+  it("fails a prefill to a hung worker cleanly at the timeout, marks it unhealthy and retries elsewhere", async () => {
+    const cluster = await startCluster({
+      workers: 2, model: STORIES_MODEL,
+      coordinatorEnv: { HEARTBEAT_INTERVAL_MS: "60000", PREFILL_TIMEOUT_MS: "1000" }, workerEnv: { HEARTBEAT_INTERVAL_MS: "60000" },
+    });
+    const w1 = cluster.workers[0]!;
+    try {
+      w1.proc.kill("SIGSTOP");
+      const t0 = Date.now();
+      const res = await streamSse(`${cluster.url}/coordinator/infer`, { prompt: "Once upon a time", model: "m", max_tokens: 10 });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers["x-worker-id"], "w2");
+      assert.ok(Date.now() - t0 >= 1000, "the hung worker was waited for no longer than the timeout");
+      const workers = (await getJson(`${cluster.url}/coordinator/health/workers`)).body.workers as { worker_id: string; healthy: boolean }[];
+      assert.equal(workers.find((w) => w.worker_id === "w1")!.healthy, false);
+      const next = await streamSse(`${cluster.url}/coordinator/infer`, { prompt: "Once", model: "m", max_tokens: 5 });
+      assert.equal(next.headers["x-worker-id"], "w2", "an unhealthy worker gets no new work");
+    } finally {
+      w1.proc.kill("SIGCONT");
+      await cluster.stop();
+    }
+  });
+
   it("answers 502 naming the workers tried when every prefill fails", async () => {
     const cluster = await startCluster({
       workers: 1, model: STORIES_MODEL,
