@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import type { Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
@@ -8,7 +9,10 @@ import { ServingError } from "../common/serving-error.js";
 import type { SamplingParams } from "../protocol/sampling.js";
 import type { PrefillResponse } from "../protocol/worker-api.js";
 import { admit } from "./admission.js";
+import type { CoordinatorTelemetry } from "./coordinator-telemetry.js";
 import { PromptTokenEstimator } from "./prompt-token-estimator.js";
+import { relay, type RelayResult, type StreamFormat } from "./relay.js";
+import type { RequestTelemetry } from "./request-telemetry.js";
 import { schedule } from "./scheduler/schedule.js";
 import type { Candidate, Decision, Profile } from "./scheduler/types.js";
 import { SessionTracker, type SessionLease } from "./session-tracker.js";
@@ -33,6 +37,8 @@ export interface InferenceJob {
   signal: AbortSignal;
   /** How the front door names an unknown model: the seed API answers 400, OpenAI 404. */
   unknownModel: "unknown_model" | "model_not_found";
+  /** The client's W3C `traceparent` header, if any. */
+  traceparent?: string;
 }
 
 export interface StartedInference {
@@ -44,6 +50,8 @@ export interface StartedInference {
   readonly upstream: Readable;
   readonly decision: Extract<Decision, { ok: true }>;
   readonly attempts: number;
+  /** Metrics, timeline and spans of this request; `stream()` ends them. */
+  readonly telemetry: RequestTelemetry;
   /** Closes the decode request, which cancels the session on the worker. */
   abortUpstream(): void;
 }
@@ -57,6 +65,7 @@ export interface PipelineDeps {
   clock: Clock;
   rng: Rng;
   log: Logger;
+  telemetry: CoordinatorTelemetry;
 }
 
 export class InferencePipeline {
@@ -104,11 +113,45 @@ export class InferencePipeline {
   }
 
   async start(job: InferenceJob): Promise<StartedInference> {
+    const tel = this.d.telemetry.begin({ requestId: job.requestId, model: job.model, maxTokens: job.maxTokens, traceparent: job.traceparent });
+    try {
+      return await this.run(job, tel);
+    } catch (err) {
+      tel.failed(err, job.signal.aborted);
+      throw err;
+    }
+  }
+
+  /**
+   * Relays a started inference to the client with its telemetry hooks; ends the request's
+   * telemetry, and marks the worker suspect when its stream broke.
+   */
+  async stream(started: StartedInference, res: ServerResponse, format: StreamFormat, log: Logger): Promise<RelayResult> {
+    const tel = started.telemetry;
+    const { config } = this.d;
+    tel.streamStarted(started.workerId, config.relayBufferTokens);
+    let result: RelayResult | undefined;
+    try {
+      result = await relay({
+        upstream: started.upstream, res, format, log,
+        bufferTokens: config.relayBufferTokens, writeTimeoutMs: config.clientWriteTimeoutMs,
+        abortUpstream: started.abortUpstream,
+        onFirstToken: tel.onFirstToken, onTokens: tel.onTokens, onSlowClient: tel.onSlowClient, onWriteWait: tel.onWriteWait,
+      });
+      if (result.termination === "worker_error") this.workerStreamFailed(started.workerId);
+      return result;
+    } finally {
+      tel.end(result);
+    }
+  }
+
+  private async run(job: InferenceJob, tel: RequestTelemetry): Promise<StartedInference> {
     const { config, table, tracker, client, log } = this.d;
     const model = this.resolveModel(job.model, job.unknownModel);
     const promptBytes = Buffer.byteLength(job.prompt);
     const tokens = this.estimator.estimate(model, promptBytes) + job.maxTokens;
     const capacity = table.capacity();
+    const admissionSpan = tel.span("admission");
     const admission = admit({
       capacity: { ...capacity, routable: table.capacity(model).routable },
       liveSessions: tracker.count,
@@ -117,6 +160,7 @@ export class InferencePipeline {
       systemMaxKvBytes: config.systemMaxKvBytes,
       requestTokens: tokens,
     });
+    tel.admission(admission, admissionSpan);
     if (!admission.admitted) {
       job.log.info({ reason: admission.reason }, "scheduler.reject");
       throw new ServingError(admission.reason, admission.message);
@@ -128,7 +172,9 @@ export class InferencePipeline {
     let capacityFailures = 0;
     let lastDecision: Decision | undefined;
     for (let attempt = 0; attempt <= config.prefillRetries; attempt++) {
+      const scheduleSpan = tel.span("schedule");
       const decision = schedule(this.d.profile, this.snapshot(), { model, tokens, exclude }, { nowMs: this.d.clock.now(), rng: this.d.rng });
+      tel.scheduled(decision, attempt, scheduleSpan);
       lastDecision = decision;
       if (!decision.ok) break;
       const w = decision.pick.candidate;
@@ -148,24 +194,32 @@ export class InferencePipeline {
       const onClientAbort = () => upstreamAbort.abort();
       job.signal.addEventListener("abort", onClientAbort, { once: true });
       let prefilled = false;
+      const prefillSpan = tel.prefillStarted(w.id, sessionId);
+      const prefillStartMs = this.d.clock.now();
       try {
         if (job.signal.aborted) throw new WorkerFault("client went away", "aborted");
         const prefill = await client.prefill(
           w.url,
           { session_id: sessionId, prompt: job.prompt, model: job.model, max_tokens: job.maxTokens, sampling: job.sampling },
-          { requestId: job.requestId, signal: upstreamAbort.signal },
+          { requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(prefillSpan) },
         );
         prefilled = true;
+        tel.prefillDone(prefillSpan, prefill, prefillStartMs);
         lease.trueUp(prefill.kv_cache_bytes);
         this.estimator.observe(model, promptBytes, prefill.prompt_tokens);
-        const upstream = await client.decode(w.url, sessionId, job.maxTokens, { requestId: job.requestId, signal: upstreamAbort.signal });
+        const decodeSpan = tel.decodeStarted(w.id, sessionId);
+        const upstream = await client.decode(w.url, sessionId, job.maxTokens, {
+          requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(decodeSpan),
+        });
         job.signal.removeEventListener("abort", onClientAbort);
         wlog.debug({ session_id: sessionId, prompt_tokens: prefill.prompt_tokens, cached_tokens: prefill.cached_tokens }, "prefill.done");
         return {
-          sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1,
+          sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1, telemetry: tel,
           abortUpstream: () => upstreamAbort.abort(),
         };
       } catch (err) {
+        if (prefilled) tel.decodeFailed(w.id, (err as Error).message);
+        else tel.prefillFailed(prefillSpan, w.id, (err as Error).message);
         job.signal.removeEventListener("abort", onClientAbort);
         lease.release();
         if (prefilled) void client.cancel(w.url, sessionId, job.requestId);
@@ -181,7 +235,11 @@ export class InferencePipeline {
         wlog.warn({ session_id: sessionId, err: message, attempt }, "prefill.failed");
       }
     }
-    if (failures.length === 0) throw this.noCandidate(lastDecision);
+    if (failures.length === 0) {
+      const refusal = this.noCandidate(lastDecision);
+      job.log.info({ reason: refusal.code, dropped: lastDecision?.dropped ?? {} }, "scheduler.reject");
+      throw refusal;
+    }
     // Every worker tried was merely full: that is capacity (503), not a failure (502).
     if (lastCapacityError !== undefined && capacityFailures === failures.length) throw lastCapacityError;
     throw new ServingError("worker_failed", `prefill failed on ${failures.map((f) => `${f.worker} (${f.error})`).join(", ")}`, {

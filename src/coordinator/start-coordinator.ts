@@ -2,7 +2,11 @@ import { systemClock, type Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
 import { HttpServer } from "../common/http-server.js";
 import type { Logger } from "../common/logger.js";
+import { registerMetricsRoute } from "../common/metrics-route.js";
 import { mathRng, type Rng } from "../common/rng.js";
+import { startTracing } from "../common/tracing.js";
+import { CoordinatorTelemetry } from "./coordinator-telemetry.js";
+import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { registerHealthRoutes } from "./health-routes.js";
 import { InferencePipeline } from "./inference-pipeline.js";
 import { seedProfile } from "./scheduler/profiles.js";
@@ -16,6 +20,7 @@ export interface RunningCoordinator {
   readonly url: string;
   readonly table: WorkerTable;
   readonly tracker: SessionTracker;
+  readonly telemetry: CoordinatorTelemetry;
   close(): Promise<void>;
 }
 
@@ -28,10 +33,18 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   });
   const tracker = new SessionTracker();
   const client = new WorkerClient({ connectTimeoutMs: config.workerConnectTimeoutMs, prefillTimeoutMs: config.prefillTimeoutMs });
-  const pipeline = new InferencePipeline({ config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log });
-  const server = new HttpServer({ log, maxBodyBytes: config.maxBodyBytes });
-  registerHealthRoutes(server, { table, tracker, config, clock, startedMs: clock.now() });
+  const tracing = startTracing(config, "coordinator", log);
+  const telemetry = new CoordinatorTelemetry({ table, tracker, clock, tracer: tracing.tracer });
+  const pipeline = new InferencePipeline({ config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log, telemetry });
+  const server = new HttpServer({
+    log, maxBodyBytes: config.maxBodyBytes,
+    onResponse: (route, method, status) => telemetry.metrics.httpResponse(route, method, status),
+  });
+  const startedMs = clock.now();
+  registerHealthRoutes(server, { table, tracker, config, clock, startedMs });
   registerSeedRoutes(server, pipeline, config);
+  registerMetricsRoute(server, telemetry.metrics.registry);
+  registerDashboardRoutes(server, { table, tracker, telemetry, config, clock, startedMs });
   // Expiry is checked often enough to notice a silent worker within a fraction of its interval.
   const sweeper = setInterval(() => table.sweep(), Math.max(25, Math.min(1000, config.heartbeatIntervalMs / 4)));
   sweeper.unref();
@@ -41,11 +54,13 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     url,
     table,
     tracker,
+    telemetry,
     async close() {
       clearInterval(sweeper);
       server.server.closeAllConnections();
       await server.close();
       await client.close();
+      await tracing.shutdown();
     },
   };
 }

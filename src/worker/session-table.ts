@@ -24,6 +24,8 @@ export class SessionTable {
   private readonly sessions = new Map<string, Session>();
   private reservedKv = 0;
   readonly slots: SlotPool;
+  /** Told of every session's end, after it ended (metrics). */
+  onEnd: ((session: Session, reason: EndReason) => void) | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -111,6 +113,7 @@ export class SessionTable {
       { session_id: session.id, request_id: session.requestId, reason, prompt_tokens: session.promptTokens, completion_tokens: session.generated },
       "session.end",
     );
+    this.onEnd?.(session, reason);
   }
 
   /** Ends sessions idle (not decoding) for longer than the TTL; returns how many. */

@@ -16,6 +16,8 @@ export class Session {
   cachedTokens = 0;
   /** Monotonic ms of the last prefill or decode activity, for the idle TTL. */
   lastActiveMs: number;
+  /** Monotonic ms the prefill request arrived (latency metrics). */
+  readonly createdMs: number;
   /** Aborts whatever the session is doing (prefill, slot wait, decode). */
   readonly abort = new AbortController();
 
@@ -30,5 +32,6 @@ export class Session {
     nowMs: number,
   ) {
     this.lastActiveMs = nowMs;
+    this.createdMs = nowMs;
   }
 }
