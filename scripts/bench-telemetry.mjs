@@ -4,7 +4,7 @@
 // comparison. Prints a table; writes JSON with --json PATH. Repetitions alternate the cases.
 import { writeFileSync } from "node:fs";
 import { Histogram, Registry } from "prom-client";
-import { ManualClock } from "../dist/src/common/clock.js";
+import { systemClock } from "../dist/src/common/clock.js";
 import { CoordinatorTelemetry } from "../dist/src/coordinator/coordinator-telemetry.js";
 import { SessionTracker } from "../dist/src/coordinator/session-tracker.js";
 import { WorkerTable } from "../dist/src/coordinator/worker-table.js";
@@ -12,22 +12,22 @@ import { WorkerMetrics } from "../dist/src/worker/worker-metrics.js";
 
 const N = 1_000_000;
 const REPS = 5;
-const clock = new ManualClock(1000);
+const clock = systemClock; // the real clock: its cost is part of the hook's
 const telemetry = new CoordinatorTelemetry({ table: new WorkerTable(clock, 1000), tracker: new SessionTracker(), clock, defaultMetrics: false });
 const rt = telemetry.begin({ requestId: "bench", model: "m", maxTokens: N });
 rt.streamStarted("w1", 64);
 rt.onFirstToken();
 const view = () => ({ info: { modelId: "m", contextSize: 1, kvBytesPerToken: 1 }, sessions: 0, maxSessions: 1, slotsBusy: 0, slotsTotal: 1, waiting: 0, kvHeldBytes: 0, kvReservedBytes: 0, maxKvBytes: 1, draining: false });
-let t = 0;
-const wm = new WorkerMetrics(view, () => (t += 0.02), { vllm: true, defaultMetrics: false });
+const wm = new WorkerMetrics(view, () => performance.now(), { vllm: true, defaultMetrics: false });
 const promHist = new Histogram({ name: "h_seconds", help: "h", buckets: [0.001, 0.01, 0.1, 1], registers: [new Registry()] });
 
 let last = 0;
 const cases = {
   "baseline (empty call)": () => {},
   "worker: token() per generated token": () => { last = wm.token(0, last); },
-  "coordinator: onTokens(1) per write": () => { clock.advance(0.02); rt.onTokens(1); },
-  "coordinator: onTokens(8) per write": () => { clock.advance(0.16); rt.onTokens(8); },
+  "coordinator: onTokens(1) per client write": () => rt.onTokens(1),
+  "coordinator: onTokens(8) per client write": () => rt.onTokens(8),
+  "performance.now() (reference)": () => performance.now(),
   "prom-client Histogram.observe (reference)": () => promHist.observe(0.02),
 };
 const results = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));

@@ -41,6 +41,11 @@ export class OtlpExporter implements SpanSink {
     this.timer.unref();
   }
 
+  /** Spans waiting to be sent. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   export(span: FinishedSpan): void {
     if (this.queue.length >= MAX_QUEUE) {
       this.dropped++;
@@ -50,19 +55,24 @@ export class OtlpExporter implements SpanSink {
     if (this.queue.length >= MAX_BATCH && this.inflight === undefined) void this.flush();
   }
 
-  /** Sends what is queued (one batch at a time); resolves when the queue is empty or a send failed. */
-  async flush(): Promise<void> {
-    while (this.inflight === undefined && this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH);
-      this.inflight = this.send(batch);
-      try {
-        await this.inflight;
-      } finally {
-        this.inflight = undefined;
-      }
+  /**
+   * Sends what is queued, a batch at a time, until the queue is empty (spans added meanwhile
+   * included) or a send failed. A call while sending joins the running loop.
+   */
+  flush(): Promise<void> {
+    // `finally` runs as a later microtask, so even a loop with nothing to send clears this after
+    // it was set.
+    this.inflight ??= this.sendQueued().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async sendQueued(): Promise<void> {
+    while (this.queue.length > 0) {
+      await this.send(this.queue.splice(0, MAX_BATCH));
       if (this.failing) return;
     }
-    if (this.inflight !== undefined) await this.inflight;
   }
 
   async shutdown(): Promise<void> {
