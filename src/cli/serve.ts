@@ -18,7 +18,8 @@ const RESTART_BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000];
 
 export async function runServe(config: ServeConfig): Promise<number> {
   const log = createLogger("serve", config.logLevel);
-  const model = await resolveModel(config.modelPath, config.modelsDir);
+  // A remote source (hf:…, a URL) is pulled here once, and the workers load the local file.
+  const model = await resolveModel(config.modelPath, config.modelsDir, { hfEndpoint: config.hfEndpoint, hfToken: config.hfToken, log });
   const threads = chooseThreads({
     requested: config.threads, cores: availableParallelism(), localWorkers: config.workers,
     modelBytes: (await stat(model.path)).size, force: config.forceThreads,

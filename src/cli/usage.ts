@@ -17,6 +17,7 @@ Commands:
   serve         a coordinator and N local workers (default 2), stopped together on Ctrl-C
   coordinator   the coordinator alone (workers register through heartbeats)
   worker        one worker serving one GGUF model
+  pull <source> download a GGUF (hf:owner/repo/file.gguf or an https URL) into ./models
   help [cmd]    options of a command
 
 Run 'inference-engine help <command>' for its options.`;

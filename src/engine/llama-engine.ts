@@ -4,8 +4,10 @@ import {
 } from "node-llama-cpp";
 import { ServingError } from "../common/serving-error.js";
 import type { Logger } from "../common/logger.js";
+import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
-import type { Engine, EngineInfo, EngineSequence, GenerateOptions, GeneratedToken, PrefillResult } from "./engine.js";
+import { ChatTemplate } from "./chat-template.js";
+import type { Engine, EngineInfo, EngineSequence, GenerateOptions, GeneratedToken, PrefillResult, RenderedChat } from "./engine.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
 
@@ -75,6 +77,7 @@ export async function createLlamaEngine(opts: LlamaEngineOptions): Promise<Engin
 class LlamaEngine implements Engine {
   readonly sequences: LlamaSequence[];
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+  private chat: ChatTemplate | undefined;
 
   constructor(
     readonly llama: Llama,
@@ -91,6 +94,13 @@ class LlamaEngine implements Engine {
     const bos = this.model.tokens.bos;
     if (this.model.tokens.shouldPrependBosToken && bos !== null && tokens[0] !== bos) return [bos, ...tokens];
     return tokens as number[];
+  }
+
+  renderChat(messages: readonly ChatMessage[]): RenderedChat {
+    this.chat ??= new ChatTemplate({
+      fileInfo: this.model.fileInfo, tokenizer: this.model.tokenizer, bosString: this.model.tokens.bosString, filename: this.model.filename,
+    });
+    return this.chat.render(messages);
   }
 
   /** A model that emits BOS has begun a new document: treat it as the end, like EOS. */
