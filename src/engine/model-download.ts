@@ -70,11 +70,13 @@ export async function downloadFile(o: DownloadOptions): Promise<DownloadResult> 
   const part = `${o.dest}.part`;
   const metaPath = `${o.dest}.part.json`;
   const maxAttempts = o.maxAttempts ?? 5;
-  let meta = await readMeta(metaPath, o.url);
+  let meta: PartMeta;
   const resumedFrom = await sizeOf(part);
   let attempts = 0;
   for (;;) {
     attempts++;
+    // What earlier attempts (or runs) learnt of the file: its validator guards the resumed range.
+    meta = await readMeta(metaPath, o.url);
     try {
       meta = await fetchInto(o, part, metaPath, meta, resumedFrom);
       break;
