@@ -1,5 +1,6 @@
 import { ServingError } from "../common/serving-error.js";
 import { readChatMessages, type ChatMessage } from "./chat.js";
+import { enforceableSchema } from "./json-schema-subset.js";
 import { readSampling, type SamplingParams } from "./sampling.js";
 import { optionalBoolean, optionalInteger, optionalString, requireString, type JsonObject } from "./validate.js";
 import { MAX_PROMPT_CHARS } from "./worker-api.js";
@@ -133,7 +134,7 @@ function readResponseFormat(v: unknown, sampling: SamplingParams): void {
     if (typeof schema !== "object" || Array.isArray(schema)) {
       throw new ServingError("invalid_field", `'${param}.json_schema.schema' must be a JSON schema object`, { param: `${param}.json_schema.schema` });
     }
-    sampling.json_schema = schema as JsonObject;
+    sampling.json_schema = enforceableSchema(schema as JsonObject, `${param}.json_schema.schema`);
     return;
   }
   throw new ServingError("invalid_field", `'${param}.type' must be one of text, json_object, json_schema`, { param: `${param}.type` });

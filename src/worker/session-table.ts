@@ -101,7 +101,14 @@ export class SessionTable {
     const session = new Session(id, requestId, promptTokens, maxTokens, sampling, bytes, this.clock.now(), extras);
     this.sessions.set(id, session);
     this.reservedKv += bytes;
-    this.log.info({ session_id: id, request_id: requestId, prompt_tokens: promptTokens, max_tokens: maxTokens, kv_reserved_bytes: bytes }, "session.start");
+    this.log.info(
+      {
+        session_id: id, request_id: requestId, prompt_tokens: promptTokens, max_tokens: maxTokens, kv_reserved_bytes: bytes,
+        ...(extras.template !== undefined ? { template: extras.template } : {}),
+        ...(extras.conversationId !== undefined ? { conversation_id: extras.conversationId } : {}),
+      },
+      "session.start",
+    );
     return session;
   }
 

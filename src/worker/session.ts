@@ -15,6 +15,8 @@ export interface SessionExtras {
   stops?: readonly string[];
   /** Tokens that end generation besides the model's end tokens (a chat template's end of turn). */
   stopTokens?: ReadonlySet<number>;
+  /** The chat template that rendered the prompt (for logs). */
+  template?: string;
 }
 
 const NO_TOKENS: ReadonlySet<number> = new Set();

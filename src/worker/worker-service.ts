@@ -85,6 +85,7 @@ export class WorkerService {
       ...(req.conversation_id !== undefined ? { conversationId: req.conversation_id } : {}),
       stops: [...(req.sampling.stop ?? []), ...input.stops],
       stopTokens: new Set(input.stopTokens),
+      ...(req.messages !== undefined ? { template: input.template } : {}),
     });
     const log = ctx.log.child({ session_id: session.id, worker_id: this.o.workerId });
     const onClose = () => {

@@ -181,3 +181,36 @@ describe("the worker API's added fields", () => {
     assert.equal(parseDecodeEvent('{"seq":1}'), null);
   });
 });
+
+describe("JSON schemas a grammar can enforce", () => {
+  it("accepts the enforceable subset, drops annotations and reads anyOf as oneOf", () => {
+    const schema = {
+      $schema: "https://json-schema.org/draft/2020-12/schema", title: "Person", type: "object",
+      properties: {
+        name: { type: "string", minLength: 1, maxLength: 12, description: "first name" },
+        born: { type: "string", format: "date" },
+        tags: { type: "array", items: { enum: ["a", "b"] }, maxItems: 3 },
+        pet: { anyOf: [{ type: "null" }, { $ref: "#/$defs/pet" }] },
+      },
+      required: ["name"], additionalProperties: false, $defs: { pet: { type: "object", properties: { kind: { const: "cat" } } } },
+    };
+    const s = chat({ response_format: { type: "json_schema", json_schema: { name: "p", strict: true, schema } } }).sampling.json_schema!;
+    assert.equal(s.title, undefined);
+    assert.equal(s.$schema, undefined);
+    assert.deepEqual((s.properties as any).pet, { oneOf: [{ type: "null" }, { $ref: "#/$defs/pet" }] });
+    assert.deepEqual((s.properties as any).name, { type: "string", minLength: 1, maxLength: 12, description: "first name" });
+  });
+  const refused: [string, Record<string, unknown>][] = [
+    ["a pattern", { type: "object", properties: { a: { type: "string", pattern: "^a$" } } }],
+    ["a minimum", { type: "object", properties: { a: { type: "integer", minimum: 0 } } }],
+    ["an email format", { type: "string", format: "email" }],
+    ["an unknown type", { type: "frobnicate" }],
+    ["an outside $ref", { $ref: "https://example.org/s.json" }],
+    ["allOf", { allOf: [{ type: "string" }] }],
+  ];
+  for (const [name, schema] of refused) {
+    it(`refuses ${name}`, () => {
+      assert.equal(paramOf(() => chat({ response_format: { type: "json_schema", json_schema: { name: "x", schema } } })), "response_format.json_schema.schema");
+    });
+  }
+});

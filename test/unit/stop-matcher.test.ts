@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { tightenJsonNumbers } from "../../src/engine/json-grammar.js";
 import { JsonEndTracker } from "../../src/worker/json-end.js";
 import { StopMatcher } from "../../src/worker/stop-matcher.js";
 
@@ -81,4 +82,20 @@ describe("the end of a generated JSON document", () => {
       assert.deepEqual(pieces.map((p) => t.scan(p)), ends);
     });
   }
+});
+
+describe("JSON schema grammars' number rules", () => {
+  it("lose the integer exponent and bound the fractional one (node-llama-cpp 3.21.1's rules)", () => {
+    const gbnf = [
+      'root ::= "{" integer-number-rule "}"',
+      'integer-number-rule ::= "-"? ("0" | [1-9] [0-9]{0,15}) ([eE] [-+]? ("0" | [1-9] [0-9]{0,15}))?',
+      'fractional-number-rule ::= "-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,16})? ([eE] [-+]? ("0" | [1-9] [0-9]{0,15}))?',
+    ].join("\n");
+    assert.equal(tightenJsonNumbers(gbnf), [
+      'root ::= "{" integer-number-rule "}"',
+      'integer-number-rule ::= "-"? ("0" | [1-9] [0-9]{0,15})',
+      'fractional-number-rule ::= "-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?',
+    ].join("\n"));
+    assert.equal(tightenJsonNumbers("root ::= [a-z]+"), "root ::= [a-z]+");
+  });
 });
