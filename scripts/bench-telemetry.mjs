@@ -17,7 +17,7 @@ const telemetry = new CoordinatorTelemetry({ table: new WorkerTable(clock, 1000)
 const rt = telemetry.begin({ requestId: "bench", model: "m", maxTokens: N });
 rt.streamStarted("w1", 64);
 rt.onFirstToken();
-const view = () => ({ info: { modelId: "m", contextSize: 1, kvBytesPerToken: 1 }, sessions: 0, maxSessions: 1, slotsBusy: 0, slotsTotal: 1, waiting: 0, kvHeldBytes: 0, kvReservedBytes: 0, maxKvBytes: 1, draining: false });
+const view = () => ({ info: { modelId: "m", contextSize: 1, kvBytesPerToken: 1 }, sessions: 0, maxSessions: 1, slotsBusy: 0, slotsTotal: 1, waiting: 0, kvHeldBytes: 0, kvReservedBytes: 0, maxKvBytes: 1, keptSessions: 0, keptKvBytes: 0, draining: false });
 const wm = new WorkerMetrics(view, () => performance.now(), { vllm: true, defaultMetrics: false });
 const promHist = new Histogram({ name: "h_seconds", help: "h", buckets: [0.001, 0.01, 0.1, 1], registers: [new Registry()] });
 

@@ -8,10 +8,9 @@ import { dashboardState, type DashboardDeps } from "./dashboard-state.js";
  * The live dashboard: `GET /dashboard` serves one self-contained page (src/dashboard/dashboard.html,
  * no build step, no external asset) that polls `GET /dashboard/api/state` every second.
  *
- * Access: open by default. The page itself holds no data; the state endpoint is the one an API key
- * must guard (HttpServer's `guard` sees it as route `/dashboard/api/state`). The page sends
- * `Authorization: Bearer <key>` when opened as `/dashboard#key=<key>`, so a guarded coordinator
- * works with the same page.
+ * Access: open by default. The page itself holds no data; with API_KEYS set, the state endpoint
+ * needs a key like the client APIs (api-key-guard.ts), and the page sends `Authorization: Bearer
+ * <key>` when opened as `/dashboard#key=<key>` (the fragment never reaches a server or a log).
  */
 export const DASHBOARD_ROUTES = { page: "/dashboard", state: "/dashboard/api/state" } as const;
 

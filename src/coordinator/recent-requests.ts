@@ -26,7 +26,7 @@ export class RequestRecord {
     readonly seq: number,
     readonly requestId: string,
     readonly model: string,
-    readonly maxTokens: number,
+    readonly maxTokens: number | undefined,
     /** Epoch ms, shown to people. */
     readonly wallStartMs: number,
     /** Monotonic ms, for the offsets. */
@@ -40,7 +40,7 @@ export class RequestRecord {
 
   toJSON(): Record<string, unknown> {
     return {
-      seq: this.seq, request_id: this.requestId, model: this.model, max_tokens: this.maxTokens, started_at: this.wallStartMs,
+      seq: this.seq, request_id: this.requestId, model: this.model, max_tokens: this.maxTokens ?? null, started_at: this.wallStartMs,
       state: this.state, worker_id: this.workerId ?? null, session_id: this.sessionId ?? null, tokens: this.tokens,
       outcome: this.outcome ?? null, events: this.events,
     };
@@ -55,7 +55,7 @@ export class RecentRequests {
     this.ring = new Array<RequestRecord | undefined>(capacity);
   }
 
-  open(requestId: string, model: string, maxTokens: number, wallNowMs: number, nowMs: number): RequestRecord {
+  open(requestId: string, model: string, maxTokens: number | undefined, wallNowMs: number, nowMs: number): RequestRecord {
     const r = new RequestRecord(this.next, requestId, model, maxTokens, wallNowMs, nowMs);
     this.ring[this.next % this.capacity] = r;
     this.next++;

@@ -8,6 +8,7 @@ import type { CoordinatorTelemetry } from "./coordinator-telemetry.js";
 import { bump } from "./coordinator-metrics.js";
 import type { RequestRecord } from "./recent-requests.js";
 import type { RelayResult } from "./relay.js";
+import type { CollectResult } from "./stream-collector.js";
 import type { Decision } from "./scheduler/types.js";
 
 /**
@@ -20,7 +21,8 @@ import type { Decision } from "./scheduler/types.js";
 export interface TelemetryJob {
   requestId: string;
   model: string;
-  maxTokens: number;
+  /** Undefined: the rest of the context. */
+  maxTokens: number | undefined;
   /** The client's `traceparent`, if it sent one: our spans join its trace. */
   traceparent?: string;
 }
@@ -49,7 +51,7 @@ export class RequestTelemetry {
     this.clientTraceparent = parent !== undefined ? job.traceparent : undefined;
     this.root = t.tracer.startSpan("request", {
       parent, kind: SpanKind.server,
-      attributes: { "request.id": job.requestId, "request.model": job.model, "request.max_tokens": job.maxTokens },
+      attributes: { "request.id": job.requestId, "request.model": job.model, ...(job.maxTokens !== undefined ? { "request.max_tokens": job.maxTokens } : {}) },
     });
   }
 
@@ -209,6 +211,21 @@ export class RequestTelemetry {
   readonly onWriteWait = (ms: number): void => {
     this.t.metrics.writeWait.observe(ms / 1000);
   };
+
+  /**
+   * A request answered in one body is over: its tokens count as generated (no client write, so no
+   * TTFT or inter-token latency: the client saw nothing before the end).
+   */
+  collected(result: CollectResult | undefined): void {
+    if (result !== undefined && result.tokens > 0 && !this.ended) {
+      const now = this.t.clock.now();
+      this.t.metrics.generationTokens += result.tokens;
+      this.t.series.tokens(result.tokens, now);
+      this.workerRate?.add(result.tokens, now);
+      this.record.tokens += result.tokens;
+    }
+    this.end(result === undefined ? undefined : { termination: result.termination, tokens: result.tokens, final: result.final, error: result.error });
+  }
 
   /** The stream is over (`result` undefined when the relay itself threw). */
   end(result: RelayResult | undefined): void {

@@ -5,6 +5,7 @@ import { seedEndEvent, seedErrorEvent, seedTokenEvents } from "../protocol/seed-
 import { SSE_HEADERS } from "../protocol/sse.js";
 import type { InferencePipeline, StartedInference } from "./inference-pipeline.js";
 import type { StreamFormat } from "./relay.js";
+import { conversationIdOf } from "./session-header.js";
 
 /** `POST /coordinator/infer`: the seed's client API over the shared pipeline. */
 const seedFormat: StreamFormat = {
@@ -26,6 +27,7 @@ export function routeDecisionHeader(s: StartedInference): string {
 export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeline, config: CoordinatorConfig): void {
   server.route("POST", "/coordinator/infer", async (ctx: RouteContext) => {
     const body = parseInferRequest(await ctx.readJson(), config.maxTokensLimit);
+    const conversationId = conversationIdOf(ctx);
     const clientGone = new AbortController();
     const onClose = () => {
       if (!ctx.res.writableFinished) clientGone.abort();
@@ -33,8 +35,9 @@ export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeli
     ctx.res.on("close", onClose);
     const started = await pipeline.start({
       requestId: ctx.requestId, log: ctx.log, model: body.model, prompt: body.prompt, maxTokens: body.max_tokens,
-      sampling: body.sampling, signal: clientGone.signal, unknownModel: "unknown_model",
-      traceparent: typeof ctx.req.headers.traceparent === "string" ? ctx.req.headers.traceparent : undefined,
+      sampling: body.sampling, signal: clientGone.signal, unknownModel: "unknown_model", anyNameWhenSingleModel: true,
+      ...(conversationId !== undefined ? { conversationId } : {}),
+      traceparent: traceparentOf(ctx),
     });
     ctx.res.off("close", onClose);
     const log = ctx.log.child({ worker_id: started.workerId, session_id: started.sessionId });
@@ -46,4 +49,10 @@ export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeli
       started.lease.release();
     }
   });
+}
+
+/** The client's W3C `traceparent` (validated where it is used). */
+export function traceparentOf(ctx: RouteContext): string | undefined {
+  const h = ctx.req.headers.traceparent;
+  return typeof h === "string" ? h : undefined;
 }

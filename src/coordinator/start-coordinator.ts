@@ -5,12 +5,15 @@ import type { Logger } from "../common/logger.js";
 import { registerMetricsRoute } from "../common/metrics-route.js";
 import { mathRng, type Rng } from "../common/rng.js";
 import { startTracing } from "../common/tracing.js";
+import { apiKeyGuard } from "./api-key-guard.js";
 import { CoordinatorTelemetry } from "./coordinator-telemetry.js";
 import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { registerHealthRoutes } from "./health-routes.js";
 import { InferencePipeline } from "./inference-pipeline.js";
+import { registerOpenAiRoutes } from "./openai-routes.js";
 import { seedProfile } from "./scheduler/profiles.js";
 import { registerSeedRoutes } from "./seed-routes.js";
+import { SessionAffinity } from "./session-affinity.js";
 import { SessionTracker } from "./session-tracker.js";
 import { WorkerClient } from "./worker-client.js";
 import { WorkerTable } from "./worker-table.js";
@@ -33,16 +36,21 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   });
   const tracker = new SessionTracker();
   const client = new WorkerClient({ connectTimeoutMs: config.workerConnectTimeoutMs, prefillTimeoutMs: config.prefillTimeoutMs });
+  const affinity = new SessionAffinity(clock, config.sessionAffinityTtlMs);
   const tracing = startTracing(config, "coordinator", log);
   const telemetry = new CoordinatorTelemetry({ table, tracker, clock, tracer: tracing.tracer });
-  const pipeline = new InferencePipeline({ config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log, telemetry });
+  const pipeline = new InferencePipeline({
+    config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log, affinity, telemetry,
+  });
+  const guard = apiKeyGuard(config.apiKeys);
   const server = new HttpServer({
-    log, maxBodyBytes: config.maxBodyBytes,
+    log, maxBodyBytes: config.maxBodyBytes, ...(guard !== undefined ? { guard } : {}),
     onResponse: (route, method, status) => telemetry.metrics.httpResponse(route, method, status),
   });
   const startedMs = clock.now();
   registerHealthRoutes(server, { table, tracker, config, clock, startedMs });
   registerSeedRoutes(server, pipeline, config);
+  registerOpenAiRoutes(server, { pipeline, config, table, clock });
   registerMetricsRoute(server, telemetry.metrics.registry);
   registerDashboardRoutes(server, { table, tracker, telemetry, config, clock, startedMs });
   // Expiry is checked often enough to notice a silent worker within a fraction of its interval.

@@ -28,6 +28,9 @@ export interface WorkerMetricsView {
   readonly kvHeldBytes: number;
   readonly kvReservedBytes: number;
   readonly maxKvBytes: number;
+  /** Conversations whose KV stays on a sequence between turns (evicted first when room is needed). */
+  readonly keptSessions: number;
+  readonly keptKvBytes: number;
   readonly draining: boolean;
 }
 
@@ -76,6 +79,8 @@ export class WorkerMetrics {
     gauge("inference_worker_kv_cache_bytes", "KV cache bytes held by sessions now (prompt and generated tokens)", () => view().kvHeldBytes);
     gauge("inference_worker_kv_reserved_bytes", "KV cache bytes reserved by admitted sessions (prompt + max_tokens each)", () => view().kvReservedBytes);
     gauge("inference_worker_kv_limit_bytes", "KV cache bytes this worker can hold: its limit, or its sequences' contexts when smaller", () => effectiveKvLimit(view()));
+    gauge("inference_worker_kept_sessions", "Conversations whose KV is kept between turns", () => view().keptSessions);
+    gauge("inference_worker_kept_kv_bytes", "KV cache bytes kept for conversations between turns (evictable)", () => view().keptKvBytes);
     gauge("inference_worker_draining", "1 while the worker refuses new sessions and finishes running ones", () => (view().draining ? 1 : 0));
     gauge("inference_worker_decode_tokens_per_second", "Tokens generated per second over the last 10 s", () => this.decodeRate.rate(now()));
     counter("inference_worker_prompt_tokens_total", "Prompt tokens prefilled", () => this.promptTokens);

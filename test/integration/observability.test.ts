@@ -4,8 +4,9 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { request } from "undici";
 import { waitForRoutable } from "../helpers/cluster.js";
-import { streamSse, waitFor } from "../helpers/http.js";
+import { getJson, postJson, streamSse, waitFor } from "../helpers/http.js";
 import { OtlpReceiver, type ReceivedSpan } from "../helpers/otlp-receiver.js";
 import { startCoordinatorProc, startWorkerProc, type LogLine, type Served } from "../helpers/processes.js";
 import { parsePromText, promtoolCheck, promtoolPath, sampleValue, scrape } from "../helpers/prom-text.js";
@@ -174,6 +175,27 @@ describe("observability of a running cluster", () => {
     }
   });
 
+  it("OpenAI completions, streamed or not, are counted and their timelines end", async () => {
+    const before = parsePromText((await scrape(coordinator.url)).text);
+    const tokens0 = sampleValue(before, "inference_coordinator_generation_tokens_total")!;
+    const one = await postJson(`${coordinator.url}/v1/completions`, { model: "demo", prompt: "Once upon a time", max_tokens: 6 }, { "x-request-id": "obs-oai-1" });
+    assert.equal(one.status, 200);
+    const streamed = await streamSse(`${coordinator.url}/v1/completions`, { model: "demo", prompt: "Once upon a time", max_tokens: 5, stream: true }, {
+      headers: { "x-request-id": "obs-oai-2" },
+    });
+    assert.equal(streamed.status, 200);
+    const after = parsePromText((await scrape(coordinator.url)).text);
+    assert.equal(sampleValue(after, "inference_coordinator_generation_tokens_total")! - tokens0, one.body.usage.completion_tokens + 5);
+    assert.equal(sampleValue(after, "inference_coordinator_streams_active"), 0);
+    const recent = (await getJson(`${coordinator.url}/dashboard/api/state`)).body.recent as { request_id: string; state: string; tokens: number; events: { kind: string }[] }[];
+    for (const id of ["obs-oai-1", "obs-oai-2"]) {
+      const r = recent.find((x) => x.request_id === id)!;
+      assert.equal(r.state, "done", id);
+      assert.equal(r.events.at(-1)!.kind, "end");
+    }
+    assert.ok(recent.find((x) => x.request_id === "obs-oai-2")!.events.some((e) => e.kind === "first_token"));
+  });
+
   it("the dashboard in headless Chromium lists the workers, shows no console error, and its numbers move when a request runs", {
     skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (Debian package \`chromium\`; .ci/run installs it): skipped`,
   }, async (t) => {
@@ -231,6 +253,25 @@ describe("observability of a running cluster", () => {
     } finally {
       await browser.close();
       await rm(profile, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the dashboard behind API keys", () => {
+  it("serves its page openly but its data only with a key, like the client APIs", async () => {
+    const c = await startCoordinatorProc({ API_KEYS: "k-123" });
+    try {
+      const page = await request(`${c.url}/dashboard`);
+      assert.equal(page.statusCode, 200);
+      assert.match(await page.body.text(), /<title>inference-engine/);
+      assert.equal((await getJson(`${c.url}/dashboard/api/state`)).status, 401);
+      const ok = await request(`${c.url}/dashboard/api/state`, { headers: { authorization: "Bearer k-123" } });
+      assert.equal(ok.statusCode, 200);
+      assert.equal(((await ok.body.json()) as { fleet: { workers: number } }).fleet.workers, 0);
+      const metrics = await scrape(c.url);
+      assert.equal(metrics.status, 200, "metrics stay open for scrapers");
+    } finally {
+      await c.proc.stop();
     }
   });
 });

@@ -12,7 +12,7 @@ const info: EngineInfo = {
 
 const view: WorkerMetricsView = {
   info, sessions: 3, maxSessions: 100, slotsBusy: 2, slotsTotal: 4, waiting: 1,
-  kvHeldBytes: 64_000, kvReservedBytes: 163_840, maxKvBytes: 8 * 1024 ** 3, draining: false,
+  kvHeldBytes: 64_000, kvReservedBytes: 163_840, maxKvBytes: 8 * 1024 ** 3, keptSessions: 1, keptKvBytes: 6400, draining: false,
 };
 
 function build(vllm: boolean) {
@@ -49,6 +49,8 @@ const OWN: Record<string, [string, string[]]> = {
   inference_worker_kv_cache_bytes: ["gauge", []],
   inference_worker_kv_reserved_bytes: ["gauge", []],
   inference_worker_kv_limit_bytes: ["gauge", []],
+  inference_worker_kept_sessions: ["gauge", []],
+  inference_worker_kept_kv_bytes: ["gauge", []],
   inference_worker_draining: ["gauge", []],
   inference_worker_decode_tokens_per_second: ["gauge", []],
   inference_worker_prompt_tokens_total: ["counter", []],
