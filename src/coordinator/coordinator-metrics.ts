@@ -75,7 +75,7 @@ export class CoordinatorMetrics {
     hist("queue_time_seconds", "Time from arrival to the admission decision", this.queueTime);
     counter("prefill_retries_total", "Prefill attempts on another worker after a failure", () => this.retries);
     hist("prefill_seconds", "Prefill requests to workers, as the coordinator timed them", this.prefill);
-    gauge("streams_active", "Streams relaying tokens to clients now", () => this.streamsActive);
+    gauge("streams_active", "Requests generating now (streams, and answers collected into one body)", () => this.streamsActive);
     counter("stream_terminations_total", "Streams ended, by reason", byLabel("reason", this.terminations));
     hist("relay_buffer_fill_ratio", "Tokens waiting in a stream's relay buffer / its capacity, at each client write", this.bufferFill);
     hist("client_write_wait_seconds", "How long a client's full socket took to drain (writes that had to wait)", this.writeWait);
@@ -83,8 +83,8 @@ export class CoordinatorMetrics {
     hist("time_to_first_token_seconds", "From request arrival to the first token written to the client", this.ttft);
     hist("inter_token_latency_seconds", "Time between tokens written to a client (a write of n tokens counts n gaps of 1/n)", this.itl);
     hist("e2e_request_latency_seconds", "From request arrival to the stream's end", this.e2e);
-    counter("prompt_tokens_total", "Prompt tokens of streamed requests, as the workers counted them", () => this.promptTokens);
-    counter("generation_tokens_total", "Tokens relayed to clients", () => this.generationTokens);
+    counter("prompt_tokens_total", "Prompt tokens of served requests, as the workers counted them", () => this.promptTokens);
+    counter("generation_tokens_total", "Tokens generated for clients (streamed or collected)", () => this.generationTokens);
     gauge("sessions_active", "Sessions (leases) from dispatch to stream end", () => s.tracker.count);
     gauge("kv_reserved_bytes", "KV bytes reserved by live sessions", () => s.tracker.kvReservedBytes);
     gauge("workers_alive", "Workers with a fresh heartbeat that report alive", () => {
