@@ -9,6 +9,7 @@ import type { SamplingParams } from "../protocol/sampling.js";
 import type { PrefillResponse } from "../protocol/worker-api.js";
 import { admit } from "./admission.js";
 import { PromptTokenEstimator } from "./prompt-token-estimator.js";
+import type { RateLimiter } from "./rate-limiter.js";
 import { schedule } from "./scheduler/schedule.js";
 import type { Candidate, Decision, Profile } from "./scheduler/types.js";
 import { SessionTracker, type SessionLease } from "./session-tracker.js";
@@ -31,6 +32,8 @@ export interface InferenceJob {
   sampling: SamplingParams;
   /** Aborted when the client goes away. */
   signal: AbortSignal;
+  /** Rate-limit identity: an API key's id, or the client's address. */
+  clientId: string;
   /** How the front door names an unknown model: the seed API answers 400, OpenAI 404. */
   unknownModel: "unknown_model" | "model_not_found";
 }
@@ -57,6 +60,7 @@ export interface PipelineDeps {
   clock: Clock;
   rng: Rng;
   log: Logger;
+  rateLimiter: RateLimiter;
 }
 
 export class InferencePipeline {
@@ -108,6 +112,11 @@ export class InferencePipeline {
     const model = this.resolveModel(job.model, job.unknownModel);
     const promptBytes = Buffer.byteLength(job.prompt);
     const tokens = this.estimator.estimate(model, promptBytes) + job.maxTokens;
+    const rate = this.d.rateLimiter.take(job.clientId, tokens, this.d.clock.now());
+    if (!rate.ok) {
+      job.log.info({ limit: rate.limit, client: job.clientId }, "ratelimit.reject");
+      throw new ServingError("rate_limited", `rate limit of ${rate.limit} per minute reached`, { retryAfterS: rate.retryAfterS });
+    }
     const capacity = table.capacity();
     const admission = admit({
       capacity: { ...capacity, routable: table.capacity(model).routable },

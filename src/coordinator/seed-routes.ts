@@ -33,7 +33,7 @@ export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeli
     ctx.res.on("close", onClose);
     const started = await pipeline.start({
       requestId: ctx.requestId, log: ctx.log, model: body.model, prompt: body.prompt, maxTokens: body.max_tokens,
-      sampling: body.sampling, signal: clientGone.signal, unknownModel: "unknown_model",
+      sampling: body.sampling, signal: clientGone.signal, unknownModel: "unknown_model", clientId: ctx.clientId,
     });
     ctx.res.off("close", onClose);
     const log = ctx.log.child({ worker_id: started.workerId, session_id: started.sessionId });

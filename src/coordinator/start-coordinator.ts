@@ -1,10 +1,12 @@
 import { systemClock, type Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
 import { HttpServer } from "../common/http-server.js";
+import { coordinatorRouteClass, createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
 import { mathRng, type Rng } from "../common/rng.js";
 import { registerHealthRoutes } from "./health-routes.js";
 import { InferencePipeline } from "./inference-pipeline.js";
+import { RateLimiter } from "./rate-limiter.js";
 import { seedProfile } from "./scheduler/profiles.js";
 import { registerSeedRoutes } from "./seed-routes.js";
 import { SessionTracker } from "./session-tracker.js";
@@ -27,9 +29,18 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     if (event === "left") log.warn({ worker_id: id }, "worker.expired");
   });
   const tracker = new SessionTracker();
-  const client = new WorkerClient({ connectTimeoutMs: config.workerConnectTimeoutMs, prefillTimeoutMs: config.prefillTimeoutMs });
-  const pipeline = new InferencePipeline({ config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log });
-  const server = new HttpServer({ log, maxBodyBytes: config.maxBodyBytes });
+  const client = new WorkerClient({
+    connectTimeoutMs: config.workerConnectTimeoutMs,
+    prefillTimeoutMs: config.prefillTimeoutMs,
+    ...(config.clusterToken !== undefined ? { headers: { authorization: `Bearer ${config.clusterToken}` } } : {}),
+  });
+  const rateLimiter = new RateLimiter({ requestsPerMinute: config.rateLimitRpm, tokensPerMinute: config.rateLimitTpm });
+  const pipeline = new InferencePipeline({ config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log, rateLimiter });
+  const server = new HttpServer({
+    log,
+    maxBodyBytes: config.maxBodyBytes,
+    guard: createGuard({ apiKeys: config.apiKeys, clusterToken: config.clusterToken }, coordinatorRouteClass),
+  });
   registerHealthRoutes(server, { table, tracker, config, clock, startedMs: clock.now() });
   registerSeedRoutes(server, pipeline, config);
   // Expiry is checked often enough to notice a silent worker within a fraction of its interval.

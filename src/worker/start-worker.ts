@@ -3,6 +3,7 @@ import { stat } from "node:fs/promises";
 import { systemClock, type Clock } from "../common/clock.js";
 import type { WorkerConfig } from "../common/config.js";
 import { HttpServer } from "../common/http-server.js";
+import { createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
 import type { Engine } from "../engine/engine.js";
 import { chooseParallel, chooseThreads } from "../engine/engine-tuning.js";
@@ -32,7 +33,12 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
   const { log } = deps;
   const clock = deps.clock ?? systemClock;
   const engine = await createEngine(config, deps);
-  const server = new HttpServer({ log, maxBodyBytes: config.maxBodyBytes });
+  // With a cluster token, every worker endpoint (health included) answers only the cluster.
+  const server = new HttpServer({
+    log,
+    maxBodyBytes: config.maxBodyBytes,
+    guard: createGuard({ apiKeys: [], clusterToken: config.clusterToken }, () => "cluster"),
+  });
   let workerId = config.workerId ?? "";
   const service = new WorkerService({
     get workerId() {
@@ -67,6 +73,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     config.heartbeatIntervalMs,
     () => ({ worker_id: workerId, worker_url: url, timestamp: clock.wallNow(), interval_ms: config.heartbeatIntervalMs, health: service.health() }),
     log,
+    config.clusterToken !== undefined ? { authorization: `Bearer ${config.clusterToken}` } : {},
   );
   heartbeat.start();
   const sweeper = setInterval(() => service.sweep(), Math.min(10_000, Math.max(50, config.sessionTtlMs / 4)));
