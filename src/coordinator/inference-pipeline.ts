@@ -92,7 +92,7 @@ export class InferencePipeline {
         url: e.url,
         model: h.model.id,
         fresh: table.isFresh(e, now),
-        healthy: e.unhealthySinceMs === undefined && h.alive,
+        healthy: e.breaker.allows(now) && h.alive,
         draining: h.draining,
         sessions: Math.max(h.active_sessions, local.sessions),
         maxSessions: h.limits.max_sessions,
@@ -153,6 +153,7 @@ export class InferencePipeline {
       );
       const sessionId = randomUUID();
       const lease = tracker.open(job.requestId, w.id, tokens * w.kvBytesPerToken);
+      table.dispatched(w.id);
       const upstreamAbort = new AbortController();
       const onClientAbort = () => upstreamAbort.abort();
       job.signal.addEventListener("abort", onClientAbort, { once: true });
@@ -165,6 +166,7 @@ export class InferencePipeline {
           { requestId: job.requestId, signal: upstreamAbort.signal },
         );
         prefilled = true;
+        table.recordSuccess(w.id);
         lease.trueUp(prefill.kv_cache_bytes);
         this.estimator.observe(model, promptBytes, prefill.prompt_tokens);
         const upstream = await client.decode(w.url, sessionId, job.maxTokens, { requestId: job.requestId, signal: upstreamAbort.signal });
@@ -184,7 +186,7 @@ export class InferencePipeline {
           lastCapacityError = err;
           capacityFailures++;
         }
-        if (err instanceof WorkerFault && err.kind !== "status") table.markUnhealthy(w.id);
+        if (err instanceof WorkerFault && err.kind !== "aborted") table.recordFault(w.id, err.kind);
         const message = (err as Error).message;
         failures.push({ worker: w.id, error: message });
         wlog.warn({ session_id: sessionId, err: message, attempt }, "prefill.failed");
@@ -198,9 +200,10 @@ export class InferencePipeline {
     });
   }
 
-  /** A stream that broke mid-decode: the worker is suspect until its next heartbeat. */
-  workerStreamFailed(workerId: string): void {
-    this.d.table.markUnhealthy(workerId);
+  /** A stream that broke mid-decode counts as a worker fault; one that completed as a success. */
+  streamEnded(workerId: string, brokenByWorker: boolean): void {
+    if (brokenByWorker) this.d.table.recordFault(workerId, "stream");
+    else this.d.table.recordSuccess(workerId);
   }
 
   /** Why nothing could be scheduled, in the seed's reasons. */

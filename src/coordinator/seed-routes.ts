@@ -45,7 +45,9 @@ export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeli
         abortUpstream: started.abortUpstream,
       });
       log.info({ termination: result.termination, completion_tokens: result.tokens }, "stream.end");
-      if (result.termination === "worker_error") pipeline.workerStreamFailed(started.workerId);
+      if (result.termination === "worker_error" || result.termination === "complete") {
+        pipeline.streamEnded(started.workerId, result.termination === "worker_error");
+      }
     } finally {
       started.lease.release();
     }
