@@ -1,10 +1,9 @@
 import { ConfigError, loadOptions } from "../common/config-parse.js";
 import { coordinatorOptions, serveOptions, workerOptions } from "../common/config.js";
 import { createLogger } from "../common/logger.js";
-import { startCoordinator } from "../coordinator/start-coordinator.js";
-import { startWorker } from "../worker/start-worker.js";
-import { runServe } from "./serve.js";
 import { TOP_USAGE, usageOf } from "./usage.js";
+
+// Roles are imported when chosen: a coordinator never loads llama.cpp's bindings.
 
 /** The one entry point: `inference-engine <serve|coordinator|worker|help>`. */
 const COMMANDS = {
@@ -31,6 +30,7 @@ async function main(argv: string[]): Promise<number> {
     case "coordinator": {
       const { config } = loadOptions(coordinatorOptions, rest, process.env);
       const log = createLogger("coordinator", config.logLevel);
+      const { startCoordinator } = await import("../coordinator/start-coordinator.js");
       const running = await startCoordinator(config, { log });
       await untilSignal();
       await running.close();
@@ -41,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
     case "worker": {
       const { config } = loadOptions(workerOptions, rest, process.env);
       const log = createLogger("worker", config.logLevel);
+      const { startWorker } = await import("../worker/start-worker.js");
       const running = await startWorker(config, { log, localWorkers: config.localWorkers, modelsDir: config.modelsDir });
       await untilSignal();
       await running.shutdown();
@@ -49,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case "serve": {
       const { config } = loadOptions(serveOptions, rest, process.env);
+      const { runServe } = await import("./serve.js");
       return runServe(config);
     }
     default:
