@@ -7,8 +7,10 @@ import { mathRng, type Rng } from "../common/rng.js";
 import { registerHealthRoutes } from "./health-routes.js";
 import { InferencePipeline } from "./inference-pipeline.js";
 import { RateLimiter } from "./rate-limiter.js";
+import { registerOpenAiRoutes } from "./openai-routes.js";
 import { seedProfile } from "./scheduler/profiles.js";
 import { registerSeedRoutes } from "./seed-routes.js";
+import { SessionAffinity } from "./session-affinity.js";
 import { SessionTracker } from "./session-tracker.js";
 import { WorkerClient } from "./worker-client.js";
 import { WorkerTable } from "./worker-table.js";
@@ -35,7 +37,10 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     ...(config.clusterToken !== undefined ? { headers: { authorization: `Bearer ${config.clusterToken}` } } : {}),
   });
   const rateLimiter = new RateLimiter({ requestsPerMinute: config.rateLimitRpm, tokensPerMinute: config.rateLimitTpm });
-  const pipeline = new InferencePipeline({ config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log, rateLimiter });
+  const affinity = new SessionAffinity(clock, config.sessionAffinityTtlMs);
+  const pipeline = new InferencePipeline({
+    config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log, affinity, rateLimiter,
+  });
   const server = new HttpServer({
     log,
     maxBodyBytes: config.maxBodyBytes,
@@ -43,6 +48,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   });
   registerHealthRoutes(server, { table, tracker, config, clock, startedMs: clock.now() });
   registerSeedRoutes(server, pipeline, config);
+  registerOpenAiRoutes(server, { pipeline, config, table, clock });
   // Expiry is checked often enough to notice a silent worker within a fraction of its interval.
   const sweeper = setInterval(() => table.sweep(), Math.max(25, Math.min(1000, config.heartbeatIntervalMs / 4)));
   sweeper.unref();

@@ -31,13 +31,15 @@ export interface CapacityAggregate {
   maxKvBytes: number;
   /** Largest KV cost of a token among them (for conservative estimates). */
   maxKvBytesPerToken: number;
+  /** Largest context among them (tokens; 0 when none reports one). */
+  maxContextSize: number;
 }
 
 export const MISSED_BEATS_TO_EXPIRE = 3;
 /** Expired entries stay listed (for operators) this many intervals before removal. */
 const FORGET_AFTER_BEATS = 30;
 
-const emptyAggregate = (): CapacityAggregate => ({ routable: 0, maxSessions: 0, maxKvBytes: 0, maxKvBytesPerToken: 0 });
+const emptyAggregate = (): CapacityAggregate => ({ routable: 0, maxSessions: 0, maxKvBytes: 0, maxKvBytesPerToken: 0, maxContextSize: 0 });
 
 export class WorkerTable {
   private readonly entries = new Map<string, WorkerEntry>();
@@ -142,6 +144,25 @@ export class WorkerTable {
     return this.names.get(name);
   }
 
+  /**
+   * The models routable workers serve, sorted by id: aliases merged over the workers serving each,
+   * `created` the earliest any of them reports (unix seconds; undefined when none does).
+   */
+  modelInfos(): { id: string; aliases: string[]; created: number | undefined; workers: number }[] {
+    const now = this.clock.now();
+    const out = new Map<string, { id: string; aliases: Set<string>; created: number | undefined; workers: number }>();
+    for (const e of this.entries.values()) {
+      if (!this.isRoutable(e, now)) continue;
+      const m = e.health.model;
+      let info = out.get(m.id);
+      if (info === undefined) out.set(m.id, (info = { id: m.id, aliases: new Set(), created: undefined, workers: 0 }));
+      info.workers++;
+      for (const a of m.aliases) if (a !== m.id) info.aliases.add(a);
+      if (m.created !== undefined && (info.created === undefined || m.created < info.created)) info.created = m.created;
+    }
+    return [...out.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((i) => ({ ...i, aliases: [...i.aliases].sort() }));
+  }
+
   /** Model ids served by routable workers, sorted. */
   models(): string[] {
     return [...this.perModel.keys()].sort();
@@ -171,6 +192,7 @@ export class WorkerTable {
         agg.maxSessions += e.health.limits.max_sessions;
         agg.maxKvBytes += e.health.limits.max_kv_bytes;
         agg.maxKvBytesPerToken = Math.max(agg.maxKvBytesPerToken, e.health.model.kv_bytes_per_token);
+        agg.maxContextSize = Math.max(agg.maxContextSize, e.health.model.context_size);
       }
       names.set(id, id);
       for (const alias of e.health.model.aliases) if (!names.has(alias)) names.set(alias, id);

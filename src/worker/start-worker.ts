@@ -32,7 +32,7 @@ export interface StartWorkerDeps {
 export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): Promise<RunningWorker> {
   const { log } = deps;
   const clock = deps.clock ?? systemClock;
-  const engine = await createEngine(config, deps);
+  const { engine, modelCreatedS } = await createEngine(config, deps);
   // With a cluster token, every worker endpoint (health included) answers only the cluster.
   const server = new HttpServer({
     log,
@@ -52,7 +52,8 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
       ttlMs: config.sessionTtlMs,
     },
     channelTokens: config.channelTokens,
-    modelAliases: [],
+    modelAliases: config.modelAliases.filter((a) => a !== engine.info.modelId),
+    modelCreatedS,
     clock,
     log,
   });
@@ -102,8 +103,10 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
   };
 }
 
-async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promise<Engine> {
-  const model = await resolveModel(config.modelPath, deps.modelsDir);
+async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promise<{ engine: Engine; modelCreatedS: number }> {
+  const model = await resolveModel(config.modelPath, deps.modelsDir, {
+    hfEndpoint: config.hfEndpoint, hfToken: config.hfToken, log: deps.log,
+  });
   if (model.demo) {
     deps.log.warn(
       { model_path: model.path },
@@ -111,11 +114,12 @@ async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promis
         "Serve a real model with --model PATH.gguf, MODEL_PATH, or a .gguf file in ./models",
     );
   }
-  const modelBytes = (await stat(model.path)).size;
+  const file = await stat(model.path);
+  const modelBytes = file.size;
   const threads = chooseThreads({
     requested: config.threads, cores: availableParallelism(), localWorkers: deps.localWorkers, modelBytes, force: config.forceThreads,
   });
-  return createLlamaEngine({
+  const engine = await createLlamaEngine({
     modelPath: model.path,
     modelId: config.modelId ?? modelIdFromPath(model.path),
     threads,
@@ -125,4 +129,5 @@ async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promis
     gpu: config.gpu,
     log: deps.log,
   });
+  return { engine, modelCreatedS: Math.floor(file.mtimeMs / 1000) };
 }

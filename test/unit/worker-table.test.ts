@@ -71,7 +71,7 @@ describe("WorkerTable", () => {
     t.upsert(hb("b", { model: "x", maxSessions: 20 }));
     t.upsert(hb("c", { model: "y", aliases: ["why"], maxSessions: 5 }));
     t.upsert(hb("d", { model: "y", draining: true }));
-    assert.deepEqual(t.capacity(), { routable: 3, maxSessions: 35, maxKvBytes: 15000, maxKvBytesPerToken: 640 });
+    assert.deepEqual(t.capacity(), { routable: 3, maxSessions: 35, maxKvBytes: 15000, maxKvBytesPerToken: 640, maxContextSize: 2048 });
     assert.equal(t.capacity("x").maxSessions, 30);
     assert.equal(t.capacity("y").routable, 1);
     assert.deepEqual(t.models(), ["x", "y"]);
