@@ -13,7 +13,18 @@ const GiB = 1024 ** 3;
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** A secret from the environment (preferred: flags show in process lists). */
+const secretOpt = (env: string, flag: string, describe: string): Option<string | undefined> => ({
+  env, flag, default: undefined, describe,
+  parse: (r) => {
+    if (r.length < 16) throw new Error("expected at least 16 characters");
+    return r;
+  },
+});
+
 const shared = {
+  clusterToken: secretOpt("CLUSTER_TOKEN", "--cluster-token",
+    "shared secret between coordinators and workers: required on heartbeats and every worker endpoint (off when unset)"),
   host: strOpt("HOST", "--host", "0.0.0.0", "address to listen on"),
   logLevel: choiceOpt("LOG_LEVEL", "--log-level", "info" as LogLevel, LOG_LEVELS, "log level (JSON lines on stdout)"),
   heartbeatIntervalMs: intOpt("HEARTBEAT_INTERVAL_MS", "--heartbeat-interval-ms", 10_000, 50, 3_600_000,
@@ -43,11 +54,21 @@ export const coordinatorOptions = {
     "TCP connect timeout toward a worker (ms)"),
   prefillTimeoutMs: intOpt("PREFILL_TIMEOUT_MS", "--prefill-timeout-ms", 120_000, 10, 3_600_000,
     "longest a prefill may take, queueing for a slot included (ms)"),
+  apiKeys: {
+    env: "API_KEYS", flag: "--api-keys", default: [] as string[],
+    describe: "client API keys (comma-separated), required as `Authorization: Bearer <key>` on client endpoints and the dashboard's data (off when empty)",
+    parse: (r: string) => {
+      const keys = r.split(",").map((k) => k.trim()).filter((k) => k !== "");
+      if (keys.some((k) => k.length < 8)) throw new Error("every key needs at least 8 characters");
+      return keys;
+    },
+  } as Option<string[]>,
+  rateLimitRpm: intOpt("RATE_LIMIT_RPM", "--rate-limit-rpm", 0, 0, 10_000_000, "requests per minute per API key (per client address without keys); 0 = off"),
+  rateLimitTpm: intOpt("RATE_LIMIT_TPM", "--rate-limit-tpm", 0, 0, 1_000_000_000, "tokens (prompt estimate + max_tokens) per minute per API key; 0 = off"),
   strictModel: boolOpt("STRICT_MODEL", "--strict-model", false,
     "seed API: reject a model name no worker serves even when the fleet serves a single model (the OpenAI API always does)"),
   sessionAffinityTtlMs: intOpt("SESSION_AFFINITY_TTL_MS", "--session-affinity-ttl-ms", 300_000, 1000, 86_400_000,
     "how long (ms) a conversation (x-session-id) is routed back to the worker of its last turn"),
-  apiKeys: listOpt("API_KEYS", "--api-keys", "client API keys (comma-separated; Bearer); when set, the client APIs and the dashboard's data answer 401 without one"),
 };
 
 export const ENGINES = ["llama", "sim"] as const;

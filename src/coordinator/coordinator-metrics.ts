@@ -69,7 +69,7 @@ export class CoordinatorMetrics {
     const perWorker = (read: (e: WorkerEntry) => number) => () => s.table.list().map((e): Sample => [{ worker_id: e.id }, read(e)]);
 
     counter("admitted_total", "Requests admitted", () => this.admitted);
-    counter("rejected_total", "Requests refused for capacity before any token (503), by reason", byLabel("reason", this.rejected));
+    counter("rejected_total", "Requests refused before any token for capacity (503) or rate (429), by reason", byLabel("reason", this.rejected));
     counter("request_errors_total", "Requests that failed before streaming for another cause, by error code", byLabel("code", this.errors));
     gauge("queue_length", "Requests waiting for admission", () => s.queueLength());
     hist("queue_time_seconds", "Time from arrival to the admission decision", this.queueTime);

@@ -31,10 +31,11 @@ export function dashboardState(d: DashboardDeps): Record<string, unknown> {
     const h = e.health;
     const local = tracker.load(e.id);
     const rate = telemetry.workerTokenRate(e.id);
+    const breaker = e.breaker.state(now);
     fleetRate += rate;
     return {
       worker_id: e.id, url: e.url, model: h.model.id, engine: h.engine,
-      fresh: table.isFresh(e, now), healthy: e.unhealthySinceMs === undefined && h.alive, routable: table.isRoutable(e, now),
+      fresh: table.isFresh(e, now), healthy: breaker !== "open" && h.alive, breaker, routable: table.isRoutable(e, now),
       draining: h.draining, expired: e.expired,
       // Heartbeats are periodic; what this coordinator dispatched since is at least as recent.
       sessions: Math.max(h.active_sessions, local.sessions), max_sessions: h.limits.max_sessions,

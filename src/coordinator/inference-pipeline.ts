@@ -12,6 +12,7 @@ import type { PrefillRequest, PrefillResponse } from "../protocol/worker-api.js"
 import { admit } from "./admission.js";
 import type { CoordinatorTelemetry } from "./coordinator-telemetry.js";
 import { PromptTokenEstimator } from "./prompt-token-estimator.js";
+import type { RateLimiter } from "./rate-limiter.js";
 import { relay, type RelayResult, type StreamFormat } from "./relay.js";
 import type { RequestTelemetry } from "./request-telemetry.js";
 import { withAffinity } from "./scheduler/profiles.js";
@@ -45,6 +46,8 @@ export interface InferenceJob {
   conversationId?: string;
   /** Aborted when the client goes away. */
   signal: AbortSignal;
+  /** Rate-limit identity: an API key's id, or the client's address. */
+  clientId: string;
   /** How the front door names an unknown model: the seed API answers 400, OpenAI 404. */
   unknownModel: "unknown_model" | "model_not_found";
   /** A fleet serving one model serves any name (the seed API's rule, unless STRICT_MODEL). */
@@ -79,6 +82,7 @@ export interface PipelineDeps {
   clock: Clock;
   rng: Rng;
   log: Logger;
+  rateLimiter: RateLimiter;
   affinity: SessionAffinity;
   telemetry: CoordinatorTelemetry;
 }
@@ -112,7 +116,7 @@ export class InferencePipeline {
         url: e.url,
         model: h.model.id,
         fresh: table.isFresh(e, now),
-        healthy: e.unhealthySinceMs === undefined && h.alive,
+        healthy: e.breaker.allows(now) && h.alive,
         draining: h.draining,
         sessions: Math.max(h.active_sessions, local.sessions),
         maxSessions: h.limits.max_sessions,
@@ -141,7 +145,7 @@ export class InferencePipeline {
 
   /**
    * Relays a started inference to the client with its telemetry hooks; ends the request's
-   * telemetry, and marks the worker suspect when its stream broke.
+   * telemetry, and tells the worker's breaker how the stream ended.
    */
   async stream(started: StartedInference, res: ServerResponse, format: StreamFormat, log: Logger): Promise<RelayResult> {
     const tel = started.telemetry;
@@ -155,7 +159,7 @@ export class InferencePipeline {
         abortUpstream: started.abortUpstream,
         onFirstToken: tel.onFirstToken, onTokens: tel.onTokens, onSlowClient: tel.onSlowClient, onWriteWait: tel.onWriteWait,
       });
-      if (result.termination === "worker_error") this.workerStreamFailed(started.workerId);
+      this.streamOutcome(started.workerId, result.termination);
       return result;
     } finally {
       tel.end(result);
@@ -169,11 +173,16 @@ export class InferencePipeline {
     let result: CollectResult | undefined;
     try {
       result = await collectStream({ upstream: started.upstream, res, log, abortUpstream: started.abortUpstream });
-      if (result.termination === "worker_error") this.workerStreamFailed(started.workerId);
+      this.streamOutcome(started.workerId, result.termination);
       return result;
     } finally {
       tel.collected(result);
     }
+  }
+
+  /** A stream that completed counts for its worker's breaker; one the worker broke, against it. */
+  private streamOutcome(workerId: string, termination: string): void {
+    if (termination === "worker_error" || termination === "complete") this.streamEnded(workerId, termination === "worker_error");
   }
 
   private async run(job: InferenceJob, tel: RequestTelemetry): Promise<StartedInference> {
@@ -183,6 +192,11 @@ export class InferencePipeline {
     // Without max_tokens the worker reserves the whole context; so does the estimate.
     const generation = job.maxTokens ?? (table.capacity(model).maxContextSize || FALLBACK_CONTEXT_TOKENS);
     const tokens = this.estimator.estimate(model, promptBytes) + generation;
+    const rate = this.d.rateLimiter.take(job.clientId, tokens, this.d.clock.now());
+    if (!rate.ok) {
+      job.log.info({ limit: rate.limit, client: job.clientId }, "ratelimit.reject");
+      throw new ServingError("rate_limited", `rate limit of ${rate.limit} per minute reached`, { retryAfterS: rate.retryAfterS });
+    }
     const capacity = table.capacity();
     const admissionSpan = tel.span("admission");
     const admission = admit({
@@ -226,6 +240,7 @@ export class InferencePipeline {
       );
       const sessionId = randomUUID();
       const lease = tracker.open(job.requestId, w.id, tokens * w.kvBytesPerToken);
+      table.dispatched(w.id);
       const upstreamAbort = new AbortController();
       const onClientAbort = () => upstreamAbort.abort();
       job.signal.addEventListener("abort", onClientAbort, { once: true });
@@ -244,6 +259,7 @@ export class InferencePipeline {
         });
         prefilled = true;
         tel.prefillDone(prefillSpan, prefill, prefillStartMs);
+        table.recordSuccess(w.id);
         lease.trueUp(prefill.kv_cache_bytes);
         this.estimator.observe(model, promptBytes, prefill.prompt_tokens);
         const decodeSpan = tel.decodeStarted(w.id, sessionId);
@@ -269,7 +285,7 @@ export class InferencePipeline {
           lastCapacityError = err;
           capacityFailures++;
         }
-        if (err instanceof WorkerFault && err.kind !== "status") table.markUnhealthy(w.id);
+        if (err instanceof WorkerFault && err.kind !== "aborted") table.recordFault(w.id, err.kind);
         const message = (err as Error).message;
         failures.push({ worker: w.id, error: message });
         wlog.warn({ session_id: sessionId, err: message, attempt }, "prefill.failed");
@@ -287,9 +303,10 @@ export class InferencePipeline {
     });
   }
 
-  /** A stream that broke mid-decode: the worker is suspect until its next heartbeat. */
-  workerStreamFailed(workerId: string): void {
-    this.d.table.markUnhealthy(workerId);
+  /** A stream that broke mid-decode counts as a worker fault; one that completed as a success. */
+  streamEnded(workerId: string, brokenByWorker: boolean): void {
+    if (brokenByWorker) this.d.table.recordFault(workerId, "stream");
+    else this.d.table.recordSuccess(workerId);
   }
 
   /** Why nothing could be scheduled, in the seed's reasons. */

@@ -65,7 +65,8 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
       requestId: ctx.requestId, log: ctx.log, model: req.model, maxTokens: req.maxTokens, sampling: req.sampling,
       ...(req.messages !== undefined ? { messages: req.messages } : { prompt: req.prompt! }),
       ...(conversationId !== undefined ? { conversationId } : {}),
-      signal: clientGone.signal, unknownModel: "model_not_found", anyNameWhenSingleModel: false, traceparent: traceparentOf(ctx),
+      signal: clientGone.signal, unknownModel: "model_not_found", anyNameWhenSingleModel: false, clientId: ctx.clientId,
+      traceparent: traceparentOf(ctx),
     });
   } catch (err) {
     throw inOpenAiTerms(err, req);

@@ -143,13 +143,14 @@ export class RequestTelemetry {
     this.decodeSpan = undefined;
   }
 
-  /** Failed before any token: a capacity refusal (503) or another error. */
+  /** Failed before any token: a refusal for capacity (503) or rate (429), or another error. */
   failed(err: unknown, clientGone: boolean): void {
     if (this.ended) return;
     this.ended = true;
     const now = this.t.clock.now();
     const code = clientGone ? "client_gone" : toServingError(err).code;
-    const refused = !clientGone && httpStatusOf(toServingError(err).code) === 503;
+    const status = httpStatusOf(toServingError(err).code);
+    const refused = !clientGone && (status === 503 || status === 429);
     if (refused) {
       bump(this.t.metrics.rejected, code);
       this.t.series.rejected(now);

@@ -36,6 +36,7 @@ export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeli
     const started = await pipeline.start({
       requestId: ctx.requestId, log: ctx.log, model: body.model, prompt: body.prompt, maxTokens: body.max_tokens,
       sampling: body.sampling, signal: clientGone.signal, unknownModel: "unknown_model", anyNameWhenSingleModel: true,
+      clientId: ctx.clientId,
       ...(conversationId !== undefined ? { conversationId } : {}),
       traceparent: traceparentOf(ctx),
     });

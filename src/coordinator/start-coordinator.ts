@@ -1,15 +1,16 @@
 import { systemClock, type Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
 import { HttpServer } from "../common/http-server.js";
+import { coordinatorRouteClass, createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
 import { registerMetricsRoute } from "../common/metrics-route.js";
 import { mathRng, type Rng } from "../common/rng.js";
 import { startTracing } from "../common/tracing.js";
-import { apiKeyGuard } from "./api-key-guard.js";
 import { CoordinatorTelemetry } from "./coordinator-telemetry.js";
 import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { registerHealthRoutes } from "./health-routes.js";
 import { InferencePipeline } from "./inference-pipeline.js";
+import { RateLimiter } from "./rate-limiter.js";
 import { registerOpenAiRoutes } from "./openai-routes.js";
 import { seedProfile } from "./scheduler/profiles.js";
 import { registerSeedRoutes } from "./seed-routes.js";
@@ -35,16 +36,22 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     if (event === "left") log.warn({ worker_id: id }, "worker.expired");
   });
   const tracker = new SessionTracker();
-  const client = new WorkerClient({ connectTimeoutMs: config.workerConnectTimeoutMs, prefillTimeoutMs: config.prefillTimeoutMs });
+  const client = new WorkerClient({
+    connectTimeoutMs: config.workerConnectTimeoutMs,
+    prefillTimeoutMs: config.prefillTimeoutMs,
+    ...(config.clusterToken !== undefined ? { headers: { authorization: `Bearer ${config.clusterToken}` } } : {}),
+  });
+  const rateLimiter = new RateLimiter({ requestsPerMinute: config.rateLimitRpm, tokensPerMinute: config.rateLimitTpm });
   const affinity = new SessionAffinity(clock, config.sessionAffinityTtlMs);
   const tracing = startTracing(config, "coordinator", log);
   const telemetry = new CoordinatorTelemetry({ table, tracker, clock, tracer: tracing.tracer });
   const pipeline = new InferencePipeline({
-    config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log, affinity, telemetry,
+    config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log, affinity, rateLimiter, telemetry,
   });
-  const guard = apiKeyGuard(config.apiKeys);
   const server = new HttpServer({
-    log, maxBodyBytes: config.maxBodyBytes, ...(guard !== undefined ? { guard } : {}),
+    log,
+    maxBodyBytes: config.maxBodyBytes,
+    guard: createGuard({ apiKeys: config.apiKeys, clusterToken: config.clusterToken }, coordinatorRouteClass),
     onResponse: (route, method, status) => telemetry.metrics.httpResponse(route, method, status),
   });
   const startedMs = clock.now();

@@ -3,6 +3,7 @@ import { stat } from "node:fs/promises";
 import { systemClock, type Clock } from "../common/clock.js";
 import type { WorkerConfig } from "../common/config.js";
 import { HttpServer, type HttpServerOptions } from "../common/http-server.js";
+import { createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
 import { registerMetricsRoute } from "../common/metrics-route.js";
 import { startTracing } from "../common/tracing.js";
@@ -35,8 +36,11 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
   const clock = deps.clock ?? systemClock;
   const { engine, modelCreatedS } = await createEngine(config, deps);
   let service: WorkerService | undefined;
+  // With a cluster token, every worker endpoint (health and metrics included) answers only the cluster.
   const serverOptions: HttpServerOptions = {
-    log, maxBodyBytes: config.maxBodyBytes,
+    log,
+    maxBodyBytes: config.maxBodyBytes,
+    guard: createGuard({ apiKeys: [], clusterToken: config.clusterToken }, () => "cluster"),
     onResponse: (route, method, status) => service?.metrics.httpResponse(route, method, status),
   };
   const server = new HttpServer(serverOptions);
@@ -82,6 +86,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     config.heartbeatIntervalMs,
     () => ({ worker_id: workerId, worker_url: url, timestamp: clock.wallNow(), interval_ms: config.heartbeatIntervalMs, health: svc.health() }),
     wlog,
+    config.clusterToken !== undefined ? { authorization: `Bearer ${config.clusterToken}` } : {},
   );
   heartbeat.start();
   const sweeper = setInterval(() => svc.sweep(), Math.min(10_000, Math.max(50, config.sessionTtlMs / 4)));

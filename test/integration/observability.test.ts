@@ -259,13 +259,13 @@ describe("observability of a running cluster", () => {
 
 describe("the dashboard behind API keys", () => {
   it("serves its page openly but its data only with a key, like the client APIs", async () => {
-    const c = await startCoordinatorProc({ API_KEYS: "k-123" });
+    const c = await startCoordinatorProc({ API_KEYS: "dash-key-12345" });
     try {
       const page = await request(`${c.url}/dashboard`);
       assert.equal(page.statusCode, 200);
       assert.match(await page.body.text(), /<title>inference-engine/);
       assert.equal((await getJson(`${c.url}/dashboard/api/state`)).status, 401);
-      const ok = await request(`${c.url}/dashboard/api/state`, { headers: { authorization: "Bearer k-123" } });
+      const ok = await request(`${c.url}/dashboard/api/state`, { headers: { authorization: "Bearer dash-key-12345" } });
       assert.equal(ok.statusCode, 200);
       assert.equal(((await ok.body.json()) as { fleet: { workers: number } }).fleet.workers, 0);
       const metrics = await scrape(c.url);
