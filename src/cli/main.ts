@@ -1,16 +1,16 @@
 import { ConfigError, loadOptions } from "../common/config-parse.js";
-import { coordinatorOptions, serveOptions, workerOptions } from "../common/config.js";
+import { coordinatorOptions, pullOptions, serveOptions, workerOptions } from "../common/config.js";
 import { createLogger } from "../common/logger.js";
-import { startCoordinator } from "../coordinator/start-coordinator.js";
-import { startWorker } from "../worker/start-worker.js";
-import { runServe } from "./serve.js";
 import { TOP_USAGE, usageOf } from "./usage.js";
 
-/** The one entry point: `inference-engine <serve|coordinator|worker|help>`. */
+// Roles are imported when chosen: a coordinator never loads llama.cpp's bindings.
+
+/** The one entry point: `inference-engine <serve|coordinator|worker|pull|help>`. */
 const COMMANDS = {
   serve: { specs: serveOptions, summary: "Runs a coordinator and N local worker processes; Ctrl-C/SIGTERM stops them all." },
   coordinator: { specs: coordinatorOptions, summary: "Runs the coordinator: admission, routing and streaming for a fleet of workers." },
   worker: { specs: workerOptions, summary: "Runs one worker: loads a GGUF model and serves /worker/prefill, /worker/decode and /worker/health." },
+  pull: { specs: pullOptions, summary: "Downloads a GGUF model (hf:owner/repo/file.gguf or an https URL) into the models folder: resumable, checksum-verified." },
 } as const;
 
 async function main(argv: string[]): Promise<number> {
@@ -31,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
     case "coordinator": {
       const { config } = loadOptions(coordinatorOptions, rest, process.env);
       const log = createLogger("coordinator", config.logLevel);
+      const { startCoordinator } = await import("../coordinator/start-coordinator.js");
       const running = await startCoordinator(config, { log });
       await untilSignal();
       await running.close();
@@ -41,14 +42,21 @@ async function main(argv: string[]): Promise<number> {
     case "worker": {
       const { config } = loadOptions(workerOptions, rest, process.env);
       const log = createLogger("worker", config.logLevel);
+      const { startWorker } = await import("../worker/start-worker.js");
       const running = await startWorker(config, { log, localWorkers: config.localWorkers, modelsDir: config.modelsDir });
       await untilSignal();
       await running.shutdown();
       log.flush();
       return 0;
     }
+    case "pull": {
+      const { config, positionals } = loadOptions(pullOptions, rest, process.env);
+      const { runPull } = await import("./pull.js");
+      return runPull(config, positionals);
+    }
     case "serve": {
       const { config } = loadOptions(serveOptions, rest, process.env);
+      const { runServe } = await import("./serve.js");
       return runServe(config);
     }
     default:

@@ -39,6 +39,10 @@ export interface RelayOptions {
   onFirstToken?(): void;
   /** Called with the count of tokens written, once per write. */
   onTokens?(count: number): void;
+  /** The client reads slower than tokens arrive: its buffer filled and the worker was paused (once per stream). */
+  onSlowClient?(): void;
+  /** A write found the client's socket full; called with how long it took to drain (ms). */
+  onWriteWait?(ms: number): void;
 }
 
 export interface RelayResult {
@@ -76,6 +80,8 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
     let flushScheduled = false;
     let paused = false;
     let firstSent = false;
+    let slow = false;
+    let waitStartMs = 0;
     let deadline: NodeJS.Timeout | undefined;
 
     const cleanup = () => {
@@ -93,9 +99,11 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
       done = true;
       cleanup();
       if (termination === "complete" || termination === "worker_error") {
-        let tail = buffer.length > 0 ? format.tokens(buffer.splice(0)) : "";
+        const n = buffer.length;
+        let tail = n > 0 ? format.tokens(buffer.splice(0)) : "";
         tail += termination === "complete" ? format.end(final!) : format.error(error!.code, error!.message);
         if (!firstSent && received > 0) o.onFirstToken?.();
+        if (n > 0) o.onTokens?.(n);
         res.end(tail);
         // A client that never takes the last bytes is still bound by the write deadline.
         if (!res.writableFinished) {
@@ -112,7 +120,16 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
 
     const flush = () => {
       flushScheduled = false;
-      if (done || waitingDrain || buffer.length === 0) return;
+      if (done || waitingDrain) return;
+      if (buffer.length === 0) {
+        // The write that emptied the buffer had to wait for drain: the worker stream, paused
+        // while the buffer was full, resumes now.
+        if (paused) {
+          paused = false;
+          upstream.resume();
+        }
+        return;
+      }
       const n = buffer.length;
       const ok = res.write(format.tokens(buffer.splice(0)));
       if (!firstSent) {
@@ -122,7 +139,9 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
       o.onTokens?.(n);
       if (!ok) {
         waitingDrain = true;
+        waitStartMs = performance.now();
         deadline = setTimeout(() => {
+          o.onWriteWait?.(o.writeTimeoutMs);
           log.warn({ write_timeout_ms: o.writeTimeoutMs, buffered: buffer.length }, "stream.write_timeout");
           finish("write_timeout");
         }, o.writeTimeoutMs);
@@ -141,6 +160,7 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
     const onDrain = () => {
       waitingDrain = false;
       clearTimeout(deadline);
+      o.onWriteWait?.(performance.now() - waitStartMs);
       flush();
     };
 
@@ -160,6 +180,8 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
             const message = typeof msg.error?.message === "string" ? msg.error.message : "the worker failed while decoding";
             finish("worker_error", undefined, { code, message });
           } else {
+            // Text a worker held back (a possible stop string that was not one) ends the stream.
+            if (typeof msg.token === "string" && msg.token !== "") buffer.push(msg.token);
             finish("complete", {
               reason: typeof msg.reason === "string" ? msg.reason : "stop",
               promptTokens: typeof msg.prompt_tokens === "number" ? msg.prompt_tokens : 0,
@@ -180,6 +202,11 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
         paused = true;
         upstream.pause();
         log.debug({ buffered: buffer.length }, "stream.buffer_high");
+        if (!slow) {
+          slow = true;
+          log.warn({ buffered: buffer.length, tokens: received }, "stream.slow_client");
+          o.onSlowClient?.();
+        }
       }
       if (buffer.length > o.bufferTokens * OVERFLOW_FACTOR) {
         log.warn({ buffered: buffer.length }, "stream.buffer_overflow");

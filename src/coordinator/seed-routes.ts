@@ -4,7 +4,8 @@ import { parseInferRequest } from "../protocol/seed-api.js";
 import { seedEndEvent, seedErrorEvent, seedTokenEvents } from "../protocol/seed-stream.js";
 import { SSE_HEADERS } from "../protocol/sse.js";
 import type { InferencePipeline, StartedInference } from "./inference-pipeline.js";
-import { relay, type StreamFormat } from "./relay.js";
+import type { StreamFormat } from "./relay.js";
+import { conversationIdOf } from "./session-header.js";
 
 /** `POST /coordinator/infer`: the seed's client API over the shared pipeline. */
 const seedFormat: StreamFormat = {
@@ -26,6 +27,7 @@ export function routeDecisionHeader(s: StartedInference): string {
 export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeline, config: CoordinatorConfig): void {
   server.route("POST", "/coordinator/infer", async (ctx: RouteContext) => {
     const body = parseInferRequest(await ctx.readJson(), config.maxTokensLimit);
+    const conversationId = conversationIdOf(ctx);
     const clientGone = new AbortController();
     const onClose = () => {
       if (!ctx.res.writableFinished) clientGone.abort();
@@ -33,21 +35,25 @@ export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeli
     ctx.res.on("close", onClose);
     const started = await pipeline.start({
       requestId: ctx.requestId, log: ctx.log, model: body.model, prompt: body.prompt, maxTokens: body.max_tokens,
-      sampling: body.sampling, signal: clientGone.signal, unknownModel: "unknown_model",
+      sampling: body.sampling, signal: clientGone.signal, unknownModel: "unknown_model", anyNameWhenSingleModel: true,
+      clientId: ctx.clientId,
+      ...(conversationId !== undefined ? { conversationId } : {}),
+      traceparent: traceparentOf(ctx),
     });
     ctx.res.off("close", onClose);
     const log = ctx.log.child({ worker_id: started.workerId, session_id: started.sessionId });
     try {
       ctx.res.writeHead(200, { ...SSE_HEADERS, "x-route-decision": routeDecisionHeader(started), "x-worker-id": started.workerId });
-      const result = await relay({
-        upstream: started.upstream, res: ctx.res, format: seedFormat,
-        bufferTokens: config.relayBufferTokens, writeTimeoutMs: config.clientWriteTimeoutMs, log,
-        abortUpstream: started.abortUpstream,
-      });
+      const result = await pipeline.stream(started, ctx.res, seedFormat, log);
       log.info({ termination: result.termination, completion_tokens: result.tokens }, "stream.end");
-      if (result.termination === "worker_error") pipeline.workerStreamFailed(started.workerId);
     } finally {
       started.lease.release();
     }
   });
+}
+
+/** The client's W3C `traceparent` (validated where it is used). */
+export function traceparentOf(ctx: RouteContext): string | undefined {
+  const h = ctx.req.headers.traceparent;
+  return typeof h === "string" ? h : undefined;
 }

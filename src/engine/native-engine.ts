@@ -1,11 +1,13 @@
 import { readFileSync } from "node:fs";
-import { readGgufFileInfo } from "node-llama-cpp";
+import { getLlama, LlamaLogLevel, readGgufFileInfo, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
 import type { Logger } from "../common/logger.js";
 import { ServingError } from "../common/serving-error.js";
+import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
+import { ChatTemplate } from "./chat-template.js";
 import { dominantWeightType, preferredCpuVariants, rowLengthsFromMetadata } from "./cpu-variant.js";
-import type { Engine, EngineInfo, GenerateOptions } from "./engine.js";
-import { jsonSchemaToGbnf } from "./json-schema-grammar.js";
+import type { Engine, EngineInfo, GenerateOptions, RenderedChat } from "./engine.js";
+import { tightenJsonNumbers } from "./json-grammar.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
 import { EventKind, loadNativeBinding, type NativeEngineHandle, type NativeSampling } from "./native-binding.js";
 import { nativeSampling } from "./native-sampling.js";
@@ -17,6 +19,10 @@ import { NativeSequence } from "./native-sequence.js";
  * generating sequence (and prompt chunks of prefilling ones); each step's tokens reach JavaScript in
  * one batched callback. Greedy requests skip llama.cpp's sampler chain (an argmax suffices). CPU
  * only: GPU serving stays with the node-llama-cpp engine.
+ *
+ * What is not on the per-token path comes from node-llama-cpp, over a vocabulary-only load of the
+ * same file (no weights): chat templates, JSON schemas as grammars and the list of control tokens,
+ * so that both engines render, constrain and tokenize alike.
  */
 export interface NativeEngineOptions {
   modelPath: string;
@@ -43,7 +49,16 @@ export async function createNativeEngine(o: NativeEngineOptions): Promise<Engine
   const file = await readGgufFileInfo(o.modelPath, { readTensorInfo: true });
   const meta = flattenMetadata(file.metadata);
   const preferred = preferredCpuVariants({ weightType: dominantWeightType(file.fullTensorInfo ?? []), rowLengths: rowLengthsFromMetadata(meta) });
+  // Before node-llama-cpp loads anything: it then uses the CPU backend registered here.
   if (!loaded.binding.loadBackend(loaded.backendDir, preferred)) throw new Error("llama.cpp's CPU backend could not be loaded");
+  const llama = await getLlama({
+    gpu: false, build: "never", maxThreads: 1, progressLogs: false, logLevel: LlamaLogLevel.error,
+    logger: (level, message) => {
+      const text = message.trim();
+      if (text !== "") o.log.warn({ llama_level: level, text }, "llama.log");
+    },
+  });
+  const vocab = await llama.loadModel({ modelPath: o.modelPath, vocabOnly: true });
   const arch = typeof meta["general.architecture"] === "string" ? meta["general.architecture"] : "llama";
   const train = Number(meta[`${arch}.context_length`] ?? AUTO_CONTEXT_CAP);
   const ctx = o.contextSize === "auto" ? Math.min(train, AUTO_CONTEXT_CAP) : o.contextSize;
@@ -67,7 +82,7 @@ export async function createNativeEngine(o: NativeEngineOptions): Promise<Engine
     trainContextSize: native.trainContextSize,
     vocabSize: native.vocabSize,
   };
-  engine = new NativeEngine(handle, info, native.bos, native.addBos, o.log);
+  engine = new NativeEngine(handle, info, native.bos, native.addBos, llama, vocab, o.log);
   o.log.info({ cpu_backend: loadedCpuBackend(), preferred }, "engine.native");
   return engine;
 }
@@ -86,12 +101,17 @@ class NativeEngine implements Engine {
   readonly credit = CREDIT_TOKENS;
   private readonly grammars = new Map<string, Promise<string>>();
   private closed = false;
+  private chat: ChatTemplate | undefined;
+  private control: number[] | undefined;
 
   constructor(
     readonly handle: NativeEngineHandle,
     readonly info: EngineInfo,
     private readonly bos: number,
     private readonly addBos: boolean,
+    private readonly llama: Llama,
+    /** The same GGUF loaded without weights, for node-llama-cpp's tokenizer-level helpers. */
+    private readonly vocab: LlamaModel,
     private readonly log: Logger,
   ) {
     this.sequences = Array.from({ length: info.parallel }, (_, i) => new NativeSequence(this, i));
@@ -103,6 +123,25 @@ class NativeEngine implements Engine {
     return tokens;
   }
 
+  renderChat(messages: readonly ChatMessage[]): RenderedChat {
+    this.chat ??= new ChatTemplate({
+      fileInfo: this.vocab.fileInfo, tokenizer: this.vocab.tokenizer, bosString: this.vocab.tokens.bosString, filename: this.vocab.filename,
+    });
+    return this.chat.render(messages);
+  }
+
+  /** Special tokens that do not end generation (computed once: one pass over the vocabulary). */
+  private controlTokens(): readonly number[] {
+    if (this.control === undefined) {
+      const out: number[] = [];
+      for (let t = 0; t < this.info.vocabSize; t++) {
+        if (this.vocab.isSpecialToken(t as Token) && !this.vocab.isEogToken(t as Token)) out.push(t);
+      }
+      this.control = out;
+    }
+    return this.control;
+  }
+
   async validateSampling(s: SamplingParams): Promise<void> {
     await this.grammarFor(s);
   }
@@ -110,7 +149,9 @@ class NativeEngine implements Engine {
   samplingFor(opts: GenerateOptions): NativeSampling | Promise<NativeSampling> {
     const s = opts.sampling;
     if (s.grammar === undefined && s.json_schema === undefined) return nativeSampling(s, undefined);
-    return this.grammarFor(s).then((g) => nativeSampling(s, g));
+    // Under a grammar, control tokens (BOS, UNK, …) would match as their literal text ("<s>") while
+    // they decode to nothing, parting the grammar's state from the output: they are banned.
+    return this.grammarFor(s).then((g) => nativeSampling(s, g, this.controlTokens()));
   }
 
   /** The request's grammar as GBNF, checked by llama.cpp's parser (cached); a bad one is the client's error. */
@@ -121,7 +162,7 @@ class NativeEngine implements Engine {
     let p = this.grammars.get(key);
     if (p === undefined) {
       p = (async () => {
-        const gbnf = s.grammar ?? (await jsonSchemaToGbnf(s.json_schema!));
+        const gbnf = s.grammar ?? (await this.schemaGrammar(s.json_schema!));
         const problem = this.handle.checkGrammar(gbnf);
         if (problem !== undefined) throw new Error(problem);
         return gbnf;
@@ -137,6 +178,12 @@ class NativeEngine implements Engine {
     } catch (err) {
       throw new ServingError("invalid_field", `'${param}' could not be compiled: ${(err as Error).message}`, { param });
     }
+  }
+
+  /** A JSON schema as GBNF, by node-llama-cpp's converter, numbers tightened (json-grammar.ts). */
+  private async schemaGrammar(schema: NonNullable<SamplingParams["json_schema"]>): Promise<string> {
+    const g = Object.keys(schema).length === 0 ? await this.llama.getGrammarFor("json") : await this.llama.createGrammarForJsonSchema(schema as never);
+    return tightenJsonNumbers(g.grammar);
   }
 
   /** Events of one or more decode steps: 5 integers each (sequence, kind, token, a, b). */
@@ -162,5 +209,8 @@ class NativeEngine implements Engine {
     this.closed = true;
     this.handle.close();
     for (const s of this.sequences) s.abandon();
+    // The Llama object stays: node-llama-cpp shares its binding between the Llama objects of a
+    // process, and disposing one would pull it from under another engine in the same process.
+    await this.vocab.dispose();
   }
 }

@@ -132,11 +132,12 @@ export interface Served {
 }
 
 export async function startCoordinatorProc(env: Record<string, string> = {}, args: string[] = []): Promise<Served> {
-  const proc = spawnCli("coordinator", ["coordinator", "--port", "0", "--host", "127.0.0.1", ...args], {
+  const port = env.PORT === undefined ? ["--port", "0"] : [];
+  const proc = spawnCli("coordinator", ["coordinator", ...port, "--host", "127.0.0.1", ...args], {
     HEARTBEAT_INTERVAL_MS: "200",
     ...env,
   });
-  const line = await proc.waitForLog((l) => l.msg === "server.listening", 20_000, "server.listening");
+  const line = await proc.waitForLog((l) => l.msg === "server.listening", 60_000, "server.listening");
   return { proc, url: String(line.url) };
 }
 

@@ -31,3 +31,11 @@ describe("a request's sampling as the native sampler takes it", () => {
     assert.deepEqual(Array.from(s.biasValues!), [-100, 2.5]);
   });
 });
+
+describe("tokens banned under a grammar", () => {
+  it("are banned unless the request's logit bias names them", () => {
+    const s = nativeSampling({ logit_bias: { "5": 3 } }, "root ::= \"a\"", [1, 5, 9]);
+    assert.deepEqual(Array.from(s.biasTokens!), [1, 5, 9]);
+    assert.deepEqual(Array.from(s.biasValues!), [-100, 3, -100]);
+  });
+});
