@@ -31,7 +31,8 @@ DecodeLoop::DecodeLoop(llama_context* ctx, LoopConfig config, std::function<void
       config_(config),
       notify_(std::move(notify)),
       batch_(llama_batch_init(config.batch, 0, 1)),
-      seqs_((size_t)config.parallel) {
+      seqs_((size_t)config.parallel),
+      owner_((size_t)config.parallel, -1) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -136,12 +137,13 @@ void DecodeLoop::apply(Command& c) {
       while (common < s.held.size() && common + 1 < c.tokens.size() && s.held[common] == c.tokens[common]) common++;
       if (common < s.held.size()) {
         // A partial removal can fail (e.g. recurrent state): then nothing is reused.
-        if (!llama_memory_seq_rm(llama_get_memory(ctx_), c.seq, (llama_pos)common, -1)) {
+        if (!llama_memory_seq_rm(llama_get_memory(ctx_), s.kv, (llama_pos)common, -1)) {
           dropKv(c.seq);
           common = 0;
         }
         s.held.resize(common);
       }
+      placeKv(c.seq);
       s.pending = std::move(c.tokens);
       s.pendingPos = common;
       s.reused = (int32_t)common;
@@ -177,8 +179,25 @@ void DecodeLoop::apply(Command& c) {
 }
 
 void DecodeLoop::dropKv(int32_t seq) {
-  llama_memory_seq_rm(llama_get_memory(ctx_), seq, -1, -1);
-  seqs_[(size_t)seq].held.clear();
+  Seq& s = seqs_[(size_t)seq];
+  if (s.kv >= 0) {
+    llama_memory_seq_rm(llama_get_memory(ctx_), s.kv, -1, -1);
+    owner_[(size_t)s.kv] = -1;
+    s.kv = -1;
+  }
+  s.held.clear();
+}
+
+llama_seq_id DecodeLoop::placeKv(int32_t seq) {
+  Seq& s = seqs_[(size_t)seq];
+  if (s.kv >= 0) return s.kv;
+  for (size_t id = 0; id < owner_.size(); id++) {
+    if (owner_[id] >= 0) continue;
+    owner_[id] = seq;
+    s.kv = (llama_seq_id)id;
+    break;
+  }
+  return s.kv;
 }
 
 void DecodeLoop::finish(int32_t seq, DoneReason reason) {
@@ -201,16 +220,18 @@ void DecodeLoop::endPrefill(int32_t seq, PrefillStatus status) {
 
 void DecodeLoop::step() {
   batch_.n_tokens = 0;
-  // Generating sequences first: their tokens are the batch's outputs 0..k-1, in this order.
+  // Generating sequences first, in KV id order: their tokens are the batch's outputs 0..k-1.
   std::vector<int32_t> outputs;
-  for (int32_t i = 0; i < config_.parallel; i++) {
+  for (int32_t id = 0; id < config_.parallel; id++) {
+    const int32_t i = owner_[(size_t)id];
+    if (i < 0) continue;
     Seq& s = seqs_[(size_t)i];
     if (s.state != SeqState::Generating || s.credit <= 0) continue;
     if ((int32_t)s.held.size() >= config_.ctxPerSeq) {
       finish(i, DoneReason::Length);
       continue;
     }
-    batchAdd(batch_, s.next, (llama_pos)s.held.size(), i, true);
+    batchAdd(batch_, s.next, (llama_pos)s.held.size(), s.kv, true);
     outputs.push_back(i);
   }
   // Prompt chunks fill the rest of the batch, the starting sequence rotating so none starves.
@@ -233,7 +254,7 @@ void DecodeLoop::step() {
     }
     const bool last = s.pendingPos + n == s.pending.size();
     for (size_t j = 0; j < n; j++) {
-      batchAdd(batch_, s.pending[s.pendingPos + j], (llama_pos)(s.held.size() + j), i, last && j + 1 == n);
+      batchAdd(batch_, s.pending[s.pendingPos + j], (llama_pos)(s.held.size() + j), s.kv, last && j + 1 == n);
     }
     slices.push_back(Slice{i, n, last ? batch_.n_tokens - 1 : -1});
     budget -= (int32_t)n;

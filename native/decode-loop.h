@@ -5,6 +5,11 @@
 // without waiting for a step. JavaScript talks to it only through commands (queued, applied between steps)
 // and events (collected per step, handed over in one batch).
 //
+// KV placement: each sequence's cache lives in a llama.cpp sequence (`kv`) assigned when it first
+// holds tokens, the lowest free one. With one KV stream per sequence, llama.cpp splits a batch into
+// one computation per run of consecutive sequence ids, so keeping the busy ones packed at the low
+// ids (and the batch in id order) keeps a step to one pass over the weights.
+//
 // Flow control: a generating sequence holds `credit` tokens it may still produce before its
 // consumer takes them; at zero it sits out the steps until `grant` gives more. Cancel and clear
 // take effect before the next step, so at most the step in flight completes.
@@ -91,6 +96,7 @@ class DecodeLoop {
   enum class SeqState { Idle, Prefilling, Generating };
   struct Seq {
     SeqState state = SeqState::Idle;
+    llama_seq_id kv = -1;  // the llama.cpp sequence holding this one's cache; -1: none
     std::vector<llama_token> held;  // tokens whose KV is in the cache, positions 0..held.size()-1
     // Prefilling
     std::vector<llama_token> pending;
@@ -117,6 +123,7 @@ class DecodeLoop {
   void finish(int32_t seq, DoneReason reason);
   void endPrefill(int32_t seq, PrefillStatus status);
   void dropKv(int32_t seq);
+  llama_seq_id placeKv(int32_t seq);
   void publish();
 
   llama_context* ctx_;
@@ -125,6 +132,7 @@ class DecodeLoop {
   std::function<void()> notify_;
   llama_batch batch_;
   std::vector<Seq> seqs_;
+  std::vector<int32_t> owner_;  // llama.cpp sequence id → our sequence, or -1
   int32_t roundRobin_ = 0;
   std::vector<LoopEvent> pendingEvents_;  // loop thread only
 

@@ -32,8 +32,7 @@ std::unique_ptr<EngineContext> EngineContext::create(const EngineParams& p, std:
   cp.n_threads_batch = p.threadsBatch;
   cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_AUTO;
   cp.no_perf = true;
-  // One KV stream per sequence: attention of a sequence reads only its own cells.
-  cp.kv_unified = false;
+  cp.kv_unified = p.kvUnified;
   e->ctx_ = llama_init_from_model(e->model_, cp);
   if (e->ctx_ == nullptr) {
     error = "could not create a llama.cpp context";
