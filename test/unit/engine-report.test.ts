@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SECTION_BEGIN, SECTION_END, meetsGoal, median, ratios, renderTable, writeSection, type Cell } from "../../src/bench/engine-report.js";
+import { SECTION_BEGIN, SECTION_END, meetsGoal, median, ratios, renderTable, writeSection, type Cell } from "../../src/bench/engine/engine-report.js";
 
 describe("the worker-vs-llama-server report", () => {
   it("takes medians of odd and even counts", () => {

@@ -14,9 +14,17 @@ export interface Server {
 }
 
 const running = new Set<ChildProcess>();
-process.on("exit", () => {
+const killAll = () => {
   for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-});
+};
+process.on("exit", killAll);
+// An interrupted benchmark takes its servers with it.
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
 
 export interface WorkerStart {
   cli: string;

@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { writeLlamaGguf, type LlamaSpec } from "../engine/gguf-writer.js";
+import { writeLlamaGguf, type LlamaSpec } from "../../engine/gguf-writer.js";
 
 /**
  * The models engine benchmarks run on (the dimensions of perf-anchor.md): stories260K, a real tiny

@@ -14,14 +14,14 @@ import { runLoad, type LoadOptions, type LoadResult, type Target } from "./strea
  * on stories260K and two random-weight models (tiny15m, small110m). Without llama-server it
  * compares against perf-anchor.md's numbers and says so.
  *
- *   node dist/src/bench/worker-vs-llama-server.js [--with-llama-server] [--build-llama-server]
+ *   node dist/src/bench/engine/worker-vs-llama-server.js [--with-llama-server] [--build-llama-server]
  *     [--models stories260K,tiny15m,small110m] [--streams 1,4,8] [--reps 5] [--max-tokens 128]
  *     [--server-threads 2] [--worker-env K=V,…] [--out docs/PERFORMANCE.md | --no-write] [--json PATH]
  *
  * --with-llama-server uses the cached llama-server and builds it first when absent (about 15 minutes
  * on 2 cores; never in CI). Exit code 0 whatever the numbers: this reports, it does not judge.
  */
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
 const CLI = join(ROOT, "bin", "inference-engine.js");
 const SHARED_MODELS = resolve(ROOT, "../shared/models");
 
@@ -179,7 +179,7 @@ async function main(): Promise<void> {
     "",
     table,
     "",
-    "Regenerate: `npm run bench:engine` (add `-- --with-llama-server` to build and run llama-server; see src/bench/worker-vs-llama-server.ts).",
+    "Regenerate: `npm run bench:engine` (add `-- --with-llama-server` to build and run llama-server; see src/bench/engine/worker-vs-llama-server.ts).",
   ].join("\n");
   if (args.out !== undefined) {
     await writeSection(args.out, body);

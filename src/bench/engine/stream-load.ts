@@ -1,6 +1,6 @@
 import { setMaxListeners } from "node:events";
 import { Agent, request } from "undici";
-import { SseParser } from "../protocol/sse.js";
+import { SseParser } from "../../protocol/sse.js";
 
 /**
  * One repetition of the engine benchmark's load: N concurrent streams, each one request of exactly
