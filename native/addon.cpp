@@ -73,6 +73,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     p.threads = intOr(o, "threads", 1);
     p.threadsBatch = intOr(o, "threadsBatch", p.threads);
     p.poll = intOr(o, "poll", 0);
+    p.flashAttn = intOr(o, "flashAttn", -1);
     if (o.Get("kvUnified").IsBoolean()) p.kvUnified = o.Get("kvUnified").As<Napi::Boolean>().Value();
     std::string error;
     engine_ = EngineContext::create(p, error);

@@ -30,7 +30,7 @@ std::unique_ptr<EngineContext> EngineContext::create(const EngineParams& p, std:
   cp.n_seq_max = (uint32_t)p.parallel;
   cp.n_threads = p.threads;
   cp.n_threads_batch = p.threadsBatch;
-  cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_AUTO;
+  cp.flash_attn_type = p.flashAttn < 0 ? LLAMA_FLASH_ATTN_TYPE_AUTO : p.flashAttn == 0 ? LLAMA_FLASH_ATTN_TYPE_DISABLED : LLAMA_FLASH_ATTN_TYPE_ENABLED;
   cp.no_perf = true;
   cp.kv_unified = p.kvUnified;
   e->ctx_ = llama_init_from_model(e->model_, cp);

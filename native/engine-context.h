@@ -24,6 +24,8 @@ struct EngineParams {
   // explicit slot count is per sequence). Unified, any batch is one computation but every token's
   // attention scans the cells of all sequences: measured on stories260K with 8 streams, 20% slower.
   bool kvUnified = false;
+  // -1 auto, 0 off, 1 on.
+  int32_t flashAttn = -1;
 };
 
 class EngineContext {

@@ -6,6 +6,10 @@ import { dirname } from "node:path";
  * judged by (tokens/s: worker / llama-server, higher is better; TTFT: worker / llama-server,
  * lower is better), and its section of docs/PERFORMANCE.md, replaced in place between markers so
  * other sections of that file are left alone.
+ *
+ * Side by side, a ratio is the median of the per-repetition ratios: repetition r of the worker and
+ * of llama-server ran back to back, so they saw much the same load from the rest of a shared
+ * machine, which a ratio of two medians taken minutes apart does not ensure.
  */
 export interface Cell {
   model: string;
@@ -41,9 +45,13 @@ export interface Ratios {
   refTps: number | undefined;
   refTtftMs: number | undefined;
   tpsRatio: number | undefined;
-  /** Best repetition against best repetition: less sensitive to other load on a shared machine. */
-  bestTpsRatio: number | undefined;
   ttftRatio: number | undefined;
+}
+
+/** Median of a[r] / b[r] over the repetitions both have. */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  return median(Array.from({ length: n }, (_, r) => a[r]! / b[r]!));
 }
 
 export function ratios(c: Cell): Ratios {
@@ -51,10 +59,16 @@ export function ratios(c: Cell): Ratios {
   const workerTtftMs = median(c.workerTtftMs);
   const refTps = c.serverTps !== undefined ? median(c.serverTps) : c.anchor !== undefined ? mid(c.anchor.tps) : undefined;
   const refTtftMs = c.serverTtftMs !== undefined ? median(c.serverTtftMs) : c.anchor !== undefined ? mid(c.anchor.ttftMs) : undefined;
+  if (c.serverTps !== undefined && c.serverTtftMs !== undefined) {
+    return {
+      workerTps, workerTtftMs, refTps, refTtftMs,
+      tpsRatio: pairedRatio(c.workerTps, c.serverTps),
+      ttftRatio: pairedRatio(c.workerTtftMs, c.serverTtftMs),
+    };
+  }
   return {
     workerTps, workerTtftMs, refTps, refTtftMs,
     tpsRatio: refTps !== undefined ? workerTps / refTps : undefined,
-    bestTpsRatio: c.serverTps !== undefined && c.serverTps.length > 0 ? Math.max(...c.workerTps) / Math.max(...c.serverTps) : undefined,
     ttftRatio: refTtftMs !== undefined ? workerTtftMs / refTtftMs : undefined,
   };
 }
@@ -71,8 +85,8 @@ const f2 = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "—
 
 export function renderTable(cells: readonly Cell[]): string {
   const rows = [
-    "| model | streams | worker tok/s | llama-server tok/s | tok/s ratio | best-run ratio | worker TTFT ms | llama-server TTFT ms | TTFT ratio | goal |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    "| model | streams | worker tok/s | llama-server tok/s | tok/s ratio | worker TTFT ms | llama-server TTFT ms | TTFT ratio | goal |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|:---:|",
   ];
   for (const c of cells) {
     const r = ratios(c);
@@ -80,7 +94,7 @@ export function renderTable(cells: readonly Cell[]): string {
     const refTtft = c.serverTtftMs !== undefined ? f0(r.refTtftMs) : c.anchor !== undefined ? `${c.anchor.ttftMs[0]}–${c.anchor.ttftMs[1]} (anchor)` : "—";
     const goal = meetsGoal(c);
     rows.push(
-      `| ${c.model} | ${c.streams} | ${f0(r.workerTps)} | ${ref} | ${f2(r.tpsRatio)} | ${f2(r.bestTpsRatio)} | ${f0(r.workerTtftMs)} | ${refTtft} | ${f2(r.ttftRatio)} | ${goal === undefined ? "—" : goal ? "yes" : "no"} |`,
+      `| ${c.model} | ${c.streams} | ${f0(r.workerTps)} | ${ref} | ${f2(r.tpsRatio)} | ${f0(r.workerTtftMs)} | ${refTtft} | ${f2(r.ttftRatio)} | ${goal === undefined ? "—" : goal ? "yes" : "no"} |`,
     );
   }
   return rows.join("\n");

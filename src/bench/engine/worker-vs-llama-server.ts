@@ -173,9 +173,9 @@ async function main(): Promise<void> {
     `Method: ${args.maxTokens} new tokens per stream, greedy, end of text banned (BOS and EOS), ${PROMPTS.length} short story prompts, ` +
       "no prompt-cache reuse, N concurrent streams, one client process for both sides. tokens/s = all generated tokens / " +
       "wall time from the first request's start to the last one's end; TTFT = from a stream's first request to its first " +
-      "token (median stream). Columns are medians over the repetitions; the best-run ratio compares each side's fastest " +
-      "repetition, which other load on a shared machine disturbs least. Goal (on medians): tok/s ratio ≥ 0.9× at 1 and " +
-      "4 streams, ≥ 1.0× at 8+, TTFT ratio ≤ 1.2×.",
+      "token (median stream). Speeds and TTFTs are medians over the repetitions; each ratio is the median of the " +
+      "per-repetition ratios (the two sides of a repetition run back to back, under much the same load from the rest of " +
+      "the machine). Goal: tok/s ratio ≥ 0.9× at 1 and 4 streams, ≥ 1.0× at 8+, TTFT ratio ≤ 1.2×.",
     "",
     table,
     "",
