@@ -16,7 +16,11 @@ import { runLoad, type LoadOptions, type LoadResult, type Target } from "./strea
  *
  *   node dist/src/bench/engine/worker-vs-llama-server.js [--with-llama-server] [--build-llama-server]
  *     [--models stories260K,tiny15m,small110m] [--streams 1,4,8] [--reps 5] [--max-tokens 128]
- *     [--server-threads 2] [--worker-env K=V,…] [--out docs/PERFORMANCE.md | --no-write] [--json PATH]
+ *     [--server-threads match|N] [--worker-env K=V,…] [--out docs/PERFORMANCE.md | --no-write] [--json PATH]
+ *
+ * llama-server runs with as many threads as the worker chose for itself (`match`, the default): the
+ * comparison is of the serving path, not of thread counts (llama-server with 2 threads on a model
+ * as small as stories260K collapses whenever the machine has other load).
  *
  * --with-llama-server uses the cached llama-server and builds it first when absent (about 15 minutes
  * on 2 cores; never in CI). Exit code 0 whatever the numbers: this reports, it does not judge.
@@ -41,7 +45,8 @@ interface Args {
   streams: number[];
   reps: number;
   maxTokens: number;
-  serverThreads: number;
+  /** "match": the worker's own choice. */
+  serverThreads: number | "match";
   workerEnv: Record<string, string>;
   out: string | undefined;
   json: string | undefined;
@@ -51,7 +56,7 @@ interface Args {
 function parseArgs(argv: string[]): Args {
   const a: Args = {
     withServer: false, models: ["stories260K", "tiny15m", "small110m"], streams: [1, 4, 8], reps: 5, maxTokens: 128,
-    serverThreads: Math.min(2, availableParallelism()), workerEnv: {}, out: join(ROOT, "docs", "PERFORMANCE.md"), json: undefined,
+    serverThreads: "match", workerEnv: {}, out: join(ROOT, "docs", "PERFORMANCE.md"), json: undefined,
     cacheDir: defaultBenchCacheDir(),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -71,7 +76,10 @@ function parseArgs(argv: string[]): Args {
     else if (flag === "--streams") a.streams = ints(value());
     else if (flag === "--reps") a.reps = ints(value())[0]!;
     else if (flag === "--max-tokens") a.maxTokens = ints(value())[0]!;
-    else if (flag === "--server-threads") a.serverThreads = ints(value())[0]!;
+    else if (flag === "--server-threads") {
+      const v = value();
+      a.serverThreads = v === "match" ? "match" : ints(v)[0]!;
+    }
     else if (flag === "--worker-env") {
       for (const kv of value().split(",")) {
         const eq = kv.indexOf("=");
@@ -103,6 +111,8 @@ async function main(): Promise<void> {
   const cells: Cell[] = [];
   const all = benchModels(SHARED_MODELS, args.cacheDir);
   let workerInfo: Record<string, unknown> = {};
+  const serverThreadsUsed: Record<string, number> = {};
+  const workerThreads: Record<string, number> = {};
   for (const name of args.models) {
     const model = all.find((m) => m.name === name);
     if (model === undefined) throw new Error(`unknown model ${name}; known: ${all.map((m) => m.name).join(", ")}`);
@@ -113,11 +123,14 @@ async function main(): Promise<void> {
     say(`${name}: starting the worker${server ? " and llama-server" : ""}`);
     const worker = await startWorker({ cli: CLI, model: model.path, parallel: maxStreams, env: args.workerEnv, startTimeoutMs: 60_000 });
     workerInfo = worker.listening;
+    workerThreads[name] = Number(worker.listening.threads);
     let llama: Server | undefined;
     try {
       if (server !== undefined) {
+        const threads = args.serverThreads === "match" ? Number(worker.listening.threads) : args.serverThreads;
+        serverThreadsUsed[name] = threads;
         llama = await startLlamaServer({
-          binary: server.binary, model: model.path, threads: args.serverThreads, parallel: maxStreams, ctxPerSeq: 1024, startTimeoutMs: 60_000,
+          binary: server.binary, model: model.path, threads, parallel: maxStreams, ctxPerSeq: 1024, startTimeoutMs: 60_000,
         });
       }
       for (const streams of args.streams) {
@@ -156,10 +169,11 @@ async function main(): Promise<void> {
   const table = renderTable(cells);
   process.stdout.write(`${table}\n`);
   const cpu = cpus()[0]?.model ?? "unknown CPU";
-  const engine = `engine ${String(workerInfo.engine)}, ${String(workerInfo.threads)} thread(s)`;
+  const engine = `engine ${String(workerInfo.engine)}, threads of its own choice (${Object.entries(workerThreads).map(([m, t]) => `${m}: ${t}`).join(", ")})`;
   const reference = server !== undefined
     ? `llama-server built from node-llama-cpp's bundled llama.cpp ${server.source.release} (${server.source.commit.slice(0, 8)}), ` +
-      `\`-t ${args.serverThreads} -tb ${args.serverThreads} -np ${maxStreams} -c ${1024 * maxStreams} -cb\`, measured side by side ` +
+      `\`-t T -tb T -np ${maxStreams} -c ${1024 * maxStreams} -cb\` with T the worker's thread count` +
+      `${args.serverThreads === "match" ? "" : ` (here ${args.serverThreads})`}, measured side by side ` +
       `with alternating repetitions (medians of ${args.reps})`
     : "**llama-server was not run**: the reference columns are perf-anchor.md's numbers (another day, the same machine class), " +
       "so the ratios are indicative only; run with `--with-llama-server` for a side-by-side measurement";
@@ -187,7 +201,7 @@ async function main(): Promise<void> {
   }
   const jsonPath = args.json ?? join(args.cacheDir, "results", `worker-vs-llama-server-${Date.now()}.json`);
   await mkdir(dirname(jsonPath), { recursive: true });
-  await writeFile(jsonPath, JSON.stringify({ args, worker: workerInfo, llamaServer: server ?? null, cells }, null, 2));
+  await writeFile(jsonPath, JSON.stringify({ args, worker: workerInfo, llamaServer: server ?? null, serverThreads: serverThreadsUsed, cells }, null, 2));
   say(`wrote ${jsonPath}`);
 }
 
