@@ -1,5 +1,5 @@
 import {
-  autoIntOpt, boolOpt, bytesOpt, choiceOpt, intOpt, optionalStrOpt, parseHttpUrl, parseUrlList, strOpt,
+  autoIntOpt, boolOpt, bytesOpt, choiceOpt, intOpt, numberOpt, optionalStrOpt, parseHttpUrl, parseUrlList, strOpt,
   type Option,
 } from "./config-parse.js";
 
@@ -47,6 +47,31 @@ export type EngineKind = (typeof ENGINES)[number];
 export const GPU_MODES = ["off", "auto", "cuda", "vulkan"] as const;
 export type GpuMode = (typeof GPU_MODES)[number];
 
+/** The simulated engine (`--engine sim`): its timing model (src/engine/sim-timing.ts) and faults (sim-faults.ts). */
+export const SIM_HANG_MODES = ["none", "prefill", "decode", "process"] as const;
+const simOptions = {
+  simKvBytesPerToken: bytesOpt("SIM_KV_BYTES_PER_TOKEN", "--sim-kv-bytes-per-token", 22_528,
+    "sim: KV cache bytes one token holds (default: TinyLlama-1.1B's, f16)"),
+  simPrefillBaseMs: numberOpt("SIM_PREFILL_BASE_MS", "--sim-prefill-base-ms", 2, 0, 600_000, "sim: fixed cost of a prefill (ms)"),
+  simPrefillPerTokenMs: numberOpt("SIM_PREFILL_PER_TOKEN_MS", "--sim-prefill-per-token-ms", 0.05, 0, 60_000,
+    "sim: prefill cost per evaluated prompt token (ms; reused prefix tokens cost nothing)"),
+  simItlMs: numberOpt("SIM_ITL_MS", "--sim-itl-ms", 20, 0, 600_000, "sim: time between two tokens of a stream decoding alone (ms; 0: as fast as possible)"),
+  simItlPerSequenceMs: numberOpt("SIM_ITL_PER_SEQUENCE_MS", "--sim-itl-per-sequence-ms", 0.5, 0, 60_000,
+    "sim: inter-token time added per other sequence decoding at the same time (ms)"),
+  simJitter: numberOpt("SIM_JITTER", "--sim-jitter", 0, 0, 0.99, "sim: relative spread of every duration (0.1: ±10%)"),
+  simSeed: intOpt("SIM_SEED", "--sim-seed", 1, 0, 2 ** 32 - 1, "sim: seed of generated text, jitter and fault draws"),
+  simSlowFactor: numberOpt("SIM_SLOW_FACTOR", "--sim-slow-factor", 1, 1, 10_000, "sim fault: multiplies every duration (answer slowly)"),
+  simFailPrefill: numberOpt("SIM_FAIL_PREFILL", "--sim-fail-prefill", 0, 0, 1, "sim fault: probability that a prefill fails (HTTP 500)"),
+  simCrashAfterTokens: intOpt("SIM_CRASH_AFTER_TOKENS", "--sim-crash-after-tokens", 0, 0, Number.MAX_SAFE_INTEGER,
+    "sim fault: the process dies (SIGKILL) once it generated this many tokens in total (0: never)"),
+  simHang: choiceOpt("SIM_HANG", "--sim-hang", "none" as (typeof SIM_HANG_MODES)[number], SIM_HANG_MODES,
+    "sim fault: prefill (never answers), decode (no token ever comes), process (freezes at its first prefill)"),
+  simStallAfterTokens: intOpt("SIM_STALL_AFTER_TOKENS", "--sim-stall-after-tokens", -1, -1, Number.MAX_SAFE_INTEGER,
+    "sim fault: a stream stops after this many tokens (-1: never)"),
+  simStallMs: numberOpt("SIM_STALL_MS", "--sim-stall-ms", 0, 0, 86_400_000, "sim fault: how long a stalled stream stops (ms; 0: until cancelled)"),
+  simStallProbability: numberOpt("SIM_STALL_PROBABILITY", "--sim-stall-probability", 1, 0, 1, "sim fault: probability that a stream stalls"),
+};
+
 export const workerOptions = {
   ...shared,
   workerPort: { ...intOpt("WORKER_PORT", "--worker-port", 3001, 0, 65535, "worker port (0 picks a free one)"), aliases: ["--port"] },
@@ -73,6 +98,7 @@ export const workerOptions = {
   drainTimeoutMs: intOpt("DRAIN_TIMEOUT_MS", "--drain-timeout-ms", 30_000, 0, 3_600_000, "longest SIGTERM waits for running decodes (ms)"),
   localWorkers: intOpt("LOCAL_WORKERS", "--local-workers", 1, 1, 1024, "worker processes sharing this machine's cores (set by serve)"),
   modelsDir: strOpt("MODELS_DIR", "--models-dir", "models", "folder searched for .gguf files and holding the demo model"),
+  ...simOptions,
 };
 
 export const serveOptions = {

@@ -8,6 +8,8 @@ import type { Engine } from "../engine/engine.js";
 import { chooseParallel, chooseThreads } from "../engine/engine-tuning.js";
 import { createLlamaEngine } from "../engine/llama-engine.js";
 import { modelIdFromPath, resolveModel } from "../engine/model-source.js";
+import { createSimEngine } from "../engine/sim-engine.js";
+import { timerSleeper } from "../engine/sim-sleeper.js";
 import { HeartbeatSender } from "./heartbeat-sender.js";
 import { WorkerService } from "./worker-service.js";
 
@@ -96,6 +98,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
 }
 
 async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promise<Engine> {
+  if (config.engine === "sim") return createSimWorkerEngine(config, deps);
   const model = await resolveModel(config.modelPath, deps.modelsDir);
   if (model.demo) {
     deps.log.warn(
@@ -117,5 +120,36 @@ async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promis
     batchSize: config.batchSize,
     gpu: config.gpu,
     log: deps.log,
+  });
+}
+
+/** The simulated engine, no model: faults that take the process down act on this very process. */
+function createSimWorkerEngine(config: WorkerConfig, deps: StartWorkerDeps): Engine {
+  return createSimEngine({
+    modelId: config.modelId ?? "sim",
+    contextSize: config.contextSize === "auto" ? 4096 : config.contextSize,
+    parallel: chooseParallel(config.parallel),
+    kvBytesPerToken: config.simKvBytesPerToken,
+    timing: {
+      prefillBaseMs: config.simPrefillBaseMs, prefillPerTokenMs: config.simPrefillPerTokenMs,
+      itlMs: config.simItlMs, itlPerSequenceMs: config.simItlPerSequenceMs, jitter: config.simJitter, slowFactor: config.simSlowFactor,
+    },
+    faults: {
+      failPrefillProbability: config.simFailPrefill, crashAfterTokens: config.simCrashAfterTokens, hang: config.simHang,
+      stallAfterTokens: config.simStallAfterTokens, stallMs: config.simStallMs, stallProbability: config.simStallProbability,
+    },
+    seed: config.simSeed,
+    clock: deps.clock ?? systemClock,
+    sleeper: timerSleeper,
+    hooks: {
+      crash: () => {
+        deps.log.fatal({ crash_after_tokens: config.simCrashAfterTokens }, "sim.crash");
+        process.kill(process.pid, "SIGKILL");
+      },
+      freeze: () => {
+        deps.log.fatal({}, "sim.freeze");
+        process.kill(process.pid, "SIGSTOP");
+      },
+    },
   });
 }
