@@ -1,16 +1,19 @@
 import { ConfigError, loadOptions } from "../common/config-parse.js";
 import { coordinatorOptions, serveOptions, workerOptions } from "../common/config.js";
 import { createLogger } from "../common/logger.js";
+import { benchOptions } from "../bench/bench-options.js";
+import { runBenchCli } from "../bench/run-bench.js";
 import { startCoordinator } from "../coordinator/start-coordinator.js";
 import { startWorker } from "../worker/start-worker.js";
 import { runServe } from "./serve.js";
 import { TOP_USAGE, usageOf } from "./usage.js";
 
-/** The one entry point: `inference-engine <serve|coordinator|worker|help>`. */
+/** The one entry point: `inference-engine <serve|coordinator|worker|bench|help>`. */
 const COMMANDS = {
   serve: { specs: serveOptions, summary: "Runs a coordinator and N local worker processes; Ctrl-C/SIGTERM stops them all." },
   coordinator: { specs: coordinatorOptions, summary: "Runs the coordinator: admission, routing and streaming for a fleet of workers." },
   worker: { specs: workerOptions, summary: "Runs one worker: loads a GGUF model and serves /worker/prefill, /worker/decode and /worker/health." },
+  bench: { specs: benchOptions, summary: "Load-tests a coordinator (seed or OpenAI API) or workers directly and reports throughput, TTFT, ITL, E2E and goodput." },
 } as const;
 
 async function main(argv: string[]): Promise<number> {
@@ -47,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
       log.flush();
       return 0;
     }
+    case "bench":
+      return runBenchCli(rest);
     case "serve": {
       const { config } = loadOptions(serveOptions, rest, process.env);
       return runServe(config);
