@@ -70,7 +70,7 @@ export class Target {
           const seed = new SeedStreamReader();
           reader = seed;
           const sessionId = randomUUID();
-          const pre = await this.post(`${url}/worker/prefill`, { session_id: sessionId, prompt: spec.prompt, max_tokens: spec.maxTokens }, headers, both);
+          const pre = await this.post(`${url}/worker/prefill`, { session_id: sessionId, prompt: spec.prompt, max_tokens: spec.maxTokens, sampling: { temperature: 0 } }, headers, both);
           const text = await pre.body.text();
           if (pre.statusCode !== 200) return fail(pre.statusCode, errorReason(text, pre.statusCode));
           const body = JSON.parse(text) as { prompt_tokens?: number; cached_tokens?: number };
