@@ -2,13 +2,12 @@ import { ConfigError, loadOptions } from "../common/config-parse.js";
 import { coordinatorOptions, serveOptions, workerOptions } from "../common/config.js";
 import { createLogger } from "../common/logger.js";
 import { benchOptions } from "../bench/bench-options.js";
-import { runBenchCli } from "../bench/run-bench.js";
-import { startCoordinator } from "../coordinator/start-coordinator.js";
-import { startWorker } from "../worker/start-worker.js";
-import { runServe } from "./serve.js";
 import { TOP_USAGE, usageOf } from "./usage.js";
 
-/** The one entry point: `inference-engine <serve|coordinator|worker|bench|help>`. */
+/**
+ * The one entry point: `inference-engine <serve|coordinator|worker|bench|help>`. Each command's
+ * code is imported when it runs: a coordinator never loads node-llama-cpp (~35 MB of RSS).
+ */
 const COMMANDS = {
   serve: { specs: serveOptions, summary: "Runs a coordinator and N local worker processes; Ctrl-C/SIGTERM stops them all." },
   coordinator: { specs: coordinatorOptions, summary: "Runs the coordinator: admission, routing and streaming for a fleet of workers." },
@@ -34,6 +33,7 @@ async function main(argv: string[]): Promise<number> {
     case "coordinator": {
       const { config } = loadOptions(coordinatorOptions, rest, process.env);
       const log = createLogger("coordinator", config.logLevel);
+      const { startCoordinator } = await import("../coordinator/start-coordinator.js");
       const running = await startCoordinator(config, { log });
       await untilSignal();
       await running.close();
@@ -44,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
     case "worker": {
       const { config } = loadOptions(workerOptions, rest, process.env);
       const log = createLogger("worker", config.logLevel);
+      const { startWorker } = await import("../worker/start-worker.js");
       const running = await startWorker(config, { log, localWorkers: config.localWorkers, modelsDir: config.modelsDir });
       await untilSignal();
       await running.shutdown();
@@ -51,9 +52,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "bench":
-      return runBenchCli(rest);
+      return (await import("../bench/run-bench.js")).runBenchCli(rest);
     case "serve": {
       const { config } = loadOptions(serveOptions, rest, process.env);
+      const { runServe } = await import("./serve.js");
       return runServe(config);
     }
     default:

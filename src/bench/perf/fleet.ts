@@ -15,8 +15,8 @@ export interface Served {
   stop(): Promise<void>;
 }
 
-export function startCli(args: string[], env: Record<string, string> = {}): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, ...args], {
+export function startCli(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Served> {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -68,10 +68,10 @@ export interface Fleet {
 }
 
 /** A coordinator (log level info, so `server.listening` is seen) and N sim workers registered with it. */
-export async function startSimFleet(o: { workers: number; simArgs: string[]; workerEnv?: Record<string, string>; coordinatorEnv?: Record<string, string> }): Promise<Fleet> {
+export async function startSimFleet(o: { workers: number; simArgs: string[]; workerEnv?: Record<string, string>; coordinatorEnv?: Record<string, string>; coordinatorNodeArgs?: string[] }): Promise<Fleet> {
   const coordinator = await startCli(["coordinator", "--port", "0", "--host", "127.0.0.1"], {
     HEARTBEAT_INTERVAL_MS: "250", ...o.coordinatorEnv,
-  });
+  }, o.coordinatorNodeArgs);
   const workers = await Promise.all(
     Array.from({ length: o.workers }, (_, i) =>
       startCli(["worker", "--engine", "sim", "--port", "0", "--host", "127.0.0.1", "--worker-id", `sim-${i + 1}`, ...o.simArgs], {
