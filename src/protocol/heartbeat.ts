@@ -19,6 +19,8 @@ export interface WorkerHealth {
   slots: { total: number; busy: number };
   /** Sessions admitted but waiting for a free slot. */
   waiting: number;
+  /** Sessions decoding now. */
+  running: number;
   /** KV bytes promised to admitted sessions (prompt + max_tokens each). */
   kv_reserved_bytes: number;
   threads: number;
@@ -91,6 +93,7 @@ export function parseHeartbeat(o: JsonObject): Heartbeat {
     },
     slots: { total: num(slots, "total", 0), busy: num(slots, "busy", 0) },
     waiting: num(h, "waiting", 0),
+    running: num(h, "running", 0),
     kv_reserved_bytes: num(h, "kv_reserved_bytes", 0),
     threads: num(h, "threads", 0),
   };

@@ -49,6 +49,13 @@ export class SessionTable {
     return tokens * this.engine.info.kvBytesPerToken;
   }
 
+  /** Sessions decoding now. */
+  running(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.state === "decoding") n++;
+    return n;
+  }
+
   get(id: string): Session | undefined {
     return this.sessions.get(id);
   }

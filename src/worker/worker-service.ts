@@ -61,6 +61,7 @@ export class WorkerService {
       },
       slots: { total: this.sessions.slots.total, busy: this.sessions.slots.busy },
       waiting: this.sessions.slots.waiting,
+      running: this.sessions.running(),
       kv_reserved_bytes: this.sessions.reservedKvBytes,
       threads: info.threads,
     };

@@ -10,7 +10,7 @@ export async function getJson<T = any>(url: string): Promise<{ status: number; b
 export async function postJson<T = any>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Record<string, string | string[] | undefined> }> {
   const res = await request(url, {
     method: "POST",
-    body: typeof body === "string" ? body : JSON.stringify(body),
+    body: typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body),
     headers: { "content-type": "application/json", ...headers },
     headersTimeout: 60_000,
     bodyTimeout: 60_000,

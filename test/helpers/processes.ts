@@ -132,7 +132,8 @@ export interface Served {
 }
 
 export async function startCoordinatorProc(env: Record<string, string> = {}, args: string[] = []): Promise<Served> {
-  const proc = spawnCli("coordinator", ["coordinator", "--port", "0", "--host", "127.0.0.1", ...args], {
+  const port = env.PORT === undefined ? ["--port", "0"] : [];
+  const proc = spawnCli("coordinator", ["coordinator", ...port, "--host", "127.0.0.1", ...args], {
     HEARTBEAT_INTERVAL_MS: "200",
     ...env,
   });
