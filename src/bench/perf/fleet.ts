@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 /**
  * Processes of the performance suite: coordinators and workers started from the project's CLI on
- * 127.0.0.1 with port 0, ready once their `server.listening` log line is seen. Only processes
- * started here are ever stopped, by their pid.
+ * 127.0.0.1, ready once their health endpoint answers. Only processes started here are ever
+ * stopped, by their pid.
  */
 const CLI = fileURLToPath(new URL("../../../../bin/inference-engine.js", import.meta.url));
 
@@ -13,40 +14,6 @@ export interface Served {
   readonly url: string;
   readonly child: ChildProcess;
   stop(): Promise<void>;
-}
-
-export function startCli(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Served> {
-  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  child.stderr!.setEncoding("utf8").on("data", (c: string) => (stderr = (stderr + c).slice(-4000)));
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${args[0]} did not start within 60 s: ${stderr}`));
-    }, 60_000);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${args[0]} exited (${code}) before listening: ${stderr}`));
-    });
-    child.stdout!.setEncoding("utf8").on("data", (c: string) => {
-      buf += c;
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) !== -1) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (!line.includes('"server.listening"')) continue;
-        clearTimeout(timer);
-        child.removeAllListeners("exit");
-        child.stdout!.resume();
-        const url = String((JSON.parse(line) as { url: string }).url);
-        resolve({ pid: child.pid!, url, child, stop: () => stopChild(child) });
-      }
-    });
-  });
 }
 
 export function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
@@ -67,14 +34,53 @@ export interface Fleet {
   stop(): Promise<void>;
 }
 
-/** A coordinator (log level info, so `server.listening` is seen) and N sim workers registered with it. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+}
+
+/**
+ * Starts a CLI server at LOG_LEVEL=warn (no per-request log lines: nginx, its peer in these runs,
+ * has its access log off) on a port chosen here, ready once `healthPath` answers 200.
+ */
+export async function startQuiet(args: string[], healthPath: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Served> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args, "--port", String(port), "--host", "127.0.0.1"], {
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env, LOG_LEVEL: "warn" },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (c: string) => (stderr = (stderr + c).slice(-4000)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${args[0]} exited (${child.exitCode}) before listening: ${stderr}`);
+    try {
+      if ((await fetch(`${url}${healthPath}`)).status === 200) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`${args[0]} did not start within 60 s: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { pid: child.pid!, url, child, stop: () => stopChild(child) };
+}
+
+/** A coordinator and N sim workers registered with it. */
 export async function startSimFleet(o: { workers: number; simArgs: string[]; workerEnv?: Record<string, string>; coordinatorEnv?: Record<string, string>; coordinatorNodeArgs?: string[] }): Promise<Fleet> {
-  const coordinator = await startCli(["coordinator", "--port", "0", "--host", "127.0.0.1"], {
-    HEARTBEAT_INTERVAL_MS: "250", ...o.coordinatorEnv,
-  }, o.coordinatorNodeArgs);
+  const coordinator = await startQuiet(["coordinator"], "/coordinator/health", { HEARTBEAT_INTERVAL_MS: "250", ...o.coordinatorEnv }, o.coordinatorNodeArgs);
   const workers = await Promise.all(
     Array.from({ length: o.workers }, (_, i) =>
-      startCli(["worker", "--engine", "sim", "--port", "0", "--host", "127.0.0.1", "--worker-id", `sim-${i + 1}`, ...o.simArgs], {
+      startQuiet(["worker", "--engine", "sim", "--worker-id", `sim-${i + 1}`, ...o.simArgs], "/worker/health", {
         COORDINATOR_URL: coordinator.url, HEARTBEAT_INTERVAL_MS: "250", ...o.workerEnv,
       }),
     ),

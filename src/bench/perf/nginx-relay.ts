@@ -1,9 +1,8 @@
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { stopChild } from "./fleet.js";
+import { freePort, stopChild } from "./fleet.js";
 import { childPids } from "./proc-stats.js";
 
 /**
@@ -30,17 +29,6 @@ export function ensureNginx(log: (s: string) => void): string | undefined {
 export function nginxVersion(bin: string): string {
   const r = spawnSync(bin, ["-v"], { encoding: "utf8" });
   return (r.stderr || r.stdout).trim().replace(/^nginx version: /, "");
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
 }
 
 export interface NginxRelay {
