@@ -10,6 +10,7 @@ export function table(header: string[], rows: (string | number)[][]): string {
 
 export function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
+  if (Number.isInteger(v)) return v.toLocaleString("en-US");
   const a = Math.abs(v);
   if (a >= 1000) return Math.round(v).toLocaleString("en-US");
   if (a >= 100) return v.toFixed(0);

@@ -39,9 +39,14 @@ export async function scaling(mode: SuiteMode): Promise<SectionResult> {
       return [String(r.n), r.tps, `${(r.tps / one).toFixed(2)}×`, eff, r.notOk, verdict(eff >= 0.9)];
     })),
     "",
-    "Each worker holds up to twice its slots in sessions, so that a worker whose last stream is ending is not",
-    "refused while its heartbeat still counts it. All workers, the coordinator and the client share this",
-    "machine's 2 cores: past 4 workers the aggregate is bounded by CPU, not by the coordinator's routing.",
+    "Each worker may hold twice its slots in sessions (extra ones wait for a slot). What limits the ratio is",
+    "balance at the moment a stream ends and the next starts: the seed scorer reads the larger of a worker's",
+    "last heartbeat count and the coordinator's own dispatch count, and a heartbeat taken just before a",
+    "stream ended still counts it for up to one interval (250 ms here), so now and then a session goes to a",
+    "worker whose slots are all busy (worker health then shows 9 active / 1 waiting beside 7 / 0) and waits",
+    "there a whole request, which stretches the run. With the session limit equal to the slots, the same",
+    "lag shows up as 503 rejections instead. This is the scheduler's to fix (load from dispatch and",
+    "completion, heartbeat only as a floor); all processes also share this machine's 2 cores.",
   ].join("\n");
   return { title: "4. Scaling with sim workers", markdown: md, data: results };
 }
