@@ -77,6 +77,7 @@ export class SeedStreamReader extends TokenTimeline {
     if (m.finished === true) {
       this.o.promptTokens = num(m.prompt_tokens) ?? this.o.promptTokens;
       this.o.completionTokens = num(m.completion_tokens);
+      this.o.cachedTokens = num(m.cached_tokens) ?? this.o.cachedTokens;
       const err = m.error as Json | undefined;
       if (m.reason === "error" || err !== undefined) return this.end(typeof err?.code === "string" ? err.code : "stream_error", false);
       return this.end("ok", true);

@@ -9,6 +9,20 @@ import { fileURLToPath } from "node:url";
  */
 const CLI = fileURLToPath(new URL("../../../../bin/inference-engine.js", import.meta.url));
 
+/** Every process this suite started; killed if the suite itself ends early (Ctrl-C, a crash). */
+const started = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+});
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
+
+/** Registers a child for the clean-up above. */
+export function track(child: ChildProcess): ChildProcess {
+  started.add(child);
+  child.once("exit", () => started.delete(child));
+  return child;
+}
+
 export interface Served {
   readonly pid: number;
   readonly url: string;
@@ -51,10 +65,10 @@ export async function freePort(): Promise<number> {
  */
 export async function startQuiet(args: string[], healthPath: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Served> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args, "--port", String(port), "--host", "127.0.0.1"], {
+  const child = track(spawn(process.execPath, [...nodeArgs, CLI, ...args, "--port", String(port), "--host", "127.0.0.1"], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env, LOG_LEVEL: "warn" },
     stdio: ["ignore", "ignore", "pipe"],
-  });
+  }));
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (c: string) => (stderr = (stderr + c).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;

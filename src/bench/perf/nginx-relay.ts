@@ -2,7 +2,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, stopChild } from "./fleet.js";
+import { freePort, stopChild, track } from "./fleet.js";
 import { childPids } from "./proc-stats.js";
 
 /**
@@ -73,7 +73,7 @@ ${servers.join("\n")}
 }
 `;
   await writeFile(join(dir, "nginx.conf"), conf);
-  const child = spawn(bin, ["-p", dir, "-c", join(dir, "nginx.conf"), "-g", "daemon off;"], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = track(spawn(bin, ["-p", dir, "-c", join(dir, "nginx.conf"), "-g", "daemon off;"], { stdio: ["ignore", "ignore", "pipe"] }));
   const urls = ports.map((p) => `http://127.0.0.1:${p}`);
   // Ready once every port answers (any HTTP status).
   const deadline = Date.now() + 10_000;

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
@@ -34,8 +35,11 @@ async function main(argv: string[]): Promise<void> {
     if (!wants(n)) return;
     mode.log(`section ${n}…`);
     const t = performance.now();
+    const at = new Date().toISOString();
+    const load = loadavg()[0]!.toFixed(2);
     const r = await f();
     mode.log(`section ${n} done in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+    r.markdown = `_Measured ${at}, 1-minute load average ${load} at its start._\n\n${r.markdown}`;
     sections.push(r);
     process.stdout.write(`\n## ${r.title}\n\n${r.markdown}\n`);
   };
@@ -46,7 +50,7 @@ async function main(argv: string[]): Promise<void> {
   await run(5, () => overload(mode));
 
   const machine = [
-    `- Date: ${started.toISOString()}${quick ? " (quick mode: seconds-long runs; the numbers mean little)" : ""}`,
+    `- Written: ${started.toISOString()}${quick ? " (quick mode: seconds-long runs; the numbers mean little)" : ""}`,
     `- CPU: ${cpus()[0]?.model ?? "unknown"}, ${availableParallelism()} cores; memory ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; Linux ${release()}`,
     `- Node ${process.version}; nginx ${nginx ? nginxVersion(nginx) : "absent"}; 1-minute load average at start ${load0.toFixed(2)} (the machine is shared: compare only numbers of the same run)`,
   ].join("\n");
@@ -71,12 +75,23 @@ async function main(argv: string[]): Promise<void> {
     "inference-engine bench --target seed --url <coordinator> --concurrency 8 --num-requests 160 --input-tokens 32 --output-tokens 64",
     "```",
     "",
-    ...sections.flatMap((s) => [`## ${s.title}`, "", s.markdown, ""]),
+    ...mergeSections(only !== undefined && existsSync(out) ? readFileSync(out, "utf8") : "", sections),
   ].join("\n");
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, doc);
   await writeFile(out.replace(/\.md$/, "") + ".json", JSON.stringify({ started, quick, sections: sections.map((s) => ({ title: s.title, data: s.data })) }, null, 1));
   mode.log(`wrote ${out}`);
+}
+
+/**
+ * The sections' markdown in order. With `--only`, sections not run now are kept from the existing
+ * document (each carries its own measurement time), so one noisy section can be measured again.
+ */
+function mergeSections(existing: string, fresh: SectionResult[]): string[] {
+  const kept = new Map<string, string>();
+  for (const block of existing.split(/^(?=## \d+\. )/m).slice(1)) kept.set(block.slice(3, block.indexOf("\n")), block.trimEnd());
+  for (const s of fresh) kept.set(s.title, `## ${s.title}\n\n${s.markdown}`);
+  return [...kept.entries()].sort(([a], [b]) => parseInt(a) - parseInt(b)).flatMap(([, md]) => [md, ""]);
 }
 
 main(process.argv.slice(2)).then(

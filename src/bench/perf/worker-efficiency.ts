@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { writeLlamaGguf } from "../../engine/gguf-writer.js";
 import { Target } from "../targets.js";
-import { startQuiet } from "./fleet.js";
+import { startQuiet, track } from "./fleet.js";
 import { table, verdict } from "./markdown.js";
 import { median } from "./measure.js";
 import type { SectionResult, SuiteMode } from "./suite-types.js";
@@ -36,13 +36,16 @@ async function tiny15m(): Promise<string> {
 
 function runDirect(model: string, threads: number, contextSize: number, prompts: string[], maxTokens: number): Promise<{ tokens: number; wallMs: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DIRECT, JSON.stringify({ model, threads, contextSize, prompts, maxTokens })], {
+    const child = track(spawn(process.execPath, [DIRECT, JSON.stringify({ model, threads, contextSize, prompts, maxTokens })], {
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", UV_THREADPOOL_SIZE: "1" }, stdio: ["ignore", "pipe", "pipe"],
-    });
+    }));
     let out = "";
     let err = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
-    child.stderr.setEncoding("utf8").on("data", (c: string) => (err += c));
+    // Bounded like every load of the suite: an oversubscribed machine can slow llama.cpp to a crawl.
+    const timer = setTimeout(() => child.kill("SIGKILL"), 300_000);
+    child.once("exit", () => clearTimeout(timer));
+    child.stdout!.setEncoding("utf8").on("data", (c: string) => (out += c));
+    child.stderr!.setEncoding("utf8").on("data", (c: string) => (err += c));
     child.on("exit", (code) => {
       const line = out.trim().split("\n").pop() ?? "";
       if (code === 0 && line.startsWith("{")) resolve(JSON.parse(line) as { tokens: number; wallMs: number });
