@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Prints the configuration table of the README from the option definitions themselves.
-import { coordinatorOptions, workerOptions, serveOptions } from "../dist/src/common/config.js";
+import { coordinatorOptions, workerOptions, serveOptions, pullOptions } from "../dist/src/common/config.js";
 
 const roles = new Map();
 const add = (specs, role) => {
@@ -14,7 +14,8 @@ const add = (specs, role) => {
 add(coordinatorOptions, "coordinator");
 add(workerOptions, "worker");
 add(serveOptions, "serve");
-const fmt = (v) => (v === undefined ? "—" : Array.isArray(v) ? v.join(",") : String(v));
+add(pullOptions, "pull");
+const fmt = (v) => (v === undefined || (Array.isArray(v) && v.length === 0) ? "—" : Array.isArray(v) ? v.join(",") : String(v));
 console.log("| variable | flag | default | used by | meaning |");
 console.log("|---|---|---|---|---|");
 for (const [id, { spec, roles: r }] of roles) {

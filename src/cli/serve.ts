@@ -6,7 +6,7 @@ import { workerOptions, type ServeConfig } from "../common/config.js";
 import { createLogger } from "../common/logger.js";
 import { startCoordinator } from "../coordinator/start-coordinator.js";
 import { chooseThreads } from "../engine/engine-tuning.js";
-import { resolveModel } from "../engine/model-source.js";
+import { modelIdFromPath, resolveModel } from "../engine/model-source.js";
 
 /**
  * `inference-engine serve`: the coordinator in this process and N worker processes beside it. The
@@ -18,7 +18,8 @@ const RESTART_BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000];
 
 export async function runServe(config: ServeConfig): Promise<number> {
   const log = createLogger("serve", config.logLevel);
-  const model = await resolveModel(config.modelPath, config.modelsDir);
+  // A remote source (hf:…, a URL) is pulled here once, and the workers load the local file.
+  const model = await resolveModel(config.modelPath, config.modelsDir, { hfEndpoint: config.hfEndpoint, hfToken: config.hfToken, log });
   const threads = chooseThreads({
     requested: config.threads, cores: availableParallelism(), localWorkers: config.workers,
     modelBytes: (await stat(model.path)).size, force: config.forceThreads,
@@ -62,6 +63,7 @@ export async function runServe(config: ServeConfig): Promise<number> {
     {
       url: `http://localhost:${port}`, workers: config.workers, threads_per_worker: threads, model: model.path, demo: model.demo,
       try: `curl -N http://localhost:${port}/coordinator/infer -H 'content-type: application/json' -d '{"prompt":"Once upon a time","model":"any","max_tokens":64}'`,
+      try_openai: `curl http://localhost:${port}/v1/chat/completions -H 'content-type: application/json' -d '{"model":"${config.modelId ?? modelIdFromPath(model.path)}","messages":[{"role":"user","content":"Hi"}],"max_tokens":64}'`,
     },
     model.demo
       ? "serve.ready: demo model (random weights, meaningless output); serve a real one with --model PATH.gguf"

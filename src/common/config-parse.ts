@@ -22,6 +22,8 @@ export interface Option<T> {
   parse(raw: string): T;
   /** Flags without a value (`--force`). */
   readonly boolean?: boolean;
+  /** A list option whose flag may repeat: each occurrence adds to the list. */
+  readonly repeatable?: boolean;
 }
 
 export type ConfigOf<S extends Record<string, Option<unknown>>> = {
@@ -45,6 +47,7 @@ export function loadOptions<S extends Record<string, Option<unknown>>>(
     }
   }
   const positionals: string[] = [];
+  const seen = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith("--")) {
@@ -65,7 +68,9 @@ export function loadOptions<S extends Record<string, Option<unknown>>>(
       raw = next;
       i++;
     }
-    out[key] = parseOrThrow(spec, raw, name);
+    const value = parseOrThrow(spec, raw, name);
+    out[key] = spec.repeatable && seen.has(key) ? [...(out[key] as unknown[]), ...(value as unknown[])] : value;
+    seen.add(key);
   }
   return { config: Object.freeze(out) as ConfigOf<S>, positionals };
 }
@@ -134,6 +139,14 @@ export function parseUrlList(raw: string): string[] {
   return parts.map(parseHttpUrl);
 }
 
+/** A comma-separated list of names (model aliases, keys); empty items are dropped. */
+export function parseNameList(raw: string): string[] {
+  const parts = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (parts.length === 0) throw new Error("expected one or more comma-separated names");
+  for (const p of parts) if (p.length > 256) throw new Error("a name is longer than 256 characters");
+  return parts;
+}
+
 export function parseChoice<T extends string>(raw: string, choices: readonly T[]): T {
   if (!(choices as readonly string[]).includes(raw)) throw new Error(`expected one of ${choices.join(", ")}`);
   return raw as T;
@@ -172,6 +185,10 @@ export function strOpt(env: string | undefined, flag: string, def: string, descr
 
 export function optionalStrOpt(env: string | undefined, flag: string, describe: string, aliases?: string[]): Option<string | undefined> {
   return { env, flag, aliases, default: undefined, describe, parse: parseNonEmpty };
+}
+
+export function listOpt(env: string | undefined, flag: string, describe: string, repeatable = false): Option<string[]> {
+  return { env, flag, default: [], describe, parse: parseNameList, repeatable };
 }
 
 export function boolOpt(env: string | undefined, flag: string, def: boolean, describe: string): Option<boolean> {

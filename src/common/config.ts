@@ -1,5 +1,5 @@
 import {
-  autoIntOpt, boolOpt, bytesOpt, choiceOpt, intOpt, numberOpt, optionalStrOpt, parseHttpUrl, parseUrlList, strOpt,
+  autoIntOpt, boolOpt, bytesOpt, choiceOpt, intOpt, listOpt, numberOpt, optionalStrOpt, parseHttpUrl, parseUrlList, strOpt,
   type Option,
 } from "./config-parse.js";
 
@@ -13,7 +13,18 @@ const GiB = 1024 ** 3;
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** A secret from the environment (preferred: flags show in process lists). */
+const secretOpt = (env: string, flag: string, describe: string): Option<string | undefined> => ({
+  env, flag, default: undefined, describe,
+  parse: (r) => {
+    if (r.length < 16) throw new Error("expected at least 16 characters");
+    return r;
+  },
+});
+
 const shared = {
+  clusterToken: secretOpt("CLUSTER_TOKEN", "--cluster-token",
+    "shared secret between coordinators and workers: required on heartbeats and every worker endpoint (off when unset)"),
   host: strOpt("HOST", "--host", "0.0.0.0", "address to listen on"),
   logLevel: choiceOpt("LOG_LEVEL", "--log-level", "info" as LogLevel, LOG_LEVELS, "log level (JSON lines on stdout)"),
   heartbeatIntervalMs: intOpt("HEARTBEAT_INTERVAL_MS", "--heartbeat-interval-ms", 10_000, 50, 3_600_000,
@@ -38,8 +49,21 @@ export const coordinatorOptions = {
     "TCP connect timeout toward a worker (ms)"),
   prefillTimeoutMs: intOpt("PREFILL_TIMEOUT_MS", "--prefill-timeout-ms", 120_000, 10, 3_600_000,
     "longest a prefill may take, queueing for a slot included (ms)"),
+  apiKeys: {
+    env: "API_KEYS", flag: "--api-keys", default: [] as string[],
+    describe: "client API keys (comma-separated), required as `Authorization: Bearer <key>` on client endpoints and the dashboard (off when empty)",
+    parse: (r: string) => {
+      const keys = r.split(",").map((k) => k.trim()).filter((k) => k !== "");
+      if (keys.some((k) => k.length < 8)) throw new Error("every key needs at least 8 characters");
+      return keys;
+    },
+  } as Option<string[]>,
+  rateLimitRpm: intOpt("RATE_LIMIT_RPM", "--rate-limit-rpm", 0, 0, 10_000_000, "requests per minute per API key (per client address without keys); 0 = off"),
+  rateLimitTpm: intOpt("RATE_LIMIT_TPM", "--rate-limit-tpm", 0, 0, 1_000_000_000, "tokens (prompt estimate + max_tokens) per minute per API key; 0 = off"),
   strictModel: boolOpt("STRICT_MODEL", "--strict-model", false,
-    "reject a model name no worker serves even when the fleet serves a single model"),
+    "seed API: reject a model name no worker serves even when the fleet serves a single model (the OpenAI API always does)"),
+  sessionAffinityTtlMs: intOpt("SESSION_AFFINITY_TTL_MS", "--session-affinity-ttl-ms", 300_000, 1000, 86_400_000,
+    "how long (ms) a conversation (x-session-id) is routed back to the worker of its last turn"),
 };
 
 export const ENGINES = ["llama", "sim"] as const;
@@ -83,6 +107,9 @@ export const workerOptions = {
   } as Option<string[]>,
   modelPath: optionalStrOpt("MODEL_PATH", "--model-path", "GGUF file to serve (default: ./models/*.gguf, else the built-in demo model)", ["--model"]),
   modelId: optionalStrOpt("MODEL_ID", "--model-id", "model name advertised to the coordinator (default: from the file name)"),
+  modelAliases: listOpt("MODEL_ALIASES", "--model-alias", "other names clients may use for the model (comma-separated; the flag may repeat)", true),
+  hfEndpoint: { ...strOpt("HF_ENDPOINT", "--hf-endpoint", "https://huggingface.co", "Hugging Face hub base URL for hf: model sources"), parse: parseHttpUrl },
+  hfToken: optionalStrOpt("HF_TOKEN", "--hf-token", "Hugging Face access token for gated or private hf: models (sent to the hub only)"),
   engine: choiceOpt("ENGINE", "--engine", "llama" as EngineKind, ENGINES, "inference engine"),
   gpu: choiceOpt("GPU", "--gpu", "off" as GpuMode, GPU_MODES, "GPU backend of llama.cpp (CPU by default)"),
   threads: autoIntOpt("THREADS", "--threads", 1, 1024, "compute threads of this worker (auto: cores / local workers, 1 for tiny models)"),
@@ -110,6 +137,21 @@ export const serveOptions = {
   restartWorkers: boolOpt("RESTART_WORKERS", "--restart-workers", true, "restart a local worker that exits unexpectedly"),
 };
 
+/** `inference-engine pull <source>`: downloads a GGUF into the models folder. */
+export const pullOptions = {
+  modelsDir: workerOptions.modelsDir,
+  hfEndpoint: workerOptions.hfEndpoint,
+  hfToken: workerOptions.hfToken,
+  sha256: { ...optionalStrOpt(undefined, "--sha256", "expected sha256 of the file (hex); verified after the download"), parse: parseSha256 } as Option<string | undefined>,
+  force: boolOpt(undefined, "--force", false, "download again even when the file is already there"),
+};
+
+function parseSha256(raw: string): string {
+  if (!/^[0-9a-fA-F]{64}$/.test(raw)) throw new Error("expected 64 hex digits");
+  return raw.toLowerCase();
+}
+
+export type PullConfig = { readonly [K in keyof typeof pullOptions]: OptionValue<(typeof pullOptions)[K]> };
 export type CoordinatorConfig = { readonly [K in keyof typeof coordinatorOptions]: OptionValue<(typeof coordinatorOptions)[K]> };
 export type WorkerConfig = { readonly [K in keyof typeof workerOptions]: OptionValue<(typeof workerOptions)[K]> };
 export type ServeConfig = { readonly [K in keyof typeof serveOptions]: OptionValue<(typeof serveOptions)[K]> };

@@ -20,6 +20,8 @@ export interface RouteContext {
   readonly params: Readonly<Record<string, string>>;
   readonly requestId: string;
   log: Logger;
+  /** Who is asking, for rate limits and logs: an API key's id once authenticated, else the address. */
+  clientId: string;
   /** Reads the body (at most the configured limit) and parses a JSON object. */
   readJson(): Promise<JsonObject>;
 }
@@ -133,6 +135,7 @@ export class HttpServer {
       req, res, url, requestId,
       params: found && found !== "method" ? found.params : {},
       log: this.opts.log.child({ request_id: requestId }),
+      clientId: `ip:${req.socket.remoteAddress ?? "unknown"}`,
       readJson: () => readJsonBody(req, this.opts.maxBodyBytes),
     };
     res.setHeader("x-request-id", requestId);

@@ -5,19 +5,24 @@ import type { CoordinatorConfig } from "../common/config.js";
 import type { Logger } from "../common/logger.js";
 import type { Rng } from "../common/rng.js";
 import { ServingError } from "../common/serving-error.js";
+import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
-import type { PrefillResponse } from "../protocol/worker-api.js";
+import type { PrefillRequest, PrefillResponse } from "../protocol/worker-api.js";
 import { admit } from "./admission.js";
 import { PromptTokenEstimator } from "./prompt-token-estimator.js";
+import type { RateLimiter } from "./rate-limiter.js";
+import { withAffinity } from "./scheduler/profiles.js";
 import { schedule } from "./scheduler/schedule.js";
 import type { Candidate, Decision, Profile } from "./scheduler/types.js";
+import type { SessionAffinity } from "./session-affinity.js";
 import { SessionTracker, type SessionLease } from "./session-tracker.js";
 import { WorkerClient, WorkerFault, isCapacityError } from "./worker-client.js";
 import type { WorkerTable } from "./worker-table.js";
 
 /**
  * One pipeline behind every front door: resolve the model, admit in O(1), schedule, prefill (on
- * failure: another worker, fresh session id, up to PREFILL_RETRIES), start the decode stream. Errors
+ * failure: another worker, fresh session id, up to PREFILL_RETRIES), start the decode stream. A
+ * request of a conversation (`conversationId`) prefers the worker holding its KV cache. Errors
  * before the stream starts are ServingErrors the front door answers with a status; once a stream has
  * started it is never replayed.
  */
@@ -26,16 +31,27 @@ export interface InferenceJob {
   log: Logger;
   /** The model name the client asked for. */
   model: string;
-  prompt: string;
-  maxTokens: number;
+  /** Exactly one of `prompt` (text) and `messages` (chat, rendered by the worker). */
+  prompt?: string;
+  messages?: ChatMessage[];
+  /** Undefined: the rest of the context after the prompt (the worker knows how much that is). */
+  maxTokens: number | undefined;
   sampling: SamplingParams;
+  /** The client's conversation (`x-session-id`), for KV reuse across turns. */
+  conversationId?: string;
   /** Aborted when the client goes away. */
   signal: AbortSignal;
+  /** Rate-limit identity: an API key's id, or the client's address. */
+  clientId: string;
   /** How the front door names an unknown model: the seed API answers 400, OpenAI 404. */
   unknownModel: "unknown_model" | "model_not_found";
+  /** A fleet serving one model serves any name (the seed API's rule, unless STRICT_MODEL). */
+  anyNameWhenSingleModel: boolean;
 }
 
 export interface StartedInference {
+  /** The canonical id of the model serving the request. */
+  readonly model: string;
   readonly sessionId: string;
   readonly workerId: string;
   readonly workerUrl: string;
@@ -57,6 +73,8 @@ export interface PipelineDeps {
   clock: Clock;
   rng: Rng;
   log: Logger;
+  rateLimiter: RateLimiter;
+  affinity: SessionAffinity;
 }
 
 export class InferencePipeline {
@@ -65,13 +83,13 @@ export class InferencePipeline {
   constructor(private readonly d: PipelineDeps) {}
 
   /** The canonical model id that serves `name` (see README: single-model fleets serve any name). */
-  resolveModel(name: string, unknown: InferenceJob["unknownModel"]): string {
+  resolveModel(name: string, unknown: InferenceJob["unknownModel"], anyNameWhenSingle = true): string {
     const { table } = this.d;
     const exact = table.modelFor(name);
     if (exact !== undefined) return exact;
     const served = table.models();
     if (served.length === 0) throw new ServingError("no_workers", "no worker is available");
-    if (served.length === 1 && !this.d.config.strictModel) return served[0]!;
+    if (served.length === 1 && anyNameWhenSingle && !this.d.config.strictModel) return served[0]!;
     throw new ServingError(unknown, `model '${name}' is not served; served models: ${served.join(", ")}`, {
       param: "model", details: { served_models: served },
     });
@@ -88,7 +106,7 @@ export class InferencePipeline {
         url: e.url,
         model: h.model.id,
         fresh: table.isFresh(e, now),
-        healthy: e.unhealthySinceMs === undefined && h.alive,
+        healthy: e.breaker.allows(now) && h.alive,
         draining: h.draining,
         sessions: Math.max(h.active_sessions, local.sessions),
         maxSessions: h.limits.max_sessions,
@@ -105,9 +123,16 @@ export class InferencePipeline {
 
   async start(job: InferenceJob): Promise<StartedInference> {
     const { config, table, tracker, client, log } = this.d;
-    const model = this.resolveModel(job.model, job.unknownModel);
-    const promptBytes = Buffer.byteLength(job.prompt);
-    const tokens = this.estimator.estimate(model, promptBytes) + job.maxTokens;
+    const model = this.resolveModel(job.model, job.unknownModel, job.anyNameWhenSingleModel);
+    const promptBytes = promptBytesOf(job);
+    // Without max_tokens the worker reserves the whole context; so does the estimate.
+    const generation = job.maxTokens ?? (table.capacity(model).maxContextSize || FALLBACK_CONTEXT_TOKENS);
+    const tokens = this.estimator.estimate(model, promptBytes) + generation;
+    const rate = this.d.rateLimiter.take(job.clientId, tokens, this.d.clock.now());
+    if (!rate.ok) {
+      job.log.info({ limit: rate.limit, client: job.clientId }, "ratelimit.reject");
+      throw new ServingError("rate_limited", `rate limit of ${rate.limit} per minute reached`, { retryAfterS: rate.retryAfterS });
+    }
     const capacity = table.capacity();
     const admission = admit({
       capacity: { ...capacity, routable: table.capacity(model).routable },
@@ -127,8 +152,11 @@ export class InferencePipeline {
     let lastCapacityError: ServingError | undefined;
     let capacityFailures = 0;
     let lastDecision: Decision | undefined;
+    const conversation = job.conversationId;
+    const affinity = conversation !== undefined ? this.d.affinity.workerOf(conversation) : undefined;
+    const profile = conversation !== undefined ? withAffinity(this.d.profile) : this.d.profile;
     for (let attempt = 0; attempt <= config.prefillRetries; attempt++) {
-      const decision = schedule(this.d.profile, this.snapshot(), { model, tokens, exclude }, { nowMs: this.d.clock.now(), rng: this.d.rng });
+      const decision = schedule(profile, this.snapshot(), { model, tokens, exclude, affinity }, { nowMs: this.d.clock.now(), rng: this.d.rng });
       lastDecision = decision;
       if (!decision.ok) break;
       const w = decision.pick.candidate;
@@ -144,25 +172,29 @@ export class InferencePipeline {
       );
       const sessionId = randomUUID();
       const lease = tracker.open(job.requestId, w.id, tokens * w.kvBytesPerToken);
+      table.dispatched(w.id);
       const upstreamAbort = new AbortController();
       const onClientAbort = () => upstreamAbort.abort();
       job.signal.addEventListener("abort", onClientAbort, { once: true });
       let prefilled = false;
       try {
         if (job.signal.aborted) throw new WorkerFault("client went away", "aborted");
-        const prefill = await client.prefill(
-          w.url,
-          { session_id: sessionId, prompt: job.prompt, model: job.model, max_tokens: job.maxTokens, sampling: job.sampling },
-          { requestId: job.requestId, signal: upstreamAbort.signal },
-        );
+        const body: PrefillRequest = {
+          session_id: sessionId, model: job.model, max_tokens: job.maxTokens, sampling: job.sampling,
+          ...(job.messages !== undefined ? { messages: job.messages } : { prompt: job.prompt! }),
+          ...(conversation !== undefined ? { conversation_id: conversation } : {}),
+        };
+        const prefill = await client.prefill(w.url, body, { requestId: job.requestId, signal: upstreamAbort.signal });
         prefilled = true;
+        table.recordSuccess(w.id);
         lease.trueUp(prefill.kv_cache_bytes);
         this.estimator.observe(model, promptBytes, prefill.prompt_tokens);
         const upstream = await client.decode(w.url, sessionId, job.maxTokens, { requestId: job.requestId, signal: upstreamAbort.signal });
         job.signal.removeEventListener("abort", onClientAbort);
+        if (conversation !== undefined) this.d.affinity.record(conversation, w.id);
         wlog.debug({ session_id: sessionId, prompt_tokens: prefill.prompt_tokens, cached_tokens: prefill.cached_tokens }, "prefill.done");
         return {
-          sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1,
+          model, sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1,
           abortUpstream: () => upstreamAbort.abort(),
         };
       } catch (err) {
@@ -175,7 +207,7 @@ export class InferencePipeline {
           lastCapacityError = err;
           capacityFailures++;
         }
-        if (err instanceof WorkerFault && err.kind !== "status") table.markUnhealthy(w.id);
+        if (err instanceof WorkerFault && err.kind !== "aborted") table.recordFault(w.id, err.kind);
         const message = (err as Error).message;
         failures.push({ worker: w.id, error: message });
         wlog.warn({ session_id: sessionId, err: message, attempt }, "prefill.failed");
@@ -189,9 +221,10 @@ export class InferencePipeline {
     });
   }
 
-  /** A stream that broke mid-decode: the worker is suspect until its next heartbeat. */
-  workerStreamFailed(workerId: string): void {
-    this.d.table.markUnhealthy(workerId);
+  /** A stream that broke mid-decode counts as a worker fault; one that completed as a success. */
+  streamEnded(workerId: string, brokenByWorker: boolean): void {
+    if (brokenByWorker) this.d.table.recordFault(workerId, "stream");
+    else this.d.table.recordSuccess(workerId);
   }
 
   /** Why nothing could be scheduled, in the seed's reasons. */
@@ -204,3 +237,15 @@ export class InferencePipeline {
 }
 
 const round = (x: number) => Math.round(x * 1e4) / 1e4;
+
+/** Context assumed for a model whose workers report none (seed workers), in tokens. */
+const FALLBACK_CONTEXT_TOKENS = 2048;
+/** Bytes counted per chat message for the template's own text (role markers, separators). */
+const CHAT_MESSAGE_OVERHEAD_BYTES = 16;
+
+function promptBytesOf(job: InferenceJob): number {
+  if (job.messages === undefined) return Buffer.byteLength(job.prompt ?? "");
+  let n = 0;
+  for (const m of job.messages) n += Buffer.byteLength(m.content) + CHAT_MESSAGE_OVERHEAD_BYTES;
+  return n;
+}

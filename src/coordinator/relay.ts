@@ -192,6 +192,8 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
           const message = typeof msg.error?.message === "string" ? msg.error.message : "the worker failed while decoding";
           finish("worker_error", undefined, { code, message });
         } else {
+          // Text a worker held back (a possible stop string that was not one) ends the stream.
+          if (typeof msg.token === "string" && msg.token !== "") buffer.push(msg.token);
           finish("complete", {
             reason: typeof msg.reason === "string" ? msg.reason : "stop",
             promptTokens: typeof msg.prompt_tokens === "number" ? msg.prompt_tokens : 0,

@@ -5,6 +5,7 @@ import { seedEndEvent, seedErrorEvent, seedTokenEvents } from "../protocol/seed-
 import { SSE_HEADERS } from "../protocol/sse.js";
 import type { InferencePipeline, StartedInference } from "./inference-pipeline.js";
 import { relay, type StreamFormat } from "./relay.js";
+import { conversationIdOf } from "./session-header.js";
 
 /** `POST /coordinator/infer`: the seed's client API over the shared pipeline. */
 const seedFormat: StreamFormat = {
@@ -26,6 +27,7 @@ export function routeDecisionHeader(s: StartedInference): string {
 export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeline, config: CoordinatorConfig): void {
   server.route("POST", "/coordinator/infer", async (ctx: RouteContext) => {
     const body = parseInferRequest(await ctx.readJson(), config.maxTokensLimit);
+    const conversationId = conversationIdOf(ctx);
     const clientGone = new AbortController();
     const onClose = () => {
       if (!ctx.res.writableFinished) clientGone.abort();
@@ -33,7 +35,9 @@ export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeli
     ctx.res.on("close", onClose);
     const started = await pipeline.start({
       requestId: ctx.requestId, log: ctx.log, model: body.model, prompt: body.prompt, maxTokens: body.max_tokens,
-      sampling: body.sampling, signal: clientGone.signal, unknownModel: "unknown_model",
+      sampling: body.sampling, signal: clientGone.signal, unknownModel: "unknown_model", anyNameWhenSingleModel: true,
+      clientId: ctx.clientId,
+      ...(conversationId !== undefined ? { conversationId } : {}),
     });
     ctx.res.off("close", onClose);
     const log = ctx.log.child({ worker_id: started.workerId, session_id: started.sessionId });
@@ -45,7 +49,9 @@ export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeli
         abortUpstream: started.abortUpstream,
       });
       log.info({ termination: result.termination, completion_tokens: result.tokens }, "stream.end");
-      if (result.termination === "worker_error") pipeline.workerStreamFailed(started.workerId);
+      if (result.termination === "worker_error" || result.termination === "complete") {
+        pipeline.streamEnded(started.workerId, result.termination === "worker_error");
+      }
     } finally {
       started.lease.release();
     }

@@ -1,12 +1,16 @@
 import { systemClock, type Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
 import { HttpServer } from "../common/http-server.js";
+import { coordinatorRouteClass, createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
 import { mathRng, type Rng } from "../common/rng.js";
 import { registerHealthRoutes } from "./health-routes.js";
 import { InferencePipeline } from "./inference-pipeline.js";
+import { RateLimiter } from "./rate-limiter.js";
+import { registerOpenAiRoutes } from "./openai-routes.js";
 import { seedProfile } from "./scheduler/profiles.js";
 import { registerSeedRoutes } from "./seed-routes.js";
+import { SessionAffinity } from "./session-affinity.js";
 import { SessionTracker } from "./session-tracker.js";
 import { WorkerClient } from "./worker-client.js";
 import { WorkerTable } from "./worker-table.js";
@@ -27,11 +31,24 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     if (event === "left") log.warn({ worker_id: id }, "worker.expired");
   });
   const tracker = new SessionTracker();
-  const client = new WorkerClient({ connectTimeoutMs: config.workerConnectTimeoutMs, prefillTimeoutMs: config.prefillTimeoutMs });
-  const pipeline = new InferencePipeline({ config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log });
-  const server = new HttpServer({ log, maxBodyBytes: config.maxBodyBytes });
+  const client = new WorkerClient({
+    connectTimeoutMs: config.workerConnectTimeoutMs,
+    prefillTimeoutMs: config.prefillTimeoutMs,
+    ...(config.clusterToken !== undefined ? { headers: { authorization: `Bearer ${config.clusterToken}` } } : {}),
+  });
+  const rateLimiter = new RateLimiter({ requestsPerMinute: config.rateLimitRpm, tokensPerMinute: config.rateLimitTpm });
+  const affinity = new SessionAffinity(clock, config.sessionAffinityTtlMs);
+  const pipeline = new InferencePipeline({
+    config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log, affinity, rateLimiter,
+  });
+  const server = new HttpServer({
+    log,
+    maxBodyBytes: config.maxBodyBytes,
+    guard: createGuard({ apiKeys: config.apiKeys, clusterToken: config.clusterToken }, coordinatorRouteClass),
+  });
   registerHealthRoutes(server, { table, tracker, config, clock, startedMs: clock.now() });
   registerSeedRoutes(server, pipeline, config);
+  registerOpenAiRoutes(server, { pipeline, config, table, clock });
   // Expiry is checked often enough to notice a silent worker within a fraction of its interval.
   const sweeper = setInterval(() => table.sweep(), Math.max(25, Math.min(1000, config.heartbeatIntervalMs / 4)));
   sweeper.unref();

@@ -68,7 +68,7 @@ export class WorkerClient {
   }
 
   /** Starts a decode stream; resolves once the worker answered 200 and the SSE body flows. */
-  async decode(workerUrl: string, sessionId: string, maxTokens: number, o: CallOptions): Promise<Dispatcher.ResponseData["body"]> {
+  async decode(workerUrl: string, sessionId: string, maxTokens: number | undefined, o: CallOptions): Promise<Dispatcher.ResponseData["body"]> {
     const res = await this.call(workerUrl, "/worker/decode", { session_id: sessionId, max_tokens: maxTokens }, o, this.o.prefillTimeoutMs);
     if (res.statusCode !== 200) throw statusError(res.statusCode, await readText(res, o.signal));
     return res.body;

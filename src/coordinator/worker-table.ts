@@ -1,11 +1,12 @@
 import type { Clock } from "../common/clock.js";
 import type { Heartbeat, WorkerHealth } from "../protocol/heartbeat.js";
+import { CircuitBreaker, type FaultKind } from "./circuit-breaker.js";
 
 /**
  * What the coordinator knows of each worker: the last heartbeat, stamped with the coordinator's own
- * receive time. Freshness is a predicate (a beat within 3 of the worker's intervals); a connection
- * failure marks a worker unhealthy until its next beat. Soft state only: a restarted coordinator
- * rebuilds the table from the next beats.
+ * receive time. Freshness is a predicate (a beat within 3 of the worker's intervals); faults feed
+ * each worker's circuit breaker, which takes it out of rotation at once on a connection failure or
+ * timeout. Soft state only: a restarted coordinator rebuilds the table from the next beats.
  *
  * The aggregates that admission reads (capacity of routable workers, per model) are recomputed here
  * whenever the table changes, so a request reads them in O(1).
@@ -17,8 +18,8 @@ export interface WorkerEntry {
   /** Coordinator-clock ms of the last heartbeat. */
   lastSeenMs: number;
   intervalMs: number;
-  /** Set by a failed connection; cleared by a heartbeat received after it. */
-  unhealthySinceMs: number | undefined;
+  /** Worker faults seen by this coordinator: closed, open or half-open. */
+  readonly breaker: CircuitBreaker;
   /** Set by the heartbeat sweep once the worker missed its beats. */
   expired: boolean;
 }
@@ -30,13 +31,15 @@ export interface CapacityAggregate {
   maxKvBytes: number;
   /** Largest KV cost of a token among them (for conservative estimates). */
   maxKvBytesPerToken: number;
+  /** Largest context among them (tokens; 0 when none reports one). */
+  maxContextSize: number;
 }
 
 export const MISSED_BEATS_TO_EXPIRE = 3;
 /** Expired entries stay listed (for operators) this many intervals before removal. */
 const FORGET_AFTER_BEATS = 30;
 
-const emptyAggregate = (): CapacityAggregate => ({ routable: 0, maxSessions: 0, maxKvBytes: 0, maxKvBytesPerToken: 0 });
+const emptyAggregate = (): CapacityAggregate => ({ routable: 0, maxSessions: 0, maxKvBytes: 0, maxKvBytesPerToken: 0, maxContextSize: 0 });
 
 export class WorkerTable {
   private readonly entries = new Map<string, WorkerEntry>();
@@ -60,25 +63,40 @@ export class WorkerTable {
     let e = this.entries.get(hb.worker_id);
     const joined = e === undefined || e.expired;
     if (e === undefined) {
-      e = { id: hb.worker_id, url: hb.worker_url, health: hb.health, lastSeenMs: now, intervalMs: 0, unhealthySinceMs: undefined, expired: false };
+      e = { id: hb.worker_id, url: hb.worker_url, health: hb.health, lastSeenMs: now, intervalMs: 0, breaker: new CircuitBreaker(), expired: false };
       this.entries.set(e.id, e);
     }
     e.url = hb.worker_url;
     e.health = hb.health;
     e.lastSeenMs = now;
     e.intervalMs = hb.interval_ms ?? this.defaultIntervalMs;
-    e.unhealthySinceMs = undefined;
+    e.breaker.heartbeat(now);
     e.expired = false;
     this.recompute();
     if (joined) for (const l of this.listeners) l(e.id, "joined");
     return e;
   }
 
-  markUnhealthy(id: string): void {
+  /** A worker fault (never a client's 4xx): feeds the breaker, which may open at once. */
+  recordFault(id: string, kind: FaultKind): void {
     const e = this.entries.get(id);
-    if (e === undefined || e.unhealthySinceMs !== undefined) return;
-    e.unhealthySinceMs = this.clock.now();
-    this.recompute();
+    if (e === undefined) return;
+    const before = e.breaker.state(this.clock.now());
+    e.breaker.fault(kind, this.clock.now());
+    if (e.breaker.state(this.clock.now()) !== before) this.recompute();
+  }
+
+  recordSuccess(id: string): void {
+    const e = this.entries.get(id);
+    if (e === undefined) return;
+    const before = e.breaker.state(this.clock.now());
+    e.breaker.success(this.clock.now());
+    if (before !== "closed") this.recompute();
+  }
+
+  /** Called after a worker is picked: in half-open, this request is the breaker's one probe. */
+  dispatched(id: string): void {
+    this.entries.get(id)?.breaker.dispatched(this.clock.now());
   }
 
   isFresh(e: WorkerEntry, now = this.clock.now()): boolean {
@@ -86,13 +104,14 @@ export class WorkerTable {
   }
 
   isRoutable(e: WorkerEntry, now = this.clock.now()): boolean {
-    return this.isFresh(e, now) && e.unhealthySinceMs === undefined && e.health.alive && !e.health.draining;
+    return this.isFresh(e, now) && e.breaker.state(now) !== "open" && e.health.alive && !e.health.draining;
   }
 
   /** Expires workers that missed their beats; forgets long-expired ones. Call periodically. */
   sweep(): void {
     const now = this.clock.now();
-    let changed = false;
+    // Breakers whose cooldown ended become routable again (half-open) without any event.
+    let changed = this.lastOpen !== this.countOpen(now);
     for (const e of [...this.entries.values()]) {
       if (!e.expired && !this.isFresh(e, now)) {
         e.expired = true;
@@ -125,13 +144,41 @@ export class WorkerTable {
     return this.names.get(name);
   }
 
+  /**
+   * The models routable workers serve, sorted by id: aliases merged over the workers serving each,
+   * `created` the earliest any of them reports (unix seconds; undefined when none does).
+   */
+  modelInfos(): { id: string; aliases: string[]; created: number | undefined; workers: number }[] {
+    const now = this.clock.now();
+    const out = new Map<string, { id: string; aliases: Set<string>; created: number | undefined; workers: number }>();
+    for (const e of this.entries.values()) {
+      if (!this.isRoutable(e, now)) continue;
+      const m = e.health.model;
+      let info = out.get(m.id);
+      if (info === undefined) out.set(m.id, (info = { id: m.id, aliases: new Set(), created: undefined, workers: 0 }));
+      info.workers++;
+      for (const a of m.aliases) if (a !== m.id) info.aliases.add(a);
+      if (m.created !== undefined && (info.created === undefined || m.created < info.created)) info.created = m.created;
+    }
+    return [...out.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((i) => ({ ...i, aliases: [...i.aliases].sort() }));
+  }
+
   /** Model ids served by routable workers, sorted. */
   models(): string[] {
     return [...this.perModel.keys()].sort();
   }
 
+  private lastOpen = 0;
+
+  private countOpen(now: number): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.breaker.state(now) === "open") n++;
+    return n;
+  }
+
   private recompute(): void {
     const now = this.clock.now();
+    this.lastOpen = this.countOpen(now);
     const total = emptyAggregate();
     const perModel = new Map<string, CapacityAggregate>();
     const names = new Map<string, string>();
@@ -145,6 +192,7 @@ export class WorkerTable {
         agg.maxSessions += e.health.limits.max_sessions;
         agg.maxKvBytes += e.health.limits.max_kv_bytes;
         agg.maxKvBytesPerToken = Math.max(agg.maxKvBytesPerToken, e.health.model.kv_bytes_per_token);
+        agg.maxContextSize = Math.max(agg.maxContextSize, e.health.model.context_size);
       }
       names.set(id, id);
       for (const alias of e.health.model.aliases) if (!names.has(alias)) names.set(alias, id);

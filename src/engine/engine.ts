@@ -1,3 +1,4 @@
+import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
 
 /**
@@ -58,11 +59,28 @@ export interface EngineSequence {
   clear(): Promise<void>;
 }
 
+/** A chat rendered for the model: its prompt tokens and how the assistant's turn ends. */
+export interface RenderedChat {
+  /** Prompt tokens, with the BOS token where the template puts one. */
+  readonly tokens: number[];
+  /** Texts that end the assistant's turn (the worker stops there and never emits them). */
+  readonly stops: readonly string[];
+  /** Tokens that end the assistant's turn besides the model's end-of-generation tokens. */
+  readonly stopTokens: readonly number[];
+  /** Name of the template used, for logs. */
+  readonly template: string;
+}
+
 export interface Engine {
   readonly info: EngineInfo;
   readonly sequences: readonly EngineSequence[];
   /** Prompt text to token ids, with the BOS token where the model wants one. */
   tokenize(text: string): number[];
+  /**
+   * Chat messages to prompt tokens with the model's own chat template (see chat-template.ts). An
+   * engine without one gets the worker's plain fallback.
+   */
+  renderChat?(messages: readonly ChatMessage[]): RenderedChat;
   /** Rejects sampling the engine cannot honour (e.g. a grammar that does not compile) before any work. */
   validateSampling?(sampling: SamplingParams): Promise<void>;
   close(): Promise<void>;

@@ -4,8 +4,11 @@ import {
 } from "node-llama-cpp";
 import { ServingError } from "../common/serving-error.js";
 import type { Logger } from "../common/logger.js";
+import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
-import type { Engine, EngineInfo, EngineSequence, GenerateOptions, GeneratedToken, PrefillResult } from "./engine.js";
+import { ChatTemplate } from "./chat-template.js";
+import { tightenJsonNumbers } from "./json-grammar.js";
+import type { Engine, EngineInfo, EngineSequence, GenerateOptions, GeneratedToken, PrefillResult, RenderedChat } from "./engine.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
 
@@ -75,6 +78,7 @@ export async function createLlamaEngine(opts: LlamaEngineOptions): Promise<Engin
 class LlamaEngine implements Engine {
   readonly sequences: LlamaSequence[];
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+  private chat: ChatTemplate | undefined;
 
   constructor(
     readonly llama: Llama,
@@ -93,6 +97,27 @@ class LlamaEngine implements Engine {
     return tokens as number[];
   }
 
+  renderChat(messages: readonly ChatMessage[]): RenderedChat {
+    this.chat ??= new ChatTemplate({
+      fileInfo: this.model.fileInfo, tokenizer: this.model.tokenizer, bosString: this.model.tokens.bosString, filename: this.model.filename,
+    });
+    return this.chat.render(messages);
+  }
+
+  private control: number[] | undefined;
+
+  /** Special tokens that do not end generation (computed once: one pass over the vocabulary). */
+  controlTokens(): readonly number[] {
+    if (this.control === undefined) {
+      const out: number[] = [];
+      for (let t = 0; t < this.info.vocabSize; t++) {
+        if (this.model.isSpecialToken(asToken(t)) && !this.model.isEogToken(asToken(t))) out.push(t);
+      }
+      this.control = out;
+    }
+    return this.control;
+  }
+
   /** A model that emits BOS has begun a new document: treat it as the end, like EOS. */
   isEnd(token: number): boolean {
     return this.model.isEogToken(asToken(token)) || token === this.model.tokens.bos;
@@ -108,7 +133,7 @@ class LlamaEngine implements Engine {
         ? this.llama.createGrammar({ grammar: s.grammar })
         : Object.keys(s.json_schema!).length === 0
           ? this.llama.getGrammarFor("json")
-          : this.llama.createGrammarForJsonSchema(s.json_schema as never);
+          : this.schemaGrammar(s.json_schema!);
       if (this.grammars.size >= 64) this.grammars.delete(this.grammars.keys().next().value!);
       this.grammars.set(key, p);
       p.catch(() => this.grammars.delete(key));
@@ -119,6 +144,13 @@ class LlamaEngine implements Engine {
       const param = s.grammar !== undefined ? "grammar" : "json_schema";
       throw new ServingError("invalid_field", `'${param}' could not be compiled: ${(err as Error).message}`, { param });
     }
+  }
+
+  /** A schema's grammar, with number rules whose output always parses to its type (json-grammar.ts). */
+  private async schemaGrammar(schema: SamplingParams["json_schema"]): Promise<LlamaGrammar> {
+    const compiled = await this.llama.createGrammarForJsonSchema(schema as never);
+    const text = tightenJsonNumbers(compiled.grammar);
+    return text === compiled.grammar ? compiled : this.llama.createGrammar({ grammar: text });
   }
 
   async validateSampling(s: SamplingParams): Promise<void> {
@@ -183,9 +215,13 @@ class LlamaSequence implements EngineSequence {
         frequencyPenalty: s.frequency_penalty ?? 0,
       };
     }
-    if (s.logit_bias !== undefined) {
+    if (s.logit_bias !== undefined || grammar !== undefined) {
       const bias = new TokenBias(model.tokenizer);
-      for (const [id, b] of Object.entries(s.logit_bias)) bias.set(asToken(Number(id)), b <= -100 ? "never" : { logit: b });
+      // Under a grammar, control tokens (BOS, UNK, …) match as their literal text ("<s>") while
+      // they decode to nothing: the grammar's state and the output would part ways. Only the
+      // end-of-generation tokens stay, which the grammar allows where the output may end.
+      if (grammar !== undefined) for (const t of engine.controlTokens()) bias.set(asToken(t), "never");
+      for (const [id, b] of Object.entries(s.logit_bias ?? {})) bias.set(asToken(Number(id)), b <= -100 ? "never" : { logit: b });
       evalOpts.tokenBias = bias;
     }
     if (grammar !== undefined) evalOpts.grammarEvaluationState = new LlamaGrammarEvaluationState({ model, grammar });

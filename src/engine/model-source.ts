@@ -1,9 +1,13 @@
 import { readdir, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
+import type { Logger } from "../common/logger.js";
 import { writeLlamaGguf, type LlamaSpec } from "./gguf-writer.js";
+import { pullModel } from "./model-pull.js";
+import { isRemoteSource } from "./model-uri.js";
 
 /**
- * Where a worker's model comes from: an explicit path; else the first `.gguf` in `./models`; else
+ * Where a worker's model comes from: an explicit path, or a remote source (`hf:…`, a URL) pulled
+ * into the models folder first; else the first `.gguf` in `./models`; else
  * the built-in demo model, written on first use by our own GGUF writer (random weights: it runs
  * like a real model and its text is meaningless).
  */
@@ -49,7 +53,18 @@ export async function ensureDemoModel(modelsDir: string): Promise<string> {
   return path;
 }
 
-export async function resolveModel(modelPath: string | undefined, modelsDir: string): Promise<ResolvedModel> {
+/** How remote sources are fetched (see model-pull.ts). */
+export interface RemoteOptions {
+  hfEndpoint: string;
+  hfToken: string | undefined;
+  log: Logger;
+}
+
+export async function resolveModel(modelPath: string | undefined, modelsDir: string, remote?: RemoteOptions): Promise<ResolvedModel> {
+  if (modelPath !== undefined && isRemoteSource(modelPath)) {
+    if (remote === undefined) throw new Error(`remote model source '${modelPath}' needs a pull configuration`);
+    return { path: await pullLogged(modelPath, modelsDir, remote), demo: false };
+  }
   if (modelPath !== undefined) {
     const path = resolve(modelPath);
     if (!(await isFile(path))) throw new Error(`model file not found: ${path}`);
@@ -90,4 +105,29 @@ async function isFile(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Pulls with progress as JSON log lines (every 10%), for processes without a terminal bar. */
+async function pullLogged(source: string, modelsDir: string, remote: RemoteOptions): Promise<string> {
+  let nextPct = 0;
+  remote.log.info({ source, models_dir: modelsDir }, "model.pull.start");
+  let result;
+  try {
+    result = await pullModel(source, {
+      modelsDir, hfEndpoint: remote.hfEndpoint, hfToken: remote.hfToken,
+      onProgress: (p) => {
+        if (p.total === undefined || p.total === 0) return;
+        const pct = Math.floor((p.bytes / p.total) * 100);
+        if (pct >= nextPct) {
+          nextPct = pct - (pct % 10) + 10;
+          remote.log.info({ source, bytes: p.bytes, total: p.total, percent: pct }, "model.pull.progress");
+        }
+      },
+    });
+  } catch (err) {
+    throw new Error(`could not pull ${source}: ${(err as Error).message}`, { cause: err });
+  }
+  if (result.alreadyPresent) remote.log.info({ source, path: result.path }, "model.pull.present");
+  else remote.log.info({ source, path: result.path, bytes: result.bytes, sha256: result.sha256, verified: result.verifiedAgainst ?? "none" }, "model.pull.done");
+  return result.path;
 }

@@ -13,7 +13,8 @@ export interface WorkerHealth {
   worker_id: string;
   draining: boolean;
   engine: string;
-  model: { id: string; aliases: string[]; context_size: number; kv_bytes_per_token: number; path?: string };
+  /** `created`: the model file's modification time (unix seconds), for OpenAI's model list. */
+  model: { id: string; aliases: string[]; context_size: number; kv_bytes_per_token: number; path?: string; created?: number };
   limits: { max_sessions: number; max_session_kv_bytes: number; max_kv_bytes: number };
   /** Engine sequences: `total` decode together; `busy` hold a session's KV. */
   slots: { total: number; busy: number };
@@ -23,6 +24,9 @@ export interface WorkerHealth {
   running: number;
   /** KV bytes promised to admitted sessions (prompt + max_tokens each). */
   kv_reserved_bytes: number;
+  /** Conversations whose KV is kept between turns (idle; evicted when the room is needed). */
+  kept_sessions: number;
+  kept_kv_bytes: number;
   threads: number;
 }
 
@@ -85,6 +89,7 @@ export function parseHeartbeat(o: JsonObject): Heartbeat {
       aliases,
       context_size: num(model, "context_size", 0),
       kv_bytes_per_token: num(model, "kv_bytes_per_token", 0),
+      ...(typeof model.created === "number" && Number.isFinite(model.created) && model.created > 0 ? { created: Math.floor(model.created) } : {}),
     },
     limits: {
       max_sessions: num(limits, "max_sessions", 100),
@@ -95,6 +100,8 @@ export function parseHeartbeat(o: JsonObject): Heartbeat {
     waiting: num(h, "waiting", 0),
     running: num(h, "running", 0),
     kv_reserved_bytes: num(h, "kv_reserved_bytes", 0),
+    kept_sessions: num(h, "kept_sessions", 0),
+    kept_kv_bytes: num(h, "kept_kv_bytes", 0),
     threads: num(h, "threads", 0),
   };
   const interval = o.interval_ms;

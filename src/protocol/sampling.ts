@@ -1,4 +1,5 @@
 import { ServingError } from "../common/serving-error.js";
+import { enforceableSchema } from "./json-schema-subset.js";
 import { optionalInteger, optionalNumber, type JsonObject } from "./validate.js";
 
 /**
@@ -59,7 +60,7 @@ export function readSampling(o: JsonObject): SamplingParams {
     if (typeof o.json_schema !== "object" || Array.isArray(o.json_schema)) {
       throw new ServingError("invalid_field", "'json_schema' must be an object", { param: "json_schema" });
     }
-    s.json_schema = o.json_schema as JsonObject;
+    s.json_schema = enforceableSchema(o.json_schema as JsonObject, "json_schema");
   }
   return s;
 }

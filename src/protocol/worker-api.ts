@@ -1,6 +1,7 @@
 import { ServingError } from "../common/serving-error.js";
+import { readChatMessages, type ChatMessage } from "./chat.js";
 import { readSampling, type SamplingParams } from "./sampling.js";
-import { optionalInteger, requireInteger, requireSessionId, requireString, optionalString, type JsonObject } from "./validate.js";
+import { optionalInteger, requireSessionId, optionalString, type JsonObject } from "./validate.js";
 
 /** The worker's HTTP contract (seed: /worker/prefill, /worker/decode, /worker/health), plus added fields. */
 
@@ -9,11 +10,20 @@ export const MAX_TOKENS_CEILING = 100_000_000;
 
 export interface PrefillRequest {
   session_id: string;
-  prompt: string;
+  /** The prompt as text (the seed's field); exactly one of `prompt` and `messages` is given. */
+  prompt?: string;
+  /** Added: chat messages, rendered by the worker with its model's chat template. */
+  messages?: ChatMessage[];
   model: string | undefined;
-  max_tokens: number;
+  /** Added as optional: absent means the rest of the context after the prompt. */
+  max_tokens: number | undefined;
   /** Added: how to sample; the seed's clients send none (greedy). */
   sampling: SamplingParams;
+  /**
+   * Added: the client's conversation (its `x-session-id`). After a turn that completes, the worker
+   * keeps the sequence's KV cache so that the next turn evaluates only its new tokens.
+   */
+  conversation_id?: string;
 }
 
 export interface PrefillResponse {
@@ -23,6 +33,8 @@ export interface PrefillResponse {
   /** Added: prompt tokens whose KV was already held and not evaluated again. */
   cached_tokens: number;
   worker_id: string;
+  /** Added: the generation limit in force (the request's, or the rest of the context). */
+  max_tokens?: number;
 }
 
 export interface DecodeRequest {
@@ -40,7 +52,8 @@ export interface DecodeTokenEvent {
 }
 
 export interface DecodeFinalEvent {
-  token: "";
+  /** Text held back while it could have begun a stop string, released at the end (usually ""). */
+  token: string;
   seq: number;
   finished: true;
   reason: StopReason;
@@ -51,9 +64,15 @@ export interface DecodeFinalEvent {
 
 export function parsePrefillRequest(o: JsonObject): PrefillRequest {
   const session_id = requireSessionId(o);
-  const prompt = requireString(o, "prompt", { nonEmpty: true, maxLength: MAX_PROMPT_CHARS });
+  const hasMessages = o.messages !== undefined && o.messages !== null;
+  const prompt = hasMessages ? undefined : requireStringPrompt(o);
+  if (hasMessages && o.prompt !== undefined && o.prompt !== null) {
+    throw new ServingError("invalid_request", "give either 'prompt' or 'messages', not both", { param: "messages" });
+  }
+  const messages = hasMessages ? readChatMessages(o.messages) : undefined;
   const model = optionalString(o, "model", { maxLength: 256 });
-  const max_tokens = requireInteger(o, "max_tokens", 1, MAX_TOKENS_CEILING);
+  const max_tokens = optionalInteger(o, "max_tokens", 1, MAX_TOKENS_CEILING);
+  const conversation_id = o.conversation_id === undefined || o.conversation_id === null ? undefined : requireSessionId(o, "conversation_id");
   let sampling: SamplingParams = {};
   if (o.sampling !== undefined && o.sampling !== null) {
     if (typeof o.sampling !== "object" || Array.isArray(o.sampling)) {
@@ -61,7 +80,18 @@ export function parsePrefillRequest(o: JsonObject): PrefillRequest {
     }
     sampling = readSampling(o.sampling as JsonObject);
   }
-  return { session_id, prompt, model, max_tokens, sampling };
+  return {
+    session_id, model, max_tokens, sampling,
+    ...(prompt !== undefined ? { prompt } : {}),
+    ...(messages !== undefined ? { messages } : {}),
+    ...(conversation_id !== undefined ? { conversation_id } : {}),
+  };
+}
+
+function requireStringPrompt(o: JsonObject): string {
+  if (o.prompt === undefined || o.prompt === null) throw new ServingError("missing_field", "missing required field 'prompt' (or 'messages')", { param: "prompt" });
+  const p = optionalString(o, "prompt", { nonEmpty: true, maxLength: MAX_PROMPT_CHARS });
+  return p!;
 }
 
 export function parseDecodeRequest(o: JsonObject): DecodeRequest {

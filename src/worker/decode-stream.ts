@@ -6,12 +6,18 @@ import type { EngineSequence } from "../engine/engine.js";
 import type { DecodeFinalEvent, StopReason } from "../protocol/worker-api.js";
 import { sseData } from "../protocol/sse.js";
 import type { Session } from "./session.js";
+import { StopMatcher } from "./stop-matcher.js";
 
 /**
  * The decode pump of one session: the engine produces tokens into a bounded channel (32 by
  * default); a writer drains the channel to the HTTP response, merging whatever is queued into one
  * write and awaiting `drain` when the socket is full. A reader that stops reading fills the channel,
  * and then this session's sequence stops being evaluated while the others keep their pace.
+ *
+ * How output ends is decided here, for every engine alike: stop strings (held back while they may
+ * still match, never emitted), a chat template's end-of-turn tokens, and the close of the root value
+ * under a JSON response format. One event per generated token keeps `seq` equal to the token index;
+ * text held back when generation ends otherwise rides on the final event.
  */
 export interface DecodeStreamOptions {
   session: Session;
@@ -39,15 +45,29 @@ export async function streamDecode(o: DecodeStreamOptions): Promise<DecodeOutcom
 
   let completion = 0;
   let failure: { code: string; message: string } | undefined;
+  const matcher = new StopMatcher({ stops: session.stops, jsonEnd: session.sampling.json_schema !== undefined });
+  const filter = !matcher.isPassThrough;
+  const stopTokens = session.stopTokens;
+  let stopped = false;
   const produce = (async () => {
     try {
       for await (const tok of o.sequence.generate({ sampling: session.sampling, maxTokens: o.maxTokens, signal })) {
+        if (stopTokens.size > 0 && stopTokens.has(tok.id)) {
+          stopped = true;
+          break;
+        }
         const seq = completion++;
         session.generated = completion;
         session.heldTokens++;
         o.onToken?.();
-        if (!(await channel.push(`{"token":${JSON.stringify(tok.text)},"seq":${seq}}`))) break;
-        if (signal.aborted) break;
+        let text = tok.text;
+        if (filter) {
+          const step = matcher.push(text);
+          text = step.text;
+          stopped = step.stop;
+        }
+        if (!(await channel.push(`{"token":${JSON.stringify(text)},"seq":${seq}}`))) break;
+        if (signal.aborted || stopped) break;
       }
     } catch (err) {
       if (!signal.aborted) {
@@ -69,10 +89,13 @@ export async function streamDecode(o: DecodeStreamOptions): Promise<DecodeOutcom
   await produce;
   signal.removeEventListener("abort", onAbort);
 
-  const reason: StopReason = failure ? "error" : signal.aborted || !writable ? "cancelled" : completion >= o.maxTokens ? "length" : "stop";
+  const reason: StopReason = failure ? "error"
+    : signal.aborted || !writable ? "cancelled"
+      : stopped ? "stop"
+        : completion >= o.maxTokens ? "length" : "stop";
   if (reason !== "cancelled" && writable) {
     const final: DecodeFinalEvent = {
-      token: "", seq: completion, finished: true, reason,
+      token: reason === "error" ? "" : matcher.flush(), seq: completion, finished: true, reason,
       prompt_tokens: session.promptTokens, completion_tokens: completion,
       ...(failure ? { error: failure } : {}),
     };

@@ -3,13 +3,16 @@ import type { Logger } from "../common/logger.js";
 import { ServingError } from "../common/serving-error.js";
 import type { Engine } from "../engine/engine.js";
 import type { SamplingParams } from "../protocol/sampling.js";
-import { Session } from "./session.js";
-import { SlotPool } from "./slot-pool.js";
+import { KeptSequences, type KeptSequence } from "./kept-sequences.js";
+import { Session, type SessionExtras } from "./session.js";
+import { SlotPool, type SlotLease } from "./slot-pool.js";
 
 /**
  * The worker's sessions and the aggregates its limits are checked against, kept in step in this
  * one object: session count, KV bytes reserved (prompt + max_tokens of each session), KV bytes held.
- * `end()` is the single exit of a session; it runs once whatever path ends it.
+ * `end()` is the single exit of a session; it runs once whatever path ends it. A session of a
+ * conversation that completes leaves its sequence kept for the next turn (kept-sequences.ts); kept
+ * sequences count against the KV budget but give way to any new session that needs the room.
  */
 export interface SessionLimits {
   maxSessions: number;
@@ -23,7 +26,9 @@ export type EndReason = "done" | "cancelled" | "disconnect" | "error" | "ttl" | 
 export class SessionTable {
   private readonly sessions = new Map<string, Session>();
   private reservedKv = 0;
+  private keeping = true;
   readonly slots: SlotPool;
+  readonly kept = new KeptSequences();
 
   constructor(
     private readonly engine: Engine,
@@ -49,6 +54,11 @@ export class SessionTable {
     return tokens * this.engine.info.kvBytesPerToken;
   }
 
+  /** KV bytes of the conversations kept between turns. */
+  keptKvBytes(): number {
+    return this.kept.tokens * this.engine.info.kvBytesPerToken;
+  }
+
   /** Sessions decoding now. */
   running(): number {
     let n = 0;
@@ -64,7 +74,7 @@ export class SessionTable {
    * Admits a new session after checking, with exact token counts, the context, the per-session KV
    * limit, the session limit and the worker's KV total. Nothing is reserved when it throws.
    */
-  admit(id: string, requestId: string, promptTokens: number, maxTokens: number, sampling: SamplingParams): Session {
+  admit(id: string, requestId: string, promptTokens: number, maxTokens: number, sampling: SamplingParams, extras: SessionExtras = {}): Session {
     if (this.sessions.has(id)) throw new ServingError("session_busy", `session ${id} already exists on this worker`);
     const ctx = this.engine.info.contextSize;
     if (promptTokens >= ctx) {
@@ -84,17 +94,65 @@ export class SessionTable {
     if (this.sessions.size >= this.limits.maxSessions) {
       throw new ServingError("worker_sessions_full", `worker holds its limit of ${this.limits.maxSessions} sessions`);
     }
+    this.makeKvRoom(bytes, extras.conversationId);
     if (this.reservedKv + bytes > this.limits.maxKvBytes) {
       throw new ServingError("worker_kv_cache_full", `worker KV cache is full (${this.reservedKv} of ${this.limits.maxKvBytes} bytes reserved)`);
     }
-    const session = new Session(id, requestId, promptTokens, maxTokens, sampling, bytes, this.clock.now());
+    const session = new Session(id, requestId, promptTokens, maxTokens, sampling, bytes, this.clock.now(), extras);
     this.sessions.set(id, session);
     this.reservedKv += bytes;
-    this.log.info({ session_id: id, request_id: requestId, prompt_tokens: promptTokens, max_tokens: maxTokens, kv_reserved_bytes: bytes }, "session.start");
+    this.log.info(
+      {
+        session_id: id, request_id: requestId, prompt_tokens: promptTokens, max_tokens: maxTokens, kv_reserved_bytes: bytes,
+        ...(extras.template !== undefined ? { template: extras.template } : {}),
+        ...(extras.conversationId !== undefined ? { conversation_id: extras.conversationId } : {}),
+      },
+      "session.start",
+    );
     return session;
   }
 
-  /** Ends a session once: aborts its work, clears its sequence, frees its slot and reservation. */
+  /**
+   * A slot for the session: the one keeping its conversation if free, else one keeping nothing,
+   * else the least recently used kept one, whose conversation is then evicted.
+   */
+  async acquireSlot(session: Session): Promise<SlotLease> {
+    const lease = await this.slots.acquire(session.abort.signal, this.kept.count > 0 ? this.kept.rankFor(session.conversationId) : undefined);
+    const k = this.kept.atSlot(lease.index);
+    if (k !== undefined) {
+      this.kept.remove(k);
+      if (k.conversationId !== session.conversationId) this.logEvicted(k, "slot");
+    }
+    return lease;
+  }
+
+  /** Kept conversations give way, least recently used first, to a reservation of `bytes`. */
+  private makeKvRoom(bytes: number, own: string | undefined): void {
+    const bpt = this.engine.info.kvBytesPerToken;
+    while (this.kept.count > 0 && this.reservedKv + this.kept.tokens * bpt + bytes > this.limits.maxKvBytes) {
+      const k = this.kept.leastRecentlyUsed(own) ?? this.kept.leastRecentlyUsed();
+      if (k === undefined || !this.kept.remove(k)) break;
+      this.logEvicted(k, "kv_budget");
+    }
+  }
+
+  private logEvicted(k: KeptSequence, why: "slot" | "kv_budget" | "ttl" | "replaced" | "drain"): void {
+    this.log.info({ conversation_id: k.conversationId, slot: k.slotIndex, tokens: k.tokens, why }, "conversation.evicted");
+  }
+
+  /** New turns stop being kept (drain); kept ones are dropped. */
+  stopKeeping(): void {
+    this.keeping = false;
+    for (const k of this.kept.all()) {
+      this.kept.remove(k);
+      this.logEvicted(k, "drain");
+    }
+  }
+
+  /**
+   * Ends a session once: aborts its work, frees its reservation, and either keeps its sequence for
+   * the conversation's next turn (a completed turn) or clears it, then frees its slot.
+   */
   end(session: Session, reason: EndReason): void {
     if (session.state === "ended") return;
     session.state = "ended";
@@ -103,12 +161,20 @@ export class SessionTable {
     this.reservedKv -= session.reservedKvBytes;
     const slot = session.slot;
     session.slot = undefined;
-    if (slot !== undefined) {
+    const keep = slot !== undefined && reason === "done" && session.conversationId !== undefined && this.keeping;
+    if (keep) {
+      for (const old of this.kept.keep(session.conversationId!, slot.index, session.heldTokens, this.clock.now())) this.logEvicted(old, "replaced");
+      slot.release();
+    } else if (slot !== undefined) {
       const seq = this.engine.sequences[slot.index]!;
       seq.clear().catch((err) => this.log.error({ err, session_id: session.id }, "session.clear_failed")).finally(() => slot.release());
     }
     this.log.info(
-      { session_id: session.id, request_id: session.requestId, reason, prompt_tokens: session.promptTokens, completion_tokens: session.generated },
+      {
+        session_id: session.id, request_id: session.requestId, reason, prompt_tokens: session.promptTokens,
+        cached_tokens: session.cachedTokens, completion_tokens: session.generated,
+        ...(session.conversationId !== undefined ? { conversation_id: session.conversationId, kept: keep } : {}),
+      },
       "session.end",
     );
   }
@@ -122,6 +188,9 @@ export class SessionTable {
         this.end(s, "ttl");
         n++;
       }
+    }
+    for (const k of this.kept.expired(now, this.limits.ttlMs)) {
+      if (this.kept.remove(k)) this.logEvicted(k, "ttl");
     }
     return n;
   }

@@ -7,6 +7,20 @@ import type { SlotLease } from "./slot-pool.js";
  */
 export type SessionState = "prefilling" | "ready" | "decoding" | "ended";
 
+/** What a session adds to its sampling: how its output ends and whether its KV outlives it. */
+export interface SessionExtras {
+  /** The client's conversation: a completed turn keeps its KV for the next (kept-sequences.ts). */
+  conversationId?: string;
+  /** Texts that end generation and are never emitted: the request's `stop` and the chat template's. */
+  stops?: readonly string[];
+  /** Tokens that end generation besides the model's end tokens (a chat template's end of turn). */
+  stopTokens?: ReadonlySet<number>;
+  /** The chat template that rendered the prompt (for logs). */
+  template?: string;
+}
+
+const NO_TOKENS: ReadonlySet<number> = new Set();
+
 export class Session {
   state: SessionState = "prefilling";
   slot: SlotLease | undefined;
@@ -18,6 +32,9 @@ export class Session {
   lastActiveMs: number;
   /** Aborts whatever the session is doing (prefill, slot wait, decode). */
   readonly abort = new AbortController();
+  readonly conversationId: string | undefined;
+  readonly stops: readonly string[];
+  readonly stopTokens: ReadonlySet<number>;
 
   constructor(
     readonly id: string,
@@ -28,7 +45,11 @@ export class Session {
     /** KV bytes promised to this session: (prompt + max_tokens) × bytes per token. */
     readonly reservedKvBytes: number,
     nowMs: number,
+    extras: SessionExtras = {},
   ) {
     this.lastActiveMs = nowMs;
+    this.conversationId = extras.conversationId;
+    this.stops = extras.stops ?? sampling.stop ?? [];
+    this.stopTokens = extras.stopTokens ?? NO_TOKENS;
   }
 }

@@ -3,6 +3,7 @@ import { stat } from "node:fs/promises";
 import { systemClock, type Clock } from "../common/clock.js";
 import type { WorkerConfig } from "../common/config.js";
 import { HttpServer } from "../common/http-server.js";
+import { createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
 import type { Engine } from "../engine/engine.js";
 import { chooseParallel, chooseThreads } from "../engine/engine-tuning.js";
@@ -33,8 +34,13 @@ export interface StartWorkerDeps {
 export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): Promise<RunningWorker> {
   const { log } = deps;
   const clock = deps.clock ?? systemClock;
-  const engine = await createEngine(config, deps);
-  const server = new HttpServer({ log, maxBodyBytes: config.maxBodyBytes });
+  const { engine, modelCreatedS } = await createEngine(config, deps);
+  // With a cluster token, every worker endpoint (health included) answers only the cluster.
+  const server = new HttpServer({
+    log,
+    maxBodyBytes: config.maxBodyBytes,
+    guard: createGuard({ apiKeys: [], clusterToken: config.clusterToken }, () => "cluster"),
+  });
   let workerId = config.workerId ?? "";
   const service = new WorkerService({
     get workerId() {
@@ -48,7 +54,8 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
       ttlMs: config.sessionTtlMs,
     },
     channelTokens: config.channelTokens,
-    modelAliases: [],
+    modelAliases: config.modelAliases.filter((a) => a !== engine.info.modelId),
+    modelCreatedS,
     clock,
     log,
   });
@@ -69,6 +76,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     config.heartbeatIntervalMs,
     () => ({ worker_id: workerId, worker_url: url, timestamp: clock.wallNow(), interval_ms: config.heartbeatIntervalMs, health: service.health() }),
     log,
+    config.clusterToken !== undefined ? { authorization: `Bearer ${config.clusterToken}` } : {},
   );
   heartbeat.start();
   const sweeper = setInterval(() => service.sweep(), Math.min(10_000, Math.max(50, config.sessionTtlMs / 4)));
@@ -97,9 +105,12 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
   };
 }
 
-async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promise<Engine> {
-  if (config.engine === "sim") return createSimWorkerEngine(config, deps);
-  const model = await resolveModel(config.modelPath, deps.modelsDir);
+async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promise<{ engine: Engine; modelCreatedS: number }> {
+  // A simulated model is "created" when its worker starts.
+  if (config.engine === "sim") return { engine: createSimWorkerEngine(config, deps), modelCreatedS: Math.floor((deps.clock ?? systemClock).wallNow() / 1000) };
+  const model = await resolveModel(config.modelPath, deps.modelsDir, {
+    hfEndpoint: config.hfEndpoint, hfToken: config.hfToken, log: deps.log,
+  });
   if (model.demo) {
     deps.log.warn(
       { model_path: model.path },
@@ -107,11 +118,12 @@ async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promis
         "Serve a real model with --model PATH.gguf, MODEL_PATH, or a .gguf file in ./models",
     );
   }
-  const modelBytes = (await stat(model.path)).size;
+  const file = await stat(model.path);
+  const modelBytes = file.size;
   const threads = chooseThreads({
     requested: config.threads, cores: availableParallelism(), localWorkers: deps.localWorkers, modelBytes, force: config.forceThreads,
   });
-  return createLlamaEngine({
+  const engine = await createLlamaEngine({
     modelPath: model.path,
     modelId: config.modelId ?? modelIdFromPath(model.path),
     threads,
@@ -121,6 +133,7 @@ async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promis
     gpu: config.gpu,
     log: deps.log,
   });
+  return { engine, modelCreatedS: Math.floor(file.mtimeMs / 1000) };
 }
 
 /** The simulated engine, no model: faults that take the process down act on this very process. */

@@ -5,8 +5,10 @@ import { ServingError } from "../common/serving-error.js";
 import type { Engine } from "../engine/engine.js";
 import type { WorkerHealth } from "../protocol/heartbeat.js";
 import { SSE_HEADERS } from "../protocol/sse.js";
-import { parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
+import { parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
+import type { RenderedChat } from "../engine/engine.js";
 import { streamDecode } from "./decode-stream.js";
+import { renderPlainChat } from "./plain-chat.js";
 import type { Session } from "./session.js";
 import { SessionTable, type SessionLimits } from "./session-table.js";
 
@@ -21,6 +23,8 @@ export interface WorkerServiceOptions {
   limits: SessionLimits;
   channelTokens: number;
   modelAliases: readonly string[];
+  /** The model file's modification time (unix seconds), shown as `created` in OpenAI's model list. */
+  modelCreatedS?: number;
   clock: Clock;
   log: Logger;
 }
@@ -53,6 +57,7 @@ export class WorkerService {
         context_size: info.contextSize,
         kv_bytes_per_token: info.kvBytesPerToken,
         ...(info.modelPath !== undefined ? { path: info.modelPath } : {}),
+        ...(this.o.modelCreatedS !== undefined ? { created: this.o.modelCreatedS } : {}),
       },
       limits: {
         max_sessions: this.o.limits.maxSessions,
@@ -63,6 +68,8 @@ export class WorkerService {
       waiting: this.sessions.slots.waiting,
       running: this.sessions.running(),
       kv_reserved_bytes: this.sessions.reservedKvBytes,
+      kept_sessions: this.sessions.kept.count,
+      kept_kv_bytes: this.sessions.keptKvBytes(),
       threads: info.threads,
     };
   }
@@ -70,8 +77,16 @@ export class WorkerService {
   async prefill(ctx: RouteContext): Promise<void> {
     const req = parsePrefillRequest(await ctx.readJson());
     if (this.draining) throw new ServingError("draining", "worker is draining and takes no new sessions");
-    const tokens = this.o.engine.tokenize(req.prompt);
-    const session = this.sessions.admit(req.session_id, ctx.requestId, tokens.length, req.max_tokens, req.sampling);
+    const input = this.promptOf(req);
+    const tokens = input.tokens;
+    // Without a limit, generation may fill the context; admit() refuses a prompt that fills it already.
+    const maxTokens = req.max_tokens ?? Math.max(1, this.o.engine.info.contextSize - tokens.length);
+    const session = this.sessions.admit(req.session_id, ctx.requestId, tokens.length, maxTokens, req.sampling, {
+      ...(req.conversation_id !== undefined ? { conversationId: req.conversation_id } : {}),
+      stops: [...(req.sampling.stop ?? []), ...input.stops],
+      stopTokens: new Set(input.stopTokens),
+      ...(req.messages !== undefined ? { template: input.template } : {}),
+    });
     const log = ctx.log.child({ session_id: session.id, worker_id: this.o.workerId });
     const onClose = () => {
       if (!ctx.res.writableFinished) this.end(session, "disconnect");
@@ -80,20 +95,21 @@ export class WorkerService {
     const started = this.o.clock.now();
     try {
       await this.o.engine.validateSampling?.(req.sampling);
-      session.slot = await this.sessions.slots.acquire(session.abort.signal);
+      session.slot = await this.sessions.acquireSlot(session);
       const result = await this.o.engine.sequences[session.slot.index]!.prefill(tokens, session.abort.signal);
       if (session.state === "ended") throw new ServingError("internal", "session ended during prefill");
       session.heldTokens = tokens.length;
       session.cachedTokens = result.reused;
       session.state = "ready";
       session.lastActiveMs = this.o.clock.now();
-      log.debug({ prompt_tokens: tokens.length, reused: result.reused, ms: session.lastActiveMs - started }, "prefill.done");
+      log.debug({ prompt_tokens: tokens.length, reused: result.reused, template: input.template, ms: session.lastActiveMs - started }, "prefill.done");
       const body: PrefillResponse = {
         status: "ok",
         prompt_tokens: tokens.length,
         kv_cache_bytes: session.reservedKvBytes,
         cached_tokens: result.reused,
         worker_id: this.o.workerId,
+        max_tokens: maxTokens,
       };
       sendJson(ctx.res, 200, body);
     } catch (err) {
@@ -102,6 +118,13 @@ export class WorkerService {
     } finally {
       ctx.res.off("close", onClose);
     }
+  }
+
+  /** The prompt's tokens: the text tokenized, or the messages rendered by the chat template. */
+  private promptOf(req: PrefillRequest): RenderedChat {
+    const engine = this.o.engine;
+    if (req.messages === undefined) return { tokens: engine.tokenize(req.prompt!), stops: [], stopTokens: [], template: "none" };
+    return engine.renderChat?.(req.messages) ?? renderPlainChat(req.messages, (t) => engine.tokenize(t));
   }
 
   async decode(ctx: RouteContext): Promise<void> {
@@ -145,6 +168,7 @@ export class WorkerService {
   /** Refuses new sessions and resolves when running ones are done (or `timeoutMs` passed). */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
+    this.sessions.stopKeeping();
     if (this.sessions.count > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([

@@ -137,7 +137,7 @@ export async function startCoordinatorProc(env: Record<string, string> = {}, arg
     HEARTBEAT_INTERVAL_MS: "200",
     ...env,
   });
-  const line = await proc.waitForLog((l) => l.msg === "server.listening", 20_000, "server.listening");
+  const line = await proc.waitForLog((l) => l.msg === "server.listening", 60_000, "server.listening");
   return { proc, url: String(line.url) };
 }
 

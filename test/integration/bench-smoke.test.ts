@@ -70,6 +70,21 @@ describe("the bench tool against a coordinator and two sim workers", () => {
     assert.equal(r.tokens.completion, r.requests.completed * 8);
   });
 
+  for (const target of ["openai-completions", "openai-chat"]) {
+    it(`drives the OpenAI API (${target}) with a multi-turn chat and reports its prefix-cache hits`, async () => {
+      const r = await bench([
+        "--target", target, "--url", cluster.url, "--model", "sim", "--workload", "chat", "--users", "2", "--turns", "3",
+        "--system-prompt-tokens", "48", "--user-tokens", "4", "--output-tokens", "4", "--concurrency", "2",
+      ]);
+      assert.deepEqual(r.requests.byReason, [{ outcome: "completed", status: 200, reason: "ok", count: 6 }]);
+      assert.equal(r.tokens.completion, 24);
+      assert.equal(r.prefixCache.requests, 6);
+      assert.equal(r.prefixCache.promptTokens, r.tokens.prompt);
+      // Later turns of a conversation find its history in the worker's KV cache.
+      assert.ok(r.prefixCache.cachedTokens > 0, JSON.stringify(r.prefixCache));
+    });
+  }
+
   it("drives workers directly with a multi-turn chat and reads their cached-token counts", async () => {
     const workerUrls = cluster.workers.map((w) => w.url).join(",");
     const r = await bench([

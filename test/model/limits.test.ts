@@ -91,7 +91,7 @@ describe("a worker enforces its own limits and its API's rules", { skip }, () =>
     const id = randomUUID();
     const p = await postJson(`${w}/worker/prefill`, { session_id: id, prompt: "Once upon a time", model: "tinyllama-1.1b", max_tokens: 5 });
     assert.equal(p.status, 200);
-    assert.deepEqual(p.body, { status: "ok", prompt_tokens: 5, kv_cache_bytes: (5 + 5) * 640, cached_tokens: 0, worker_id: "w1" });
+    assert.deepEqual(p.body, { status: "ok", prompt_tokens: 5, kv_cache_bytes: (5 + 5) * 640, cached_tokens: 0, worker_id: "w1", max_tokens: 5 });
     const again = await postJson(`${w}/worker/prefill`, { session_id: id, prompt: "x", max_tokens: 5 });
     assert.equal(again.status, 409);
     const d = await streamSse(`${w}/worker/decode`, { session_id: id, max_tokens: 3 });

@@ -59,6 +59,23 @@ describe("worker failures", { skip }, () => {
     }
   });
 
+  it("never takes a worker out of rotation for requests that are the client's fault", async () => {
+    const cluster = await startCluster({ workers: 1, model: STORIES_MODEL });
+    try {
+      const long = "Once upon a time there was a little girl. ".repeat(300);
+      for (let i = 0; i < 6; i++) {
+        const r = await streamSse(`${cluster.url}/coordinator/infer`, { prompt: long, model: "m", max_tokens: 5 });
+        assert.equal(r.status, 400);
+      }
+      const workers = (await getJson(`${cluster.url}/coordinator/health/workers`)).body.workers as { breaker: string }[];
+      assert.equal(workers[0]!.breaker, "closed");
+      const ok = await streamSse(`${cluster.url}/coordinator/infer`, { prompt: "Once", model: "m", max_tokens: 5 });
+      assert.equal(ok.status, 200);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
   it("answers 502 naming the workers tried when every prefill fails", async () => {
     const cluster = await startCluster({
       workers: 1, model: STORIES_MODEL,

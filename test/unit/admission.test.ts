@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { admit, type AdmissionInput } from "../../src/coordinator/admission.js";
 
 const base: AdmissionInput = {
-  capacity: { routable: 2, maxSessions: 200, maxKvBytes: 16_000, maxKvBytesPerToken: 10 },
+  capacity: { routable: 2, maxSessions: 200, maxKvBytes: 16_000, maxKvBytesPerToken: 10, maxContextSize: 2048 },
   liveSessions: 0,
   liveKvBytes: 0,
   systemMaxSessions: 1000,

@@ -38,13 +38,30 @@ describe("WorkerTable", () => {
     assert.equal(t.capacity().routable, 1, "a new beat brings it back");
   });
 
-  it("marks a worker unhealthy at once and clears it on the next beat", () => {
-    const t = new WorkerTable(new ManualClock(), 1000);
+  it("takes a worker out at once on a connection failure; a heartbeat lets one probe through", () => {
+    const clock = new ManualClock();
+    const t = new WorkerTable(clock, 1000);
     t.upsert(hb("a"));
-    t.markUnhealthy("a");
+    t.recordFault("a", "connect");
     assert.equal(t.capacity().routable, 0);
     assert.equal(t.isRoutable(t.get("a")!), false);
     t.upsert(hb("a"));
+    assert.equal(t.get("a")!.breaker.state(clock.now()), "half_open");
+    assert.equal(t.capacity().routable, 1);
+    t.dispatched("a");
+    assert.equal(t.get("a")!.breaker.allows(clock.now()), false, "one probe at a time");
+    t.recordSuccess("a");
+    assert.equal(t.get("a")!.breaker.state(clock.now()), "closed");
+  });
+
+  it("reopens the worker to routing when a breaker's cooldown ends", () => {
+    const clock = new ManualClock();
+    const t = new WorkerTable(clock, 60_000);
+    t.upsert(hb("a", { interval: 60_000 }));
+    t.recordFault("a", "timeout");
+    assert.equal(t.capacity().routable, 0);
+    clock.advance(1000);
+    t.sweep();
     assert.equal(t.capacity().routable, 1);
   });
 
@@ -54,7 +71,7 @@ describe("WorkerTable", () => {
     t.upsert(hb("b", { model: "x", maxSessions: 20 }));
     t.upsert(hb("c", { model: "y", aliases: ["why"], maxSessions: 5 }));
     t.upsert(hb("d", { model: "y", draining: true }));
-    assert.deepEqual(t.capacity(), { routable: 3, maxSessions: 35, maxKvBytes: 15000, maxKvBytesPerToken: 640 });
+    assert.deepEqual(t.capacity(), { routable: 3, maxSessions: 35, maxKvBytes: 15000, maxKvBytesPerToken: 640, maxContextSize: 2048 });
     assert.equal(t.capacity("x").maxSessions, 30);
     assert.equal(t.capacity("y").routable, 1);
     assert.deepEqual(t.models(), ["x", "y"]);

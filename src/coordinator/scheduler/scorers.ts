@@ -15,3 +15,9 @@ export const kvUtilisation: Scorer = {
   name: "kv",
   score: (c) => (c.maxKvBytes <= 0 ? 0 : 1 - clamp01(c.kvBytes / c.maxKvBytes)),
 };
+
+/** 1 for the worker holding the request's conversation (its KV cache), 0 for the others. */
+export const sessionAffinity: Scorer = {
+  name: "affinity",
+  score: (c, r) => (r.affinity !== undefined && c.id === r.affinity ? 1 : 0),
+};

@@ -33,6 +33,8 @@ export interface RouteRequest {
   readonly tokens: number;
   /** Workers already tried for this request (retries go elsewhere). */
   readonly exclude: ReadonlySet<string>;
+  /** The worker holding the request's conversation, when it belongs to one. */
+  readonly affinity?: string | undefined;
 }
 
 export interface ScheduleContext {

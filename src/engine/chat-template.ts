@@ -1,0 +1,83 @@
+import {
+  GeneralChatWrapper, LlamaText, SpecialToken, SpecialTokensText, resolveChatWrapper,
+  type ChatHistoryItem, type ChatWrapper, type GgufFileInfo, type Tokenizer,
+} from "node-llama-cpp";
+import { ServingError } from "../common/serving-error.js";
+import type { ChatMessage } from "../protocol/chat.js";
+import type { RenderedChat } from "./engine.js";
+
+/**
+ * Chat messages → prompt tokens with the model's own chat template. node-llama-cpp resolves the
+ * template: the GGUF's `tokenizer.chat_template` when it has one (as an equivalent built-in wrapper
+ * where one matches, else rendered as Jinja), else the best built-in wrapper for the model (by
+ * architecture, file name and tokens), else its general wrapper. The template's stop triggers
+ * become stop texts and stop tokens that the worker's decode path applies, so every engine that
+ * can give a node-llama-cpp tokenizer and the GGUF's metadata gets the same chat behaviour.
+ */
+export interface ChatTemplateSource {
+  fileInfo: GgufFileInfo;
+  tokenizer: Tokenizer;
+  bosString: string | null;
+  filename?: string;
+}
+
+export class ChatTemplate {
+  private readonly wrapper: ChatWrapper;
+  private readonly tokenizer: Tokenizer;
+  private stopsCache: { stops: string[]; stopTokens: number[] } | undefined;
+
+  constructor(source: ChatTemplateSource) {
+    this.tokenizer = source.tokenizer;
+    this.wrapper =
+      resolveChatWrapper({
+        bosString: source.bosString, fileInfo: source.fileInfo, tokenizer: source.tokenizer, filename: source.filename, warningLogs: false,
+      }) ?? new GeneralChatWrapper();
+  }
+
+  /** The wrapper's name, e.g. `Llama2Chat`, `General`, `JinjaTemplate`. */
+  get name(): string {
+    return this.wrapper.wrapperName;
+  }
+
+  render(messages: readonly ChatMessage[]): RenderedChat {
+    const history: ChatHistoryItem[] = messages.map((m) =>
+      m.role === "system" ? { type: "system", text: m.content }
+        : m.role === "user" ? { type: "user", text: m.content }
+          : { type: "model", response: [m.content] },
+    );
+    // The model answers after the last message; a trailing assistant message is continued.
+    if (messages[messages.length - 1]?.role !== "assistant") history.push({ type: "model", response: [] });
+    let state: ReturnType<ChatWrapper["generateContextState"]>;
+    try {
+      state = this.wrapper.generateContextState({ chatHistory: history });
+    } catch (err) {
+      throw new ServingError("invalid_field", `the model's chat template cannot render these messages: ${(err as Error).message}`, { param: "messages" });
+    }
+    const tokens = state.contextText.tokenize(this.tokenizer) as number[];
+    this.stopsCache ??= this.stopsOf(state.stopGenerationTriggers);
+    return { tokens, ...this.stopsCache, template: this.name };
+  }
+
+  /** Triggers that are one special token end by id; textual ones end by text. */
+  private stopsOf(triggers: readonly LlamaText[]): { stops: string[]; stopTokens: number[] } {
+    const stops = new Set<string>();
+    const stopTokens = new Set<number>();
+    for (const trigger of triggers) {
+      const ids = trigger.tokenize(this.tokenizer) as number[];
+      if (ids.length === 1 && this.tokenizer.isSpecialToken(ids[0] as never)) {
+        stopTokens.add(ids[0]!);
+        continue;
+      }
+      let text = "";
+      let textual = true;
+      for (const v of trigger.values) {
+        if (typeof v === "string") text += v;
+        else if (v instanceof SpecialTokensText) text += v.value;
+        else if (v instanceof SpecialToken && v.value === "NL") text += "\n";
+        else textual = false;
+      }
+      if (textual && text !== "") stops.add(text);
+    }
+    return { stops: [...stops], stopTokens: [...stopTokens] };
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * node-llama-cpp 3.21.1 compiles a JSON schema's numbers with an optional exponent of up to 16
+ * digits: an `integer` may come out as `23E5784949` (Infinity in any JSON parser) or `1e-5` (not an
+ * integer), a `number` as `1e999`. Such output is valid to the grammar but fails the schema where it
+ * is used, so the two number rules are tightened: integers get no exponent, fractional numbers an
+ * exponent of at most two digits (always finite). Other grammars pass through unchanged.
+ */
+const INTEGER_RULE = "integer-number-rule ::= ";
+const FRACTIONAL_RULE = "fractional-number-rule ::= ";
+const LOOSE_EXPONENT = '([eE] [-+]? ("0" | [1-9] [0-9]{0,15}))?';
+
+export function tightenJsonNumbers(gbnf: string): string {
+  return gbnf
+    .split("\n")
+    .map((line) => {
+      if (line.startsWith(INTEGER_RULE)) return line.replace(` ${LOOSE_EXPONENT}`, "");
+      if (line.startsWith(FRACTIONAL_RULE)) return line.replace(LOOSE_EXPONENT, "([eE] [-+]? [0-9]{1,2})?");
+      return line;
+    })
+    .join("\n");
+}

@@ -1,0 +1,216 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ServingError } from "../../src/common/serving-error.js";
+import { parseDecodeEvent } from "../../src/protocol/decode-event.js";
+import { parseChatRequest, parseCompletionRequest } from "../../src/protocol/openai-api.js";
+import { OpenAiChunks, finishReasonOf, openAiResponseBody, openAiStreamError, usageOf } from "../../src/protocol/openai-stream.js";
+import { parsePrefillRequest } from "../../src/protocol/worker-api.js";
+
+const LIMIT = 100_000;
+const chat = (o: Record<string, unknown>) => parseChatRequest({ model: "m", messages: [{ role: "user", content: "hi" }], ...o }, LIMIT);
+const completion = (o: Record<string, unknown>) => parseCompletionRequest({ model: "m", prompt: "p", ...o }, LIMIT);
+
+function paramOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ServingError, String(err));
+    assert.ok(["invalid_field", "missing_field", "invalid_request"].includes(err.code), err.code);
+    return err.param;
+  }
+  assert.fail("expected a refusal");
+}
+
+describe("OpenAI requests", () => {
+  it("reads a chat request with OpenAI's defaults", () => {
+    const r = chat({ messages: [{ role: "developer", content: [{ type: "text", text: "be " }, { type: "text", text: "brief" }] }, { role: "user", content: "hi" }] });
+    assert.deepEqual(r, {
+      kind: "chat", model: "m", prompt: undefined,
+      messages: [{ role: "system", content: "be brief" }, { role: "user", content: "hi" }],
+      maxTokens: undefined, maxTokensParam: "max_tokens", sampling: { temperature: 1 }, stream: false, includeUsage: false, user: undefined,
+    });
+  });
+
+  it("reads a completion request: default max_tokens 16, a one-string list as the prompt", () => {
+    const r = completion({ prompt: ["Once"], stream: true, stream_options: { include_usage: true }, user: "u-1" });
+    assert.equal(r.prompt, "Once");
+    assert.equal(r.maxTokens, 16);
+    assert.equal(r.stream, true);
+    assert.equal(r.includeUsage, true);
+    assert.equal(r.user, "u-1");
+  });
+
+  it("takes max_completion_tokens over max_tokens and names it in errors", () => {
+    const r = chat({ max_tokens: 5, max_completion_tokens: 7 });
+    assert.equal(r.maxTokens, 7);
+    assert.equal(r.maxTokensParam, "max_completion_tokens");
+    assert.equal(chat({ max_tokens: 5 }).maxTokens, 5);
+  });
+
+  it("maps sampling parameters, stop, logit_bias and seed", () => {
+    const r = completion({ temperature: 0, top_p: 0.9, top_k: 20, min_p: 0.05, seed: 7, stop: "\n", presence_penalty: 0.5, frequency_penalty: -0.5, repeat_penalty: 1.1, logit_bias: { "50256": -100 } });
+    assert.deepEqual(r.sampling, {
+      temperature: 0, top_p: 0.9, top_k: 20, min_p: 0.05, seed: 7, stop: ["\n"], presence_penalty: 0.5, frequency_penalty: -0.5,
+      repeat_penalty: 1.1, logit_bias: { "50256": -100 },
+    });
+  });
+
+  it("turns response_format into a JSON grammar", () => {
+    assert.deepEqual(chat({ response_format: { type: "json_object" } }).sampling.json_schema, {});
+    const schema = { type: "object", properties: { a: { type: "integer" } } };
+    assert.deepEqual(chat({ response_format: { type: "json_schema", json_schema: { name: "x", schema } } }).sampling.json_schema, schema);
+    assert.equal(chat({ response_format: { type: "text" } }).sampling.json_schema, undefined);
+    assert.equal(chat({ stream_options: { include_usage: true } }).includeUsage, false, "usage chunks only for streams");
+  });
+
+  const refusals: [string, () => unknown, string][] = [
+    ["a missing model", () => parseChatRequest({ messages: [] }, LIMIT), "model"],
+    ["missing messages", () => parseChatRequest({ model: "m" }, LIMIT), "messages"],
+    ["empty messages", () => chat({ messages: [] }), "messages"],
+    ["a message that is not an object", () => chat({ messages: ["hi"] }), "messages[0]"],
+    ["an unknown role", () => chat({ messages: [{ role: "user", content: "a" }, { role: "tool", content: "x" }] }), "messages[1].role"],
+    ["non-text content", () => chat({ messages: [{ role: "user", content: [{ type: "image_url", image_url: {} }] }] }), "messages[0].content[0]"],
+    ["numeric content", () => chat({ messages: [{ role: "user", content: 5 }] }), "messages[0].content"],
+    ["n = 2", () => chat({ n: 2 }), "n"],
+    ["n = 0", () => chat({ n: 0 }), "n"],
+    ["temperature 3", () => chat({ temperature: 3 }), "temperature"],
+    ["top_p as text", () => chat({ top_p: "high" }), "top_p"],
+    ["max_tokens 0", () => chat({ max_tokens: 0 }), "max_tokens"],
+    ["max_completion_tokens above the limit", () => chat({ max_completion_tokens: LIMIT + 1 }), "max_completion_tokens"],
+    ["17 stop strings", () => chat({ stop: Array.from({ length: 17 }, (_, i) => `s${i}`) }), "stop"],
+    ["an empty stop string", () => chat({ stop: [""] }), "stop"],
+    ["a logit_bias key that is no token id", () => chat({ logit_bias: { abc: 1 } }), "logit_bias"],
+    ["a logit_bias of 101", () => chat({ logit_bias: { "1": 101 } }), "logit_bias"],
+    ["a seed that is not an integer", () => chat({ seed: 1.5 }), "seed"],
+    ["stream as text", () => chat({ stream: "yes" }), "stream"],
+    ["stream_options as a list", () => chat({ stream_options: [] }), "stream_options"],
+    ["include_usage as text", () => chat({ stream_options: { include_usage: "yes" } }), "stream_options.include_usage"],
+    ["an unknown response_format", () => chat({ response_format: { type: "xml" } }), "response_format.type"],
+    ["a json_schema without an object", () => chat({ response_format: { type: "json_schema", json_schema: 5 } }), "response_format.json_schema"],
+    ["a schema that is a list", () => chat({ response_format: { type: "json_schema", json_schema: { name: "x", schema: [] } } }), "response_format.json_schema.schema"],
+    ["response_format with a grammar", () => chat({ grammar: "root ::= \"a\"", response_format: { type: "json_object" } }), "response_format"],
+    ["tools", () => chat({ tools: [{ type: "function", function: { name: "f" } }] }), "tools"],
+    ["tool_choice required", () => chat({ tool_choice: "required" }), "tool_choice"],
+    ["chat logprobs", () => chat({ logprobs: true }), "logprobs"],
+    ["a user that is not a string", () => chat({ user: 5 }), "user"],
+    ["a missing prompt", () => parseCompletionRequest({ model: "m" }, LIMIT), "prompt"],
+    ["an empty prompt", () => completion({ prompt: "" }), "prompt"],
+    ["a token-id prompt", () => completion({ prompt: [1, 2, 3] }), "prompt"],
+    ["a batch of prompts", () => completion({ prompt: ["a", "b"] }), "prompt"],
+    ["echo", () => completion({ echo: true }), "echo"],
+    ["completion logprobs", () => completion({ logprobs: 3 }), "logprobs"],
+    ["best_of 2", () => completion({ best_of: 2 }), "best_of"],
+    ["a suffix", () => completion({ suffix: "end" }), "suffix"],
+  ];
+  for (const [name, fn, param] of refusals) it(`refuses ${name}, naming '${param}'`, () => assert.equal(paramOf(fn), param));
+});
+
+describe("OpenAI response bytes", () => {
+  const meta = { kind: "chat" as const, id: "chatcmpl-1", created: 1700000000, model: "m", includeUsage: true };
+  it("streams chat chunks with the role first, usage null, then the finish, usage and [DONE]", () => {
+    const c = new OpenAiChunks(meta);
+    const head = '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"m",';
+    assert.equal(c.role(), `data: ${head}"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null}\n\n`);
+    assert.equal(c.text(["He", "llo \"x\""]), `data: ${head}"choices":[{"index":0,"delta":{"content":"Hello \\"x\\""},"logprobs":null,"finish_reason":null}],"usage":null}\n\n`);
+    assert.equal(c.text(["", ""]), "");
+    assert.equal(
+      c.end("length", usageOf(3, 2, 1)),
+      `data: ${head}"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"length"}],"usage":null}\n\n` +
+        `data: ${head}"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5,"prompt_tokens_details":{"cached_tokens":1}}}\n\n` +
+        "data: [DONE]\n\n",
+    );
+  });
+
+  it("streams completion chunks without usage unless asked", () => {
+    const c = new OpenAiChunks({ ...meta, kind: "completion", id: "cmpl-1", includeUsage: false });
+    const head = '{"id":"cmpl-1","object":"text_completion","created":1700000000,"model":"m",';
+    assert.equal(c.role(), "");
+    assert.equal(c.text(["a"]), `data: ${head}"choices":[{"index":0,"text":"a","logprobs":null,"finish_reason":null}]}\n\n`);
+    assert.equal(c.end("stop", usageOf(1, 1, 0)), `data: ${head}"choices":[{"index":0,"text":"","logprobs":null,"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n`);
+  });
+
+  it("parses as JSON in every chunk", () => {
+    const c = new OpenAiChunks(meta);
+    for (const line of (c.role() + c.text(["x\n\u2028"]) + c.end("stop", usageOf(1, 1, 0))).split("\n\n")) {
+      if (line === "" || line === "data: [DONE]") continue;
+      JSON.parse(line.slice(6));
+    }
+  });
+
+  it("answers non-streamed bodies in OpenAI's shapes", () => {
+    assert.deepEqual(openAiResponseBody(meta, "hi", "stop", usageOf(2, 1, 0)), {
+      id: "chatcmpl-1", object: "chat.completion", created: 1700000000, model: "m",
+      choices: [{ index: 0, message: { role: "assistant", content: "hi", refusal: null }, logprobs: null, finish_reason: "stop" }],
+      usage: { prompt_tokens: 2, completion_tokens: 1, total_tokens: 3, prompt_tokens_details: { cached_tokens: 0 } },
+    });
+    const body = openAiResponseBody({ ...meta, kind: "completion" }, "hi", "length", usageOf(2, 1, 0));
+    assert.equal(body.object, "text_completion");
+    assert.deepEqual(body.choices, [{ index: 0, text: "hi", logprobs: null, finish_reason: "length" }]);
+  });
+
+  it("maps the worker's reasons and frames errors", () => {
+    assert.equal(finishReasonOf("length"), "length");
+    assert.equal(finishReasonOf("stop"), "stop");
+    assert.equal(openAiStreamError("worker_error", "boom"), 'data: {"error":{"message":"boom","type":"server_error","param":null,"code":"worker_error"}}\n\n');
+  });
+});
+
+describe("the worker API's added fields", () => {
+  it("takes messages instead of a prompt, a conversation and no max_tokens", () => {
+    const r = parsePrefillRequest({ session_id: "s-1", messages: [{ role: "user", content: "hi" }], conversation_id: "conv.1" });
+    assert.deepEqual(r, { session_id: "s-1", model: undefined, max_tokens: undefined, sampling: {}, messages: [{ role: "user", content: "hi" }], conversation_id: "conv.1" });
+  });
+  it("keeps the seed's prefill as it was", () => {
+    const r = parsePrefillRequest({ session_id: "s-1", prompt: "p", model: "m", max_tokens: 3 });
+    assert.deepEqual(r, { session_id: "s-1", prompt: "p", model: "m", max_tokens: 3, sampling: {} });
+  });
+  const bad: [string, Record<string, unknown>, string][] = [
+    ["neither prompt nor messages", { session_id: "s" }, "prompt"],
+    ["both prompt and messages", { session_id: "s", prompt: "p", messages: [{ role: "user", content: "x" }] }, "messages"],
+    ["a conversation id with spaces", { session_id: "s", prompt: "p", conversation_id: "a b" }, "conversation_id"],
+  ];
+  for (const [name, body, param] of bad) it(`refuses ${name}`, () => assert.equal(paramOf(() => parsePrefillRequest(body)), param));
+
+  it("classifies decode events, the final one with held-back text", () => {
+    assert.deepEqual(parseDecodeEvent('{"token":"a","seq":0}'), { kind: "token", text: "a", seq: 0 });
+    assert.deepEqual(parseDecodeEvent('{"token":"b","seq":3,"finished":true,"reason":"stop","prompt_tokens":2,"completion_tokens":3}'), {
+      kind: "end", reason: "stop", promptTokens: 2, completionTokens: 3, text: "b",
+    });
+    assert.deepEqual(parseDecodeEvent('{"token":"","finished":true,"reason":"error","error":{"code":"x","message":"y"}}'), { kind: "error", code: "x", message: "y" });
+    assert.equal(parseDecodeEvent("not json"), null);
+    assert.equal(parseDecodeEvent('{"seq":1}'), null);
+  });
+});
+
+describe("JSON schemas a grammar can enforce", () => {
+  it("accepts the enforceable subset, drops annotations and reads anyOf as oneOf", () => {
+    const schema = {
+      $schema: "https://json-schema.org/draft/2020-12/schema", title: "Person", type: "object",
+      properties: {
+        name: { type: "string", minLength: 1, maxLength: 12, description: "first name" },
+        born: { type: "string", format: "date" },
+        tags: { type: "array", items: { enum: ["a", "b"] }, maxItems: 3 },
+        pet: { anyOf: [{ type: "null" }, { $ref: "#/$defs/pet" }] },
+      },
+      required: ["name"], additionalProperties: false, $defs: { pet: { type: "object", properties: { kind: { const: "cat" } } } },
+    };
+    const s = chat({ response_format: { type: "json_schema", json_schema: { name: "p", strict: true, schema } } }).sampling.json_schema!;
+    assert.equal(s.title, undefined);
+    assert.equal(s.$schema, undefined);
+    assert.deepEqual((s.properties as any).pet, { oneOf: [{ type: "null" }, { $ref: "#/$defs/pet" }] });
+    assert.deepEqual((s.properties as any).name, { type: "string", minLength: 1, maxLength: 12, description: "first name" });
+  });
+  const refused: [string, Record<string, unknown>][] = [
+    ["a pattern", { type: "object", properties: { a: { type: "string", pattern: "^a$" } } }],
+    ["a minimum", { type: "object", properties: { a: { type: "integer", minimum: 0 } } }],
+    ["an email format", { type: "string", format: "email" }],
+    ["an unknown type", { type: "frobnicate" }],
+    ["an outside $ref", { $ref: "https://example.org/s.json" }],
+    ["allOf", { allOf: [{ type: "string" }] }],
+  ];
+  for (const [name, schema] of refused) {
+    it(`refuses ${name}`, () => {
+      assert.equal(paramOf(() => chat({ response_format: { type: "json_schema", json_schema: { name: "x", schema } } })), "response_format.json_schema.schema");
+    });
+  }
+});
