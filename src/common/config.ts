@@ -1,5 +1,5 @@
 import {
-  autoIntOpt, boolOpt, bytesOpt, choiceOpt, intOpt, listOpt, numberOpt, optionalStrOpt, parseHttpUrl, parseUrlList, strOpt,
+  autoIntOpt, boolOpt, bytesOpt, choiceOpt, intOpt, listOpt, numberOpt, optionalStrOpt, parseHttpUrl, parseNumber, parseUrlList, strOpt,
   type Option,
 } from "./config-parse.js";
 
@@ -30,6 +30,11 @@ const shared = {
   heartbeatIntervalMs: intOpt("HEARTBEAT_INTERVAL_MS", "--heartbeat-interval-ms", 10_000, 50, 3_600_000,
     "worker heartbeat period (ms); the coordinator expires a worker after 3 missed periods"),
   maxBodyBytes: bytesOpt("MAX_BODY_BYTES", "--max-body-bytes", 1 * MiB, "largest accepted request body (bytes); larger gets 413"),
+  otlpEndpoint: { ...optionalStrOpt("OTEL_EXPORTER_OTLP_ENDPOINT", "--otlp-endpoint",
+    "OpenTelemetry collector (OTLP/HTTP, JSON; /v1/traces is appended) receiving traces; tracing is off when unset"), parse: parseHttpUrl } as Option<string | undefined>,
+  otelServiceName: optionalStrOpt("OTEL_SERVICE_NAME", "--otel-service-name", "service.name of exported traces (default: inference-engine-<role>)"),
+  traceSampleRatio: { env: "TRACE_SAMPLE_RATIO", flag: "--trace-sample-ratio", default: 1, parse: (r) => parseNumber(r, 0, 1),
+    describe: "share of new traces recorded (0..1); a request carrying a traceparent follows its sampled flag" } as Option<number>,
 };
 
 export const coordinatorOptions = {
@@ -51,7 +56,7 @@ export const coordinatorOptions = {
     "longest a prefill may take, queueing for a slot included (ms)"),
   apiKeys: {
     env: "API_KEYS", flag: "--api-keys", default: [] as string[],
-    describe: "client API keys (comma-separated), required as `Authorization: Bearer <key>` on client endpoints and the dashboard (off when empty)",
+    describe: "client API keys (comma-separated), required as `Authorization: Bearer <key>` on client endpoints and the dashboard's data (off when empty)",
     parse: (r: string) => {
       const keys = r.split(",").map((k) => k.trim()).filter((k) => k !== "");
       if (keys.some((k) => k.length < 8)) throw new Error("every key needs at least 8 characters");
@@ -125,6 +130,8 @@ export const workerOptions = {
   drainTimeoutMs: intOpt("DRAIN_TIMEOUT_MS", "--drain-timeout-ms", 30_000, 0, 3_600_000, "longest SIGTERM waits for running decodes (ms)"),
   localWorkers: intOpt("LOCAL_WORKERS", "--local-workers", 1, 1, 1024, "worker processes sharing this machine's cores (set by serve)"),
   modelsDir: strOpt("MODELS_DIR", "--models-dir", "models", "folder searched for .gguf files and holding the demo model"),
+  vllmMetrics: boolOpt("VLLM_METRICS", "--vllm-metrics", true,
+    "also expose vLLM's metric names (vllm:…) on /metrics, for autoscalers and routers that read them"),
   ...simOptions,
 };
 

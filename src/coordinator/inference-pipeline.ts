@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import type { Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
@@ -9,12 +10,16 @@ import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
 import type { PrefillRequest, PrefillResponse } from "../protocol/worker-api.js";
 import { admit } from "./admission.js";
+import type { CoordinatorTelemetry } from "./coordinator-telemetry.js";
 import { PromptTokenEstimator } from "./prompt-token-estimator.js";
 import type { RateLimiter } from "./rate-limiter.js";
+import { relay, type RelayResult, type StreamFormat } from "./relay.js";
+import type { RequestTelemetry } from "./request-telemetry.js";
 import { withAffinity } from "./scheduler/profiles.js";
 import { schedule } from "./scheduler/schedule.js";
 import type { Candidate, Decision, Profile } from "./scheduler/types.js";
 import type { SessionAffinity } from "./session-affinity.js";
+import { collectStream, type CollectResult } from "./stream-collector.js";
 import { SessionTracker, type SessionLease } from "./session-tracker.js";
 import { WorkerClient, WorkerFault, isCapacityError } from "./worker-client.js";
 import type { WorkerTable } from "./worker-table.js";
@@ -47,6 +52,8 @@ export interface InferenceJob {
   unknownModel: "unknown_model" | "model_not_found";
   /** A fleet serving one model serves any name (the seed API's rule, unless STRICT_MODEL). */
   anyNameWhenSingleModel: boolean;
+  /** The client's W3C `traceparent` header, if any. */
+  traceparent?: string;
 }
 
 export interface StartedInference {
@@ -60,6 +67,8 @@ export interface StartedInference {
   readonly upstream: Readable;
   readonly decision: Extract<Decision, { ok: true }>;
   readonly attempts: number;
+  /** Metrics, timeline and spans of this request; `stream()` ends them. */
+  readonly telemetry: RequestTelemetry;
   /** Closes the decode request, which cancels the session on the worker. */
   abortUpstream(): void;
 }
@@ -75,6 +84,7 @@ export interface PipelineDeps {
   log: Logger;
   rateLimiter: RateLimiter;
   affinity: SessionAffinity;
+  telemetry: CoordinatorTelemetry;
 }
 
 export class InferencePipeline {
@@ -122,6 +132,60 @@ export class InferencePipeline {
   }
 
   async start(job: InferenceJob): Promise<StartedInference> {
+    const tel = this.d.telemetry.begin({
+      requestId: job.requestId, model: job.model, maxTokens: job.maxTokens, traceparent: job.traceparent,
+    });
+    try {
+      return await this.run(job, tel);
+    } catch (err) {
+      tel.failed(err, job.signal.aborted);
+      throw err;
+    }
+  }
+
+  /**
+   * Relays a started inference to the client with its telemetry hooks; ends the request's
+   * telemetry, and tells the worker's breaker how the stream ended.
+   */
+  async stream(started: StartedInference, res: ServerResponse, format: StreamFormat, log: Logger): Promise<RelayResult> {
+    const tel = started.telemetry;
+    const { config } = this.d;
+    tel.streamStarted(started.workerId, config.relayBufferTokens);
+    let result: RelayResult | undefined;
+    try {
+      result = await relay({
+        upstream: started.upstream, res, format, log,
+        bufferTokens: config.relayBufferTokens, writeTimeoutMs: config.clientWriteTimeoutMs,
+        abortUpstream: started.abortUpstream,
+        onFirstToken: tel.onFirstToken, onTokens: tel.onTokens, onSlowClient: tel.onSlowClient, onWriteWait: tel.onWriteWait,
+      });
+      this.streamOutcome(started.workerId, result.termination);
+      return result;
+    } finally {
+      tel.end(result);
+    }
+  }
+
+  /** Reads a started inference to its end for a one-body answer (no stream), with its telemetry. */
+  async collect(started: StartedInference, res: ServerResponse, log: Logger): Promise<CollectResult> {
+    const tel = started.telemetry;
+    tel.streamStarted(started.workerId, this.d.config.relayBufferTokens);
+    let result: CollectResult | undefined;
+    try {
+      result = await collectStream({ upstream: started.upstream, res, log, abortUpstream: started.abortUpstream });
+      this.streamOutcome(started.workerId, result.termination);
+      return result;
+    } finally {
+      tel.collected(result);
+    }
+  }
+
+  /** A stream that completed counts for its worker's breaker; one the worker broke, against it. */
+  private streamOutcome(workerId: string, termination: string): void {
+    if (termination === "worker_error" || termination === "complete") this.streamEnded(workerId, termination === "worker_error");
+  }
+
+  private async run(job: InferenceJob, tel: RequestTelemetry): Promise<StartedInference> {
     const { config, table, tracker, client, log } = this.d;
     const model = this.resolveModel(job.model, job.unknownModel, job.anyNameWhenSingleModel);
     const promptBytes = promptBytesOf(job);
@@ -134,6 +198,7 @@ export class InferencePipeline {
       throw new ServingError("rate_limited", `rate limit of ${rate.limit} per minute reached`, { retryAfterS: rate.retryAfterS });
     }
     const capacity = table.capacity();
+    const admissionSpan = tel.span("admission");
     const admission = admit({
       capacity: { ...capacity, routable: table.capacity(model).routable },
       liveSessions: tracker.count,
@@ -142,6 +207,7 @@ export class InferencePipeline {
       systemMaxKvBytes: config.systemMaxKvBytes,
       requestTokens: tokens,
     });
+    tel.admission(admission, admissionSpan);
     if (!admission.admitted) {
       job.log.info({ reason: admission.reason }, "scheduler.reject");
       throw new ServingError(admission.reason, admission.message);
@@ -156,7 +222,9 @@ export class InferencePipeline {
     const affinity = conversation !== undefined ? this.d.affinity.workerOf(conversation) : undefined;
     const profile = conversation !== undefined ? withAffinity(this.d.profile) : this.d.profile;
     for (let attempt = 0; attempt <= config.prefillRetries; attempt++) {
+      const scheduleSpan = tel.span("schedule");
       const decision = schedule(profile, this.snapshot(), { model, tokens, exclude, affinity }, { nowMs: this.d.clock.now(), rng: this.d.rng });
+      tel.scheduled(decision, attempt, scheduleSpan);
       lastDecision = decision;
       if (!decision.ok) break;
       const w = decision.pick.candidate;
@@ -177,6 +245,8 @@ export class InferencePipeline {
       const onClientAbort = () => upstreamAbort.abort();
       job.signal.addEventListener("abort", onClientAbort, { once: true });
       let prefilled = false;
+      const prefillSpan = tel.prefillStarted(w.id, sessionId);
+      const prefillStartMs = this.d.clock.now();
       try {
         if (job.signal.aborted) throw new WorkerFault("client went away", "aborted");
         const body: PrefillRequest = {
@@ -184,20 +254,28 @@ export class InferencePipeline {
           ...(job.messages !== undefined ? { messages: job.messages } : { prompt: job.prompt! }),
           ...(conversation !== undefined ? { conversation_id: conversation } : {}),
         };
-        const prefill = await client.prefill(w.url, body, { requestId: job.requestId, signal: upstreamAbort.signal });
+        const prefill = await client.prefill(w.url, body, {
+          requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(prefillSpan),
+        });
         prefilled = true;
+        tel.prefillDone(prefillSpan, prefill, prefillStartMs);
         table.recordSuccess(w.id);
         lease.trueUp(prefill.kv_cache_bytes);
         this.estimator.observe(model, promptBytes, prefill.prompt_tokens);
-        const upstream = await client.decode(w.url, sessionId, job.maxTokens, { requestId: job.requestId, signal: upstreamAbort.signal });
+        const decodeSpan = tel.decodeStarted(w.id, sessionId);
+        const upstream = await client.decode(w.url, sessionId, job.maxTokens, {
+          requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(decodeSpan),
+        });
         job.signal.removeEventListener("abort", onClientAbort);
         if (conversation !== undefined) this.d.affinity.record(conversation, w.id);
         wlog.debug({ session_id: sessionId, prompt_tokens: prefill.prompt_tokens, cached_tokens: prefill.cached_tokens }, "prefill.done");
         return {
-          model, sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1,
+          model, sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1, telemetry: tel,
           abortUpstream: () => upstreamAbort.abort(),
         };
       } catch (err) {
+        if (prefilled) tel.decodeFailed(w.id, (err as Error).message);
+        else tel.prefillFailed(prefillSpan, w.id, (err as Error).message);
         job.signal.removeEventListener("abort", onClientAbort);
         lease.release();
         if (prefilled) void client.cancel(w.url, sessionId, job.requestId);
@@ -213,7 +291,11 @@ export class InferencePipeline {
         wlog.warn({ session_id: sessionId, err: message, attempt }, "prefill.failed");
       }
     }
-    if (failures.length === 0) throw this.noCandidate(lastDecision);
+    if (failures.length === 0) {
+      const refusal = this.noCandidate(lastDecision);
+      job.log.info({ reason: refusal.code, dropped: lastDecision?.dropped ?? {} }, "scheduler.reject");
+      throw refusal;
+    }
     // Every worker tried was merely full: that is capacity (503), not a failure (502).
     if (lastCapacityError !== undefined && capacityFailures === failures.length) throw lastCapacityError;
     throw new ServingError("worker_failed", `prefill failed on ${failures.map((f) => `${f.worker} (${f.error})`).join(", ")}`, {

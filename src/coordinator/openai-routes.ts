@@ -10,10 +10,9 @@ import {
 import type { JsonObject } from "../protocol/validate.js";
 import { SSE_HEADERS } from "../protocol/sse.js";
 import type { InferencePipeline, StartedInference } from "./inference-pipeline.js";
-import { relay, type StreamFormat } from "./relay.js";
-import { routeDecisionHeader } from "./seed-routes.js";
+import type { StreamFormat } from "./relay.js";
+import { routeDecisionHeader, traceparentOf } from "./seed-routes.js";
 import { SESSION_HEADER, conversationIdOf } from "./session-header.js";
-import { collectStream } from "./stream-collector.js";
 import type { WorkerTable } from "./worker-table.js";
 
 /**
@@ -67,6 +66,7 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
       ...(req.messages !== undefined ? { messages: req.messages } : { prompt: req.prompt! }),
       ...(conversationId !== undefined ? { conversationId } : {}),
       signal: clientGone.signal, unknownModel: "model_not_found", anyNameWhenSingleModel: false, clientId: ctx.clientId,
+      traceparent: traceparentOf(ctx),
     });
   } catch (err) {
     throw inOpenAiTerms(err, req);
@@ -94,23 +94,14 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
       };
       ctx.res.writeHead(200, { ...SSE_HEADERS, ...headers });
       ctx.res.write(chunks.role());
-      const result = await relay({
-        upstream: started.upstream, res: ctx.res, format,
-        bufferTokens: d.config.relayBufferTokens, writeTimeoutMs: d.config.clientWriteTimeoutMs, log,
-        abortUpstream: started.abortUpstream,
-      });
+      const result = await d.pipeline.stream(started, ctx.res, format, log);
       log.info({ termination: result.termination, completion_tokens: result.tokens, api: "openai" }, "stream.end");
-      if (result.termination === "worker_error" || result.termination === "complete") {
-        d.pipeline.streamEnded(started.workerId, result.termination === "worker_error");
-      }
       return;
     }
-    const result = await collectStream({ upstream: started.upstream, res: ctx.res, log, abortUpstream: started.abortUpstream });
+    const result = await d.pipeline.collect(started, ctx.res, log);
     log.info({ termination: result.termination, completion_tokens: result.tokens, api: "openai" }, "stream.end");
     if (result.termination === "client_disconnect") return;
-    if (result.termination === "complete") d.pipeline.streamEnded(started.workerId, false);
     if (result.termination === "worker_error") {
-      d.pipeline.streamEnded(started.workerId, true);
       throw new ServingError("worker_failed", `the worker failed while generating: ${result.error!.message}`);
     }
     const f = result.final!;

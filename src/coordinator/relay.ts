@@ -3,6 +3,7 @@ import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import type { Logger } from "../common/logger.js";
 import { SseReader } from "../protocol/sse.js";
+import { fastTokenSeq, fastTokenText } from "../protocol/worker-token-event.js";
 
 /**
  * Relays one worker's decode stream to one client. Tokens read from the worker go into a bounded
@@ -40,6 +41,10 @@ export interface RelayOptions {
   onFirstToken?(): void;
   /** Called with the count of tokens written, once per write. */
   onTokens?(count: number): void;
+  /** The client reads slower than tokens arrive: its buffer filled and the worker was paused (once per stream). */
+  onSlowClient?(): void;
+  /** A write found the client's socket full; called with how long it took to drain (ms). */
+  onWriteWait?(ms: number): void;
 }
 
 export interface RelayResult {
@@ -86,35 +91,6 @@ function queueFlush(f: () => void): void {
 }
 
 /**
- * Reads a worker token event `{"token":"<text>","seq":<n>}` without JSON.parse when its text
- * holds no escape (nearly always); sets `fastSeq`. Undefined: not that shape, parse it fully.
- */
-const TOKEN_PREFIX = '{"token":"';
-const SEQ_INFIX = ',"seq":';
-let fastSeq = 0;
-
-export function fastTokenText(data: string): string | undefined {
-  if (!data.startsWith(TOKEN_PREFIX)) return undefined;
-  const from = TOKEN_PREFIX.length;
-  const quote = data.indexOf('"', from);
-  if (quote === -1) return undefined;
-  const backslash = data.indexOf("\\", from);
-  if (backslash !== -1 && backslash < quote) return undefined;
-  if (!data.startsWith(SEQ_INFIX, quote + 1) || data.charCodeAt(data.length - 1) !== 125 /* } */) return undefined;
-  let seq = 0;
-  const last = data.length - 1;
-  let i = quote + 1 + SEQ_INFIX.length;
-  if (i === last) return undefined;
-  for (; i < last; i++) {
-    const c = data.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return undefined;
-    seq = seq * 10 + c;
-  }
-  fastSeq = seq;
-  return data.slice(from, quote);
-}
-
-/**
  * The relay's states: events are parsed from the worker's bytes only while the buffer has room,
  * so no stream does more than `bufferTokens` events of work per turn and the buffer never holds
  * more; the rest waits unparsed, with the worker stream paused, until a write empties the buffer.
@@ -134,6 +110,8 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
     let paused = false;
     let upstreamEnded = false;
     let firstSent = false;
+    let slow = false;
+    let waitStartMs = 0;
     let deadline: NodeJS.Timeout | undefined;
 
     const cleanup = () => {
@@ -151,10 +129,12 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
       done = true;
       cleanup();
       if (termination === "complete" || termination === "worker_error") {
-        let tail = buffer.length > 0 ? format.tokens(buffer) : "";
+        const n = buffer.length;
+        let tail = n > 0 ? format.tokens(buffer) : "";
         buffer = [];
         tail += termination === "complete" ? format.end(final!) : format.error(error!.code, error!.message);
         if (!firstSent && received > 0) o.onFirstToken?.();
+        if (n > 0) o.onTokens?.(n);
         res.end(tail);
         // A client that never takes the last bytes is still bound by the write deadline.
         if (!res.writableFinished) {
@@ -173,8 +153,9 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
     const handle = (data: string): boolean => {
       const fast = fastTokenText(data);
       if (fast !== undefined) {
-        if (fastSeq !== expectedSeq) log.warn({ expected: expectedSeq, got: fastSeq }, "stream.sequence_gap");
-        expectedSeq = fastSeq + 1;
+        const seq = fastTokenSeq();
+        if (seq !== expectedSeq) log.warn({ expected: expectedSeq, got: seq }, "stream.sequence_gap");
+        expectedSeq = seq + 1;
         received++;
         buffer.push(fast);
         return true;
@@ -222,6 +203,11 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
           paused = true;
           upstream.pause();
           log.debug({ buffered: buffer.length }, "stream.buffer_high");
+          if (!slow) {
+            slow = true;
+            log.warn({ buffered: buffer.length, tokens: received }, "stream.slow_client");
+            o.onSlowClient?.();
+          }
         }
       } else if (upstreamEnded) {
         return finish("worker_error", undefined, { code: "worker_error", message: "the worker stream ended before the last token" });
@@ -237,7 +223,9 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
 
     const flush = () => {
       flushQueued = false;
-      if (done || waitingDrain || buffer.length === 0) return;
+      if (done || waitingDrain) return;
+      // Nothing to write (e.g. after a drain): pump resumes a paused worker stream.
+      if (buffer.length === 0) return pump();
       const n = buffer.length;
       const chunk = format.tokens(buffer);
       buffer = [];
@@ -249,7 +237,9 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
       o.onTokens?.(n);
       if (!ok) {
         waitingDrain = true;
+        waitStartMs = performance.now();
         deadline = setTimeout(() => {
+          o.onWriteWait?.(o.writeTimeoutMs);
           log.warn({ write_timeout_ms: o.writeTimeoutMs, buffered: buffer.length }, "stream.write_timeout");
           finish("write_timeout");
         }, o.writeTimeoutMs);
@@ -260,6 +250,7 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
     const onDrain = () => {
       waitingDrain = false;
       clearTimeout(deadline);
+      o.onWriteWait?.(performance.now() - waitStartMs);
       flush();
     };
 

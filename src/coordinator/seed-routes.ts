@@ -4,7 +4,7 @@ import { parseInferRequest } from "../protocol/seed-api.js";
 import { seedEndEvent, seedErrorEvent, seedTokenEvents } from "../protocol/seed-stream.js";
 import { SSE_HEADERS } from "../protocol/sse.js";
 import type { InferencePipeline, StartedInference } from "./inference-pipeline.js";
-import { relay, type StreamFormat } from "./relay.js";
+import type { StreamFormat } from "./relay.js";
 import { conversationIdOf } from "./session-header.js";
 
 /** `POST /coordinator/infer`: the seed's client API over the shared pipeline. */
@@ -38,22 +38,22 @@ export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeli
       sampling: body.sampling, signal: clientGone.signal, unknownModel: "unknown_model", anyNameWhenSingleModel: true,
       clientId: ctx.clientId,
       ...(conversationId !== undefined ? { conversationId } : {}),
+      traceparent: traceparentOf(ctx),
     });
     ctx.res.off("close", onClose);
     const log = ctx.log.child({ worker_id: started.workerId, session_id: started.sessionId });
     try {
       ctx.res.writeHead(200, { ...SSE_HEADERS, "x-route-decision": routeDecisionHeader(started), "x-worker-id": started.workerId });
-      const result = await relay({
-        upstream: started.upstream, res: ctx.res, format: seedFormat,
-        bufferTokens: config.relayBufferTokens, writeTimeoutMs: config.clientWriteTimeoutMs, log,
-        abortUpstream: started.abortUpstream,
-      });
+      const result = await pipeline.stream(started, ctx.res, seedFormat, log);
       log.info({ termination: result.termination, completion_tokens: result.tokens }, "stream.end");
-      if (result.termination === "worker_error" || result.termination === "complete") {
-        pipeline.streamEnded(started.workerId, result.termination === "worker_error");
-      }
     } finally {
       started.lease.release();
     }
   });
+}
+
+/** The client's W3C `traceparent` (validated where it is used). */
+export function traceparentOf(ctx: RouteContext): string | undefined {
+  const h = ctx.req.headers.traceparent;
+  return typeof h === "string" ? h : undefined;
 }

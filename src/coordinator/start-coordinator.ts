@@ -3,7 +3,11 @@ import type { CoordinatorConfig } from "../common/config.js";
 import { HttpServer } from "../common/http-server.js";
 import { coordinatorRouteClass, createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
+import { registerMetricsRoute } from "../common/metrics-route.js";
 import { mathRng, type Rng } from "../common/rng.js";
+import { startTracing } from "../common/tracing.js";
+import { CoordinatorTelemetry } from "./coordinator-telemetry.js";
+import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { registerHealthRoutes } from "./health-routes.js";
 import { InferencePipeline } from "./inference-pipeline.js";
 import { RateLimiter } from "./rate-limiter.js";
@@ -20,6 +24,7 @@ export interface RunningCoordinator {
   readonly url: string;
   readonly table: WorkerTable;
   readonly tracker: SessionTracker;
+  readonly telemetry: CoordinatorTelemetry;
   close(): Promise<void>;
 }
 
@@ -38,17 +43,23 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   });
   const rateLimiter = new RateLimiter({ requestsPerMinute: config.rateLimitRpm, tokensPerMinute: config.rateLimitTpm });
   const affinity = new SessionAffinity(clock, config.sessionAffinityTtlMs);
+  const tracing = startTracing(config, "coordinator", log);
+  const telemetry = new CoordinatorTelemetry({ table, tracker, clock, tracer: tracing.tracer });
   const pipeline = new InferencePipeline({
-    config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log, affinity, rateLimiter,
+    config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log, affinity, rateLimiter, telemetry,
   });
   const server = new HttpServer({
     log,
     maxBodyBytes: config.maxBodyBytes,
     guard: createGuard({ apiKeys: config.apiKeys, clusterToken: config.clusterToken }, coordinatorRouteClass),
+    onResponse: (route, method, status) => telemetry.metrics.httpResponse(route, method, status),
   });
-  registerHealthRoutes(server, { table, tracker, config, clock, startedMs: clock.now() });
+  const startedMs = clock.now();
+  registerHealthRoutes(server, { table, tracker, config, clock, startedMs });
   registerSeedRoutes(server, pipeline, config);
   registerOpenAiRoutes(server, { pipeline, config, table, clock });
+  registerMetricsRoute(server, telemetry.metrics.registry);
+  registerDashboardRoutes(server, { table, tracker, telemetry, config, clock, startedMs });
   // Expiry is checked often enough to notice a silent worker within a fraction of its interval.
   const sweeper = setInterval(() => table.sweep(), Math.max(25, Math.min(1000, config.heartbeatIntervalMs / 4)));
   sweeper.unref();
@@ -58,11 +69,13 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     url,
     table,
     tracker,
+    telemetry,
     async close() {
       clearInterval(sweeper);
       server.server.closeAllConnections();
       await server.close();
       await client.close();
+      await tracing.shutdown();
     },
   };
 }

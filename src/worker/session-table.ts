@@ -29,6 +29,8 @@ export class SessionTable {
   private keeping = true;
   readonly slots: SlotPool;
   readonly kept = new KeptSequences();
+  /** Told of every session's end, after it ended (metrics). */
+  onEnd: ((session: Session, reason: EndReason) => void) | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -177,6 +179,7 @@ export class SessionTable {
       },
       "session.end",
     );
+    this.onEnd?.(session, reason);
   }
 
   /** Ends sessions idle (not decoding) for longer than the TTL; returns how many. */

@@ -2,9 +2,11 @@ import { availableParallelism } from "node:os";
 import { stat } from "node:fs/promises";
 import { systemClock, type Clock } from "../common/clock.js";
 import type { WorkerConfig } from "../common/config.js";
-import { HttpServer } from "../common/http-server.js";
+import { HttpServer, type HttpServerOptions } from "../common/http-server.js";
 import { createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
+import { registerMetricsRoute } from "../common/metrics-route.js";
+import { startTracing } from "../common/tracing.js";
 import type { Engine } from "../engine/engine.js";
 import { chooseParallel, chooseThreads } from "../engine/engine-tuning.js";
 import { createLlamaEngine } from "../engine/llama-engine.js";
@@ -35,17 +37,26 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
   const { log } = deps;
   const clock = deps.clock ?? systemClock;
   const { engine, modelCreatedS } = await createEngine(config, deps);
-  // With a cluster token, every worker endpoint (health included) answers only the cluster.
-  const server = new HttpServer({
+  let service: WorkerService | undefined;
+  // With a cluster token, every worker endpoint (health and metrics included) answers only the cluster.
+  const serverOptions: HttpServerOptions = {
     log,
     maxBodyBytes: config.maxBodyBytes,
     guard: createGuard({ apiKeys: [], clusterToken: config.clusterToken }, () => "cluster"),
-  });
-  let workerId = config.workerId ?? "";
-  const service = new WorkerService({
-    get workerId() {
-      return workerId;
-    },
+    onResponse: (route, method, status) => service?.metrics.httpResponse(route, method, status),
+  };
+  const server = new HttpServer(serverOptions);
+  // The default id names the port, known once listening; routes are added right after, before any
+  // heartbeat tells a coordinator where this worker is.
+  const listened = await server.listen(config.workerPort, config.host);
+  const port = server.port;
+  const workerId = config.workerId ?? `worker-${port}`;
+  // Every line this worker logs from here on carries its id, request lines included.
+  const wlog = log.child({ worker_id: workerId });
+  serverOptions.log = wlog;
+  const tracing = startTracing(config, "worker", wlog, { "service.instance.id": workerId });
+  service = new WorkerService({
+    workerId,
     engine,
     limits: {
       maxSessions: config.workerMaxSessions,
@@ -57,40 +68,41 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     modelAliases: config.modelAliases.filter((a) => a !== engine.info.modelId),
     modelCreatedS,
     clock,
-    log,
+    log: wlog,
+    tracer: tracing.tracer,
+    vllmMetrics: config.vllmMetrics,
   });
+  const svc = service;
   server
-    .route("POST", "/worker/prefill", (ctx) => service.prefill(ctx))
-    .route("POST", "/worker/decode", (ctx) => service.decode(ctx))
-    .route("POST", "/worker/cancel", (ctx) => service.cancelRoute(ctx))
+    .route("POST", "/worker/prefill", (ctx) => svc.prefill(ctx))
+    .route("POST", "/worker/decode", (ctx) => svc.decode(ctx))
+    .route("POST", "/worker/cancel", (ctx) => svc.cancelRoute(ctx))
     .route("GET", "/worker/health", (ctx) => {
-      const body = JSON.stringify(service.health());
+      const body = JSON.stringify(svc.health());
       ctx.res.writeHead(200, { "content-type": "application/json" }).end(body);
     });
-  const listened = await server.listen(config.workerPort, config.host);
-  const port = server.port;
-  if (workerId === "") workerId = `worker-${port}`;
+  registerMetricsRoute(server, svc.metrics.registry);
   const url = config.workerUrl ?? `http://127.0.0.1:${port}`;
   const heartbeat = new HeartbeatSender(
     config.coordinatorUrls,
     config.heartbeatIntervalMs,
-    () => ({ worker_id: workerId, worker_url: url, timestamp: clock.wallNow(), interval_ms: config.heartbeatIntervalMs, health: service.health() }),
-    log,
+    () => ({ worker_id: workerId, worker_url: url, timestamp: clock.wallNow(), interval_ms: config.heartbeatIntervalMs, health: svc.health() }),
+    wlog,
     config.clusterToken !== undefined ? { authorization: `Bearer ${config.clusterToken}` } : {},
   );
   heartbeat.start();
-  const sweeper = setInterval(() => service.sweep(), Math.min(10_000, Math.max(50, config.sessionTtlMs / 4)));
+  const sweeper = setInterval(() => svc.sweep(), Math.min(10_000, Math.max(50, config.sessionTtlMs / 4)));
   sweeper.unref();
-  log.info({ url, listen: listened, worker_id: workerId, ...engine.info }, "server.listening");
+  wlog.info({ url, listen: listened, ...engine.info }, "server.listening");
 
   let shuttingDown: Promise<void> | undefined;
   return {
     url,
     workerId,
-    service,
+    service: svc,
     shutdown() {
       shuttingDown ??= (async () => {
-        const drain = service.drain(config.drainTimeoutMs);
+        const drain = svc.drain(config.drainTimeoutMs);
         heartbeat.beat(); // announce draining at once, so coordinators stop routing here
         await drain;
         heartbeat.stop();
@@ -98,7 +110,8 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
         server.server.closeAllConnections();
         await server.close();
         await engine.close();
-        log.info({ worker_id: workerId }, "worker.stopped");
+        await tracing.shutdown();
+        wlog.info({}, "worker.stopped");
       })();
       return shuttingDown;
     },

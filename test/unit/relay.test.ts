@@ -4,7 +4,8 @@ import { createServer, request, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { createLogger } from "../../src/common/logger.js";
-import { fastTokenText, relay, type RelayResult, type StreamFormat } from "../../src/coordinator/relay.js";
+import { relay, type RelayResult, type StreamFormat } from "../../src/coordinator/relay.js";
+import { fastTokenSeq, fastTokenText } from "../../src/protocol/worker-token-event.js";
 import { SseReader } from "../../src/protocol/sse.js";
 
 const log = createLogger("test", "silent");
@@ -48,6 +49,7 @@ const finalEvent = (n: number) => `data: {"token":"","seq":${n},"finished":true,
 describe("the relay", () => {
   it("reads worker token events with and without escapes", () => {
     assert.equal(fastTokenText('{"token":" cat","seq":12}'), " cat");
+    assert.equal(fastTokenSeq(), 12);
     assert.equal(fastTokenText('{"token":"a\\"b","seq":1}'), undefined); // escaped: parsed in full
     assert.equal(fastTokenText('{"token":"","seq":3,"finished":true}'), undefined);
     assert.equal(fastTokenText('{"token":"x","seq":}'), undefined);
