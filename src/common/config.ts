@@ -88,6 +88,7 @@ const simOptions = {
   simItlPerSequenceMs: numberOpt("SIM_ITL_PER_SEQUENCE_MS", "--sim-itl-per-sequence-ms", 0.5, 0, 60_000,
     "sim: inter-token time added per other sequence decoding at the same time (ms)"),
   simJitter: numberOpt("SIM_JITTER", "--sim-jitter", 0, 0, 0.99, "sim: relative spread of every duration (0.1: ±10%)"),
+  simTokenChars: intOpt("SIM_TOKEN_CHARS", "--sim-token-chars", 0, 0, 1_000_000, "sim: pad each token's text to this many characters (0: natural words; large values model bulk streams)"),
   simSeed: intOpt("SIM_SEED", "--sim-seed", 1, 0, 2 ** 32 - 1, "sim: seed of generated text, jitter and fault draws"),
   simSlowFactor: numberOpt("SIM_SLOW_FACTOR", "--sim-slow-factor", 1, 1, 10_000, "sim fault: multiplies every duration (answer slowly)"),
   simFailPrefill: numberOpt("SIM_FAIL_PREFILL", "--sim-fail-prefill", 0, 0, 1, "sim fault: probability that a prefill fails (HTTP 500)"),
