@@ -69,8 +69,16 @@ export interface StartedInference {
   readonly attempts: number;
   /** Metrics, timeline and spans of this request; `stream()` ends them. */
   readonly telemetry: RequestTelemetry;
-  /** Closes the decode request, which cancels the session on the worker. */
+  /** Closes the current decode request, which cancels the session on its worker. */
   abortUpstream(): void;
+  /** The worker streaming now (differs from `workerId` after a failover). */
+  currentWorkerId(): string;
+  /**
+   * Continues a stream whose worker failed mid-decode on another worker: prefill of the prompt and
+   * the text already relayed, then decode of the rest. Undefined when no attempt is left or none
+   * succeeds; the caller then ends the stream with an error.
+   */
+  failover(failure: { code: string; message: string }, relayed: { text: string; tokens: number }, signal: AbortSignal): Promise<Readable | undefined>;
 }
 
 export interface PipelineDeps {
@@ -158,8 +166,9 @@ export class InferencePipeline {
         bufferTokens: config.relayBufferTokens, writeTimeoutMs: config.clientWriteTimeoutMs,
         abortUpstream: started.abortUpstream,
         onFirstToken: tel.onFirstToken, onTokens: tel.onTokens, onSlowClient: tel.onSlowClient, onWriteWait: tel.onWriteWait,
+        ...this.resilience(started),
       });
-      this.streamOutcome(started.workerId, result.termination);
+      this.streamOutcome(started.currentWorkerId(), result.termination);
       return result;
     } finally {
       tel.end(result);
@@ -172,12 +181,24 @@ export class InferencePipeline {
     tel.streamStarted(started.workerId, this.d.config.relayBufferTokens);
     let result: CollectResult | undefined;
     try {
-      result = await collectStream({ upstream: started.upstream, res, log, abortUpstream: started.abortUpstream });
-      this.streamOutcome(started.workerId, result.termination);
+      result = await collectStream({ upstream: started.upstream, res, log, abortUpstream: started.abortUpstream, ...this.resilience(started) });
+      this.streamOutcome(started.currentWorkerId(), result.termination);
       return result;
     } finally {
       tel.collected(result);
     }
+  }
+
+  /** Stall timeouts and failover, shared by streamed and one-body answers. */
+  private resilience(started: StartedInference) {
+    const { config } = this.d;
+    return {
+      firstTokenTimeoutMs: config.firstTokenTimeoutMs,
+      stallTimeoutMs: config.streamStallTimeoutMs,
+      promptTokens: started.prefill.prompt_tokens,
+      ...(config.maxFailovers > 0 ? { failover: started.failover } : {}),
+      onFailover: () => this.d.telemetry.failover(),
+    };
   }
 
   /** A stream that completed counts for its worker's breaker; one the worker broke, against it. */
@@ -186,7 +207,7 @@ export class InferencePipeline {
   }
 
   private async run(job: InferenceJob, tel: RequestTelemetry): Promise<StartedInference> {
-    const { config, table, tracker, client, log } = this.d;
+    const { config, table, tracker, log } = this.d;
     const model = this.resolveModel(job.model, job.unknownModel, job.anyNameWhenSingleModel);
     const promptBytes = promptBytesOf(job);
     // Without max_tokens the worker reserves the whole context; so does the estimate.
@@ -212,8 +233,51 @@ export class InferencePipeline {
       job.log.info({ reason: admission.reason }, "scheduler.reject");
       throw new ServingError(admission.reason, admission.message);
     }
-
     const exclude = new Set<string>();
+    const first = await this.dispatch(job, tel, { model, tokens, promptBytes, exclude, lease: undefined, continuation: undefined, attempts: config.prefillRetries + 1 });
+    // Failover state: the stream's current worker and how many continuations are left.
+    let current = first;
+    let failoversLeft = config.maxFailovers;
+    const started: StartedInference = {
+      model, sessionId: first.sessionId, workerId: first.workerId, workerUrl: first.workerUrl, lease: first.lease, prefill: first.prefill,
+      upstream: first.upstream, decision: first.decision, attempts: first.attempts, telemetry: tel,
+      abortUpstream: () => current.abort.abort(),
+      currentWorkerId: () => current.workerId,
+      failover: async (failure, relayed, signal) => {
+        const failed = current;
+        failed.abort.abort();
+        this.d.table.recordFault(failed.workerId, failure.code === "worker_stalled" ? "timeout" : "stream");
+        void this.d.client.cancel(failed.workerUrl, failed.sessionId, job.requestId);
+        // A grammar constrains the whole answer from its start; a continuation cannot resume one.
+        if (failoversLeft <= 0 || job.sampling.grammar !== undefined || job.sampling.json_schema !== undefined || signal.aborted) return undefined;
+        failoversLeft--;
+        const remaining = job.maxTokens === undefined ? undefined : job.maxTokens - relayed.tokens;
+        if (remaining !== undefined && remaining <= 0) return undefined;
+        log.warn({ request_id: job.requestId, worker_id: failed.workerId, reason: failure.code, relayed_tokens: relayed.tokens }, "stream.failover");
+        try {
+          const next = await this.dispatch({ ...job, maxTokens: remaining, signal }, tel, {
+            model, tokens, promptBytes: promptBytes + Buffer.byteLength(relayed.text), exclude, lease: first.lease,
+            continuation: relayed.text, attempts: config.prefillRetries + 1,
+          });
+          current = next;
+          return next.upstream;
+        } catch (err) {
+          log.warn({ request_id: job.requestId, err: (err as Error).message }, "stream.failover_failed");
+          return undefined;
+        }
+      },
+    };
+    return started;
+  }
+
+  /**
+   * Schedules and prefills on one worker after another (never one in `exclude`) until one answers,
+   * then starts its decode stream. With a continuation, the prompt is followed by the text a failed
+   * worker already produced (for chat: as the start of the assistant's answer), and the lease moves.
+   */
+  private async dispatch(job: InferenceJob, tel: RequestTelemetry, plan: DispatchPlan): Promise<Dispatched> {
+    const { table, tracker, client } = this.d;
+    const { model, tokens, promptBytes, exclude, continuation } = plan;
     const failures: { worker: string; error: string }[] = [];
     let lastCapacityError: ServingError | undefined;
     let capacityFailures = 0;
@@ -221,7 +285,7 @@ export class InferencePipeline {
     const conversation = job.conversationId;
     const affinity = conversation !== undefined ? this.d.affinity.workerOf(conversation) : undefined;
     const profile = conversation !== undefined ? withAffinity(this.d.profile) : this.d.profile;
-    for (let attempt = 0; attempt <= config.prefillRetries; attempt++) {
+    for (let attempt = 0; attempt < plan.attempts; attempt++) {
       const scheduleSpan = tel.span("schedule");
       const decision = schedule(profile, this.snapshot(), { model, tokens, exclude, affinity }, { nowMs: this.d.clock.now(), rng: this.d.rng });
       tel.scheduled(decision, attempt, scheduleSpan);
@@ -234,12 +298,14 @@ export class InferencePipeline {
         {
           profile: decision.profile, score: round(decision.pick.total), scores: decision.pick.scores,
           runner_up: decision.runnerUp ? { worker_id: decision.runnerUp.candidate.id, score: round(decision.runnerUp.total) } : null,
-          attempt,
+          attempt, ...(continuation !== undefined ? { failover: true } : {}),
         },
         "scheduler.select",
       );
       const sessionId = randomUUID();
-      const lease = tracker.open(job.requestId, w.id, tokens * w.kvBytesPerToken);
+      const lease = plan.lease ?? tracker.open(job.requestId, w.id, tokens * w.kvBytesPerToken);
+      const previousWorker = lease.workerId;
+      lease.moveTo(w.id);
       table.dispatched(w.id);
       const upstreamAbort = new AbortController();
       const onClientAbort = () => upstreamAbort.abort();
@@ -251,7 +317,7 @@ export class InferencePipeline {
         if (job.signal.aborted) throw new WorkerFault("client went away", "aborted");
         const body: PrefillRequest = {
           session_id: sessionId, model: job.model, max_tokens: job.maxTokens, sampling: job.sampling,
-          ...(job.messages !== undefined ? { messages: job.messages } : { prompt: job.prompt! }),
+          ...promptOf(job, continuation),
           ...(conversation !== undefined ? { conversation_id: conversation } : {}),
         };
         const prefill = await client.prefill(w.url, body, {
@@ -261,7 +327,7 @@ export class InferencePipeline {
         tel.prefillDone(prefillSpan, prefill, prefillStartMs);
         table.recordSuccess(w.id);
         lease.trueUp(prefill.kv_cache_bytes);
-        this.estimator.observe(model, promptBytes, prefill.prompt_tokens);
+        if (continuation === undefined) this.estimator.observe(model, promptBytes, prefill.prompt_tokens);
         const decodeSpan = tel.decodeStarted(w.id, sessionId);
         const upstream = await client.decode(w.url, sessionId, job.maxTokens, {
           requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(decodeSpan),
@@ -269,15 +335,13 @@ export class InferencePipeline {
         job.signal.removeEventListener("abort", onClientAbort);
         if (conversation !== undefined) this.d.affinity.record(conversation, w.id);
         wlog.debug({ session_id: sessionId, prompt_tokens: prefill.prompt_tokens, cached_tokens: prefill.cached_tokens }, "prefill.done");
-        return {
-          model, sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1, telemetry: tel,
-          abortUpstream: () => upstreamAbort.abort(),
-        };
+        return { sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1, abort: upstreamAbort };
       } catch (err) {
         if (prefilled) tel.decodeFailed(w.id, (err as Error).message);
         else tel.prefillFailed(prefillSpan, w.id, (err as Error).message);
         job.signal.removeEventListener("abort", onClientAbort);
-        lease.release();
+        if (plan.lease === undefined) lease.release();
+        else lease.moveTo(previousWorker);
         if (prefilled) void client.cancel(w.url, sessionId, job.requestId);
         if (job.signal.aborted) throw new ServingError("invalid_request", "client went away", { cause: err });
         if (err instanceof ServingError && !isCapacityError(err)) throw err; // the request's own fault: no retry
@@ -319,6 +383,40 @@ export class InferencePipeline {
 }
 
 const round = (x: number) => Math.round(x * 1e4) / 1e4;
+
+interface DispatchPlan {
+  model: string;
+  /** Estimated prompt + generation tokens, for the KV filters and the lease's first reservation. */
+  tokens: number;
+  promptBytes: number;
+  /** Workers tried already (for a failover: every worker the stream has used). */
+  exclude: Set<string>;
+  /** The stream's lease when it moves to another worker; undefined for a new request. */
+  lease: SessionLease | undefined;
+  /** Text the answer already has, for a continuation. */
+  continuation: string | undefined;
+  attempts: number;
+}
+
+interface Dispatched {
+  sessionId: string;
+  workerId: string;
+  workerUrl: string;
+  lease: SessionLease;
+  prefill: PrefillResponse;
+  upstream: Readable;
+  decision: Extract<Decision, { ok: true }>;
+  attempts: number;
+  abort: AbortController;
+}
+
+/** The prompt fields of a prefill: the job's, continued by the text already produced. */
+function promptOf(job: InferenceJob, continuation: string | undefined): Pick<PrefillRequest, "prompt" | "messages"> {
+  if (job.messages !== undefined) {
+    return { messages: continuation === undefined ? job.messages : [...job.messages, { role: "assistant", content: continuation }] };
+  }
+  return { prompt: continuation === undefined ? job.prompt! : job.prompt! + continuation };
+}
 
 /** Context assumed for a model whose workers report none (seed workers), in tokens. */
 const FALLBACK_CONTEXT_TOKENS = 2048;
