@@ -133,6 +133,8 @@ export const workerOptions = {
   workerMaxSessionKvBytes: bytesOpt("WORKER_MAX_SESSION_KV_BYTES", "--worker-max-session-kv-bytes", 512 * MiB, "KV cache one session may hold (bytes)"),
   workerMaxKvBytes: bytesOpt("WORKER_MAX_KV_BYTES", "--worker-max-kv-bytes", 8 * GiB, "KV cache this worker holds in total (bytes)"),
   sessionTtlMs: intOpt("SESSION_TTL_MS", "--session-ttl-ms", 300_000, 100, 86_400_000, "idle session lifetime before its KV is freed (ms)"),
+  decodeClaimTimeoutMs: intOpt("DECODE_CLAIM_TIMEOUT_MS", "--decode-claim-timeout-ms", 30_000, 100, 86_400_000,
+    "a prefilled session that no decode claims within this long (ms) is freed: its coordinator gave up on the prefill or died"),
   channelTokens: intOpt("WORKER_CHANNEL_TOKENS", "--worker-channel-tokens", 32, 1, 65536, "tokens buffered per session before its decode pauses"),
   drainTimeoutMs: intOpt("DRAIN_TIMEOUT_MS", "--drain-timeout-ms", 30_000, 0, 3_600_000, "longest SIGTERM waits for running decodes (ms)"),
   localWorkers: intOpt("LOCAL_WORKERS", "--local-workers", 1, 1, 1024, "worker processes sharing this machine's cores (set by serve)"),

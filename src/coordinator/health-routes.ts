@@ -49,7 +49,7 @@ export function registerHealthRoutes(
   server.route("POST", "/coordinator/health/heartbeat", async (ctx) => {
     const hb = parseHeartbeat(await ctx.readJson());
     const known = table.get(hb.worker_id);
-    table.upsert(hb);
+    table.upsert(hb, tracker.load(hb.worker_id));
     if (known === undefined || known.expired) ctx.log.info({ worker_id: hb.worker_id, worker_url: hb.worker_url, model: hb.health.model.id }, "worker.joined");
     sendJson(ctx.res, 200, { status: "ok" });
   });

@@ -117,7 +117,7 @@ export class InferencePipeline {
     const { table, tracker } = this.d;
     const now = this.d.clock.now();
     return table.list().map((e) => {
-      const local = tracker.load(e.id);
+      const load = table.load(e, tracker.load(e.id));
       const h = e.health;
       return {
         id: e.id,
@@ -126,9 +126,9 @@ export class InferencePipeline {
         fresh: table.isFresh(e, now),
         healthy: e.breaker.allows(now) && h.alive,
         draining: h.draining,
-        sessions: Math.max(h.active_sessions, local.sessions),
+        sessions: load.sessions,
         maxSessions: h.limits.max_sessions,
-        kvBytes: Math.max(h.kv_reserved_bytes, local.kvBytes),
+        kvBytes: load.kvBytes,
         maxKvBytes: h.limits.max_kv_bytes,
         maxSessionKvBytes: h.limits.max_session_kv_bytes,
         kvBytesPerToken: h.model.kv_bytes_per_token,

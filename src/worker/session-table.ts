@@ -19,9 +19,15 @@ export interface SessionLimits {
   maxSessionKvBytes: number;
   maxKvBytes: number;
   ttlMs: number;
+  /**
+   * Longest a prefilled session waits for its decode (ms). A coordinator decodes at once after the
+   * prefill's answer; one that never does gave up on that answer (a timeout while this worker was
+   * frozen) or died, and nobody else can name the session: it is freed, slot and KV with it.
+   */
+  claimTimeoutMs: number;
 }
 
-export type EndReason = "done" | "cancelled" | "disconnect" | "error" | "ttl" | "drain" | "prefill_failed";
+export type EndReason = "done" | "cancelled" | "disconnect" | "error" | "ttl" | "unclaimed" | "drain" | "prefill_failed";
 
 export class SessionTable {
   private readonly sessions = new Map<string, Session>();
@@ -182,12 +188,16 @@ export class SessionTable {
     this.onEnd?.(session, reason);
   }
 
-  /** Ends sessions idle (not decoding) for longer than the TTL; returns how many. */
+  /** Ends sessions prefilled and never decoded past the claim timeout, and idle (not decoding) ones past the TTL; returns how many. */
   sweep(): number {
     const now = this.clock.now();
     let n = 0;
     for (const s of [...this.sessions.values()]) {
-      if (s.state !== "decoding" && now - s.lastActiveMs > this.limits.ttlMs) {
+      const idleMs = now - s.lastActiveMs;
+      if (s.state === "ready" && idleMs > this.limits.claimTimeoutMs) {
+        this.end(s, "unclaimed");
+        n++;
+      } else if (s.state !== "decoding" && idleMs > this.limits.ttlMs) {
         this.end(s, "ttl");
         n++;
       }

@@ -63,6 +63,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
       maxSessionKvBytes: config.workerMaxSessionKvBytes,
       maxKvBytes: config.workerMaxKvBytes,
       ttlMs: config.sessionTtlMs,
+      claimTimeoutMs: config.decodeClaimTimeoutMs,
     },
     channelTokens: config.channelTokens,
     modelAliases: config.modelAliases.filter((a) => a !== engine.info.modelId),
@@ -91,7 +92,9 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     config.clusterToken !== undefined ? { authorization: `Bearer ${config.clusterToken}` } : {},
   );
   heartbeat.start();
-  const sweeper = setInterval(() => svc.sweep(), Math.min(10_000, Math.max(50, config.sessionTtlMs / 4)));
+  // Sessions are freed at most a quarter of their timeout late.
+  const sweepMs = Math.min(10_000, Math.max(50, Math.min(config.sessionTtlMs, config.decodeClaimTimeoutMs) / 4));
+  const sweeper = setInterval(() => svc.sweep(), sweepMs);
   sweeper.unref();
   wlog.info({ url, listen: listened, ...engine.info }, "server.listening");
 
