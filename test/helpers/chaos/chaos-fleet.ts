@@ -1,4 +1,3 @@
-import { request } from "undici";
 import { waitForRoutable } from "../cluster.js";
 import { getJson } from "../http.js";
 import { freePort } from "../ports.js";
@@ -163,16 +162,5 @@ export class ChaosFleet {
     const procs = [...[...this.workers.values()].map((w) => w.proc), ...this.coordinators];
     for (const p of procs) if (p.alive) p.kill("SIGCONT");
     await Promise.all(procs.map((p) => p.stop()));
-  }
-}
-
-/** Whether a URL answers at all (used to wait for a port to be released). */
-export async function answers(url: string): Promise<boolean> {
-  try {
-    const res = await request(url, { headersTimeout: 2000, bodyTimeout: 2000 });
-    await res.body.dump();
-    return true;
-  } catch {
-    return false;
   }
 }

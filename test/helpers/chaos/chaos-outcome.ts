@@ -1,6 +1,17 @@
 import type { Leaks } from "./chaos-fleet.js";
 import { streamTokensPerS, type StreamRecord } from "./chaos-stream.js";
 
+/** The rows of the seed's failure table, as the scenarios name the one they measure. */
+export const SEED_ROWS = {
+  pickedThenDead: "worker dies after being picked, before prefill",
+  midPrefill: "worker dies mid-prefill",
+  midDecode: "worker dies mid-decode",
+  slowClient: "slow client",
+  overload: "overload",
+  coordinatorRestart: "coordinator restart",
+  networkTimeout: "network timeout to a worker",
+} as const;
+
 /**
  * What one chaos scenario measured: how its streams ended, what was left held afterwards, and the
  * speed of the streams the fault did not touch against a quiet run of the same workload on the same

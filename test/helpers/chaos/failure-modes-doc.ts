@@ -2,8 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { resolve } from "node:path";
 import { REPO_ROOT } from "../processes.js";
-import { outcomeTable, type ScenarioOutcome } from "./chaos-outcome.js";
-import { SEED_ROWS } from "./worker-fault-scenarios.js";
+import { SEED_ROWS, outcomeTable, type ScenarioOutcome } from "./chaos-outcome.js";
 
 /**
  * Writes the chaos suite's measured outcomes into docs/FAILURE_MODES.md, between its

@@ -1,11 +1,9 @@
 import { connect } from "node:net";
 import { createRng } from "../../../src/common/rng.js";
-import { waitFor } from "../http.js";
 import { ChaosFleet } from "./chaos-fleet.js";
-import { quantile, summarize, type ScenarioOutcome } from "./chaos-outcome.js";
-import { launchWave, newRecord, type StreamRecord } from "./chaos-stream.js";
+import { SEED_ROWS, quantile, summarize, type ScenarioOutcome } from "./chaos-outcome.js";
+import { launchWave, newRecord } from "./chaos-stream.js";
 import { SIM_ARGS, quietRun, specs, waitAllDecoding, STREAM_DEADLINE_MS, type ScenarioOptions } from "./scenario-kit.js";
-import { SEED_ROWS } from "./worker-fault-scenarios.js";
 
 /**
  * Chaos scenarios around the coordinator and the clients: the coordinator killed and restarted,
@@ -81,7 +79,7 @@ export async function slowReader(o: ScenarioOptions): Promise<ScenarioOutcome> {
     // One byte a second: the kernel's and Node's buffers fill, then the coordinator's.
     const reader = setInterval(() => socket.read(1), 1000);
     const bulk = fleet.worker("bulk");
-    await waitFor(async () => bulk.proc.logs.some((l) => l.msg === "session.start" && l.request_id === slow.spec.requestId), "the slow stream started", 30_000);
+    const started = await bulk.proc.waitForLog((l) => l.msg === "session.start" && l.request_id === slow.spec.requestId, 30_000, "the slow stream's session");
     const wave = launchWave(fleet.url, specs(key, o.streams, { maxTokens: MAX_TOKENS }));
     const end = await fleet.coordinator.proc.waitForLog((l) => l.msg === "stream.end" && l.request_id === slow.spec.requestId, 60_000, "the slow stream's end");
     const records = await wave.done;
@@ -89,10 +87,10 @@ export async function slowReader(o: ScenarioOptions): Promise<ScenarioOutcome> {
     socket.destroy();
     slow.end = end.termination === "write_timeout" ? "cut" : "complete";
     slow.endMs = performance.now();
-    const droppedAfter = Date.parse(String(end.time)) - Date.parse(String(bulk.proc.logs.find((l) => l.msg === "session.start" && l.request_id === slow.spec.requestId)!.time));
+    const droppedAfter = Date.parse(String(end.time)) - Date.parse(String(started.time));
     return summarize({
       key, title: "a client reading 1 byte/s among 20+ normal streams", seedFailure: SEED_ROWS.slowClient,
-      records: [...records, slow as StreamRecord], quiet, failedOver: fleet.failedOver(), leaks: await fleet.leaks(),
+      records: [...records, slow], quiet, failedOver: fleet.failedOver(), leaks: await fleet.leaks(),
       unaffected: (r) => r !== slow,
       notes: [`the slow client ended by ${String(end.termination)} ${droppedAfter} ms after its session started (write deadline 2000 ms)`],
       facts: { slowTermination: String(end.termination) },

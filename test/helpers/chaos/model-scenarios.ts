@@ -1,10 +1,9 @@
 import { waitFor } from "../http.js";
 import { STORIES_MODEL, missingModel } from "../processes.js";
 import { ChaosFleet } from "./chaos-fleet.js";
-import { summarize, type ScenarioOutcome } from "./chaos-outcome.js";
+import { SEED_ROWS, summarize, type ScenarioOutcome } from "./chaos-outcome.js";
 import { launchWave, type StreamSpec } from "./chaos-stream.js";
 import { quietRun, specs, waitDecodingOn, type ScenarioOptions } from "./scenario-kit.js";
-import { SEED_ROWS } from "./worker-fault-scenarios.js";
 
 /**
  * The kill cases again with the real model (stories260K, llama.cpp through node-llama-cpp) on two

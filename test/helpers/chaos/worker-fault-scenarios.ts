@@ -1,6 +1,6 @@
 import { waitFor } from "../http.js";
 import { ChaosFleet } from "./chaos-fleet.js";
-import { summarize, type ScenarioOutcome } from "./chaos-outcome.js";
+import { SEED_ROWS, summarize, type ScenarioOutcome } from "./chaos-outcome.js";
 import { launchWave } from "./chaos-stream.js";
 import { SIM_ARGS, perWorker, quietRun, specs, waitDecodingOn, type ScenarioOptions } from "./scenario-kit.js";
 
@@ -9,16 +9,6 @@ import { SIM_ARGS, perWorker, quietRun, specs, waitDecodingOn, type ScenarioOpti
  * killed (-9) before, during prefill and mid-decode, frozen (SIGSTOP) and resumed, and restarted
  * under the same id. The victim is always w1; w2 and w3 carry the rest.
  */
-export const SEED_ROWS = {
-  pickedThenDead: "worker dies after being picked, before prefill",
-  midPrefill: "worker dies mid-prefill",
-  midDecode: "worker dies mid-decode",
-  slowClient: "slow client",
-  overload: "overload",
-  coordinatorRestart: "coordinator restart",
-  networkTimeout: "network timeout to a worker",
-} as const;
-
 const VICTIM = "w1";
 const MAX_TOKENS = 150;
 
