@@ -58,7 +58,7 @@ export async function killMidPrefill(o: ScenarioOptions): Promise<ScenarioOutcom
     return summarize({
       key, title: "kill -9 a worker mid-prefill", seedFailure: SEED_ROWS.midPrefill,
       records, quiet, failedOver: fleet.failedOver(), leaks: await fleet.leaks(), unaffected: () => true,
-      notes: [`killed with ${inFlight} prefills in flight on ${VICTIM} and ${streamingFromVictim} of its streams started`],
+      notes: [`killed once ${inFlight} of its prefills (3 s each) were running and ${streamingFromVictim} of its streams had started`],
     });
   } finally {
     await fleet.stop();
