@@ -7,24 +7,27 @@ import type { Rng } from "../common/rng.js";
 import { ServingError } from "../common/serving-error.js";
 import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
+import { canonicalText } from "../protocol/prefix-blocks.js";
 import type { PrefillRequest, PrefillResponse } from "../protocol/worker-api.js";
 import { admit } from "./admission.js";
+import type { AdmissionQueue, QueueTicket } from "./admission-queue.js";
+import type { PrefixIndex, PrefixMatch } from "./prefix-index.js";
 import { PromptTokenEstimator } from "./prompt-token-estimator.js";
 import type { RateLimiter } from "./rate-limiter.js";
-import { withAffinity } from "./scheduler/profiles.js";
+import { RouteLog } from "./route-log.js";
 import { schedule } from "./scheduler/schedule.js";
-import type { Candidate, Decision, Profile } from "./scheduler/types.js";
-import type { SessionAffinity } from "./session-affinity.js";
+import type { Candidate, Decision, Profile, RouteRequest } from "./scheduler/types.js";
 import { SessionTracker, type SessionLease } from "./session-tracker.js";
 import { WorkerClient, WorkerFault, isCapacityError } from "./worker-client.js";
 import type { WorkerTable } from "./worker-table.js";
 
 /**
- * One pipeline behind every front door: resolve the model, admit in O(1), schedule, prefill (on
- * failure: another worker, fresh session id, up to PREFILL_RETRIES), start the decode stream. A
- * request of a conversation (`conversationId`) prefers the worker holding its KV cache. Errors
- * before the stream starts are ServingErrors the front door answers with a status; once a stream has
- * started it is never replayed.
+ * One pipeline behind every front door: resolve the model, rate-limit, admit in O(1) (or wait in
+ * the admission queue for capacity), schedule with the configured profile (the prefix index tells
+ * which workers hold the prompt; a conversation's `x-session-id` is its affinity key), prefill (on
+ * failure: another worker, fresh session id, up to PREFILL_RETRIES), start the decode stream.
+ * Errors before the stream starts are ServingErrors the front door answers with a status; once a
+ * stream has started it is never replayed.
  */
 export interface InferenceJob {
   requestId: string;
@@ -39,6 +42,10 @@ export interface InferenceJob {
   sampling: SamplingParams;
   /** The client's conversation (`x-session-id`), for KV reuse across turns. */
   conversationId?: string;
+  /** Order in the admission queue: lower first (default 0). */
+  priority?: number;
+  /** Called while the request waits in the admission queue: its position (1 = next) and the queue's size. */
+  onQueued?: (position: number, size: number) => void;
   /** Aborted when the client goes away. */
   signal: AbortSignal;
   /** Rate-limit identity: an API key's id, or the client's address. */
@@ -60,6 +67,10 @@ export interface StartedInference {
   readonly upstream: Readable;
   readonly decision: Extract<Decision, { ok: true }>;
   readonly attempts: number;
+  /** The request's prompt against the prefix index. */
+  readonly prefix: PrefixMatch;
+  /** Time spent in the admission queue (ms; 0 when admitted at once). */
+  readonly queuedMs: number;
   /** Closes the decode request, which cancels the session on the worker. */
   abortUpstream(): void;
 }
@@ -74,13 +85,24 @@ export interface PipelineDeps {
   rng: Rng;
   log: Logger;
   rateLimiter: RateLimiter;
-  affinity: SessionAffinity;
+  index: PrefixIndex;
+  queue: AdmissionQueue;
 }
+
+/** Capacity refusals that a request may wait out in the admission queue. */
+const QUEUEABLE = new Set(["system_sessions_full", "system_kv_cache_full"]);
 
 export class InferencePipeline {
   readonly estimator = new PromptTokenEstimator();
+  /** The last routing decisions, for operators (`GET /coordinator/health/routing`). */
+  readonly routes = new RouteLog();
+  private sequence = 0;
 
   constructor(private readonly d: PipelineDeps) {}
+
+  get profile(): Profile {
+    return this.d.profile;
+  }
 
   /** The canonical model id that serves `name` (see README: single-model fleets serve any name). */
   resolveModel(name: string, unknown: InferenceJob["unknownModel"], anyNameWhenSingle = true): string {
@@ -133,43 +155,61 @@ export class InferencePipeline {
       job.log.info({ limit: rate.limit, client: job.clientId }, "ratelimit.reject");
       throw new ServingError("rate_limited", `rate limit of ${rate.limit} per minute reached`, { retryAfterS: rate.retryAfterS });
     }
-    const capacity = table.capacity();
-    const admission = admit({
-      capacity: { ...capacity, routable: table.capacity(model).routable },
-      liveSessions: tracker.count,
-      liveKvBytes: tracker.kvReservedBytes,
-      systemMaxSessions: config.systemMaxSessions,
-      systemMaxKvBytes: config.systemMaxKvBytes,
-      requestTokens: tokens,
-    });
-    if (!admission.admitted) {
-      job.log.info({ reason: admission.reason }, "scheduler.reject");
-      throw new ServingError(admission.reason, admission.message);
+    const conversation = job.conversationId;
+    const prefix = this.d.index.match(canonicalText(job.messages !== undefined ? { messages: job.messages } : { prompt: job.prompt! }));
+    const route = (exclude: ReadonlySet<string>): RouteRequest => ({ model, tokens, exclude, affinityKey: conversation, prefix });
+    const sequence = this.sequence++;
+    const decide = (exclude: ReadonlySet<string>) =>
+      schedule(this.d.profile, this.snapshot(), route(exclude), { nowMs: this.d.clock.now(), rng: this.d.rng, sequence });
+
+    // Admission: O(1) against the aggregates, then the first scheduling decision; at capacity,
+    // wait in the queue (admission-queue.ts) when it is on. First in line or an empty queue only.
+    const { queue } = this.d;
+    const queuedAt = this.d.clock.now();
+    let ticket: QueueTicket | undefined;
+    let first: Decision;
+    try {
+      for (;;) {
+        const verdict = this.admitNow(model, tokens, decide);
+        if (verdict.ok && (ticket !== undefined ? ticket.isFirst : queue.size === 0)) {
+          first = verdict.decision;
+          break;
+        }
+        if (!verdict.ok && !(queue.enabled && QUEUEABLE.has(verdict.error.code))) {
+          job.log.info({ reason: verdict.error.code }, "scheduler.reject");
+          throw verdict.error;
+        }
+        if (ticket === undefined) {
+          ticket = queue.enqueue({ priority: job.priority ?? 0, signal: job.signal, ...(job.onQueued ? { onPosition: job.onQueued } : {}) });
+          job.log.info({ priority: job.priority ?? 0, queue_size: queue.size, reason: verdict.ok ? "queue_not_empty" : verdict.error.code }, "queue.wait");
+        }
+        await ticket.turn();
+      }
+    } catch (err) {
+      if (err instanceof ServingError && (err.code === "queue_full" || err.code === "queue_timeout")) {
+        job.log.info({ reason: err.code, retry_after_s: err.retryAfterS, waited_ms: Math.round(this.d.clock.now() - queuedAt) }, "queue.reject");
+      }
+      throw err;
     }
+    // Leaving wakes the next in line, whose check runs after this one's claim below (synchronous up
+    // to the first prefill).
+    ticket?.leave();
+    const queuedMs = ticket === undefined ? 0 : this.d.clock.now() - queuedAt;
+    if (ticket !== undefined) job.log.info({ waited_ms: Math.round(queuedMs) }, "queue.admitted");
 
     const exclude = new Set<string>();
     const failures: { worker: string; error: string }[] = [];
     let lastCapacityError: ServingError | undefined;
     let capacityFailures = 0;
     let lastDecision: Decision | undefined;
-    const conversation = job.conversationId;
-    const affinity = conversation !== undefined ? this.d.affinity.workerOf(conversation) : undefined;
-    const profile = conversation !== undefined ? withAffinity(this.d.profile) : this.d.profile;
     for (let attempt = 0; attempt <= config.prefillRetries; attempt++) {
-      const decision = schedule(profile, this.snapshot(), { model, tokens, exclude, affinity }, { nowMs: this.d.clock.now(), rng: this.d.rng });
+      const decision = attempt === 0 ? first : decide(exclude);
       lastDecision = decision;
       if (!decision.ok) break;
       const w = decision.pick.candidate;
       exclude.add(w.id);
       const wlog = job.log.child({ worker_id: w.id });
-      wlog.info(
-        {
-          profile: decision.profile, score: round(decision.pick.total), scores: decision.pick.scores,
-          runner_up: decision.runnerUp ? { worker_id: decision.runnerUp.candidate.id, score: round(decision.runnerUp.total) } : null,
-          attempt,
-        },
-        "scheduler.select",
-      );
+      this.explain(wlog, decision, prefix, attempt);
       const sessionId = randomUUID();
       const lease = tracker.open(job.requestId, w.id, tokens * w.kvBytesPerToken);
       table.dispatched(w.id);
@@ -191,10 +231,10 @@ export class InferencePipeline {
         this.estimator.observe(model, promptBytes, prefill.prompt_tokens);
         const upstream = await client.decode(w.url, sessionId, job.maxTokens, { requestId: job.requestId, signal: upstreamAbort.signal });
         job.signal.removeEventListener("abort", onClientAbort);
-        if (conversation !== undefined) this.d.affinity.record(conversation, w.id);
+        this.routes.record(this.d.clock.wallNow(), job.requestId, decision, prefix, queuedMs, attempt + 1, prefill.cached_tokens, prefill.prompt_tokens);
         wlog.debug({ session_id: sessionId, prompt_tokens: prefill.prompt_tokens, cached_tokens: prefill.cached_tokens }, "prefill.done");
         return {
-          model, sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1,
+          model, sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1, prefix, queuedMs,
           abortUpstream: () => upstreamAbort.abort(),
         };
       } catch (err) {
@@ -219,6 +259,52 @@ export class InferencePipeline {
     throw new ServingError("worker_failed", `prefill failed on ${failures.map((f) => `${f.worker} (${f.error})`).join(", ")}`, {
       details: { tried: failures },
     });
+  }
+
+  /**
+   * Whether the request may go now: the O(1) admission check, then a scheduling decision (whose
+   * filters know each worker's room). The decision is kept as the first attempt's.
+   */
+  private admitNow(model: string, tokens: number, decide: (exclude: ReadonlySet<string>) => Decision):
+    { ok: true; decision: Decision } | { ok: false; error: ServingError } {
+    const { table, tracker, config } = this.d;
+    const capacity = table.capacity();
+    const admission = admit({
+      capacity: { ...capacity, routable: table.capacity(model).routable },
+      liveSessions: tracker.count,
+      liveKvBytes: tracker.kvReservedBytes,
+      systemMaxSessions: config.systemMaxSessions,
+      systemMaxKvBytes: config.systemMaxKvBytes,
+      requestTokens: tokens,
+    });
+    if (!admission.admitted) return { ok: false, error: new ServingError(admission.reason, admission.message) };
+    const decision = decide(new Set());
+    if (!decision.ok) return { ok: false, error: this.noCandidate(decision) };
+    return { ok: true, decision };
+  }
+
+  /** Why this worker: the pick at info, every candidate's breakdown at debug. */
+  private explain(log: Logger, d: Extract<Decision, { ok: true }>, prefix: PrefixMatch, attempt: number): void {
+    log.info(
+      {
+        profile: d.profile, score: round(d.pick.total), scores: d.pick.scores,
+        runner_up: d.runnerUp ? { worker_id: d.runnerUp.candidate.id, score: round(d.runnerUp.total) } : null,
+        ...(d.home !== undefined ? { home: d.home } : {}),
+        ...(d.saturated.length > 0 ? { saturated: d.saturated } : {}),
+        prefix_blocks: prefix.blocks, prefix_matched: prefix.matched.get(d.pick.candidate.id) ?? 0,
+        attempt,
+      },
+      "scheduler.select",
+    );
+    if (log.isLevelEnabled("debug")) {
+      log.debug(
+        {
+          profile: d.profile, considered: d.considered, dropped: d.dropped,
+          candidates: d.ranked.map((s) => ({ worker_id: s.candidate.id, score: round(s.total), scores: s.scores })),
+        },
+        "scheduler.decision",
+      );
+    }
   }
 
   /** A stream that broke mid-decode counts as a worker fault; one that completed as a success. */

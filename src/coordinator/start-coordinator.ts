@@ -8,9 +8,11 @@ import { registerHealthRoutes } from "./health-routes.js";
 import { InferencePipeline } from "./inference-pipeline.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { registerOpenAiRoutes } from "./openai-routes.js";
-import { seedProfile } from "./scheduler/profiles.js";
+import { systemTimers } from "../common/timers.js";
+import { AdmissionQueue } from "./admission-queue.js";
+import { PrefixIndex } from "./prefix-index.js";
+import { profileNamed } from "./scheduler/profiles.js";
 import { registerSeedRoutes } from "./seed-routes.js";
-import { SessionAffinity } from "./session-affinity.js";
 import { SessionTracker } from "./session-tracker.js";
 import { WorkerClient } from "./worker-client.js";
 import { WorkerTable } from "./worker-table.js";
@@ -20,6 +22,7 @@ export interface RunningCoordinator {
   readonly url: string;
   readonly table: WorkerTable;
   readonly tracker: SessionTracker;
+  readonly pipeline: InferencePipeline;
   close(): Promise<void>;
 }
 
@@ -27,37 +30,43 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   const { log } = deps;
   const clock = deps.clock ?? systemClock;
   const table = new WorkerTable(clock, config.heartbeatIntervalMs);
+  const index = new PrefixIndex(config.prefixIndexMaxBlocks);
   table.onChange((id, event) => {
-    if (event === "left") log.warn({ worker_id: id }, "worker.expired");
+    if (event !== "left") return;
+    log.warn({ worker_id: id }, "worker.expired");
+    index.removeWorker(id);
   });
   const tracker = new SessionTracker();
+  const queue = new AdmissionQueue({ maxSize: config.queueSize, timeoutMs: config.queueTimeoutMs, clock, timers: systemTimers });
+  tracker.onFreed = () => queue.kick();
   const client = new WorkerClient({
     connectTimeoutMs: config.workerConnectTimeoutMs,
     prefillTimeoutMs: config.prefillTimeoutMs,
     ...(config.clusterToken !== undefined ? { headers: { authorization: `Bearer ${config.clusterToken}` } } : {}),
   });
   const rateLimiter = new RateLimiter({ requestsPerMinute: config.rateLimitRpm, tokensPerMinute: config.rateLimitTpm });
-  const affinity = new SessionAffinity(clock, config.sessionAffinityTtlMs);
+  const profile = profileNamed(config.schedulerProfile, config.schedulerSaturation);
   const pipeline = new InferencePipeline({
-    config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log, affinity, rateLimiter,
+    config, table, tracker, client, profile, clock, rng: deps.rng ?? mathRng, log, rateLimiter, index, queue,
   });
   const server = new HttpServer({
     log,
     maxBodyBytes: config.maxBodyBytes,
     guard: createGuard({ apiKeys: config.apiKeys, clusterToken: config.clusterToken }, coordinatorRouteClass),
   });
-  registerHealthRoutes(server, { table, tracker, config, clock, startedMs: clock.now() });
+  registerHealthRoutes(server, { table, tracker, config, clock, startedMs: clock.now(), index, queue, pipeline });
   registerSeedRoutes(server, pipeline, config);
   registerOpenAiRoutes(server, { pipeline, config, table, clock });
   // Expiry is checked often enough to notice a silent worker within a fraction of its interval.
   const sweeper = setInterval(() => table.sweep(), Math.max(25, Math.min(1000, config.heartbeatIntervalMs / 4)));
   sweeper.unref();
   const url = await server.listen(config.port, config.host);
-  log.info({ url, port: server.port }, "server.listening");
+  log.info({ url, port: server.port, profile: profile.name, queue_size: config.queueSize }, "server.listening");
   return {
     url,
     table,
     tracker,
+    pipeline,
     async close() {
       clearInterval(sweeper);
       server.server.closeAllConnections();

@@ -66,6 +66,7 @@ export async function streamDecode(o: DecodeStreamOptions): Promise<DecodeOutcom
           text = step.text;
           stopped = step.stop;
         }
+        session.outputText += text;
         if (!(await channel.push(`{"token":${JSON.stringify(text)},"seq":${seq}}`))) break;
         if (signal.aborted || stopped) break;
       }
@@ -94,8 +95,10 @@ export async function streamDecode(o: DecodeStreamOptions): Promise<DecodeOutcom
       : stopped ? "stop"
         : completion >= o.maxTokens ? "length" : "stop";
   if (reason !== "cancelled" && writable) {
+    const tail = reason === "error" ? "" : matcher.flush();
+    session.outputText += tail;
     const final: DecodeFinalEvent = {
-      token: reason === "error" ? "" : matcher.flush(), seq: completion, finished: true, reason,
+      token: tail, seq: completion, finished: true, reason,
       prompt_tokens: session.promptTokens, completion_tokens: completion,
       ...(failure ? { error: failure } : {}),
     };

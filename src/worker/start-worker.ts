@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { stat } from "node:fs/promises";
 import { systemClock, type Clock } from "../common/clock.js";
 import type { WorkerConfig } from "../common/config.js";
-import { HttpServer } from "../common/http-server.js";
+import { HttpServer, sendJson } from "../common/http-server.js";
 import { createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
 import type { Engine } from "../engine/engine.js";
@@ -61,6 +61,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     .route("POST", "/worker/prefill", (ctx) => service.prefill(ctx))
     .route("POST", "/worker/decode", (ctx) => service.decode(ctx))
     .route("POST", "/worker/cancel", (ctx) => service.cancelRoute(ctx))
+    .route("GET", "/worker/cache", (ctx) => sendJson(ctx.res, 200, service.cacheListing()))
     .route("GET", "/worker/health", (ctx) => {
       const body = JSON.stringify(service.health());
       ctx.res.writeHead(200, { "content-type": "application/json" }).end(body);
@@ -72,10 +73,14 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
   const heartbeat = new HeartbeatSender(
     config.coordinatorUrls,
     config.heartbeatIntervalMs,
-    () => ({ worker_id: workerId, worker_url: url, timestamp: clock.wallNow(), interval_ms: config.heartbeatIntervalMs, health: service.health() }),
+    (ack) => ({
+      worker_id: workerId, worker_url: url, timestamp: clock.wallNow(), interval_ms: config.heartbeatIntervalMs, health: service.health(),
+      cache: service.sessions.cacheLog.sectionFor(ack),
+    }),
     log,
     config.clusterToken !== undefined ? { authorization: `Bearer ${config.clusterToken}` } : {},
   );
+  service.sessions.cacheLog.onEvent = () => heartbeat.soon();
   heartbeat.start();
   const sweeper = setInterval(() => service.sweep(), Math.min(10_000, Math.max(50, config.sessionTtlMs / 4)));
   sweeper.unref();

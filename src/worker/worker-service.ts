@@ -4,6 +4,7 @@ import { sendJson, type RouteContext } from "../common/http-server.js";
 import { ServingError } from "../common/serving-error.js";
 import type { Engine } from "../engine/engine.js";
 import type { WorkerHealth } from "../protocol/heartbeat.js";
+import { BLOCK_CHARS } from "../protocol/prefix-blocks.js";
 import { SSE_HEADERS } from "../protocol/sse.js";
 import { parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
 import type { RenderedChat } from "../engine/engine.js";
@@ -27,6 +28,24 @@ export interface WorkerServiceOptions {
   modelCreatedS?: number;
   clock: Clock;
   log: Logger;
+}
+
+/** `GET /worker/cache`: kept sequences, most recently used first. */
+export interface WorkerCacheListing {
+  epoch: string;
+  seq: number;
+  block_chars: number;
+  entries: {
+    id: number;
+    conversation_id: string | null;
+    slot: number;
+    tokens: number;
+    /** Tokens the engine sequence holds now (the KV itself, not the bookkeeping). */
+    held_tokens: number;
+    /** Whether coordinators were told of it (entries shorter than one block are not). */
+    published: boolean;
+    blocks: string[];
+  }[];
 }
 
 export class WorkerService {
@@ -68,9 +87,30 @@ export class WorkerService {
       waiting: this.sessions.slots.waiting,
       running: this.sessions.running(),
       kv_reserved_bytes: this.sessions.reservedKvBytes,
-      kept_sessions: this.sessions.kept.count,
+      kept_sessions: this.sessions.kept.conversations,
       kept_kv_bytes: this.sessions.keptKvBytes(),
+      cached_sequences: this.sessions.kept.count,
+      cached_kv_bytes: this.sessions.cachedKvBytes(),
       threads: info.threads,
+    };
+  }
+
+  /** The prefix cache as published to coordinators, with what each sequence actually holds (`GET /worker/cache`). */
+  cacheListing(): WorkerCacheListing {
+    const log = this.sessions.cacheLog;
+    return {
+      epoch: log.epoch,
+      seq: log.lastSeq,
+      block_chars: BLOCK_CHARS,
+      entries: this.sessions.kept.all().reverse().map((k) => ({
+        id: k.id,
+        conversation_id: k.conversationId ?? null,
+        slot: k.slotIndex,
+        tokens: k.tokens,
+        held_tokens: this.o.engine.sequences[k.slotIndex]!.heldTokens().length,
+        published: log.entries().has(k.id),
+        blocks: [...k.blocks],
+      })),
     };
   }
 
@@ -86,6 +126,7 @@ export class WorkerService {
       stops: [...(req.sampling.stop ?? []), ...input.stops],
       stopTokens: new Set(input.stopTokens),
       ...(req.messages !== undefined ? { template: input.template } : {}),
+      input: req.messages !== undefined ? { messages: req.messages } : { prompt: req.prompt! },
     });
     const log = ctx.log.child({ session_id: session.id, worker_id: this.o.workerId });
     const onClose = () => {
@@ -95,7 +136,7 @@ export class WorkerService {
     const started = this.o.clock.now();
     try {
       await this.o.engine.validateSampling?.(req.sampling);
-      session.slot = await this.sessions.acquireSlot(session);
+      session.slot = await this.sessions.acquireSlot(session, tokens);
       const result = await this.o.engine.sequences[session.slot.index]!.prefill(tokens, session.abort.signal);
       if (session.state === "ended") throw new ServingError("internal", "session ended during prefill");
       session.heldTokens = tokens.length;
