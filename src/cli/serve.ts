@@ -62,6 +62,7 @@ export async function runServe(config: ServeConfig): Promise<number> {
   log.info(
     {
       url: `http://localhost:${port}`, workers: config.workers, threads_per_worker: threads, model: model.path, demo: model.demo,
+      dashboard: `http://localhost:${port}/dashboard`,
       try: `curl -N http://localhost:${port}/coordinator/infer -H 'content-type: application/json' -d '{"prompt":"Once upon a time","model":"any","max_tokens":64}'`,
       try_openai: `curl http://localhost:${port}/v1/chat/completions -H 'content-type: application/json' -d '{"model":"${config.modelId ?? modelIdFromPath(model.path)}","messages":[{"role":"user","content":"Hi"}],"max_tokens":64}'`,
     },

@@ -1,5 +1,5 @@
 import {
-  autoIntOpt, boolOpt, bytesOpt, choiceOpt, intOpt, listOpt, optionalStrOpt, parseHttpUrl, parseNumber, parseUrlList, strOpt,
+  autoIntOpt, boolOpt, bytesOpt, choiceOpt, intOpt, listOpt, numberOpt, optionalStrOpt, parseHttpUrl, parseNumber, parseUrlList, strOpt,
   type Option,
 } from "./config-parse.js";
 
@@ -33,6 +33,11 @@ const shared = {
   heartbeatIntervalMs: intOpt("HEARTBEAT_INTERVAL_MS", "--heartbeat-interval-ms", 10_000, 50, 3_600_000,
     "worker heartbeat period (ms); the coordinator expires a worker after 3 missed periods"),
   maxBodyBytes: bytesOpt("MAX_BODY_BYTES", "--max-body-bytes", 1 * MiB, "largest accepted request body (bytes); larger gets 413"),
+  otlpEndpoint: { ...optionalStrOpt("OTEL_EXPORTER_OTLP_ENDPOINT", "--otlp-endpoint",
+    "OpenTelemetry collector (OTLP/HTTP, JSON; /v1/traces is appended) receiving traces; tracing is off when unset"), parse: parseHttpUrl } as Option<string | undefined>,
+  otelServiceName: optionalStrOpt("OTEL_SERVICE_NAME", "--otel-service-name", "service.name of exported traces (default: inference-engine-<role>)"),
+  traceSampleRatio: { env: "TRACE_SAMPLE_RATIO", flag: "--trace-sample-ratio", default: 1, parse: (r) => parseNumber(r, 0, 1),
+    describe: "share of new traces recorded (0..1); a request carrying a traceparent follows its sampled flag" } as Option<number>,
 };
 
 export const coordinatorOptions = {
@@ -54,7 +59,7 @@ export const coordinatorOptions = {
     "longest a prefill may take, queueing for a slot included (ms)"),
   apiKeys: {
     env: "API_KEYS", flag: "--api-keys", default: [] as string[],
-    describe: "client API keys (comma-separated), required as `Authorization: Bearer <key>` on client endpoints and the dashboard (off when empty)",
+    describe: "client API keys (comma-separated), required as `Authorization: Bearer <key>` on client endpoints and the dashboard's data (off when empty)",
     parse: (r: string) => {
       const keys = r.split(",").map((k) => k.trim()).filter((k) => k !== "");
       if (keys.some((k) => k.length < 8)) throw new Error("every key needs at least 8 characters");
@@ -67,11 +72,8 @@ export const coordinatorOptions = {
     "seed API: reject a model name no worker serves even when the fleet serves a single model (the OpenAI API always does)"),
   schedulerProfile: choiceOpt("SCHEDULER_PROFILE", "--scheduler-profile", "cache-aware" as SchedulerProfileName, SCHEDULER_PROFILES,
     "routing profile: cache-aware (prompt prefix held + conversation affinity + load), seed (0.6 sessions + 0.4 KV), least-load, round-robin"),
-  schedulerSaturation: {
-    env: "SCHEDULER_SATURATION", flag: "--scheduler-saturation", default: 1,
-    describe: "load (sessions per decode slot, or session/KV utilisation) at which a worker's cache match and affinity stop counting, so load decides",
-    parse: (r: string) => parseNumber(r, 0.01, 100),
-  } as Option<number>,
+  schedulerSaturation: numberOpt("SCHEDULER_SATURATION", "--scheduler-saturation", 1, 0.01, 100,
+    "load (sessions per decode slot, or session/KV utilisation) at which a worker's cache match and affinity stop counting, so load decides"),
   prefixIndexMaxBlocks: intOpt("PREFIX_INDEX_MAX_BLOCKS", "--prefix-index-max-blocks", 262_144, 0, 100_000_000,
     "block references the prefix index holds for all workers (about 150 bytes each; the oldest entries go first; 0 = off)"),
   queueSize: intOpt("QUEUE_SIZE", "--queue-size", 256, 0, 1_000_000,
@@ -84,6 +86,31 @@ export const ENGINES = ["llama", "sim"] as const;
 export type EngineKind = (typeof ENGINES)[number];
 export const GPU_MODES = ["off", "auto", "cuda", "vulkan"] as const;
 export type GpuMode = (typeof GPU_MODES)[number];
+
+/** The simulated engine (`--engine sim`): its timing model (src/engine/sim-timing.ts) and faults (sim-faults.ts). */
+export const SIM_HANG_MODES = ["none", "prefill", "decode", "process"] as const;
+const simOptions = {
+  simKvBytesPerToken: bytesOpt("SIM_KV_BYTES_PER_TOKEN", "--sim-kv-bytes-per-token", 22_528,
+    "sim: KV cache bytes one token holds (default: TinyLlama-1.1B's, f16)"),
+  simPrefillBaseMs: numberOpt("SIM_PREFILL_BASE_MS", "--sim-prefill-base-ms", 2, 0, 600_000, "sim: fixed cost of a prefill (ms)"),
+  simPrefillPerTokenMs: numberOpt("SIM_PREFILL_PER_TOKEN_MS", "--sim-prefill-per-token-ms", 0.05, 0, 60_000,
+    "sim: prefill cost per evaluated prompt token (ms; reused prefix tokens cost nothing)"),
+  simItlMs: numberOpt("SIM_ITL_MS", "--sim-itl-ms", 20, 0, 600_000, "sim: time between two tokens of a stream decoding alone (ms; 0: as fast as possible)"),
+  simItlPerSequenceMs: numberOpt("SIM_ITL_PER_SEQUENCE_MS", "--sim-itl-per-sequence-ms", 0.5, 0, 60_000,
+    "sim: inter-token time added per other sequence decoding at the same time (ms)"),
+  simJitter: numberOpt("SIM_JITTER", "--sim-jitter", 0, 0, 0.99, "sim: relative spread of every duration (0.1: ±10%)"),
+  simSeed: intOpt("SIM_SEED", "--sim-seed", 1, 0, 2 ** 32 - 1, "sim: seed of generated text, jitter and fault draws"),
+  simSlowFactor: numberOpt("SIM_SLOW_FACTOR", "--sim-slow-factor", 1, 1, 10_000, "sim fault: multiplies every duration (answer slowly)"),
+  simFailPrefill: numberOpt("SIM_FAIL_PREFILL", "--sim-fail-prefill", 0, 0, 1, "sim fault: probability that a prefill fails (HTTP 500)"),
+  simCrashAfterTokens: intOpt("SIM_CRASH_AFTER_TOKENS", "--sim-crash-after-tokens", 0, 0, Number.MAX_SAFE_INTEGER,
+    "sim fault: the process dies (SIGKILL) once it generated this many tokens in total (0: never)"),
+  simHang: choiceOpt("SIM_HANG", "--sim-hang", "none" as (typeof SIM_HANG_MODES)[number], SIM_HANG_MODES,
+    "sim fault: prefill (never answers), decode (no token ever comes), process (freezes at its first prefill)"),
+  simStallAfterTokens: intOpt("SIM_STALL_AFTER_TOKENS", "--sim-stall-after-tokens", -1, -1, Number.MAX_SAFE_INTEGER,
+    "sim fault: a stream stops after this many tokens (-1: never)"),
+  simStallMs: numberOpt("SIM_STALL_MS", "--sim-stall-ms", 0, 0, 86_400_000, "sim fault: how long a stalled stream stops (ms; 0: until cancelled)"),
+  simStallProbability: numberOpt("SIM_STALL_PROBABILITY", "--sim-stall-probability", 1, 0, 1, "sim fault: probability that a stream stalls"),
+};
 
 export const workerOptions = {
   ...shared,
@@ -114,6 +141,9 @@ export const workerOptions = {
   drainTimeoutMs: intOpt("DRAIN_TIMEOUT_MS", "--drain-timeout-ms", 30_000, 0, 3_600_000, "longest SIGTERM waits for running decodes (ms)"),
   localWorkers: intOpt("LOCAL_WORKERS", "--local-workers", 1, 1, 1024, "worker processes sharing this machine's cores (set by serve)"),
   modelsDir: strOpt("MODELS_DIR", "--models-dir", "models", "folder searched for .gguf files and holding the demo model"),
+  vllmMetrics: boolOpt("VLLM_METRICS", "--vllm-metrics", true,
+    "also expose vLLM's metric names (vllm:…) on /metrics, for autoscalers and routers that read them"),
+  ...simOptions,
 };
 
 export const serveOptions = {

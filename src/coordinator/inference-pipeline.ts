@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import type { Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
@@ -9,14 +10,18 @@ import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
 import { canonicalText } from "../protocol/prefix-blocks.js";
 import type { PrefillRequest, PrefillResponse } from "../protocol/worker-api.js";
-import { admit } from "./admission.js";
+import { admit, type AdmissionDecision } from "./admission.js";
 import type { AdmissionQueue, QueueTicket } from "./admission-queue.js";
+import type { CoordinatorTelemetry } from "./coordinator-telemetry.js";
 import type { PrefixIndex, PrefixMatch } from "./prefix-index.js";
 import { PromptTokenEstimator } from "./prompt-token-estimator.js";
 import type { RateLimiter } from "./rate-limiter.js";
+import { relay, type RelayResult, type StreamFormat } from "./relay.js";
+import type { RequestTelemetry } from "./request-telemetry.js";
 import { RouteLog } from "./route-log.js";
 import { schedule } from "./scheduler/schedule.js";
 import type { Candidate, Decision, Profile, RouteRequest } from "./scheduler/types.js";
+import { collectStream, type CollectResult } from "./stream-collector.js";
 import { SessionTracker, type SessionLease } from "./session-tracker.js";
 import { WorkerClient, WorkerFault, isCapacityError } from "./worker-client.js";
 import type { WorkerTable } from "./worker-table.js";
@@ -54,6 +59,8 @@ export interface InferenceJob {
   unknownModel: "unknown_model" | "model_not_found";
   /** A fleet serving one model serves any name (the seed API's rule, unless STRICT_MODEL). */
   anyNameWhenSingleModel: boolean;
+  /** The client's W3C `traceparent` header, if any. */
+  traceparent?: string;
 }
 
 export interface StartedInference {
@@ -71,6 +78,8 @@ export interface StartedInference {
   readonly prefix: PrefixMatch;
   /** Time spent in the admission queue (ms; 0 when admitted at once). */
   readonly queuedMs: number;
+  /** Metrics, timeline and spans of this request; `stream()` ends them. */
+  readonly telemetry: RequestTelemetry;
   /** Closes the decode request, which cancels the session on the worker. */
   abortUpstream(): void;
 }
@@ -85,6 +94,7 @@ export interface PipelineDeps {
   rng: Rng;
   log: Logger;
   rateLimiter: RateLimiter;
+  telemetry: CoordinatorTelemetry;
   index: PrefixIndex;
   queue: AdmissionQueue;
 }
@@ -144,6 +154,60 @@ export class InferencePipeline {
   }
 
   async start(job: InferenceJob): Promise<StartedInference> {
+    const tel = this.d.telemetry.begin({
+      requestId: job.requestId, model: job.model, maxTokens: job.maxTokens, traceparent: job.traceparent,
+    });
+    try {
+      return await this.run(job, tel);
+    } catch (err) {
+      tel.failed(err, job.signal.aborted);
+      throw err;
+    }
+  }
+
+  /**
+   * Relays a started inference to the client with its telemetry hooks; ends the request's
+   * telemetry, and tells the worker's breaker how the stream ended.
+   */
+  async stream(started: StartedInference, res: ServerResponse, format: StreamFormat, log: Logger): Promise<RelayResult> {
+    const tel = started.telemetry;
+    const { config } = this.d;
+    tel.streamStarted(started.workerId, config.relayBufferTokens);
+    let result: RelayResult | undefined;
+    try {
+      result = await relay({
+        upstream: started.upstream, res, format, log,
+        bufferTokens: config.relayBufferTokens, writeTimeoutMs: config.clientWriteTimeoutMs,
+        abortUpstream: started.abortUpstream,
+        onFirstToken: tel.onFirstToken, onTokens: tel.onTokens, onSlowClient: tel.onSlowClient, onWriteWait: tel.onWriteWait,
+      });
+      this.streamOutcome(started.workerId, result.termination);
+      return result;
+    } finally {
+      tel.end(result);
+    }
+  }
+
+  /** Reads a started inference to its end for a one-body answer (no stream), with its telemetry. */
+  async collect(started: StartedInference, res: ServerResponse, log: Logger): Promise<CollectResult> {
+    const tel = started.telemetry;
+    tel.streamStarted(started.workerId, this.d.config.relayBufferTokens);
+    let result: CollectResult | undefined;
+    try {
+      result = await collectStream({ upstream: started.upstream, res, log, abortUpstream: started.abortUpstream });
+      this.streamOutcome(started.workerId, result.termination);
+      return result;
+    } finally {
+      tel.collected(result);
+    }
+  }
+
+  /** A stream that completed counts for its worker's breaker; one the worker broke, against it. */
+  private streamOutcome(workerId: string, termination: string): void {
+    if (termination === "worker_error" || termination === "complete") this.streamEnded(workerId, termination === "worker_error");
+  }
+
+  private async run(job: InferenceJob, tel: RequestTelemetry): Promise<StartedInference> {
     const { config, table, tracker, client, log } = this.d;
     const model = this.resolveModel(job.model, job.unknownModel, job.anyNameWhenSingleModel);
     const promptBytes = promptBytesOf(job);
@@ -166,13 +230,14 @@ export class InferencePipeline {
     // wait in the queue (admission-queue.ts) when it is on. First in line or an empty queue only.
     const { queue } = this.d;
     const queuedAt = this.d.clock.now();
+    const admissionSpan = tel.span("admission");
     let ticket: QueueTicket | undefined;
-    let first: Decision;
+    let first: { admission: AdmissionDecision; decision: Decision };
     try {
       for (;;) {
         const verdict = this.admitNow(model, tokens, decide);
         if (verdict.ok && (ticket !== undefined ? ticket.isFirst : queue.size === 0)) {
-          first = verdict.decision;
+          first = verdict;
           break;
         }
         if (!verdict.ok && !(queue.enabled && QUEUEABLE.has(verdict.error.code))) {
@@ -189,6 +254,8 @@ export class InferencePipeline {
       if (err instanceof ServingError && (err.code === "queue_full" || err.code === "queue_timeout")) {
         job.log.info({ reason: err.code, retry_after_s: err.retryAfterS, waited_ms: Math.round(this.d.clock.now() - queuedAt) }, "queue.reject");
       }
+      admissionSpan.setError(err instanceof ServingError ? err.code : "error");
+      admissionSpan.end();
       throw err;
     }
     // Leaving wakes the next in line, whose check runs after this one's claim below (synchronous up
@@ -196,6 +263,7 @@ export class InferencePipeline {
     ticket?.leave();
     const queuedMs = ticket === undefined ? 0 : this.d.clock.now() - queuedAt;
     if (ticket !== undefined) job.log.info({ waited_ms: Math.round(queuedMs) }, "queue.admitted");
+    tel.admission(first.admission, admissionSpan);
 
     const exclude = new Set<string>();
     const failures: { worker: string; error: string }[] = [];
@@ -203,7 +271,9 @@ export class InferencePipeline {
     let capacityFailures = 0;
     let lastDecision: Decision | undefined;
     for (let attempt = 0; attempt <= config.prefillRetries; attempt++) {
-      const decision = attempt === 0 ? first : decide(exclude);
+      const scheduleSpan = tel.span("schedule");
+      const decision = attempt === 0 ? first.decision : decide(exclude);
+      tel.scheduled(decision, attempt, scheduleSpan);
       lastDecision = decision;
       if (!decision.ok) break;
       const w = decision.pick.candidate;
@@ -217,6 +287,8 @@ export class InferencePipeline {
       const onClientAbort = () => upstreamAbort.abort();
       job.signal.addEventListener("abort", onClientAbort, { once: true });
       let prefilled = false;
+      const prefillSpan = tel.prefillStarted(w.id, sessionId);
+      const prefillStartMs = this.d.clock.now();
       try {
         if (job.signal.aborted) throw new WorkerFault("client went away", "aborted");
         const body: PrefillRequest = {
@@ -224,20 +296,28 @@ export class InferencePipeline {
           ...(job.messages !== undefined ? { messages: job.messages } : { prompt: job.prompt! }),
           ...(conversation !== undefined ? { conversation_id: conversation } : {}),
         };
-        const prefill = await client.prefill(w.url, body, { requestId: job.requestId, signal: upstreamAbort.signal });
+        const prefill = await client.prefill(w.url, body, {
+          requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(prefillSpan),
+        });
         prefilled = true;
+        tel.prefillDone(prefillSpan, prefill, prefillStartMs);
         table.recordSuccess(w.id);
         lease.trueUp(prefill.kv_cache_bytes);
         this.estimator.observe(model, promptBytes, prefill.prompt_tokens);
-        const upstream = await client.decode(w.url, sessionId, job.maxTokens, { requestId: job.requestId, signal: upstreamAbort.signal });
+        const decodeSpan = tel.decodeStarted(w.id, sessionId);
+        const upstream = await client.decode(w.url, sessionId, job.maxTokens, {
+          requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(decodeSpan),
+        });
         job.signal.removeEventListener("abort", onClientAbort);
         this.routes.record(this.d.clock.wallNow(), job.requestId, decision, prefix, queuedMs, attempt + 1, prefill.cached_tokens, prefill.prompt_tokens);
         wlog.debug({ session_id: sessionId, prompt_tokens: prefill.prompt_tokens, cached_tokens: prefill.cached_tokens }, "prefill.done");
         return {
-          model, sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1, prefix, queuedMs,
+          model, sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1, prefix, queuedMs, telemetry: tel,
           abortUpstream: () => upstreamAbort.abort(),
         };
       } catch (err) {
+        if (prefilled) tel.decodeFailed(w.id, (err as Error).message);
+        else tel.prefillFailed(prefillSpan, w.id, (err as Error).message);
         job.signal.removeEventListener("abort", onClientAbort);
         lease.release();
         if (prefilled) void client.cancel(w.url, sessionId, job.requestId);
@@ -253,7 +333,11 @@ export class InferencePipeline {
         wlog.warn({ session_id: sessionId, err: message, attempt }, "prefill.failed");
       }
     }
-    if (failures.length === 0) throw this.noCandidate(lastDecision);
+    if (failures.length === 0) {
+      const refusal = this.noCandidate(lastDecision);
+      job.log.info({ reason: refusal.code, dropped: lastDecision?.dropped ?? {} }, "scheduler.reject");
+      throw refusal;
+    }
     // Every worker tried was merely full: that is capacity (503), not a failure (502).
     if (lastCapacityError !== undefined && capacityFailures === failures.length) throw lastCapacityError;
     throw new ServingError("worker_failed", `prefill failed on ${failures.map((f) => `${f.worker} (${f.error})`).join(", ")}`, {
@@ -266,7 +350,7 @@ export class InferencePipeline {
    * filters know each worker's room). The decision is kept as the first attempt's.
    */
   private admitNow(model: string, tokens: number, decide: (exclude: ReadonlySet<string>) => Decision):
-    { ok: true; decision: Decision } | { ok: false; error: ServingError } {
+    { ok: true; admission: AdmissionDecision; decision: Decision } | { ok: false; error: ServingError } {
     const { table, tracker, config } = this.d;
     const capacity = table.capacity();
     const admission = admit({
@@ -280,7 +364,7 @@ export class InferencePipeline {
     if (!admission.admitted) return { ok: false, error: new ServingError(admission.reason, admission.message) };
     const decision = decide(new Set());
     if (!decision.ok) return { ok: false, error: this.noCandidate(decision) };
-    return { ok: true, decision };
+    return { ok: true, admission, decision };
   }
 
   /** Why this worker: the pick at info, every candidate's breakdown at debug. */

@@ -11,11 +11,10 @@ import type { JsonObject } from "../protocol/validate.js";
 import { SSE_HEADERS, sseComment } from "../protocol/sse.js";
 import { toServingError } from "../common/error-mapping.js";
 import type { InferencePipeline, StartedInference } from "./inference-pipeline.js";
-import { relay, type StreamFormat } from "./relay.js";
+import type { StreamFormat } from "./relay.js";
 import { priorityOf } from "./request-priority.js";
-import { queueComments, routeDecisionHeader } from "./seed-routes.js";
+import { queueComments, routeDecisionHeader, traceparentOf } from "./seed-routes.js";
 import { SESSION_HEADER, conversationIdOf } from "./session-header.js";
-import { collectStream } from "./stream-collector.js";
 import type { WorkerTable } from "./worker-table.js";
 
 /**
@@ -71,6 +70,7 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
       ...(conversationId !== undefined ? { conversationId } : {}),
       ...(req.stream ? { onQueued: queueComments(ctx.res) } : {}),
       signal: clientGone.signal, unknownModel: "model_not_found", anyNameWhenSingleModel: false, clientId: ctx.clientId, priority,
+      traceparent: traceparentOf(ctx),
     });
   } catch (err) {
     if (!ctx.res.headersSent) throw inOpenAiTerms(err, req);
@@ -103,23 +103,14 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
       if (ctx.res.headersSent) ctx.res.write(sseComment(`route ${headers["x-route-decision"]}`));
       else ctx.res.writeHead(200, { ...SSE_HEADERS, ...headers });
       ctx.res.write(chunks.role());
-      const result = await relay({
-        upstream: started.upstream, res: ctx.res, format,
-        bufferTokens: d.config.relayBufferTokens, writeTimeoutMs: d.config.clientWriteTimeoutMs, log,
-        abortUpstream: started.abortUpstream,
-      });
+      const result = await d.pipeline.stream(started, ctx.res, format, log);
       log.info({ termination: result.termination, completion_tokens: result.tokens, api: "openai" }, "stream.end");
-      if (result.termination === "worker_error" || result.termination === "complete") {
-        d.pipeline.streamEnded(started.workerId, result.termination === "worker_error");
-      }
       return;
     }
-    const result = await collectStream({ upstream: started.upstream, res: ctx.res, log, abortUpstream: started.abortUpstream });
+    const result = await d.pipeline.collect(started, ctx.res, log);
     log.info({ termination: result.termination, completion_tokens: result.tokens, api: "openai" }, "stream.end");
     if (result.termination === "client_disconnect") return;
-    if (result.termination === "complete") d.pipeline.streamEnded(started.workerId, false);
     if (result.termination === "worker_error") {
-      d.pipeline.streamEnded(started.workerId, true);
       throw new ServingError("worker_failed", `the worker failed while generating: ${result.error!.message}`);
     }
     const f = result.final!;

@@ -5,7 +5,7 @@ import { seedEndEvent, seedErrorEvent, seedTokenEvents } from "../protocol/seed-
 import { SSE_HEADERS, sseComment } from "../protocol/sse.js";
 import { toServingError } from "../common/error-mapping.js";
 import type { InferencePipeline, StartedInference } from "./inference-pipeline.js";
-import { relay, type StreamFormat } from "./relay.js";
+import type { StreamFormat } from "./relay.js";
 import { priorityOf } from "./request-priority.js";
 import { conversationIdOf } from "./session-header.js";
 
@@ -64,6 +64,7 @@ export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeli
         sampling: body.sampling, signal: clientGone.signal, unknownModel: "unknown_model", anyNameWhenSingleModel: true,
         clientId: ctx.clientId, priority, onQueued: queueComments(ctx.res),
         ...(conversationId !== undefined ? { conversationId } : {}),
+        traceparent: traceparentOf(ctx),
       });
     } catch (err) {
       if (!ctx.res.headersSent) throw err;
@@ -79,17 +80,16 @@ export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeli
       const decision = routeDecisionHeader(started);
       if (ctx.res.headersSent) ctx.res.write(sseComment(`route ${decision}`));
       else ctx.res.writeHead(200, { ...SSE_HEADERS, "x-route-decision": decision, "x-worker-id": started.workerId });
-      const result = await relay({
-        upstream: started.upstream, res: ctx.res, format: seedFormat,
-        bufferTokens: config.relayBufferTokens, writeTimeoutMs: config.clientWriteTimeoutMs, log,
-        abortUpstream: started.abortUpstream,
-      });
+      const result = await pipeline.stream(started, ctx.res, seedFormat, log);
       log.info({ termination: result.termination, completion_tokens: result.tokens }, "stream.end");
-      if (result.termination === "worker_error" || result.termination === "complete") {
-        pipeline.streamEnded(started.workerId, result.termination === "worker_error");
-      }
     } finally {
       started.lease.release();
     }
   });
+}
+
+/** The client's W3C `traceparent` (validated where it is used). */
+export function traceparentOf(ctx: RouteContext): string | undefined {
+  const h = ctx.req.headers.traceparent;
+  return typeof h === "string" ? h : undefined;
 }

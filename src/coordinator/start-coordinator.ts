@@ -3,7 +3,11 @@ import type { CoordinatorConfig } from "../common/config.js";
 import { HttpServer } from "../common/http-server.js";
 import { coordinatorRouteClass, createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
+import { registerMetricsRoute } from "../common/metrics-route.js";
 import { mathRng, type Rng } from "../common/rng.js";
+import { startTracing } from "../common/tracing.js";
+import { CoordinatorTelemetry } from "./coordinator-telemetry.js";
+import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { registerHealthRoutes } from "./health-routes.js";
 import { InferencePipeline } from "./inference-pipeline.js";
 import { RateLimiter } from "./rate-limiter.js";
@@ -23,6 +27,7 @@ export interface RunningCoordinator {
   readonly table: WorkerTable;
   readonly tracker: SessionTracker;
   readonly pipeline: InferencePipeline;
+  readonly telemetry: CoordinatorTelemetry;
   close(): Promise<void>;
 }
 
@@ -46,17 +51,23 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   });
   const rateLimiter = new RateLimiter({ requestsPerMinute: config.rateLimitRpm, tokensPerMinute: config.rateLimitTpm });
   const profile = profileNamed(config.schedulerProfile, config.schedulerSaturation);
+  const tracing = startTracing(config, "coordinator", log);
+  const telemetry = new CoordinatorTelemetry({ table, tracker, clock, tracer: tracing.tracer });
   const pipeline = new InferencePipeline({
-    config, table, tracker, client, profile, clock, rng: deps.rng ?? mathRng, log, rateLimiter, index, queue,
+    config, table, tracker, client, profile, clock, rng: deps.rng ?? mathRng, log, rateLimiter, telemetry, index, queue,
   });
   const server = new HttpServer({
     log,
     maxBodyBytes: config.maxBodyBytes,
     guard: createGuard({ apiKeys: config.apiKeys, clusterToken: config.clusterToken }, coordinatorRouteClass),
+    onResponse: (route, method, status) => telemetry.metrics.httpResponse(route, method, status),
   });
-  registerHealthRoutes(server, { table, tracker, config, clock, startedMs: clock.now(), index, queue, pipeline });
+  const startedMs = clock.now();
+  registerHealthRoutes(server, { table, tracker, config, clock, startedMs, index, queue, pipeline });
   registerSeedRoutes(server, pipeline, config);
   registerOpenAiRoutes(server, { pipeline, config, table, clock });
+  registerMetricsRoute(server, telemetry.metrics.registry);
+  registerDashboardRoutes(server, { table, tracker, telemetry, config, clock, startedMs });
   // Expiry is checked often enough to notice a silent worker within a fraction of its interval.
   const sweeper = setInterval(() => table.sweep(), Math.max(25, Math.min(1000, config.heartbeatIntervalMs / 4)));
   sweeper.unref();
@@ -67,11 +78,13 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     table,
     tracker,
     pipeline,
+    telemetry,
     async close() {
       clearInterval(sweeper);
       server.server.closeAllConnections();
       await server.close();
       await client.close();
+      await tracing.shutdown();
     },
   };
 }

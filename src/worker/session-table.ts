@@ -34,6 +34,8 @@ export class SessionTable {
   readonly slots: SlotPool;
   readonly cacheLog = new CacheEventLog();
   readonly kept = new KeptSequences(this.cacheLog);
+  /** Told of every session's end, after it ended (metrics). */
+  onEnd: ((session: Session, reason: EndReason) => void) | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -195,6 +197,7 @@ export class SessionTable {
       },
       "session.end",
     );
+    this.onEnd?.(session, reason);
   }
 
   /** Ends sessions idle (not decoding) for longer than the TTL; returns how many. */

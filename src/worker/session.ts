@@ -35,6 +35,8 @@ export class Session {
   outputText = "";
   /** Monotonic ms of the last prefill or decode activity, for the idle TTL. */
   lastActiveMs: number;
+  /** Monotonic ms the prefill request arrived (latency metrics). */
+  readonly createdMs: number;
   /** Aborts whatever the session is doing (prefill, slot wait, decode). */
   readonly abort = new AbortController();
   readonly conversationId: string | undefined;
@@ -54,6 +56,7 @@ export class Session {
     extras: SessionExtras = {},
   ) {
     this.lastActiveMs = nowMs;
+    this.createdMs = nowMs;
     this.conversationId = extras.conversationId;
     this.stops = extras.stops ?? sampling.stop ?? [];
     this.stopTokens = extras.stopTokens ?? NO_TOKENS;

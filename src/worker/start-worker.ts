@@ -2,13 +2,17 @@ import { availableParallelism } from "node:os";
 import { stat } from "node:fs/promises";
 import { systemClock, type Clock } from "../common/clock.js";
 import type { WorkerConfig } from "../common/config.js";
-import { HttpServer, sendJson } from "../common/http-server.js";
+import { HttpServer, sendJson, type HttpServerOptions } from "../common/http-server.js";
 import { createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
+import { registerMetricsRoute } from "../common/metrics-route.js";
+import { startTracing } from "../common/tracing.js";
 import type { Engine } from "../engine/engine.js";
 import { chooseParallel, chooseThreads } from "../engine/engine-tuning.js";
 import { createLlamaEngine } from "../engine/llama-engine.js";
 import { modelIdFromPath, resolveModel } from "../engine/model-source.js";
+import { createSimEngine } from "../engine/sim-engine.js";
+import { timerSleeper } from "../engine/sim-sleeper.js";
 import { HeartbeatSender } from "./heartbeat-sender.js";
 import { WorkerService } from "./worker-service.js";
 
@@ -33,17 +37,26 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
   const { log } = deps;
   const clock = deps.clock ?? systemClock;
   const { engine, modelCreatedS } = await createEngine(config, deps);
-  // With a cluster token, every worker endpoint (health included) answers only the cluster.
-  const server = new HttpServer({
+  let service: WorkerService | undefined;
+  // With a cluster token, every worker endpoint (health and metrics included) answers only the cluster.
+  const serverOptions: HttpServerOptions = {
     log,
     maxBodyBytes: config.maxBodyBytes,
     guard: createGuard({ apiKeys: [], clusterToken: config.clusterToken }, () => "cluster"),
-  });
-  let workerId = config.workerId ?? "";
-  const service = new WorkerService({
-    get workerId() {
-      return workerId;
-    },
+    onResponse: (route, method, status) => service?.metrics.httpResponse(route, method, status),
+  };
+  const server = new HttpServer(serverOptions);
+  // The default id names the port, known once listening; routes are added right after, before any
+  // heartbeat tells a coordinator where this worker is.
+  const listened = await server.listen(config.workerPort, config.host);
+  const port = server.port;
+  const workerId = config.workerId ?? `worker-${port}`;
+  // Every line this worker logs from here on carries its id, request lines included.
+  const wlog = log.child({ worker_id: workerId });
+  serverOptions.log = wlog;
+  const tracing = startTracing(config, "worker", wlog, { "service.instance.id": workerId });
+  service = new WorkerService({
+    workerId,
     engine,
     limits: {
       maxSessions: config.workerMaxSessions,
@@ -55,45 +68,46 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     modelAliases: config.modelAliases.filter((a) => a !== engine.info.modelId),
     modelCreatedS,
     clock,
-    log,
+    log: wlog,
+    tracer: tracing.tracer,
+    vllmMetrics: config.vllmMetrics,
   });
+  const svc = service;
   server
-    .route("POST", "/worker/prefill", (ctx) => service.prefill(ctx))
-    .route("POST", "/worker/decode", (ctx) => service.decode(ctx))
-    .route("POST", "/worker/cancel", (ctx) => service.cancelRoute(ctx))
-    .route("GET", "/worker/cache", (ctx) => sendJson(ctx.res, 200, service.cacheListing()))
+    .route("POST", "/worker/prefill", (ctx) => svc.prefill(ctx))
+    .route("POST", "/worker/decode", (ctx) => svc.decode(ctx))
+    .route("POST", "/worker/cancel", (ctx) => svc.cancelRoute(ctx))
+    .route("GET", "/worker/cache", (ctx) => sendJson(ctx.res, 200, svc.cacheListing()))
     .route("GET", "/worker/health", (ctx) => {
-      const body = JSON.stringify(service.health());
+      const body = JSON.stringify(svc.health());
       ctx.res.writeHead(200, { "content-type": "application/json" }).end(body);
     });
-  const listened = await server.listen(config.workerPort, config.host);
-  const port = server.port;
-  if (workerId === "") workerId = `worker-${port}`;
+  registerMetricsRoute(server, svc.metrics.registry);
   const url = config.workerUrl ?? `http://127.0.0.1:${port}`;
   const heartbeat = new HeartbeatSender(
     config.coordinatorUrls,
     config.heartbeatIntervalMs,
     (ack) => ({
-      worker_id: workerId, worker_url: url, timestamp: clock.wallNow(), interval_ms: config.heartbeatIntervalMs, health: service.health(),
-      cache: service.sessions.cacheLog.sectionFor(ack),
+      worker_id: workerId, worker_url: url, timestamp: clock.wallNow(), interval_ms: config.heartbeatIntervalMs, health: svc.health(),
+      cache: svc.sessions.cacheLog.sectionFor(ack),
     }),
-    log,
+    wlog,
     config.clusterToken !== undefined ? { authorization: `Bearer ${config.clusterToken}` } : {},
   );
-  service.sessions.cacheLog.onEvent = () => heartbeat.soon();
+  svc.sessions.cacheLog.onEvent = () => heartbeat.soon();
   heartbeat.start();
-  const sweeper = setInterval(() => service.sweep(), Math.min(10_000, Math.max(50, config.sessionTtlMs / 4)));
+  const sweeper = setInterval(() => svc.sweep(), Math.min(10_000, Math.max(50, config.sessionTtlMs / 4)));
   sweeper.unref();
-  log.info({ url, listen: listened, worker_id: workerId, ...engine.info }, "server.listening");
+  wlog.info({ url, listen: listened, ...engine.info }, "server.listening");
 
   let shuttingDown: Promise<void> | undefined;
   return {
     url,
     workerId,
-    service,
+    service: svc,
     shutdown() {
       shuttingDown ??= (async () => {
-        const drain = service.drain(config.drainTimeoutMs);
+        const drain = svc.drain(config.drainTimeoutMs);
         heartbeat.beat(); // announce draining at once, so coordinators stop routing here
         await drain;
         heartbeat.stop();
@@ -101,7 +115,8 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
         server.server.closeAllConnections();
         await server.close();
         await engine.close();
-        log.info({ worker_id: workerId }, "worker.stopped");
+        await tracing.shutdown();
+        wlog.info({}, "worker.stopped");
       })();
       return shuttingDown;
     },
@@ -109,6 +124,8 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
 }
 
 async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promise<{ engine: Engine; modelCreatedS: number }> {
+  // A simulated model is "created" when its worker starts.
+  if (config.engine === "sim") return { engine: createSimWorkerEngine(config, deps), modelCreatedS: Math.floor((deps.clock ?? systemClock).wallNow() / 1000) };
   const model = await resolveModel(config.modelPath, deps.modelsDir, {
     hfEndpoint: config.hfEndpoint, hfToken: config.hfToken, log: deps.log,
   });
@@ -135,4 +152,35 @@ async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promis
     log: deps.log,
   });
   return { engine, modelCreatedS: Math.floor(file.mtimeMs / 1000) };
+}
+
+/** The simulated engine, no model: faults that take the process down act on this very process. */
+function createSimWorkerEngine(config: WorkerConfig, deps: StartWorkerDeps): Engine {
+  return createSimEngine({
+    modelId: config.modelId ?? "sim",
+    contextSize: config.contextSize === "auto" ? 4096 : config.contextSize,
+    parallel: chooseParallel(config.parallel),
+    kvBytesPerToken: config.simKvBytesPerToken,
+    timing: {
+      prefillBaseMs: config.simPrefillBaseMs, prefillPerTokenMs: config.simPrefillPerTokenMs,
+      itlMs: config.simItlMs, itlPerSequenceMs: config.simItlPerSequenceMs, jitter: config.simJitter, slowFactor: config.simSlowFactor,
+    },
+    faults: {
+      failPrefillProbability: config.simFailPrefill, crashAfterTokens: config.simCrashAfterTokens, hang: config.simHang,
+      stallAfterTokens: config.simStallAfterTokens, stallMs: config.simStallMs, stallProbability: config.simStallProbability,
+    },
+    seed: config.simSeed,
+    clock: deps.clock ?? systemClock,
+    sleeper: timerSleeper,
+    hooks: {
+      crash: () => {
+        deps.log.fatal({ crash_after_tokens: config.simCrashAfterTokens }, "sim.crash");
+        process.kill(process.pid, "SIGKILL");
+      },
+      freeze: () => {
+        deps.log.fatal({}, "sim.freeze");
+        process.kill(process.pid, "SIGSTOP");
+      },
+    },
+  });
 }

@@ -2,16 +2,19 @@ import type { Clock } from "../common/clock.js";
 import type { Logger } from "../common/logger.js";
 import { sendJson, type RouteContext } from "../common/http-server.js";
 import { ServingError } from "../common/serving-error.js";
+import { disabledTracer, SpanKind, type Tracer } from "../common/tracer.js";
 import type { Engine } from "../engine/engine.js";
 import type { WorkerHealth } from "../protocol/heartbeat.js";
 import { BLOCK_CHARS } from "../protocol/prefix-blocks.js";
 import { SSE_HEADERS } from "../protocol/sse.js";
+import { parseTraceparent } from "../protocol/traceparent.js";
 import { parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
 import type { RenderedChat } from "../engine/engine.js";
 import { streamDecode } from "./decode-stream.js";
 import { renderPlainChat } from "./plain-chat.js";
 import type { Session } from "./session.js";
 import { SessionTable, type SessionLimits } from "./session-table.js";
+import { WorkerMetrics, type WorkerMetricsView } from "./worker-metrics.js";
 
 /**
  * The worker's behaviour behind its HTTP routes: prefill admits a session and builds its KV cache,
@@ -28,6 +31,10 @@ export interface WorkerServiceOptions {
   modelCreatedS?: number;
   clock: Clock;
   log: Logger;
+  /** Spans of prefill and decode, children of the coordinator's (W3C traceparent); off by default. */
+  tracer?: Tracer;
+  /** Also expose vLLM's metric names (default true). */
+  vllmMetrics?: boolean;
 }
 
 /** `GET /worker/cache`: kept sequences, most recently used first. */
@@ -50,11 +57,34 @@ export interface WorkerCacheListing {
 
 export class WorkerService {
   readonly sessions: SessionTable;
+  readonly metrics: WorkerMetrics;
+  private readonly tracer: Tracer;
   private draining = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly o: WorkerServiceOptions) {
     this.sessions = new SessionTable(o.engine, o.limits, o.clock, o.log);
+    this.tracer = o.tracer ?? disabledTracer;
+    this.metrics = new WorkerMetrics(() => this.metricsView(), () => o.clock.now(), { vllm: o.vllmMetrics ?? true });
+    this.sessions.onEnd = (session, reason) => this.metrics.sessionEnded(reason, session.createdMs);
+  }
+
+  private metricsView(): WorkerMetricsView {
+    const { sessions } = this;
+    return {
+      info: this.o.engine.info,
+      sessions: sessions.count,
+      maxSessions: this.o.limits.maxSessions,
+      slotsBusy: sessions.slots.busy,
+      slotsTotal: sessions.slots.total,
+      waiting: sessions.slots.waiting,
+      kvHeldBytes: sessions.heldKvBytes(),
+      kvReservedBytes: sessions.reservedKvBytes,
+      maxKvBytes: this.o.limits.maxKvBytes,
+      keptSessions: sessions.kept.count,
+      keptKvBytes: sessions.keptKvBytes(),
+      draining: this.draining,
+    };
   }
 
   get isDraining(): boolean {
@@ -129,6 +159,10 @@ export class WorkerService {
       input: req.messages !== undefined ? { messages: req.messages } : { prompt: req.prompt! },
     });
     const log = ctx.log.child({ session_id: session.id, worker_id: this.o.workerId });
+    const span = this.tracer.startSpan("worker.prefill", {
+      parent: parseTraceparent(ctx.req.headers.traceparent), kind: SpanKind.server,
+      attributes: { "request.id": ctx.requestId, "session.id": session.id, "worker.id": this.o.workerId, prompt_tokens: tokens.length },
+    });
     const onClose = () => {
       if (!ctx.res.writableFinished) this.end(session, "disconnect");
     };
@@ -137,12 +171,16 @@ export class WorkerService {
     try {
       await this.o.engine.validateSampling?.(req.sampling);
       session.slot = await this.sessions.acquireSlot(session, tokens);
+      const slotAt = this.o.clock.now();
       const result = await this.o.engine.sequences[session.slot.index]!.prefill(tokens, session.abort.signal);
       if (session.state === "ended") throw new ServingError("internal", "session ended during prefill");
       session.heldTokens = tokens.length;
       session.cachedTokens = result.reused;
       session.state = "ready";
       session.lastActiveMs = this.o.clock.now();
+      this.metrics.prefilled(tokens.length, result.reused, slotAt - started, session.lastActiveMs - slotAt);
+      span.setAttribute("cached_tokens", result.reused);
+      span.setAttribute("slot_wait_ms", Math.round(slotAt - started));
       log.debug({ prompt_tokens: tokens.length, reused: result.reused, template: input.template, ms: session.lastActiveMs - started }, "prefill.done");
       const body: PrefillResponse = {
         status: "ok",
@@ -154,9 +192,11 @@ export class WorkerService {
       };
       sendJson(ctx.res, 200, body);
     } catch (err) {
+      span.setError((err as Error).message);
       this.end(session, "prefill_failed");
       throw err;
     } finally {
+      span.end();
       ctx.res.off("close", onClose);
     }
   }
@@ -183,6 +223,13 @@ export class WorkerService {
       if (!res.writableFinished) this.end(session, "disconnect");
     };
     res.on("close", onClose);
+    const span = this.tracer.startSpan("worker.decode", {
+      parent: parseTraceparent(ctx.req.headers.traceparent), kind: SpanKind.server,
+      attributes: { "request.id": ctx.requestId, "session.id": session.id, "worker.id": this.o.workerId },
+    });
+    const { metrics } = this;
+    const createdMs = session.createdMs;
+    let lastTokenMs = 0;
     const outcome = await streamDecode({
       session,
       sequence: this.o.engine.sequences[session.slot.index]!,
@@ -190,8 +237,16 @@ export class WorkerService {
       maxTokens: Math.min(req.max_tokens ?? session.maxTokens, session.maxTokens),
       channelTokens: this.o.channelTokens,
       log,
+      onToken: () => {
+        lastTokenMs = metrics.token(createdMs, lastTokenMs);
+      },
     });
     res.off("close", onClose);
+    if (outcome.reason === "error") metrics.decodeFailed();
+    span.setAttribute("completion_tokens", outcome.completionTokens);
+    span.setAttribute("finish_reason", outcome.reason);
+    if (outcome.error) span.setError(outcome.error.message);
+    span.end();
     this.end(session, outcome.reason === "error" ? "error" : outcome.reason === "cancelled" ? "cancelled" : "done");
   }
 
