@@ -8,6 +8,7 @@ import type { Rng } from "../common/rng.js";
 import { ServingError } from "../common/serving-error.js";
 import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
+import { parseCacheNotice } from "../protocol/heartbeat.js";
 import { canonicalText } from "../protocol/prefix-blocks.js";
 import type { PrefillRequest, PrefillResponse } from "../protocol/worker-api.js";
 import { admit, type AdmissionDecision } from "./admission.js";
@@ -16,7 +17,7 @@ import type { CoordinatorTelemetry } from "./coordinator-telemetry.js";
 import type { PrefixIndex, PrefixMatch } from "./prefix-index.js";
 import { PromptTokenEstimator } from "./prompt-token-estimator.js";
 import type { RateLimiter } from "./rate-limiter.js";
-import { relay, type RelayResult, type StreamFormat } from "./relay.js";
+import { relay, type FinalInfo, type RelayResult, type StreamFormat } from "./relay.js";
 import type { RequestTelemetry } from "./request-telemetry.js";
 import { RouteLog } from "./route-log.js";
 import { schedule } from "./scheduler/schedule.js";
@@ -181,7 +182,7 @@ export class InferencePipeline {
         abortUpstream: started.abortUpstream,
         onFirstToken: tel.onFirstToken, onTokens: tel.onTokens, onSlowClient: tel.onSlowClient, onWriteWait: tel.onWriteWait,
       });
-      this.streamOutcome(started.workerId, result.termination);
+      this.streamOutcome(started.workerId, result.termination, result.final);
       return result;
     } finally {
       tel.end(result);
@@ -195,16 +196,22 @@ export class InferencePipeline {
     let result: CollectResult | undefined;
     try {
       result = await collectStream({ upstream: started.upstream, res, log, abortUpstream: started.abortUpstream });
-      this.streamOutcome(started.workerId, result.termination);
+      this.streamOutcome(started.workerId, result.termination, result.final);
       return result;
     } finally {
       tel.collected(result);
     }
   }
 
-  /** A stream that completed counts for its worker's breaker; one the worker broke, against it. */
-  private streamOutcome(workerId: string, termination: string): void {
+  /**
+   * A stream that completed counts for its worker's breaker; one the worker broke, against it. A
+   * completed stream's cache notice goes into the prefix index before the client (which has the
+   * end already) can send its next turn: this runs before the event loop reads another request.
+   */
+  private streamOutcome(workerId: string, termination: string, final: FinalInfo | undefined): void {
     if (termination === "worker_error" || termination === "complete") this.streamEnded(workerId, termination === "worker_error");
+    const notice = final?.cache === undefined ? undefined : parseCacheNotice(final.cache);
+    if (notice !== undefined) this.d.index.applyNotice(workerId, notice);
   }
 
   private async run(job: InferenceJob, tel: RequestTelemetry): Promise<StartedInference> {

@@ -1,4 +1,4 @@
-import type { HeartbeatCache } from "../protocol/heartbeat.js";
+import type { CacheNotice, HeartbeatCache } from "../protocol/heartbeat.js";
 import { BLOCK_CHARS, blockCount, blockKeys } from "../protocol/prefix-blocks.js";
 
 /**
@@ -74,11 +74,25 @@ export class PrefixIndex {
         w.seq = e.seq;
       }
     }
-    if (w.seq !== c.seq) {
+    // Older than what a stream's cache notice already brought: nothing to do. Newer: a gap.
+    if (c.seq > w.seq) {
       this.removeWorker(workerId);
       return null;
     }
     return { epoch: w.epoch, seq: w.seq };
+  }
+
+  /**
+   * A worker's add event that came with the end of a decode stream, ahead of the heartbeat that
+   * carries it. Applied in order when it is the next event; applied alone when earlier ones are
+   * still on their way (an add names a new entry, which no earlier event touches; the heartbeat's
+   * copy then re-adds it, no-op); ignored when the index has moved past it or holds another epoch.
+   */
+  applyNotice(workerId: string, n: CacheNotice): void {
+    const w = this.workers.get(workerId);
+    if (w === undefined || w.epoch !== n.epoch || n.event.seq <= w.seq) return;
+    this.add(workerId, w, n.event.id, n.event.blocks ?? []);
+    if (n.event.seq === w.seq + 1) w.seq = n.event.seq;
   }
 
   removeWorker(workerId: string): void {

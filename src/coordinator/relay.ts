@@ -20,6 +20,8 @@ export interface FinalInfo {
   reason: string;
   promptTokens: number;
   completionTokens: number;
+  /** The worker's prefix-cache notice for the sequence left behind (unvalidated). */
+  cache?: unknown;
 }
 
 /** How one API frames tokens, the end and an error on the wire. */
@@ -64,6 +66,7 @@ interface WorkerEvent {
   finished?: unknown;
   reason?: unknown;
   prompt_tokens?: unknown;
+  cache?: unknown;
   completion_tokens?: unknown;
   error?: { code?: unknown; message?: unknown };
 }
@@ -179,6 +182,7 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
             reason: typeof msg.reason === "string" ? msg.reason : "stop",
             promptTokens: typeof msg.prompt_tokens === "number" ? msg.prompt_tokens : 0,
             completionTokens: typeof msg.completion_tokens === "number" ? msg.completion_tokens : received,
+            cache: msg.cache,
           });
         }
         return false;

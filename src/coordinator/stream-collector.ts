@@ -72,7 +72,7 @@ export function collectStream(o: CollectOptions): Promise<CollectResult> {
           chars += e.text.length;
         } else if (e.kind === "end") {
           parts.push(e.text);
-          return finish("complete", { reason: e.reason, promptTokens: e.promptTokens ?? 0, completionTokens: e.completionTokens ?? tokens });
+          return finish("complete", { reason: e.reason, promptTokens: e.promptTokens ?? 0, completionTokens: e.completionTokens ?? tokens, cache: e.cache });
         } else {
           return finish("worker_error", undefined, { code: e.code, message: e.message });
         }

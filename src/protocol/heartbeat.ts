@@ -43,6 +43,12 @@ export interface CacheEvent {
   blocks?: readonly string[];
 }
 
+/** One cache event sent with the end of a decode stream (outside the heartbeat's sequence). */
+export interface CacheNotice {
+  epoch: string;
+  event: CacheEvent;
+}
+
 /**
  * A worker's prefix cache in a heartbeat (see worker/cache-event-log.ts): `seq` is its last event;
  * `events` are those after `since` (what the coordinator acknowledged); `snapshot` replaces the
@@ -204,4 +210,18 @@ export function parseCache(v: unknown): HeartbeatCache {
     });
   }
   return out;
+}
+
+/** A decode stream's cache notice, or undefined when absent or malformed (it is only a hint). */
+export function parseCacheNotice(v: unknown): CacheNotice | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  const n = v as JsonObject;
+  const e = n.event as JsonObject | undefined;
+  if (typeof n.epoch !== "string" || n.epoch === "" || n.epoch.length > 64 || typeof e !== "object" || e === null) return undefined;
+  try {
+    if (e.op !== "add" || typeof e.seq !== "number" || !Number.isSafeInteger(e.seq) || e.seq < 1) return undefined;
+    return { epoch: n.epoch, event: { seq: e.seq, op: "add", id: entryId(e.id), blocks: blockList(e.blocks, { left: MAX_BLOCKS_PER_SEQUENCE }) } };
+  } catch {
+    return undefined;
+  }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { CacheEvent, HeartbeatCache } from "../protocol/heartbeat.js";
+import type { CacheEvent, CacheNotice, HeartbeatCache } from "../protocol/heartbeat.js";
 import { BLOCK_CHARS } from "../protocol/prefix-blocks.js";
 import type { KeptSequence, KeptSequenceEvents } from "./kept-sequences.js";
 
@@ -56,6 +56,16 @@ export class CacheEventLog implements KeptSequenceEvents {
     this.events.push(e);
     if (this.events.length > MAX_LOG_EVENTS) this.events.splice(0, this.events.length - MAX_LOG_EVENTS);
     this.onEvent?.();
+  }
+
+  /** The add event of a live entry, if still in the log (sent with the end of its decode stream). */
+  noticeOf(id: number): CacheNotice | undefined {
+    if (!this.live.has(id)) return undefined;
+    for (let i = this.events.length - 1; i >= 0; i--) {
+      const e = this.events[i]!;
+      if (e.id === id && e.op === "add") return { epoch: this.epoch, event: e };
+    }
+    return undefined;
   }
 
   /** The heartbeat section for a coordinator that acknowledged `ack` (undefined: nothing yet). */

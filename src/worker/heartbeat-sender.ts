@@ -10,10 +10,11 @@ import type { CacheAck } from "./cache-event-log.js";
  * Each coordinator answers with the prefix-cache state it holds of this worker (its ack); the next
  * beat to it carries what changed since (cache-event-log.ts). Beats to one coordinator never
  * overlap: a beat asked for while one is in flight goes out when it returns, with the newest ack.
- * `soon()` asks for a beat within CACHE_FLUSH_MS, so that cache changes reach coordinators before
- * the next request that could use them, batched when many sessions end together.
+ * `soon()` asks for a beat for cache changes at once (after the current I/O turn, which batches the
+ * sessions ending together), so that a change reaches coordinators before the next request that
+ * could use it. Under load the one-in-flight rule batches the rest: at most one beat per
+ * coordinator per round trip, each carrying every change since the last.
  */
-export const CACHE_FLUSH_MS = 5;
 
 interface Peer {
   url: string;
@@ -25,7 +26,7 @@ interface Peer {
 
 export class HeartbeatSender {
   private timer: NodeJS.Timeout | undefined;
-  private flushTimer: NodeJS.Timeout | undefined;
+  private flushPending = false;
   private readonly peers: Peer[];
   private stopped = false;
 
@@ -48,7 +49,6 @@ export class HeartbeatSender {
   stop(): void {
     this.stopped = true;
     clearInterval(this.timer);
-    clearTimeout(this.flushTimer);
   }
 
   /** Sends one heartbeat to all coordinators now (also used to announce draining at once). */
@@ -57,14 +57,14 @@ export class HeartbeatSender {
     for (const p of this.peers) this.send(p);
   }
 
-  /** A beat within CACHE_FLUSH_MS (one for any number of calls meanwhile). */
+  /** A beat for cache changes, soon (one for any number of calls meanwhile). */
   soon(): void {
-    if (this.stopped || this.flushTimer !== undefined) return;
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
+    if (this.stopped || this.flushPending) return;
+    this.flushPending = true;
+    setImmediate(() => {
+      this.flushPending = false;
       this.beat();
-    }, CACHE_FLUSH_MS);
-    this.flushTimer.unref();
+    });
   }
 
   private send(p: Peer): void {

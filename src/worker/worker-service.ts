@@ -240,6 +240,15 @@ export class WorkerService {
       onToken: () => {
         lastTokenMs = metrics.token(createdMs, lastTokenMs);
       },
+      // A completed generation ends its session at once: its KV is kept and published before the
+      // client hears the end (and may send the next turn).
+      onGenerated: (reason) => {
+        if (reason !== "length" && reason !== "stop") return undefined;
+        const slot = session.slot?.index;
+        this.end(session, "done");
+        const kept = slot === undefined ? undefined : this.sessions.kept.atSlot(slot);
+        return kept === undefined ? undefined : this.sessions.cacheLog.noticeOf(kept.id);
+      },
     });
     res.off("close", onClose);
     if (outcome.reason === "error") metrics.decodeFailed();

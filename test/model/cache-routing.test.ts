@@ -31,10 +31,11 @@ describe("cache-aware routing across coordinator replicas", { skip }, () => {
   const other = (w: string) => (w === "w1" ? "w2" : "w1");
 
   before(async () => {
-    [a, b] = await Promise.all([startCoordinatorProc(), startCoordinatorProc()]);
-    const env = { PARALLEL: "2" };
+    // Saturated once both decode slots are busy (the default, 1.5, would also wait for a third session).
+    const env = { SCHEDULER_SATURATION: "1" };
+    [a, b] = await Promise.all([startCoordinatorProc(env), startCoordinatorProc(env)]);
     const [w1, w2] = await Promise.all(
-      ["w1", "w2"].map((id) => startWorkerProc(`${a.url},${b.url}`, { model: STORIES_MODEL, id, env })),
+      ["w1", "w2"].map((id) => startWorkerProc(`${a.url},${b.url}`, { model: STORIES_MODEL, id, env: { PARALLEL: "2" } })),
     );
     workers.w1 = w1!;
     workers.w2 = w2!;

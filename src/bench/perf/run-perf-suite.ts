@@ -7,6 +7,7 @@ import { coordinatorOverhead } from "./coordinator-overhead.js";
 import { ensureNginx, nginxBinary, nginxVersion } from "./nginx-relay.js";
 import { overload } from "./overload.js";
 import { relayCapacity } from "./relay-capacity.js";
+import { routingProfiles } from "./routing-profiles.js";
 import { scaling } from "./scaling.js";
 import type { SectionResult, SuiteMode } from "./suite-types.js";
 import { workerEfficiency } from "./worker-efficiency.js";
@@ -48,6 +49,7 @@ async function main(argv: string[]): Promise<void> {
   await run(3, () => workerEfficiency(mode, join(ROOT, "../shared/models/stories260K.gguf")));
   await run(4, () => scaling(mode));
   await run(5, () => overload(mode));
+  await run(6, () => routingProfiles(mode));
 
   const machine = [
     `- Written: ${started.toISOString()}${quick ? " (quick mode: seconds-long runs; the numbers mean little)" : ""}`,

@@ -19,8 +19,14 @@ import type { Profile } from "./types.js";
  *   round-robin: every kept candidate in turn, scores ignored (for comparison).
  */
 
-/** Load (scheduler/load.ts) from which cache scores stop counting: every decode slot busy. */
-export const DEFAULT_SATURATION = 1;
+/**
+ * Load (scheduler/load.ts) from which cache scores stop counting: every decode slot busy and half
+ * as many sessions again waiting for one. Below it, waiting for a slot at the worker holding the
+ * prompt usually costs less than prefilling it elsewhere (on stories260K with 4 slots per worker,
+ * 7 conversations: 1.5 kept every later turn on its cache, p99 TTFT 3.0 s; 1.0 moved some, losing
+ * their cache, p99 11 s — docs/PERFORMANCE.md). Lower it where prefill is cheap next to decode.
+ */
+export const DEFAULT_SATURATION = 1.5;
 
 export const seedProfile: Profile = {
   name: "seed",
