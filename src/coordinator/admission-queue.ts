@@ -98,6 +98,11 @@ export class QueueTicket {
     this.queue.depart(this, true);
   }
 
+  /** Gave up (refused for another reason): out of the queue, not counted as drained. */
+  abandon(): void {
+    this.queue.depart(this, false);
+  }
+
   /** @internal */
   grant(): void {
     const r = this.resolveTurn;

@@ -11,8 +11,8 @@ import type { SamplingParams } from "../protocol/sampling.js";
 import { parseCacheNotice } from "../protocol/heartbeat.js";
 import { canonicalText } from "../protocol/prefix-blocks.js";
 import type { PrefillRequest, PrefillResponse } from "../protocol/worker-api.js";
-import { admit, type AdmissionDecision } from "./admission.js";
-import type { AdmissionQueue, QueueTicket } from "./admission-queue.js";
+import { AdmissionGate, noCandidate, type Admitted } from "./admission-gate.js";
+import type { AdmissionQueue } from "./admission-queue.js";
 import type { CoordinatorTelemetry } from "./coordinator-telemetry.js";
 import type { PrefixIndex, PrefixMatch } from "./prefix-index.js";
 import { PromptTokenEstimator } from "./prompt-token-estimator.js";
@@ -100,16 +100,16 @@ export interface PipelineDeps {
   queue: AdmissionQueue;
 }
 
-/** Capacity refusals that a request may wait out in the admission queue. */
-const QUEUEABLE = new Set(["system_sessions_full", "system_kv_cache_full"]);
-
 export class InferencePipeline {
   readonly estimator = new PromptTokenEstimator();
   /** The last routing decisions, for operators (`GET /coordinator/health/routing`). */
   readonly routes = new RouteLog();
   private sequence = 0;
+  private readonly gate: AdmissionGate;
 
-  constructor(private readonly d: PipelineDeps) {}
+  constructor(private readonly d: PipelineDeps) {
+    this.gate = new AdmissionGate({ config: d.config, table: d.table, tracker: d.tracker, queue: d.queue, clock: d.clock });
+  }
 
   get profile(): Profile {
     return this.d.profile;
@@ -233,44 +233,25 @@ export class InferencePipeline {
     const decide = (exclude: ReadonlySet<string>) =>
       schedule(this.d.profile, this.snapshot(), route(exclude), { nowMs: this.d.clock.now(), rng: this.d.rng, sequence });
 
-    // Admission: O(1) against the aggregates, then the first scheduling decision; at capacity,
-    // wait in the queue (admission-queue.ts) when it is on. First in line or an empty queue only.
-    const { queue } = this.d;
-    const queuedAt = this.d.clock.now();
     const admissionSpan = tel.span("admission");
-    let ticket: QueueTicket | undefined;
-    let first: { admission: AdmissionDecision; decision: Decision };
+    let admitted: Admitted;
     try {
-      for (;;) {
-        const verdict = this.admitNow(model, tokens, decide);
-        if (verdict.ok && (ticket !== undefined ? ticket.isFirst : queue.size === 0)) {
-          first = verdict;
-          break;
-        }
-        if (!verdict.ok && !(queue.enabled && QUEUEABLE.has(verdict.error.code))) {
-          job.log.info({ reason: verdict.error.code }, "scheduler.reject");
-          throw verdict.error;
-        }
-        if (ticket === undefined) {
-          ticket = queue.enqueue({ priority: job.priority ?? 0, signal: job.signal, ...(job.onQueued ? { onPosition: job.onQueued } : {}) });
-          job.log.info({ priority: job.priority ?? 0, queue_size: queue.size, reason: verdict.ok ? "queue_not_empty" : verdict.error.code }, "queue.wait");
-        }
-        await ticket.turn();
-      }
+      const a = this.gate.enter({
+        model, tokens, priority: job.priority ?? 0, signal: job.signal, log: job.log, decide: () => decide(new Set()),
+        ...(job.onQueued ? { onQueued: job.onQueued } : {}),
+      });
+      // The fast path answers synchronously: the capacity it saw is claimed below in the same turn.
+      admitted = a instanceof Promise ? await a : a;
     } catch (err) {
-      if (err instanceof ServingError && (err.code === "queue_full" || err.code === "queue_timeout")) {
-        job.log.info({ reason: err.code, retry_after_s: err.retryAfterS, waited_ms: Math.round(this.d.clock.now() - queuedAt) }, "queue.reject");
-      }
       admissionSpan.setError(err instanceof ServingError ? err.code : "error");
       admissionSpan.end();
       throw err;
     }
-    // Leaving wakes the next in line, whose check runs after this one's claim below (synchronous up
-    // to the first prefill).
-    ticket?.leave();
-    const queuedMs = ticket === undefined ? 0 : this.d.clock.now() - queuedAt;
-    if (ticket !== undefined) job.log.info({ waited_ms: Math.round(queuedMs) }, "queue.admitted");
-    tel.admission(first.admission, admissionSpan);
+    tel.admission(admitted.admission, admissionSpan);
+    const { queuedMs } = admitted;
+    // Leaving wakes the next in line, whose own check runs only after this request has claimed its
+    // capacity (below, synchronously up to the first prefill).
+    admitted.ticket?.leave();
 
     const exclude = new Set<string>();
     const failures: { worker: string; error: string }[] = [];
@@ -279,7 +260,7 @@ export class InferencePipeline {
     let lastDecision: Decision | undefined;
     for (let attempt = 0; attempt <= config.prefillRetries; attempt++) {
       const scheduleSpan = tel.span("schedule");
-      const decision = attempt === 0 ? first.decision : decide(exclude);
+      const decision = attempt === 0 ? admitted.decision : decide(exclude);
       tel.scheduled(decision, attempt, scheduleSpan);
       lastDecision = decision;
       if (!decision.ok) break;
@@ -341,7 +322,7 @@ export class InferencePipeline {
       }
     }
     if (failures.length === 0) {
-      const refusal = this.noCandidate(lastDecision);
+      const refusal = noCandidate(lastDecision);
       job.log.info({ reason: refusal.code, dropped: lastDecision?.dropped ?? {} }, "scheduler.reject");
       throw refusal;
     }
@@ -350,28 +331,6 @@ export class InferencePipeline {
     throw new ServingError("worker_failed", `prefill failed on ${failures.map((f) => `${f.worker} (${f.error})`).join(", ")}`, {
       details: { tried: failures },
     });
-  }
-
-  /**
-   * Whether the request may go now: the O(1) admission check, then a scheduling decision (whose
-   * filters know each worker's room). The decision is kept as the first attempt's.
-   */
-  private admitNow(model: string, tokens: number, decide: (exclude: ReadonlySet<string>) => Decision):
-    { ok: true; admission: AdmissionDecision; decision: Decision } | { ok: false; error: ServingError } {
-    const { table, tracker, config } = this.d;
-    const capacity = table.capacity();
-    const admission = admit({
-      capacity: { ...capacity, routable: table.capacity(model).routable },
-      liveSessions: tracker.count,
-      liveKvBytes: tracker.kvReservedBytes,
-      systemMaxSessions: config.systemMaxSessions,
-      systemMaxKvBytes: config.systemMaxKvBytes,
-      requestTokens: tokens,
-    });
-    if (!admission.admitted) return { ok: false, error: new ServingError(admission.reason, admission.message) };
-    const decision = decide(new Set());
-    if (!decision.ok) return { ok: false, error: this.noCandidate(decision) };
-    return { ok: true, admission, decision };
   }
 
   /** Why this worker: the pick at info, every candidate's breakdown at debug. */
@@ -402,14 +361,6 @@ export class InferencePipeline {
   streamEnded(workerId: string, brokenByWorker: boolean): void {
     if (brokenByWorker) this.d.table.recordFault(workerId, "stream");
     else this.d.table.recordSuccess(workerId);
-  }
-
-  /** Why nothing could be scheduled, in the seed's reasons. */
-  private noCandidate(d: Decision | undefined): ServingError {
-    const dropped = d?.dropped ?? {};
-    if (dropped.session_room) return new ServingError("system_sessions_full", "every worker serving this model holds its session limit");
-    if (dropped.kv_room) return new ServingError("system_kv_cache_full", "no worker serving this model has room for the request's KV cache");
-    return new ServingError("no_workers", "no worker is available for this model");
   }
 }
 

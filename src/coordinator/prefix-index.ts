@@ -7,8 +7,8 @@ import { BLOCK_CHARS, blockCount, blockKeys } from "../protocol/prefix-blocks.js
  * (worker/cache-event-log.ts). Soft state: a restarted coordinator asks each worker for a snapshot
  * (by acknowledging nothing) and is whole again after one heartbeat round trip.
  *
- * Bounded: at most `maxBlocks` block references in all (one per key per cache entry; about 150
- * bytes each with the maps). Past it, the entries indexed longest ago are dropped first, which only
+ * Bounded: at most `maxBlocks` block references in all (one per key per cache entry; at most about
+ * 300 bytes each with the maps, measured with every key distinct). Past it, the entries indexed longest ago are dropped first, which only
  * makes the index know less than the workers hold. A worker that leaves the table is dropped whole.
  *
  * Matching is O(matched blocks × workers holding them): keys are chained, so a worker holding key i

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { CacheEventLog, MAX_LOG_EVENTS } from "../../src/worker/cache-event-log.js";
 import { KeptSequences } from "../../src/worker/kept-sequences.js";
 import { BLOCK_CHARS } from "../../src/protocol/prefix-blocks.js";
-import { parseCache } from "../../src/protocol/heartbeat.js";
+import { parseCache, parseCacheNotice } from "../../src/protocol/heartbeat.js";
 
 const key = (i: number) => i.toString(16).padStart(16, "0");
 
@@ -42,6 +42,18 @@ describe("the worker's cache event log", () => {
     });
     // What it sends parses back as it was.
     assert.deepEqual(parseCache(JSON.parse(JSON.stringify(log.sectionFor({ epoch: log.epoch, seq: 2 })))), log.sectionFor({ epoch: log.epoch, seq: 2 }));
+  });
+
+  it("gives the add event of a live entry as the notice a decode stream carries", () => {
+    const { log, kept } = setup();
+    kept.keep("a", 0, 10, 1, [key(1)]);
+    kept.keep("b", 1, 10, 2, [key(2)]);
+    assert.deepEqual(log.noticeOf(kept.get("a")!.id), { epoch: log.epoch, event: { seq: 1, op: "add", id: 1, blocks: [key(1)] } });
+    assert.deepEqual(parseCacheNotice(JSON.parse(JSON.stringify(log.noticeOf(2)))), log.noticeOf(2));
+    kept.remove(kept.get("a")!);
+    assert.equal(log.noticeOf(1), undefined, "no notice for an entry already gone");
+    assert.equal(parseCacheNotice({ epoch: "e", event: { seq: 1, op: "evict", id: 1 } }), undefined, "only adds travel with a stream");
+    assert.equal(parseCacheNotice({ epoch: "e", event: { seq: 1, op: "add", id: 1, blocks: ["nothex"] } }), undefined);
   });
 
   it("falls back to a snapshot for another epoch, an ack from the future, or one older than the log", () => {

@@ -183,6 +183,9 @@ describe("the worker API's added fields", () => {
       kind: "end", reason: "stop", promptTokens: 2, completionTokens: 3, text: "b",
     });
     assert.deepEqual(parseDecodeEvent('{"token":"","finished":true,"reason":"error","error":{"code":"x","message":"y"}}'), { kind: "error", code: "x", message: "y" });
+    // The prefix-cache notice a completed stream carries travels along, unvalidated (the index checks it).
+    const withCache = parseDecodeEvent('{"token":"","seq":1,"finished":true,"reason":"length","prompt_tokens":2,"completion_tokens":1,"cache":{"epoch":"e","event":{"seq":4,"op":"add","id":2,"blocks":[]}}}');
+    assert.deepEqual(withCache, { kind: "end", reason: "length", promptTokens: 2, completionTokens: 1, text: "", cache: { epoch: "e", event: { seq: 4, op: "add", id: 2, blocks: [] } } });
     assert.equal(parseDecodeEvent("not json"), null);
     assert.equal(parseDecodeEvent('{"seq":1}'), null);
   });

@@ -68,6 +68,27 @@ describe("the prefix index", () => {
     assert.equal(ix.apply("w1", { epoch: "e", seq: 7, block_chars: BLOCK_CHARS }), null, "a seq it never saw");
   });
 
+  it("applies a stream's cache notice ahead of the heartbeat that carries it, without losing order", () => {
+    const ix = new PrefixIndex(10_000);
+    ix.apply("w1", snap("e", 4, []));
+    const add = (seq: number, id: number, text: string) => ({ epoch: "e", event: { seq, op: "add" as const, id, blocks: keys(text) } });
+    // The next event: applied in order.
+    ix.applyNotice("w1", add(5, 1, conv("a", 3)));
+    assert.deepEqual(matchOf(ix, conv("a", 3)), { w1: 3 });
+    // A heartbeat built before it arrives late: nothing lost, no snapshot asked for.
+    assert.deepEqual(ix.apply("w1", { epoch: "e", seq: 4, block_chars: BLOCK_CHARS }), { epoch: "e", seq: 5 });
+    // Event 7 before event 6: applied alone; the heartbeat with 6 and 7 then completes the order.
+    ix.applyNotice("w1", add(7, 3, conv("b", 3)));
+    assert.deepEqual(matchOf(ix, conv("b", 3)), { w1: 3 });
+    assert.deepEqual(ix.apply("w1", events("e", 5, [{ op: "evict", id: 1 }, { op: "add", id: 3, blocks: keys(conv("b", 3)) }])), { epoch: "e", seq: 7 });
+    assert.deepEqual([...ix.entriesOf("w1").keys()], [3]);
+    // Old or foreign notices change nothing.
+    ix.applyNotice("w1", add(6, 9, conv("c", 3)));
+    ix.applyNotice("w1", { ...add(8, 9, conv("c", 3)), epoch: "other" });
+    ix.applyNotice("w2", add(1, 9, conv("c", 3)));
+    assert.deepEqual(matchOf(ix, conv("c", 3)), { w1: 2 });
+  });
+
   it("forgets a worker that leaves", () => {
     const ix = new PrefixIndex(10_000);
     ix.apply("w1", snap("e", 1, [[1, conv("a", 3)]]));

@@ -53,7 +53,7 @@ async function startFleet(profile: SchedulerProfileName, model: string): Promise
 export async function routingProfiles(mode: SuiteMode): Promise<SectionResult> {
   const model = join(ROOT, "../shared/models/stories260K.gguf");
   const w = mode.quick ? QUICK : CHAT;
-  const reps = mode.quick ? 1 : 2;
+  const reps = mode.quick ? 1 : 3;
   const rows: Row[] = PROFILES.map((profile) => ({ profile, runs: [] }));
   for (let rep = 0; rep < reps; rep++) {
     for (const row of rep % 2 === 0 ? rows : [...rows].reverse()) {
