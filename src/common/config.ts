@@ -78,7 +78,7 @@ export const coordinatorOptions = {
     "seed API: reject a model name no worker serves even when the fleet serves a single model (the OpenAI API always does)"),
   schedulerProfile: choiceOpt("SCHEDULER_PROFILE", "--scheduler-profile", "cache-aware" as SchedulerProfileName, SCHEDULER_PROFILES,
     "routing profile: cache-aware (prompt prefix held + conversation affinity + load), seed (0.6 sessions + 0.4 KV), least-load, round-robin"),
-  schedulerSaturation: numberOpt("SCHEDULER_SATURATION", "--scheduler-saturation", 1.5, 0.01, 100,
+  schedulerSaturation: numberOpt("SCHEDULER_SATURATION", "--scheduler-saturation", 1, 0.01, 100,
     "cache-aware: load (sessions per decode slot, or session/KV utilisation) at which a worker's cache match and affinity stop counting, so load decides"),
   prefixIndexMaxBlocks: intOpt("PREFIX_INDEX_MAX_BLOCKS", "--prefix-index-max-blocks", 131_072, 0, 100_000_000,
     "block references the prefix index holds for all workers (at most about 300 bytes each; the oldest entries go first; 0 = off)"),

@@ -31,7 +31,7 @@ describe("cache-aware routing across coordinator replicas", { skip }, () => {
   const other = (w: string) => (w === "w1" ? "w2" : "w1");
 
   before(async () => {
-    // Saturated once both decode slots are busy (the default, 1.5, would also wait for a third session).
+    // Saturated once both decode slots are busy (the default, named here as the test depends on it).
     const env = { SCHEDULER_SATURATION: "1" };
     [a, b] = await Promise.all([startCoordinatorProc(env), startCoordinatorProc(env)]);
     const [w1, w2] = await Promise.all(

@@ -241,7 +241,7 @@ describe("the routing profiles", () => {
   it("are selectable by every configured name", () => {
     for (const name of SCHEDULER_PROFILES) assert.equal(profileNamed(name).name, name);
     assert.equal(profileNamed("cache-aware", 0.5).saturation?.threshold, 0.5);
-    assert.equal(profileNamed("cache-aware").saturation?.threshold, 1.5);
+    assert.equal(profileNamed("cache-aware").saturation?.threshold, 1);
   });
 
   // Fleet: w1 holds 9 of the prompt's 10 blocks, w2 the shared system prompt (3), w3 nothing.
@@ -251,8 +251,10 @@ describe("the routing profiles", () => {
 
   const table: [string, Profile, Candidate[], Partial<RouteRequest>, string][] = [
     ["cache-aware: the worker holding the prompt, though busier", cacheAwareProfile(), fleet({ w1: { sessions: 6 } }), { prefix: held, affinityKey: key("w3") }, "w1"],
-    ["cache-aware: a saturated holder loses to load despite its full match", cacheAwareProfile(), fleet({ w1: { sessions: 12 } }), { prefix: prefix(10, { w1: 10 }) }, "w2"],
-    ["cache-aware: a holder with a short queue keeps its cache", cacheAwareProfile(), fleet({ w1: { sessions: 11 } }), { prefix: prefix(10, { w1: 10 }) }, "w1"],
+    ["cache-aware: a saturated holder loses to load despite its full match", cacheAwareProfile(), fleet({ w1: { sessions: 8 } }), { prefix: prefix(10, { w1: 10 }) }, "w2"],
+    ["cache-aware: a holder with one slot free keeps its cache", cacheAwareProfile(), fleet({ w1: { sessions: 7 } }), { prefix: prefix(10, { w1: 10 }) }, "w1"],
+    ["cache-aware at 1.5: a holder with a short queue keeps its cache", cacheAwareProfile(1.5), fleet({ w1: { sessions: 11 } }), { prefix: prefix(10, { w1: 10 }) }, "w1"],
+    ["cache-aware at 1.5: … not a longer one", cacheAwareProfile(1.5), fleet({ w1: { sessions: 12 } }), { prefix: prefix(10, { w1: 10 }) }, "w2"],
     ["cache-aware: a holder whose KV is nearly full is saturated too", cacheAwareProfile(0.9), fleet({ w1: { kvBytes: 950 * MiB } }), { prefix: prefix(10, { w1: 10 }) }, "w2"],
     ["cache-aware: equal shares go to the conversation's home", cacheAwareProfile(), fleet(), { prefix: prefix(10, { w1: 3, w2: 3, w3: 3 }), affinityKey: key("w2") }, "w2"],
     ["cache-aware: … unless it is more than half its slots busier", cacheAwareProfile(), fleet({ w2: { sessions: 5 } }), { prefix: prefix(10, { w1: 3, w2: 3, w3: 3 }), affinityKey: key("w2") }, "w1"],

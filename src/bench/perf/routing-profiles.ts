@@ -27,13 +27,13 @@ import type { SectionResult, SuiteMode } from "./suite-types.js";
  * order does.
  */
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
-/** The profiles compared, and cache-aware with the saturation guard at 1.0 (its default is 1.5). */
+/** The profiles compared, and cache-aware with the saturation guard at 1.5 (its default is 1). */
 const VARIANTS: { name: string; profile: SchedulerProfileName; env: Record<string, string> }[] = [
   { name: "cache-aware", profile: "cache-aware", env: {} },
   { name: "round-robin", profile: "round-robin", env: {} },
   { name: "least-load", profile: "least-load", env: {} },
   { name: "seed", profile: "seed", env: {} },
-  { name: "cache-aware, saturation 1.0", profile: "cache-aware", env: { SCHEDULER_SATURATION: "1" } },
+  { name: "cache-aware, saturation 1.5", profile: "cache-aware", env: { SCHEDULER_SATURATION: "1.5" } },
 ];
 
 export const CHAT = { users: 7, turns: 6, systemPromptTokens: 150, userTokens: 40, outputTokens: 32 };
@@ -129,9 +129,10 @@ export async function routingProfiles(mode: SuiteMode): Promise<SectionResult> {
       "is the last turn, and keeping each conversation on one worker, which doubles the cache the fleet holds (7 conversations, 8 " +
       "slots: spread over both workers they evict each other). The ideal counts later turns only (turn 1 can at best reuse the system " +
       "prompt). An odd number of conversations on purpose: an even number in lockstep would send every conversation back to the same " +
-      "worker under round-robin, which no real arrival order does. The last row is the saturation guard at 1.0 instead of its default 1.5: " +
-      "there a conversation whose worker has every slot busy moves and rebuilds its history elsewhere rather than wait for a slot; " +
-      "compare it with the first row (on this engine prefill is slow next to decode; where it is not, a lower threshold pays).",
+      "worker under round-robin, which no real arrival order does. The last row is the saturation guard at 1.5 instead of its default 1: " +
+      "there a conversation waits for a slot at its busy worker (up to half as many sessions again as slots) rather than move and " +
+      "rebuild its history elsewhere once; fewer cold prefills (the p99), but a worker that holds more conversations than slots " +
+      "keeps a queue (the p50).",
   ].join("\n");
   return { title: "6. Routing profiles on a multi-turn chat", markdown: md, data: { workload: w, reps, summary, runs: rows.map((r) => ({ profile: r.variant.name, reports: r.runs })) } };
 }

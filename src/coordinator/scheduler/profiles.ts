@@ -20,13 +20,15 @@ import type { Profile } from "./types.js";
  */
 
 /**
- * Load (scheduler/load.ts) from which cache scores stop counting: every decode slot busy and half
- * as many sessions again waiting for one. Below it, waiting for a slot at the worker holding the
- * prompt usually costs less than prefilling it elsewhere (on stories260K with 4 slots per worker,
- * 7 conversations: 1.5 kept every later turn on its cache, p99 TTFT 3.0 s; 1.0 moved some, losing
- * their cache, p99 11 s — docs/PERFORMANCE.md). Lower it where prefill is cheap next to decode.
+ * Load (scheduler/load.ts) from which cache scores stop counting: every decode slot busy, so the
+ * request would wait inside the worker for a running answer to end. A conversation then moves to a
+ * worker with a free slot and pays one prefill of its history there; its later turns follow its
+ * cache, so the fleet settles with no worker holding more conversations than slots. A higher
+ * threshold keeps more turns on their cache (fewer cold prefills, a better p99 in a short run) but
+ * lets a queue persist on a worker holding more conversations than slots (a worse p50: measured in
+ * docs/PERFORMANCE.md, section 6).
  */
-export const DEFAULT_SATURATION = 1.5;
+export const DEFAULT_SATURATION = 1;
 
 export const seedProfile: Profile = {
   name: "seed",
