@@ -31,6 +31,15 @@ export function formatReport(r: BenchReport): string {
     row("P90 (ms):", s.p90);
     row("P99 (ms):", s.p99);
   };
+  const mt = r.multiTurn;
+  if (mt) {
+    title("Multi-turn chat");
+    row("Conversations:", mt.conversations);
+    row("Turn 1 TTFT P50 / P99 (ms):", mt.firstTurns.ttft ? `${fmt(mt.firstTurns.ttft.p50)} / ${fmt(mt.firstTurns.ttft.p99)}` : "-");
+    row("Turn ≥ 2 TTFT P50 / P99 (ms):", mt.laterTurns.ttft ? `${fmt(mt.laterTurns.ttft.p50)} / ${fmt(mt.laterTurns.ttft.p99)}` : "-");
+    row("Turn ≥ 2 prefix hit ratio (%):", mt.laterTurns.hitRatio * 100);
+    row("Turn ≥ 2 ideal hit ratio (%):", mt.laterTurns.idealHitRatio * 100);
+  }
   latency("Time to First Token", r.latencyMs.ttft);
   latency("Time per Output Token (excl. 1st)", r.latencyMs.tpot);
   latency("Inter-token Latency", r.latencyMs.itl);

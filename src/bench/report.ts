@@ -1,4 +1,5 @@
 import { goodput, hasSlo, tpotOf, type Goodput, type Slo } from "./goodput.js";
+import { multiTurnStats, type MultiTurnStats } from "./multi-turn.js";
 import type { Outcome, RequestResult } from "./request-result.js";
 import { summarize, type Summary } from "./stats.js";
 
@@ -24,6 +25,8 @@ export interface BenchReport {
   latencyMs: { ttft: Summary | null; tpot: Summary | null; itl: Summary | null; e2e: Summary | null; rejection: Summary | null };
   goodput: (Goodput & { slo: Slo }) | null;
   prefixCache: { requests: number; cachedTokens: number; promptTokens: number; hitRatio: number } | null;
+  /** Multi-turn chat runs: first turns apart from later ones (multi-turn.ts). */
+  multiTurn: MultiTurnStats | null;
 }
 
 export function buildReport(results: readonly RequestResult[], durationS: number, slo: Slo, config: Record<string, unknown> = {}): BenchReport {
@@ -78,5 +81,6 @@ export function buildReport(results: readonly RequestResult[], durationS: number
     latencyMs: { ttft: summarize(ttft), tpot: summarize(tpot), itl: summarize(itl), e2e: summarize(e2e), rejection: summarize(rejection) },
     goodput: hasSlo(slo) ? { slo, ...goodput(results, slo, durationS) } : null,
     prefixCache: cacheRequests > 0 ? { requests: cacheRequests, cachedTokens: cached, promptTokens: cachePrompt, hitRatio: cachePrompt > 0 ? cached / cachePrompt : 0 } : null,
+    multiTurn: multiTurnStats(results),
   };
 }

@@ -6,8 +6,8 @@ import { ServingError } from "./serving-error.js";
  * Who may call what. Clients present an API key, services (workers, coordinators) the cluster
  * token, both as `Authorization: Bearer …`; each check is off while its secret is unset. Routes are
  * classed by path: the coordinator's liveness health and metrics stay open (load balancers and
- * scrapers), and so does the dashboard's page (its data is not), heartbeats need the cluster
- * token, everything else a client key.
+ * scrapers), and so does the dashboard's page (its data is not); heartbeats and the prefix index's
+ * keys (hashes of other clients' prompts) need the cluster token, everything else a client key.
  */
 export type RouteClass = "open" | "client" | "cluster";
 
@@ -19,7 +19,7 @@ export interface AccessSecrets {
 export function coordinatorRouteClass(path: string): RouteClass {
   // The dashboard's page holds no data (it sends the key it is given to /dashboard/api/state).
   if (path === "/coordinator/health" || path === "/metrics" || path === "/dashboard") return "open";
-  if (path === "/coordinator/health/heartbeat") return "cluster";
+  if (path === "/coordinator/health/heartbeat" || path === "/coordinator/health/prefix-index") return "cluster";
   return "client";
 }
 

@@ -13,6 +13,9 @@ const GiB = 1024 ** 3;
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+export const SCHEDULER_PROFILES = ["cache-aware", "seed", "least-load", "round-robin"] as const;
+export type SchedulerProfileName = (typeof SCHEDULER_PROFILES)[number];
+
 /** A secret from the environment (preferred: flags show in process lists). */
 const secretOpt = (env: string, flag: string, describe: string): Option<string | undefined> => ({
   env, flag, default: undefined, describe,
@@ -73,8 +76,16 @@ export const coordinatorOptions = {
   rateLimitTpm: intOpt("RATE_LIMIT_TPM", "--rate-limit-tpm", 0, 0, 1_000_000_000, "tokens (prompt estimate + max_tokens) per minute per API key; 0 = off"),
   strictModel: boolOpt("STRICT_MODEL", "--strict-model", false,
     "seed API: reject a model name no worker serves even when the fleet serves a single model (the OpenAI API always does)"),
-  sessionAffinityTtlMs: intOpt("SESSION_AFFINITY_TTL_MS", "--session-affinity-ttl-ms", 300_000, 1000, 86_400_000,
-    "how long (ms) a conversation (x-session-id) is routed back to the worker of its last turn"),
+  schedulerProfile: choiceOpt("SCHEDULER_PROFILE", "--scheduler-profile", "cache-aware" as SchedulerProfileName, SCHEDULER_PROFILES,
+    "routing profile: cache-aware (prompt prefix held + conversation affinity + load), seed (0.6 sessions + 0.4 KV), least-load, round-robin"),
+  schedulerSaturation: numberOpt("SCHEDULER_SATURATION", "--scheduler-saturation", 1, 0.01, 100,
+    "cache-aware: load (sessions per decode slot, or session/KV utilisation) at which a worker's cache match and affinity stop counting, so load decides"),
+  prefixIndexMaxBlocks: intOpt("PREFIX_INDEX_MAX_BLOCKS", "--prefix-index-max-blocks", 131_072, 0, 100_000_000,
+    "block references the prefix index holds for all workers (at most about 300 bytes each; the oldest entries go first; 0 = off)"),
+  queueSize: intOpt("QUEUE_SIZE", "--queue-size", 256, 0, 1_000_000,
+    "requests that may wait for capacity; beyond it 429 with Retry-After; 0 = answer 503 at once at capacity (the seed's behaviour)"),
+  queueTimeoutMs: intOpt("QUEUE_TIMEOUT_MS", "--queue-timeout-ms", 30_000, 1, 3_600_000,
+    "longest a request waits in the admission queue (ms) before a 503 queue_timeout"),
 };
 
 export const ENGINES = ["llama", "sim"] as const;

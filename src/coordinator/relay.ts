@@ -25,6 +25,8 @@ export interface FinalInfo {
   reason: string;
   promptTokens: number;
   completionTokens: number;
+  /** The worker's prefix-cache notice for the sequence left behind (unvalidated). */
+  cache?: unknown;
 }
 
 /** How one API frames tokens, the end and an error on the wire. */
@@ -80,6 +82,7 @@ interface WorkerEvent {
   finished?: unknown;
   reason?: unknown;
   prompt_tokens?: unknown;
+  cache?: unknown;
   completion_tokens?: unknown;
   error?: { code?: unknown; message?: unknown };
 }
@@ -265,6 +268,7 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
             reason: typeof msg.reason === "string" ? msg.reason : "stop",
             promptTokens: failovers > 0 && o.promptTokens !== undefined ? o.promptTokens : typeof msg.prompt_tokens === "number" ? msg.prompt_tokens : 0,
             completionTokens: receivedBefore + completion,
+            ...(msg.cache !== undefined ? { cache: msg.cache } : {}),
           });
         }
         return false;

@@ -144,6 +144,7 @@ export function collectStream(o: CollectOptions): Promise<CollectResult> {
             reason: e.reason,
             promptTokens: failovers > 0 && o.promptTokens !== undefined ? o.promptTokens : (e.promptTokens ?? 0),
             completionTokens: tokensBefore + (e.completionTokens ?? tokens - tokensBefore),
+            ...(e.cache !== undefined ? { cache: e.cache } : {}),
           });
         } else {
           return workerFailed({ code: e.code, message: e.message });

@@ -1,5 +1,6 @@
 import { ServingError } from "../common/serving-error.js";
 import { readChatMessages, type ChatMessage } from "./chat.js";
+import type { CacheNotice } from "./heartbeat.js";
 import { readSampling, type SamplingParams } from "./sampling.js";
 import { optionalInteger, requireSessionId, optionalString, type JsonObject } from "./validate.js";
 
@@ -60,6 +61,11 @@ export interface DecodeFinalEvent {
   prompt_tokens: number;
   completion_tokens: number;
   error?: { code: string; message: string };
+  /**
+   * Added: the prefix-cache event of the sequence this stream leaves behind (heartbeat.ts), so the
+   * coordinator that relays the end knows of it before the client can send its next turn.
+   */
+  cache?: CacheNotice;
 }
 
 export function parsePrefillRequest(o: JsonObject): PrefillRequest {

@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { stat } from "node:fs/promises";
 import { systemClock, type Clock } from "../common/clock.js";
 import type { WorkerConfig } from "../common/config.js";
-import { HttpServer, type HttpServerOptions } from "../common/http-server.js";
+import { HttpServer, sendJson, type HttpServerOptions } from "../common/http-server.js";
 import { createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
 import { registerMetricsRoute } from "../common/metrics-route.js";
@@ -78,6 +78,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     .route("POST", "/worker/prefill", (ctx) => svc.prefill(ctx))
     .route("POST", "/worker/decode", (ctx) => svc.decode(ctx))
     .route("POST", "/worker/cancel", (ctx) => svc.cancelRoute(ctx))
+    .route("GET", "/worker/cache", (ctx) => sendJson(ctx.res, 200, svc.cacheListing()))
     .route("GET", "/worker/health", (ctx) => {
       const body = JSON.stringify(svc.health());
       ctx.res.writeHead(200, { "content-type": "application/json" }).end(body);
@@ -87,10 +88,14 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
   const heartbeat = new HeartbeatSender(
     config.coordinatorUrls,
     config.heartbeatIntervalMs,
-    () => ({ worker_id: workerId, worker_url: url, timestamp: clock.wallNow(), interval_ms: config.heartbeatIntervalMs, health: svc.health() }),
+    (ack) => ({
+      worker_id: workerId, worker_url: url, timestamp: clock.wallNow(), interval_ms: config.heartbeatIntervalMs, health: svc.health(),
+      cache: svc.sessions.cacheLog.sectionFor(ack),
+    }),
     wlog,
     config.clusterToken !== undefined ? { authorization: `Bearer ${config.clusterToken}` } : {},
   );
+  svc.sessions.cacheLog.onEvent = () => heartbeat.soon();
   heartbeat.start();
   // Sessions are freed at most a quarter of their timeout late.
   const sweepMs = Math.min(10_000, Math.max(50, Math.min(config.sessionTtlMs, config.decodeClaimTimeoutMs) / 4));

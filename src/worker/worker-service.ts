@@ -5,6 +5,7 @@ import { ServingError } from "../common/serving-error.js";
 import { disabledTracer, SpanKind, type Tracer } from "../common/tracer.js";
 import type { Engine } from "../engine/engine.js";
 import type { WorkerHealth } from "../protocol/heartbeat.js";
+import { BLOCK_CHARS } from "../protocol/prefix-blocks.js";
 import { SSE_HEADERS } from "../protocol/sse.js";
 import { parseTraceparent } from "../protocol/traceparent.js";
 import { parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
@@ -34,6 +35,24 @@ export interface WorkerServiceOptions {
   tracer?: Tracer;
   /** Also expose vLLM's metric names (default true). */
   vllmMetrics?: boolean;
+}
+
+/** `GET /worker/cache`: kept sequences, most recently used first. */
+export interface WorkerCacheListing {
+  epoch: string;
+  seq: number;
+  block_chars: number;
+  entries: {
+    id: number;
+    conversation_id: string | null;
+    slot: number;
+    tokens: number;
+    /** Tokens the engine sequence holds now (the KV itself, not the bookkeeping). */
+    held_tokens: number;
+    /** Whether coordinators were told of it (entries shorter than one block are not). */
+    published: boolean;
+    blocks: string[];
+  }[];
 }
 
 export class WorkerService {
@@ -98,9 +117,30 @@ export class WorkerService {
       waiting: this.sessions.slots.waiting,
       running: this.sessions.running(),
       kv_reserved_bytes: this.sessions.reservedKvBytes,
-      kept_sessions: this.sessions.kept.count,
+      kept_sessions: this.sessions.kept.conversations,
       kept_kv_bytes: this.sessions.keptKvBytes(),
+      cached_sequences: this.sessions.kept.count,
+      cached_kv_bytes: this.sessions.cachedKvBytes(),
       threads: info.threads,
+    };
+  }
+
+  /** The prefix cache as published to coordinators, with what each sequence actually holds (`GET /worker/cache`). */
+  cacheListing(): WorkerCacheListing {
+    const log = this.sessions.cacheLog;
+    return {
+      epoch: log.epoch,
+      seq: log.lastSeq,
+      block_chars: BLOCK_CHARS,
+      entries: this.sessions.kept.all().reverse().map((k) => ({
+        id: k.id,
+        conversation_id: k.conversationId ?? null,
+        slot: k.slotIndex,
+        tokens: k.tokens,
+        held_tokens: this.o.engine.sequences[k.slotIndex]!.heldTokens().length,
+        published: log.entries().has(k.id),
+        blocks: [...k.blocks],
+      })),
     };
   }
 
@@ -116,6 +156,7 @@ export class WorkerService {
       stops: [...(req.sampling.stop ?? []), ...input.stops],
       stopTokens: new Set(input.stopTokens),
       ...(req.messages !== undefined ? { template: input.template } : {}),
+      input: req.messages !== undefined ? { messages: req.messages } : { prompt: req.prompt! },
     });
     const log = ctx.log.child({ session_id: session.id, worker_id: this.o.workerId });
     const span = this.tracer.startSpan("worker.prefill", {
@@ -129,7 +170,7 @@ export class WorkerService {
     const started = this.o.clock.now();
     try {
       await this.o.engine.validateSampling?.(req.sampling);
-      session.slot = await this.sessions.acquireSlot(session);
+      session.slot = await this.sessions.acquireSlot(session, tokens);
       const slotAt = this.o.clock.now();
       const result = await this.o.engine.sequences[session.slot.index]!.prefill(tokens, session.abort.signal);
       if (session.state === "ended") throw new ServingError("internal", "session ended during prefill");
@@ -198,6 +239,15 @@ export class WorkerService {
       log,
       onToken: () => {
         lastTokenMs = metrics.token(createdMs, lastTokenMs);
+      },
+      // A completed generation ends its session at once: its KV is kept and published before the
+      // client hears the end (and may send the next turn).
+      onGenerated: (reason) => {
+        if (reason !== "length" && reason !== "stop") return undefined;
+        const slot = session.slot?.index;
+        this.end(session, "done");
+        const kept = slot === undefined ? undefined : this.sessions.kept.atSlot(slot);
+        return kept === undefined ? undefined : this.sessions.cacheLog.noticeOf(kept.id);
       },
     });
     res.off("close", onClose);

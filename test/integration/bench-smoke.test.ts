@@ -25,7 +25,8 @@ describe("the bench tool against a coordinator and two sim workers", () => {
     cluster = await startCluster({
       workers: 2,
       workerArgs: ["--engine", "sim", "--sim-itl-ms", "20", "--sim-prefill-base-ms", "1"],
-      coordinatorEnv: { SYSTEM_MAX_SESSIONS: "2" },
+      // No admission queue: capacity refusals are immediate 503s, which the bench counts as rejections.
+      coordinatorEnv: { SYSTEM_MAX_SESSIONS: "2", QUEUE_SIZE: "0" },
     });
   });
   after(async () => {

@@ -32,7 +32,8 @@ function decision(): Decision {
     id: "w1", url: "http://127.0.0.1:1", model: "m", fresh: true, healthy: true, draining: false, sessions: 0, maxSessions: 10,
     kvBytes: 0, maxKvBytes: 1000, maxSessionKvBytes: 1000, kvBytesPerToken: 10, contextSize: 100, waiting: 0, slotsTotal: 4,
   };
-  return { ok: true, profile: seedProfile.name, pick: { candidate, total: 0.9, scores: { sessions: 1, kv: 0.75 } }, runnerUp: undefined, considered: 1, dropped: {} };
+  const pick = { candidate, total: 0.9, scores: { sessions: 1, kv: 0.75 } };
+  return { ok: true, profile: seedProfile.name, pick, runnerUp: undefined, considered: 1, dropped: {}, ranked: [pick], saturated: [], home: undefined };
 }
 
 /** Runs one request through every step: 1 ms admission, 10 ms prefill, first token at +31 ms, two more 10 ms later. */

@@ -31,7 +31,7 @@ function setup() {
 /** A session as prefill leaves it: admitted, holding a slot, in `state`. */
 async function sessionIn(table: SessionTable, id: string, state: Session["state"], nowMs: number): Promise<Session> {
   const s = table.admit(id, `req-${id}`, 10, 90, {});
-  s.slot = await table.acquireSlot(s);
+  s.slot = await table.acquireSlot(s, [1, 2, 3]);
   s.state = state;
   s.lastActiveMs = nowMs;
   return s;

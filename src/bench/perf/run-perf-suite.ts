@@ -7,6 +7,7 @@ import { coordinatorOverhead } from "./coordinator-overhead.js";
 import { ensureNginx, nginxBinary, nginxVersion } from "./nginx-relay.js";
 import { overload } from "./overload.js";
 import { relayCapacity } from "./relay-capacity.js";
+import { routingProfiles } from "./routing-profiles.js";
 import { scaling } from "./scaling.js";
 import type { SectionResult, SuiteMode } from "./suite-types.js";
 import { workerEfficiency } from "./worker-efficiency.js";
@@ -48,6 +49,7 @@ async function main(argv: string[]): Promise<void> {
   await run(3, () => workerEfficiency(mode, join(ROOT, "../shared/models/stories260K.gguf")));
   await run(4, () => scaling(mode));
   await run(5, () => overload(mode));
+  await run(6, () => routingProfiles(mode));
 
   const machine = [
     `- Written: ${started.toISOString()}${quick ? " (quick mode: seconds-long runs; the numbers mean little)" : ""}`,
@@ -79,7 +81,9 @@ async function main(argv: string[]): Promise<void> {
   ].join("\n");
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, doc);
-  await writeFile(out.replace(/\.md$/, "") + ".json", JSON.stringify({ started, quick, sections: sections.map((s) => ({ title: s.title, data: s.data })) }, null, 1));
+  const jsonOut = out.replace(/\.md$/, "") + ".json";
+  const fresh = sections.map((s) => ({ title: s.title, data: s.data }));
+  await writeFile(jsonOut, JSON.stringify({ started, quick, sections: only !== undefined ? mergeJsonSections(jsonOut, fresh) : fresh }, null, 1));
   mode.log(`wrote ${out}`);
 }
 
@@ -92,6 +96,20 @@ function mergeSections(existing: string, fresh: SectionResult[]): string[] {
   for (const block of existing.split(/^(?=## \d+\. )/m).slice(1)) kept.set(block.slice(3, block.indexOf("\n")), block.trimEnd());
   for (const s of fresh) kept.set(s.title, `## ${s.title}\n\n${s.markdown}`);
   return [...kept.entries()].sort(([a], [b]) => parseInt(a) - parseInt(b)).flatMap(([, md]) => [md, ""]);
+}
+
+/** With `--only`, the JSON keeps the sections not run now, as the markdown does. */
+function mergeJsonSections(path: string, fresh: { title: string; data: unknown }[]): { title: string; data: unknown }[] {
+  const kept = new Map<string, { title: string; data: unknown }>();
+  if (existsSync(path)) {
+    try {
+      for (const s of (JSON.parse(readFileSync(path, "utf8")) as { sections?: { title: string; data: unknown }[] }).sections ?? []) kept.set(s.title, s);
+    } catch {
+      // an unreadable twin is rewritten with what this run has
+    }
+  }
+  for (const s of fresh) kept.set(s.title, s);
+  return [...kept.values()].sort((a, b) => parseInt(a.title) - parseInt(b.title));
 }
 
 main(process.argv.slice(2)).then(
