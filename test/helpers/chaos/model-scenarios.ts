@@ -25,11 +25,11 @@ function modelSpecs(prefix: string, n: number): StreamSpec[] {
   return specs(prefix, n, { maxTokens: MAX_TOKENS, model: "stories260K" }).map((s) => ({ ...s, extra: LONG }));
 }
 
-function fleetOf(victimParallel: number): Promise<ChaosFleet> {
+function fleetOf(victimParallel: number, coordinatorEnv: Record<string, string> = {}): Promise<ChaosFleet> {
   return ChaosFleet.start([
     { id: VICTIM, args: [...MODEL_ARGS, "--parallel", String(victimParallel)] },
     { id: "w2", args: [...MODEL_ARGS, "--parallel", "32"] },
-  ], MODEL_COORDINATOR_ENV);
+  ], { ...MODEL_COORDINATOR_ENV, ...coordinatorEnv });
 }
 
 export async function modelKillMidDecode(o: ScenarioOptions): Promise<ScenarioOutcome> {
@@ -52,10 +52,14 @@ export async function modelKillMidDecode(o: ScenarioOptions): Promise<ScenarioOu
   }
 }
 
-/** The victim has 2 slots: from its third session on, prefills wait for a slot when it is killed. */
+/**
+ * The victim has 2 slots: from its third session on, prefills wait for a slot when it is killed.
+ * The seed's profile spreads sessions by count whatever the slots (the default one stops sending to a
+ * worker whose slots are all busy, so nothing would queue there).
+ */
 export async function modelKillMidPrefill(o: ScenarioOptions): Promise<ScenarioOutcome> {
   const key = "kill-mid-prefill-model";
-  const fleet = await fleetOf(2);
+  const fleet = await fleetOf(2, { SCHEDULER_PROFILE: "seed" });
   try {
     const quiet = await quietRun(fleet, o, modelSpecs(`${key}-quiet`, o.streams));
     const wave = launchWave(fleet.url, modelSpecs(key, o.streams));
