@@ -16,6 +16,9 @@ export interface Watched {
 export interface ProcSample {
   rssBytes: number;
   heapUsedBytes: number | undefined;
+  /** V8 heap committed, and memory outside it (Buffers, native), for telling where RSS goes. */
+  heapTotalBytes: number | undefined;
+  externalBytes: number | undefined;
   sessions: number;
 }
 
@@ -28,7 +31,14 @@ export interface Sample {
 export async function takeSample(watched: Watched[], tS: number): Promise<Sample> {
   const procs: Record<string, ProcSample> = {};
   await Promise.all(watched.map(async (w) => {
-    procs[w.name] = { rssBytes: safeRss(w.pid), heapUsedBytes: await heapUsed(w.url), sessions: await sessions(w) };
+    const metrics = await getText(`${w.url}/metrics`);
+    procs[w.name] = {
+      rssBytes: safeRss(w.pid),
+      heapUsedBytes: gauge(metrics, "nodejs_heap_size_used_bytes"),
+      heapTotalBytes: gauge(metrics, "nodejs_heap_size_total_bytes"),
+      externalBytes: gauge(metrics, "nodejs_external_memory_bytes"),
+      sessions: await sessions(w),
+    };
   }));
   return { tS, procs };
 }
@@ -51,9 +61,9 @@ async function getText(url: string): Promise<string | undefined> {
   }
 }
 
-async function heapUsed(url: string): Promise<number | undefined> {
-  const text = await getText(`${url}/metrics`);
-  const m = text === undefined ? null : /^nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+/** An unlabelled gauge of a Prometheus text page. */
+function gauge(text: string | undefined, name: string): number | undefined {
+  const m = text === undefined ? null : new RegExp(`^${name} (\\S+)$`, "m").exec(text);
   return m ? Number(m[1]) : undefined;
 }
 
