@@ -327,6 +327,15 @@ export class InferencePipeline {
     else this.d.table.recordSuccess(workerId);
   }
 
+  /** Where the profile would send a conversation's next turn now (for a KV handoff). */
+  placement(model: string, tokens: number, exclude: ReadonlySet<string>, conversationId: string | undefined): Decision {
+    return schedule(
+      this.d.profile, this.snapshot(),
+      { model, tokens, exclude, affinityKey: conversationId, prefix: undefined },
+      { nowMs: this.d.clock.now(), rng: this.d.rng },
+    );
+  }
+
   /** The profile's decision over the current snapshot, for a request (its conversation, prompt match). */
   private decide(job: InferenceJob, p: Pick<DispatchPlan, "model" | "tokens" | "exclude" | "prefix" | "sequence">): Decision {
     return schedule(

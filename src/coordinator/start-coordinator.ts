@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
-import { HttpServer } from "../common/http-server.js";
+import { HttpServer, sendJson } from "../common/http-server.js";
 import { coordinatorRouteClass, createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
 import { registerMetricsRoute } from "../common/metrics-route.js";
@@ -10,6 +10,7 @@ import { CoordinatorTelemetry } from "./coordinator-telemetry.js";
 import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { registerHealthRoutes } from "./health-routes.js";
 import { InferencePipeline } from "./inference-pipeline.js";
+import { drainWorker } from "./worker-drain.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { registerOpenAiRoutes } from "./openai-routes.js";
 import { systemTimers } from "../common/timers.js";
@@ -66,6 +67,9 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   registerHealthRoutes(server, { table, tracker, config, clock, startedMs, index, queue, pipeline });
   registerSeedRoutes(server, pipeline, config);
   registerOpenAiRoutes(server, { pipeline, config, table, clock });
+  server.route("POST", "/coordinator/workers/:id/drain", async (ctx) => {
+    sendJson(ctx.res, 200, await drainWorker({ table, client, pipeline, log: ctx.log }, ctx.params.id!, ctx.requestId));
+  });
   registerMetricsRoute(server, telemetry.metrics.registry);
   registerDashboardRoutes(server, { table, tracker, telemetry, config, clock, startedMs });
   // Expiry is checked often enough to notice a silent worker within a fraction of its interval.

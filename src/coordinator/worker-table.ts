@@ -85,6 +85,14 @@ export class WorkerTable {
     return e;
   }
 
+  /** Takes a worker out of routing at once, before its next heartbeat says it drains. */
+  markDraining(id: string): void {
+    const e = this.entries.get(id);
+    if (e === undefined || e.health.draining) return;
+    e.health = { ...e.health, draining: true };
+    this.recompute();
+  }
+
   /** A worker fault (never a client's 4xx): feeds the breaker, which may open at once. */
   recordFault(id: string, kind: FaultKind): void {
     const e = this.entries.get(id);

@@ -164,6 +164,43 @@ export class SessionTable {
     else this.log.info({ conversation_id: k.conversationId, slot: k.slotIndex, tokens: k.tokens, why }, "conversation.evicted");
   }
 
+  /**
+   * Takes over a sequence another worker cached (KV handoff): evaluates its exact tokens into a free
+   * slot and keeps it, under its conversation, with its block keys published like any kept
+   * sequence. It never waits for a slot or pushes a live session out: it answers 503 instead.
+   */
+  async adopt(conversationId: string | undefined, tokens: readonly number[], blocks: readonly string[], signal: AbortSignal): Promise<KeptSequence> {
+    if (!this.keeping) throw new ServingError("draining", "worker is draining and takes no cache");
+    const bytes = tokens.length * this.engine.info.kvBytesPerToken;
+    this.makeKvRoom(bytes, conversationId);
+    if (this.reservedKv + this.kept.tokens * this.engine.info.kvBytesPerToken + bytes > this.limits.maxKvBytes) {
+      throw new ServingError("worker_kv_cache_full", "no KV room for a handed-off sequence");
+    }
+    const lease = this.slots.tryAcquire((index) => {
+      const k = this.kept.atSlot(index);
+      return slotRank({ held: this.engine.sequences[index]!.heldTokens(), kept: k !== undefined, recency: k === undefined ? 0 : this.kept.recencyRank(k) }, tokens);
+    });
+    if (lease === undefined) throw new ServingError("worker_sessions_full", "no free slot for a handed-off sequence");
+    try {
+      const old = this.kept.atSlot(lease.index);
+      if (old !== undefined && this.kept.remove(old)) this.logEvicted(old, "slot");
+      const seq = this.engine.sequences[lease.index]!;
+      await seq.prefill(tokens, signal);
+      if (!this.keeping) throw new ServingError("draining", "worker began draining during the handoff");
+      const held = seq.heldTokens().length;
+      for (const replaced of this.kept.keep(conversationId, lease.index, held, this.clock.now(), blocks)) this.logEvicted(replaced, "replaced");
+      this.log.info({ conversation_id: conversationId ?? null, slot: lease.index, tokens: held }, "cache.adopted");
+      return this.kept.atSlot(lease.index)!;
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Kept sequences with the tokens their slots hold, most recent first (for a handoff). */
+  keptWithTokens(): { kept: KeptSequence; tokens: readonly number[] }[] {
+    return this.kept.all().reverse().map((k) => ({ kept: k, tokens: this.engine.sequences[k.slotIndex]!.heldTokens() }));
+  }
+
   /** New turns stop being kept (drain); kept ones are dropped. */
   stopKeeping(): void {
     this.keeping = false;

@@ -14,6 +14,10 @@ import { modelIdFromPath, resolveModel } from "../engine/model-source.js";
 import { createSimEngine } from "../engine/sim-engine.js";
 import { timerSleeper } from "../engine/sim-sleeper.js";
 import { HeartbeatSender } from "./heartbeat-sender.js";
+import { requestHandoff } from "./handoff-request.js";
+
+/** Longest a stopping worker waits for its coordinator to hand its cache off (ms). */
+const HANDOFF_TIMEOUT_MS = 10_000;
 import { WorkerService } from "./worker-service.js";
 
 /** Wires a worker together: model, engine, HTTP routes, heartbeats and the idle-session sweep. */
@@ -79,12 +83,15 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     .route("POST", "/worker/decode", (ctx) => svc.decode(ctx))
     .route("POST", "/worker/cancel", (ctx) => svc.cancelRoute(ctx))
     .route("GET", "/worker/cache", (ctx) => sendJson(ctx.res, 200, svc.cacheListing()))
+    .route("POST", "/worker/drain", (ctx) => svc.drainRoute(ctx))
+    .route("POST", "/worker/adopt", (ctx) => svc.adoptRoute(ctx))
     .route("GET", "/worker/health", (ctx) => {
       const body = JSON.stringify(svc.health());
       ctx.res.writeHead(200, { "content-type": "application/json" }).end(body);
     });
   registerMetricsRoute(server, svc.metrics.registry);
   const url = config.workerUrl ?? `http://127.0.0.1:${port}`;
+  const clusterHeaders: Record<string, string> = config.clusterToken !== undefined ? { authorization: `Bearer ${config.clusterToken}` } : {};
   const heartbeat = new HeartbeatSender(
     config.coordinatorUrls,
     config.heartbeatIntervalMs,
@@ -93,9 +100,10 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
       cache: svc.sessions.cacheLog.sectionFor(ack),
     }),
     wlog,
-    config.clusterToken !== undefined ? { authorization: `Bearer ${config.clusterToken}` } : {},
+    clusterHeaders,
   );
   svc.sessions.cacheLog.onEvent = () => heartbeat.soon();
+  svc.onDrainRequested = () => heartbeat.beat();
   heartbeat.start();
   // Sessions are freed at most a quarter of their timeout late.
   const sweepMs = Math.min(10_000, Math.max(50, Math.min(config.sessionTtlMs, config.decodeClaimTimeoutMs) / 4));
@@ -110,6 +118,9 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     service: svc,
     shutdown() {
       shuttingDown ??= (async () => {
+        // Hand the cached conversations to other workers first (the coordinator calls back
+        // /worker/drain and /worker/adopt on the others), then wait for running decodes.
+        await requestHandoff(config.coordinatorUrls, workerId, clusterHeaders, Math.min(config.drainTimeoutMs, HANDOFF_TIMEOUT_MS), wlog);
         const drain = svc.drain(config.drainTimeoutMs);
         heartbeat.beat(); // announce draining at once, so coordinators stop routing here
         await drain;

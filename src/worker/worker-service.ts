@@ -8,7 +8,7 @@ import type { WorkerHealth } from "../protocol/heartbeat.js";
 import { BLOCK_CHARS } from "../protocol/prefix-blocks.js";
 import { SSE_HEADERS } from "../protocol/sse.js";
 import { parseTraceparent } from "../protocol/traceparent.js";
-import { parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
+import { parseAdoptRequest, type DrainListing, type HandoffEntry, parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
 import type { RenderedChat } from "../engine/engine.js";
 import { streamDecode } from "./decode-stream.js";
 import { renderPlainChat } from "./plain-chat.js";
@@ -268,6 +268,46 @@ export class WorkerService {
 
   async cancelRoute(ctx: RouteContext): Promise<void> {
     this.cancel(ctx, parseCancelRequest(await ctx.readJson()));
+  }
+
+  /**
+   * `POST /worker/drain`: refuses new sessions from now on (the next heartbeat says so) and lists
+   * the cached sequences with their tokens, most recent first, for a coordinator to hand off.
+   */
+  drainRoute(ctx: RouteContext): void {
+    this.draining = true;
+    const info = this.o.engine.info;
+    const entries: HandoffEntry[] = this.sessions.keptWithTokens()
+      .filter(({ tokens }) => tokens.length >= 2)
+      .map(({ kept, tokens }) => ({ conversation_id: kept.conversationId ?? null, tokens: [...tokens], blocks: [...kept.blocks] }));
+    const body: DrainListing = { worker_id: this.o.workerId, model: info.modelId, running: this.sessions.count, entries };
+    ctx.log.info({ entries: entries.length, running: body.running }, "worker.drain_requested");
+    this.onDrainRequested?.();
+    sendJson(ctx.res, 200, body);
+  }
+
+  /** Told when a coordinator asked this worker to drain (to announce it in a heartbeat at once). */
+  onDrainRequested: (() => void) | undefined;
+
+  /** `POST /worker/adopt`: takes over a sequence a draining worker cached. */
+  async adoptRoute(ctx: RouteContext): Promise<void> {
+    const info = this.o.engine.info;
+    const req = parseAdoptRequest(await ctx.readJson(), info.vocabSize, info.contextSize);
+    if (this.draining) throw new ServingError("draining", "worker is draining and takes no cache");
+    if (req.model !== undefined && req.model !== info.modelId) {
+      throw new ServingError("invalid_field", `this worker serves '${info.modelId}', not '${req.model}'`, { param: "model" });
+    }
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!ctx.res.writableFinished) abort.abort();
+    };
+    ctx.res.on("close", onClose);
+    try {
+      const k = await this.sessions.adopt(req.conversation_id ?? undefined, req.tokens, req.blocks, abort.signal);
+      sendJson(ctx.res, 200, { status: "ok", tokens: k.tokens, slot: k.slotIndex });
+    } finally {
+      ctx.res.off("close", onClose);
+    }
   }
 
   /** Refuses new sessions and resolves when running ones are done (or `timeoutMs` passed). */
