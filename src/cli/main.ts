@@ -1,16 +1,18 @@
 import { ConfigError, loadOptions } from "../common/config-parse.js";
 import { coordinatorOptions, pullOptions, serveOptions, workerOptions } from "../common/config.js";
 import { createLogger } from "../common/logger.js";
+import { benchOptions } from "../bench/bench-options.js";
 import { TOP_USAGE, usageOf } from "./usage.js";
 
-// Roles are imported when chosen: a coordinator never loads llama.cpp's bindings.
+// Roles are imported when chosen: a coordinator never loads llama.cpp's bindings (~35 MB of RSS).
 
-/** The one entry point: `inference-engine <serve|coordinator|worker|pull|help>`. */
+/** The one entry point: `inference-engine <serve|coordinator|worker|pull|bench|help>`. */
 const COMMANDS = {
   serve: { specs: serveOptions, summary: "Runs a coordinator and N local worker processes; Ctrl-C/SIGTERM stops them all." },
   coordinator: { specs: coordinatorOptions, summary: "Runs the coordinator: admission, routing and streaming for a fleet of workers." },
   worker: { specs: workerOptions, summary: "Runs one worker: loads a GGUF model and serves /worker/prefill, /worker/decode and /worker/health." },
   pull: { specs: pullOptions, summary: "Downloads a GGUF model (hf:owner/repo/file.gguf or an https URL) into the models folder: resumable, checksum-verified." },
+  bench: { specs: benchOptions, summary: "Load-tests a coordinator (seed or OpenAI API) or workers directly and reports throughput, TTFT, ITL, E2E and goodput." },
 } as const;
 
 async function main(argv: string[]): Promise<number> {
@@ -54,6 +56,8 @@ async function main(argv: string[]): Promise<number> {
       const { runPull } = await import("./pull.js");
       return runPull(config, positionals);
     }
+    case "bench":
+      return (await import("../bench/run-bench.js")).runBenchCli(rest);
     case "serve": {
       const { config } = loadOptions(serveOptions, rest, process.env);
       const { runServe } = await import("./serve.js");

@@ -17,8 +17,9 @@ export const TOP_USAGE = `inference-engine <command> [options]
 Commands:
   serve         a coordinator and N local workers (default 2), stopped together on Ctrl-C
   coordinator   the coordinator alone (workers register through heartbeats)
-  worker        one worker serving one GGUF model
+  worker        one worker serving one GGUF model (or --engine sim: a simulated one)
   pull <source> download a GGUF (hf:owner/repo/file.gguf or an https URL) into ./models
+  bench         load test: throughput, TTFT, ITL, E2E latency, goodput
   help [cmd]    options of a command
 
 Run 'inference-engine help <command>' for its options.`;

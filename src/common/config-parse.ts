@@ -163,6 +163,10 @@ export function intOpt(env: string | undefined, flag: string, def: number, min: 
   return { env, flag, default: def, describe, parse: (r) => parseInteger(r, min, max) };
 }
 
+export function numberOpt(env: string | undefined, flag: string, def: number, min: number, max: number, describe: string): Option<number> {
+  return { env, flag, default: def, describe, parse: (r) => parseNumber(r, min, max) };
+}
+
 /** An integer where `auto` (or 0) means: chosen from the machine and the model at start-up. */
 export function autoIntOpt(env: string, flag: string, min: number, max: number, describe: string): Option<number | "auto"> {
   return {

@@ -1,5 +1,5 @@
 import {
-  autoIntOpt, boolOpt, bytesOpt, choiceOpt, intOpt, listOpt, optionalStrOpt, parseHttpUrl, parseNumber, parseUrlList, strOpt,
+  autoIntOpt, boolOpt, bytesOpt, choiceOpt, intOpt, listOpt, numberOpt, optionalStrOpt, parseHttpUrl, parseNumber, parseUrlList, strOpt,
   type Option,
 } from "./config-parse.js";
 
@@ -12,6 +12,9 @@ const GiB = 1024 ** 3;
 
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const SCHEDULER_PROFILES = ["cache-aware", "seed", "least-load", "round-robin"] as const;
+export type SchedulerProfileName = (typeof SCHEDULER_PROFILES)[number];
 
 /** A secret from the environment (preferred: flags show in process lists). */
 const secretOpt = (env: string, flag: string, describe: string): Option<string | undefined> => ({
@@ -48,6 +51,12 @@ export const coordinatorOptions = {
   clientWriteTimeoutMs: intOpt("CLIENT_WRITE_TIMEOUT_MS", "--client-write-timeout-ms", 5000, 10, 600_000,
     "a client whose socket stays full this long (ms) is dropped"),
   prefillRetries: intOpt("PREFILL_RETRIES", "--prefill-retries", 2, 0, 10, "prefill attempts on other workers after a failure"),
+  maxFailovers: intOpt("MAX_FAILOVERS", "--max-failovers", 2, 0, 10,
+    "times a stream whose worker dies or stalls mid-decode continues on another worker (0: end it with an error event)"),
+  firstTokenTimeoutMs: intOpt("FIRST_TOKEN_TIMEOUT_MS", "--first-token-timeout-ms", 60_000, 100, 3_600_000,
+    "longest wait for a decode stream's first token before its worker counts as stalled (ms)"),
+  streamStallTimeoutMs: intOpt("STREAM_STALL_TIMEOUT_MS", "--stream-stall-timeout-ms", 30_000, 100, 3_600_000,
+    "longest silence of a decode stream between tokens before its worker counts as stalled (ms; not while the client holds it back)"),
   maxTokensLimit: intOpt("MAX_TOKENS_LIMIT", "--max-tokens-limit", 1_000_000, 1, 100_000_000,
     "largest max_tokens a request may ask for; the worker also checks its context"),
   workerConnectTimeoutMs: intOpt("WORKER_CONNECT_TIMEOUT_MS", "--worker-connect-timeout-ms", 2000, 10, 600_000,
@@ -67,14 +76,48 @@ export const coordinatorOptions = {
   rateLimitTpm: intOpt("RATE_LIMIT_TPM", "--rate-limit-tpm", 0, 0, 1_000_000_000, "tokens (prompt estimate + max_tokens) per minute per API key; 0 = off"),
   strictModel: boolOpt("STRICT_MODEL", "--strict-model", false,
     "seed API: reject a model name no worker serves even when the fleet serves a single model (the OpenAI API always does)"),
-  sessionAffinityTtlMs: intOpt("SESSION_AFFINITY_TTL_MS", "--session-affinity-ttl-ms", 300_000, 1000, 86_400_000,
-    "how long (ms) a conversation (x-session-id) is routed back to the worker of its last turn"),
+  schedulerProfile: choiceOpt("SCHEDULER_PROFILE", "--scheduler-profile", "cache-aware" as SchedulerProfileName, SCHEDULER_PROFILES,
+    "routing profile: cache-aware (prompt prefix held + conversation affinity + load), seed (0.6 sessions + 0.4 KV), least-load, round-robin"),
+  schedulerSaturation: numberOpt("SCHEDULER_SATURATION", "--scheduler-saturation", 1, 0.01, 100,
+    "cache-aware: load (sessions per decode slot, or session/KV utilisation) at which a worker's cache match and affinity stop counting, so load decides"),
+  prefixIndexMaxBlocks: intOpt("PREFIX_INDEX_MAX_BLOCKS", "--prefix-index-max-blocks", 131_072, 0, 100_000_000,
+    "block references the prefix index holds for all workers (at most about 300 bytes each; the oldest entries go first; 0 = off)"),
+  queueSize: intOpt("QUEUE_SIZE", "--queue-size", 256, 0, 1_000_000,
+    "requests that may wait for capacity; beyond it 429 with Retry-After; 0 = answer 503 at once at capacity (the seed's behaviour)"),
+  queueTimeoutMs: intOpt("QUEUE_TIMEOUT_MS", "--queue-timeout-ms", 30_000, 1, 3_600_000,
+    "longest a request waits in the admission queue (ms) before a 503 queue_timeout"),
 };
 
 export const ENGINES = ["auto", "native", "llama", "sim"] as const;
 export type EngineKind = (typeof ENGINES)[number];
 export const GPU_MODES = ["off", "auto", "cuda", "vulkan"] as const;
 export type GpuMode = (typeof GPU_MODES)[number];
+
+/** The simulated engine (`--engine sim`): its timing model (src/engine/sim-timing.ts) and faults (sim-faults.ts). */
+export const SIM_HANG_MODES = ["none", "prefill", "decode", "process"] as const;
+const simOptions = {
+  simKvBytesPerToken: bytesOpt("SIM_KV_BYTES_PER_TOKEN", "--sim-kv-bytes-per-token", 22_528,
+    "sim: KV cache bytes one token holds (default: TinyLlama-1.1B's, f16)"),
+  simPrefillBaseMs: numberOpt("SIM_PREFILL_BASE_MS", "--sim-prefill-base-ms", 2, 0, 600_000, "sim: fixed cost of a prefill (ms)"),
+  simPrefillPerTokenMs: numberOpt("SIM_PREFILL_PER_TOKEN_MS", "--sim-prefill-per-token-ms", 0.05, 0, 60_000,
+    "sim: prefill cost per evaluated prompt token (ms; reused prefix tokens cost nothing)"),
+  simItlMs: numberOpt("SIM_ITL_MS", "--sim-itl-ms", 20, 0, 600_000, "sim: time between two tokens of a stream decoding alone (ms; 0: as fast as possible)"),
+  simItlPerSequenceMs: numberOpt("SIM_ITL_PER_SEQUENCE_MS", "--sim-itl-per-sequence-ms", 0.5, 0, 60_000,
+    "sim: inter-token time added per other sequence decoding at the same time (ms)"),
+  simJitter: numberOpt("SIM_JITTER", "--sim-jitter", 0, 0, 0.99, "sim: relative spread of every duration (0.1: ±10%)"),
+  simTokenChars: intOpt("SIM_TOKEN_CHARS", "--sim-token-chars", 0, 0, 1_000_000, "sim: pad each token's text to this many characters (0: natural words; large values model bulk streams)"),
+  simSeed: intOpt("SIM_SEED", "--sim-seed", 1, 0, 2 ** 32 - 1, "sim: seed of generated text, jitter and fault draws"),
+  simSlowFactor: numberOpt("SIM_SLOW_FACTOR", "--sim-slow-factor", 1, 1, 10_000, "sim fault: multiplies every duration (answer slowly)"),
+  simFailPrefill: numberOpt("SIM_FAIL_PREFILL", "--sim-fail-prefill", 0, 0, 1, "sim fault: probability that a prefill fails (HTTP 500)"),
+  simCrashAfterTokens: intOpt("SIM_CRASH_AFTER_TOKENS", "--sim-crash-after-tokens", 0, 0, Number.MAX_SAFE_INTEGER,
+    "sim fault: the process dies (SIGKILL) once it generated this many tokens in total (0: never)"),
+  simHang: choiceOpt("SIM_HANG", "--sim-hang", "none" as (typeof SIM_HANG_MODES)[number], SIM_HANG_MODES,
+    "sim fault: prefill (never answers), decode (no token ever comes), process (freezes at its first prefill)"),
+  simStallAfterTokens: intOpt("SIM_STALL_AFTER_TOKENS", "--sim-stall-after-tokens", -1, -1, Number.MAX_SAFE_INTEGER,
+    "sim fault: a stream stops after this many tokens (-1: never)"),
+  simStallMs: numberOpt("SIM_STALL_MS", "--sim-stall-ms", 0, 0, 86_400_000, "sim fault: how long a stalled stream stops (ms; 0: until cancelled)"),
+  simStallProbability: numberOpt("SIM_STALL_PROBABILITY", "--sim-stall-probability", 1, 0, 1, "sim fault: probability that a stream stalls"),
+};
 
 export const workerOptions = {
   ...shared,
@@ -102,12 +145,15 @@ export const workerOptions = {
   workerMaxSessionKvBytes: bytesOpt("WORKER_MAX_SESSION_KV_BYTES", "--worker-max-session-kv-bytes", 512 * MiB, "KV cache one session may hold (bytes)"),
   workerMaxKvBytes: bytesOpt("WORKER_MAX_KV_BYTES", "--worker-max-kv-bytes", 8 * GiB, "KV cache this worker holds in total (bytes)"),
   sessionTtlMs: intOpt("SESSION_TTL_MS", "--session-ttl-ms", 300_000, 100, 86_400_000, "idle session lifetime before its KV is freed (ms)"),
+  decodeClaimTimeoutMs: intOpt("DECODE_CLAIM_TIMEOUT_MS", "--decode-claim-timeout-ms", 30_000, 100, 86_400_000,
+    "a prefilled session that no decode claims within this long (ms) is freed: its coordinator gave up on the prefill or died"),
   channelTokens: intOpt("WORKER_CHANNEL_TOKENS", "--worker-channel-tokens", 32, 1, 65536, "tokens buffered per session before its decode pauses"),
   drainTimeoutMs: intOpt("DRAIN_TIMEOUT_MS", "--drain-timeout-ms", 30_000, 0, 3_600_000, "longest SIGTERM waits for running decodes (ms)"),
   localWorkers: intOpt("LOCAL_WORKERS", "--local-workers", 1, 1, 1024, "worker processes sharing this machine's cores (set by serve)"),
   modelsDir: strOpt("MODELS_DIR", "--models-dir", "models", "folder searched for .gguf files and holding the demo model"),
   vllmMetrics: boolOpt("VLLM_METRICS", "--vllm-metrics", true,
     "also expose vLLM's metric names (vllm:…) on /metrics, for autoscalers and routers that read them"),
+  ...simOptions,
 };
 
 export const serveOptions = {

@@ -43,6 +43,7 @@ export class CoordinatorMetrics {
   readonly errors = new Map<string, number>();
   readonly terminations = new Map<Termination, number>(TERMINATIONS.map((t) => [t, 0]));
   retries = 0;
+  failovers = 0;
   slowClients = 0;
   streamsActive = 0;
   promptTokens = 0;
@@ -74,6 +75,9 @@ export class CoordinatorMetrics {
     gauge("queue_length", "Requests waiting for admission", () => s.queueLength());
     hist("queue_time_seconds", "Time from arrival to the admission decision", this.queueTime);
     counter("prefill_retries_total", "Prefill attempts on another worker after a failure", () => this.retries);
+    counter("stream_failovers_total", "Streams continued on another worker after theirs failed or stalled mid-decode", () => this.failovers);
+    gauge("worker_breaker_open", "1 while a worker's circuit breaker is open (0 closed, 0.5 half-open)",
+      perWorker((e) => ({ closed: 0, half_open: 0.5, open: 1 })[e.breaker.state(s.now())]));
     hist("prefill_seconds", "Prefill requests to workers, as the coordinator timed them", this.prefill);
     gauge("streams_active", "Requests generating now (streams, and answers collected into one body)", () => this.streamsActive);
     counter("stream_terminations_total", "Streams ended, by reason", byLabel("reason", this.terminations));

@@ -48,6 +48,11 @@ export class CoordinatorTelemetry {
     });
   }
 
+  /** A stream continued on another worker. */
+  failover(): void {
+    this.metrics.failovers++;
+  }
+
   begin(job: TelemetryJob): RequestTelemetry {
     return new RequestTelemetry(this, job);
   }

@@ -29,7 +29,7 @@ export function dashboardState(d: DashboardDeps): Record<string, unknown> {
   let fleetRate = 0;
   const workers = table.list().map((e) => {
     const h = e.health;
-    const local = tracker.load(e.id);
+    const load = table.load(e, tracker.load(e.id));
     const rate = telemetry.workerTokenRate(e.id);
     const breaker = e.breaker.state(now);
     fleetRate += rate;
@@ -37,10 +37,10 @@ export function dashboardState(d: DashboardDeps): Record<string, unknown> {
       worker_id: e.id, url: e.url, model: h.model.id, engine: h.engine,
       fresh: table.isFresh(e, now), healthy: breaker !== "open" && h.alive, breaker, routable: table.isRoutable(e, now),
       draining: h.draining, expired: e.expired,
-      // Heartbeats are periodic; what this coordinator dispatched since is at least as recent.
-      sessions: Math.max(h.active_sessions, local.sessions), max_sessions: h.limits.max_sessions,
+      // The scheduler's view: this coordinator's live sessions plus others' as of the last heartbeat.
+      sessions: load.sessions, max_sessions: h.limits.max_sessions,
       running: h.running, waiting: h.waiting, slots_total: h.slots.total,
-      kv_reserved_bytes: Math.max(h.kv_reserved_bytes, local.kvBytes), kv_held_bytes: h.kv_cache_bytes, kv_limit_bytes: workerKvLimit(e),
+      kv_reserved_bytes: load.kvBytes, kv_held_bytes: h.kv_cache_bytes, kv_limit_bytes: workerKvLimit(e),
       tokens_per_s: round(rate), threads: h.threads, last_heartbeat_ms_ago: Math.round(now - e.lastSeenMs),
     };
   });

@@ -1,16 +1,31 @@
 import type { Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
 import { sendJson, type HttpServer } from "../common/http-server.js";
-import { parseHeartbeat } from "../protocol/heartbeat.js";
+import { parseHeartbeat, type HeartbeatAck } from "../protocol/heartbeat.js";
+import type { AdmissionQueue } from "./admission-queue.js";
+import type { InferencePipeline } from "./inference-pipeline.js";
+import type { PrefixIndex } from "./prefix-index.js";
 import type { SessionTracker } from "./session-tracker.js";
 import type { WorkerTable } from "./worker-table.js";
 
-/** The seed's health API: the coordinator's own state, the worker table, and the heartbeat sink. */
-export function registerHealthRoutes(
-  server: HttpServer,
-  deps: { table: WorkerTable; tracker: SessionTracker; config: CoordinatorConfig; clock: Clock; startedMs: number },
-): void {
-  const { table, tracker, config, clock } = deps;
+/**
+ * The seed's health API: the coordinator's own state, the worker table, and the heartbeat sink
+ * (which also feeds the prefix index and answers with its ack). Added: `/coordinator/health/routing`,
+ * the scheduler's recent decisions, the admission queue and the prefix index, read-only.
+ */
+export interface HealthRoutesDeps {
+  table: WorkerTable;
+  tracker: SessionTracker;
+  config: CoordinatorConfig;
+  clock: Clock;
+  startedMs: number;
+  index: PrefixIndex;
+  queue: AdmissionQueue;
+  pipeline: InferencePipeline;
+}
+
+export function registerHealthRoutes(server: HttpServer, deps: HealthRoutesDeps): void {
+  const { table, tracker, config, clock, index, queue } = deps;
   server.route("GET", "/coordinator/health", (ctx) => {
     const cap = table.capacity();
     sendJson(ctx.res, 200, {
@@ -20,6 +35,8 @@ export function registerHealthRoutes(
       active_sessions: tracker.count,
       kv_cache_bytes: tracker.kvReservedBytes,
       models: table.models(),
+      scheduler: { profile: deps.pipeline.profile.name, prefix_index: index.snapshot() },
+      queue: queue.snapshot(),
       limits: {
         system_max_sessions: config.systemMaxSessions,
         system_max_kv_bytes: config.systemMaxKvBytes,
@@ -42,15 +59,36 @@ export function registerHealthRoutes(
       routable: table.isRoutable(e, now),
       last_heartbeat_ms_ago: Math.round(now - e.lastSeenMs),
       dispatched_sessions: tracker.load(e.id).sessions,
+      indexed_cache_entries: index.entriesOf(e.id).size,
     }));
     sendJson(ctx.res, 200, { workers });
+  });
+
+  server.route("GET", "/coordinator/health/routing", (ctx) => {
+    sendJson(ctx.res, 200, {
+      profile: deps.pipeline.profile.name,
+      queue: queue.snapshot(),
+      prefix_index: index.snapshot(),
+      recent: deps.pipeline.routes.recent(),
+    });
+  });
+
+  /** What the prefix index holds per worker: entry id → block keys (compare with each `GET /worker/cache`). */
+  server.route("GET", "/coordinator/health/prefix-index", (ctx) => {
+    const workers: Record<string, Record<string, readonly string[]>> = {};
+    for (const e of table.list()) workers[e.id] = Object.fromEntries(index.entriesOf(e.id));
+    sendJson(ctx.res, 200, { ...index.snapshot(), workers });
   });
 
   server.route("POST", "/coordinator/health/heartbeat", async (ctx) => {
     const hb = parseHeartbeat(await ctx.readJson());
     const known = table.get(hb.worker_id);
-    table.upsert(hb);
+    table.upsert(hb, tracker.load(hb.worker_id));
     if (known === undefined || known.expired) ctx.log.info({ worker_id: hb.worker_id, worker_url: hb.worker_url, model: hb.health.model.id }, "worker.joined");
-    sendJson(ctx.res, 200, { status: "ok" });
+    const ack: HeartbeatAck = { status: "ok" };
+    if (hb.cache !== undefined) ack.cache = config.prefixIndexMaxBlocks > 0 ? index.apply(hb.worker_id, hb.cache) : { epoch: hb.cache.epoch, seq: hb.cache.seq };
+    sendJson(ctx.res, 200, ack);
+    // A beat may report freed capacity (sessions ended on the worker): the queue's first may look.
+    queue.kick();
   });
 }

@@ -6,72 +6,36 @@ import type { CoordinatorConfig } from "../common/config.js";
 import type { Logger } from "../common/logger.js";
 import type { Rng } from "../common/rng.js";
 import { ServingError } from "../common/serving-error.js";
-import type { ChatMessage } from "../protocol/chat.js";
-import type { SamplingParams } from "../protocol/sampling.js";
+import { parseCacheNotice } from "../protocol/heartbeat.js";
+import { canonicalText, type PromptInput } from "../protocol/prefix-blocks.js";
 import type { PrefillRequest, PrefillResponse } from "../protocol/worker-api.js";
-import { admit } from "./admission.js";
+import { AdmissionGate, noCandidate, type Admitted } from "./admission-gate.js";
+import type { AdmissionQueue } from "./admission-queue.js";
 import type { CoordinatorTelemetry } from "./coordinator-telemetry.js";
+import type { PrefixIndex, PrefixMatch } from "./prefix-index.js";
 import { PromptTokenEstimator } from "./prompt-token-estimator.js";
 import type { RateLimiter } from "./rate-limiter.js";
-import { relay, type RelayResult, type StreamFormat } from "./relay.js";
+import { relay, type FinalInfo, type RelayResult, type StreamFormat } from "./relay.js";
 import type { RequestTelemetry } from "./request-telemetry.js";
-import { withAffinity } from "./scheduler/profiles.js";
+import { RouteLog, logDecision } from "./route-log.js";
 import { schedule } from "./scheduler/schedule.js";
 import type { Candidate, Decision, Profile } from "./scheduler/types.js";
-import type { SessionAffinity } from "./session-affinity.js";
 import { collectStream, type CollectResult } from "./stream-collector.js";
+import { candidatesOf } from "./candidate-snapshot.js";
+import type { InferenceJob, StartedInference } from "./inference-job.js";
 import { SessionTracker, type SessionLease } from "./session-tracker.js";
 import { WorkerClient, WorkerFault, isCapacityError } from "./worker-client.js";
 import type { WorkerTable } from "./worker-table.js";
 
 /**
- * One pipeline behind every front door: resolve the model, admit in O(1), schedule, prefill (on
- * failure: another worker, fresh session id, up to PREFILL_RETRIES), start the decode stream. A
- * request of a conversation (`conversationId`) prefers the worker holding its KV cache. Errors
- * before the stream starts are ServingErrors the front door answers with a status; once a stream has
- * started it is never replayed.
+ * One pipeline behind every front door: resolve the model, rate-limit, admit in O(1) (or wait in
+ * the admission queue for capacity: admission-gate.ts), schedule with the configured profile (the
+ * prefix index tells which workers hold the prompt; a conversation's `x-session-id` is its affinity
+ * key), prefill (on failure: another worker, fresh session id, up to PREFILL_RETRIES), start the
+ * decode stream. Errors before the stream starts are ServingErrors the front door answers with a
+ * status; once a stream has started it is never replayed (a failover continues it elsewhere).
  */
-export interface InferenceJob {
-  requestId: string;
-  log: Logger;
-  /** The model name the client asked for. */
-  model: string;
-  /** Exactly one of `prompt` (text) and `messages` (chat, rendered by the worker). */
-  prompt?: string;
-  messages?: ChatMessage[];
-  /** Undefined: the rest of the context after the prompt (the worker knows how much that is). */
-  maxTokens: number | undefined;
-  sampling: SamplingParams;
-  /** The client's conversation (`x-session-id`), for KV reuse across turns. */
-  conversationId?: string;
-  /** Aborted when the client goes away. */
-  signal: AbortSignal;
-  /** Rate-limit identity: an API key's id, or the client's address. */
-  clientId: string;
-  /** How the front door names an unknown model: the seed API answers 400, OpenAI 404. */
-  unknownModel: "unknown_model" | "model_not_found";
-  /** A fleet serving one model serves any name (the seed API's rule, unless STRICT_MODEL). */
-  anyNameWhenSingleModel: boolean;
-  /** The client's W3C `traceparent` header, if any. */
-  traceparent?: string;
-}
-
-export interface StartedInference {
-  /** The canonical id of the model serving the request. */
-  readonly model: string;
-  readonly sessionId: string;
-  readonly workerId: string;
-  readonly workerUrl: string;
-  readonly lease: SessionLease;
-  readonly prefill: PrefillResponse;
-  readonly upstream: Readable;
-  readonly decision: Extract<Decision, { ok: true }>;
-  readonly attempts: number;
-  /** Metrics, timeline and spans of this request; `stream()` ends them. */
-  readonly telemetry: RequestTelemetry;
-  /** Closes the decode request, which cancels the session on the worker. */
-  abortUpstream(): void;
-}
+export type { InferenceJob, StartedInference } from "./inference-job.js";
 
 export interface PipelineDeps {
   config: CoordinatorConfig;
@@ -83,14 +47,26 @@ export interface PipelineDeps {
   rng: Rng;
   log: Logger;
   rateLimiter: RateLimiter;
-  affinity: SessionAffinity;
   telemetry: CoordinatorTelemetry;
+  index: PrefixIndex;
+  queue: AdmissionQueue;
 }
 
 export class InferencePipeline {
   readonly estimator = new PromptTokenEstimator();
+  /** The last routing decisions, for operators (`GET /coordinator/health/routing`). */
+  readonly routes = new RouteLog();
+  /** Requests scheduled so far (the round-robin picker's cursor). */
+  private sequence = 0;
+  private readonly gate: AdmissionGate;
 
-  constructor(private readonly d: PipelineDeps) {}
+  constructor(private readonly d: PipelineDeps) {
+    this.gate = new AdmissionGate({ config: d.config, table: d.table, tracker: d.tracker, queue: d.queue, clock: d.clock });
+  }
+
+  get profile(): Profile {
+    return this.d.profile;
+  }
 
   /** The canonical model id that serves `name` (see README: single-model fleets serve any name). */
   resolveModel(name: string, unknown: InferenceJob["unknownModel"], anyNameWhenSingle = true): string {
@@ -106,29 +82,7 @@ export class InferencePipeline {
   }
 
   snapshot(): Candidate[] {
-    const { table, tracker } = this.d;
-    const now = this.d.clock.now();
-    return table.list().map((e) => {
-      const local = tracker.load(e.id);
-      const h = e.health;
-      return {
-        id: e.id,
-        url: e.url,
-        model: h.model.id,
-        fresh: table.isFresh(e, now),
-        healthy: e.breaker.allows(now) && h.alive,
-        draining: h.draining,
-        sessions: Math.max(h.active_sessions, local.sessions),
-        maxSessions: h.limits.max_sessions,
-        kvBytes: Math.max(h.kv_reserved_bytes, local.kvBytes),
-        maxKvBytes: h.limits.max_kv_bytes,
-        maxSessionKvBytes: h.limits.max_session_kv_bytes,
-        kvBytesPerToken: h.model.kv_bytes_per_token,
-        contextSize: h.model.context_size,
-        waiting: h.waiting,
-        slotsTotal: h.slots.total,
-      };
-    });
+    return candidatesOf(this.d.table, this.d.tracker, this.d.clock.now());
   }
 
   async start(job: InferenceJob): Promise<StartedInference> {
@@ -158,8 +112,9 @@ export class InferencePipeline {
         bufferTokens: config.relayBufferTokens, writeTimeoutMs: config.clientWriteTimeoutMs,
         abortUpstream: started.abortUpstream,
         onFirstToken: tel.onFirstToken, onTokens: tel.onTokens, onSlowClient: tel.onSlowClient, onWriteWait: tel.onWriteWait,
+        ...this.resilience(started),
       });
-      this.streamOutcome(started.workerId, result.termination);
+      this.streamOutcome(started.currentWorkerId(), result.termination, result.final);
       return result;
     } finally {
       tel.end(result);
@@ -172,21 +127,39 @@ export class InferencePipeline {
     tel.streamStarted(started.workerId, this.d.config.relayBufferTokens);
     let result: CollectResult | undefined;
     try {
-      result = await collectStream({ upstream: started.upstream, res, log, abortUpstream: started.abortUpstream });
-      this.streamOutcome(started.workerId, result.termination);
+      result = await collectStream({ upstream: started.upstream, res, log, abortUpstream: started.abortUpstream, ...this.resilience(started) });
+      this.streamOutcome(started.currentWorkerId(), result.termination, result.final);
       return result;
     } finally {
       tel.collected(result);
     }
   }
 
-  /** A stream that completed counts for its worker's breaker; one the worker broke, against it. */
-  private streamOutcome(workerId: string, termination: string): void {
+  /** Stall timeouts and failover, shared by streamed and one-body answers. */
+  private resilience(started: StartedInference) {
+    const { config } = this.d;
+    return {
+      firstTokenTimeoutMs: config.firstTokenTimeoutMs,
+      stallTimeoutMs: config.streamStallTimeoutMs,
+      promptTokens: started.prefill.prompt_tokens,
+      ...(config.maxFailovers > 0 ? { failover: started.failover } : {}),
+      onFailover: () => this.d.telemetry.failover(),
+    };
+  }
+
+  /**
+   * A stream that completed counts for its worker's breaker; one the worker broke, against it. A
+   * completed stream's cache notice goes into the prefix index before the client (which has the
+   * end already) can send its next turn: this runs before the event loop reads another request.
+   */
+  private streamOutcome(workerId: string, termination: string, final: FinalInfo | undefined): void {
     if (termination === "worker_error" || termination === "complete") this.streamEnded(workerId, termination === "worker_error");
+    const notice = final?.cache === undefined ? undefined : parseCacheNotice(final.cache);
+    if (notice !== undefined) this.d.index.applyNotice(workerId, notice);
   }
 
   private async run(job: InferenceJob, tel: RequestTelemetry): Promise<StartedInference> {
-    const { config, table, tracker, client, log } = this.d;
+    const { config, table, log } = this.d;
     const model = this.resolveModel(job.model, job.unknownModel, job.anyNameWhenSingleModel);
     const promptBytes = promptBytesOf(job);
     // Without max_tokens the worker reserves the whole context; so does the estimate.
@@ -197,49 +170,96 @@ export class InferencePipeline {
       job.log.info({ limit: rate.limit, client: job.clientId }, "ratelimit.reject");
       throw new ServingError("rate_limited", `rate limit of ${rate.limit} per minute reached`, { retryAfterS: rate.retryAfterS });
     }
-    const capacity = table.capacity();
+    const sequence = this.sequence++;
+    const prefix = this.d.index.match(canonicalText(inputOf(job, undefined)));
     const admissionSpan = tel.span("admission");
-    const admission = admit({
-      capacity: { ...capacity, routable: table.capacity(model).routable },
-      liveSessions: tracker.count,
-      liveKvBytes: tracker.kvReservedBytes,
-      systemMaxSessions: config.systemMaxSessions,
-      systemMaxKvBytes: config.systemMaxKvBytes,
-      requestTokens: tokens,
-    });
-    tel.admission(admission, admissionSpan);
-    if (!admission.admitted) {
-      job.log.info({ reason: admission.reason }, "scheduler.reject");
-      throw new ServingError(admission.reason, admission.message);
+    let admitted: Admitted;
+    try {
+      const a = this.gate.enter({
+        model, tokens, priority: job.priority ?? 0, signal: job.signal, log: job.log,
+        decide: () => this.decide(job, { model, tokens, exclude: new Set(), prefix, sequence }),
+        ...(job.onQueued ? { onQueued: job.onQueued } : {}),
+      });
+      // The fast path answers synchronously: the capacity it saw is claimed below in the same turn.
+      admitted = a instanceof Promise ? await a : a;
+    } catch (err) {
+      admissionSpan.setError(err instanceof ServingError ? err.code : "error");
+      admissionSpan.end();
+      throw err;
     }
-
+    tel.admission(admitted.admission, admissionSpan);
+    const { queuedMs } = admitted;
+    // Leaving wakes the next in line, whose own check runs only after this request has claimed its
+    // capacity (in dispatch, synchronously up to the first prefill).
+    admitted.ticket?.leave();
     const exclude = new Set<string>();
+    const first = await this.dispatch(job, tel, {
+      model, tokens, promptBytes, exclude, lease: undefined, continuation: undefined, attempts: config.prefillRetries + 1,
+      prefix, sequence, queuedMs, firstDecision: admitted.decision,
+    });
+    // Failover state: the stream's current worker and how many continuations are left.
+    let current = first;
+    let failoversLeft = config.maxFailovers;
+    const started: StartedInference = {
+      model, sessionId: first.sessionId, workerId: first.workerId, workerUrl: first.workerUrl, lease: first.lease, prefill: first.prefill,
+      upstream: first.upstream, decision: first.decision, attempts: first.attempts, telemetry: tel, prefix, queuedMs,
+      abortUpstream: () => current.abort.abort(),
+      currentWorkerId: () => current.workerId,
+      failover: async (failure, relayed, signal) => {
+        const failed = current;
+        failed.abort.abort();
+        this.d.table.recordFault(failed.workerId, failure.code === "worker_stalled" ? "timeout" : "stream");
+        void this.d.client.cancel(failed.workerUrl, failed.sessionId, job.requestId);
+        // A grammar constrains the whole answer from its start; a continuation cannot resume one.
+        if (failoversLeft <= 0 || job.sampling.grammar !== undefined || job.sampling.json_schema !== undefined || signal.aborted) return undefined;
+        failoversLeft--;
+        const remaining = job.maxTokens === undefined ? undefined : job.maxTokens - relayed.tokens;
+        if (remaining !== undefined && remaining <= 0) return undefined;
+        log.warn({ request_id: job.requestId, worker_id: failed.workerId, reason: failure.code, relayed_tokens: relayed.tokens }, "stream.failover");
+        try {
+          const next = await this.dispatch({ ...job, maxTokens: remaining, signal }, tel, {
+            model, tokens, promptBytes: promptBytes + Buffer.byteLength(relayed.text), exclude, lease: first.lease,
+            continuation: relayed.text, attempts: config.prefillRetries + 1,
+            prefix: this.d.index.match(canonicalText(inputOf(job, relayed.text))), sequence, queuedMs: 0, firstDecision: undefined,
+          });
+          current = next;
+          return next.upstream;
+        } catch (err) {
+          log.warn({ request_id: job.requestId, err: (err as Error).message }, "stream.failover_failed");
+          return undefined;
+        }
+      },
+    };
+    return started;
+  }
+
+  /**
+   * Schedules and prefills on one worker after another (never one in `exclude`) until one answers,
+   * then starts its decode stream. With a continuation, the prompt is followed by the text a failed
+   * worker already produced (for chat: as the start of the assistant's answer), and the lease moves.
+   */
+  private async dispatch(job: InferenceJob, tel: RequestTelemetry, plan: DispatchPlan): Promise<Dispatched> {
+    const { table, tracker, client } = this.d;
+    const { model, tokens, promptBytes, exclude, continuation } = plan;
     const failures: { worker: string; error: string }[] = [];
     let lastCapacityError: ServingError | undefined;
     let capacityFailures = 0;
     let lastDecision: Decision | undefined;
     const conversation = job.conversationId;
-    const affinity = conversation !== undefined ? this.d.affinity.workerOf(conversation) : undefined;
-    const profile = conversation !== undefined ? withAffinity(this.d.profile) : this.d.profile;
-    for (let attempt = 0; attempt <= config.prefillRetries; attempt++) {
+    for (let attempt = 0; attempt < plan.attempts; attempt++) {
       const scheduleSpan = tel.span("schedule");
-      const decision = schedule(profile, this.snapshot(), { model, tokens, exclude, affinity }, { nowMs: this.d.clock.now(), rng: this.d.rng });
+      const decision = attempt === 0 && plan.firstDecision !== undefined ? plan.firstDecision : this.decide(job, plan);
       tel.scheduled(decision, attempt, scheduleSpan);
       lastDecision = decision;
       if (!decision.ok) break;
       const w = decision.pick.candidate;
       exclude.add(w.id);
       const wlog = job.log.child({ worker_id: w.id });
-      wlog.info(
-        {
-          profile: decision.profile, score: round(decision.pick.total), scores: decision.pick.scores,
-          runner_up: decision.runnerUp ? { worker_id: decision.runnerUp.candidate.id, score: round(decision.runnerUp.total) } : null,
-          attempt,
-        },
-        "scheduler.select",
-      );
+      logDecision(wlog, decision, plan.prefix, { attempt, ...(continuation !== undefined ? { failover: true } : {}) });
       const sessionId = randomUUID();
-      const lease = tracker.open(job.requestId, w.id, tokens * w.kvBytesPerToken);
+      const lease = plan.lease ?? tracker.open(job.requestId, w.id, tokens * w.kvBytesPerToken);
+      const previousWorker = lease.workerId;
+      lease.moveTo(w.id);
       table.dispatched(w.id);
       const upstreamAbort = new AbortController();
       const onClientAbort = () => upstreamAbort.abort();
@@ -251,7 +271,7 @@ export class InferencePipeline {
         if (job.signal.aborted) throw new WorkerFault("client went away", "aborted");
         const body: PrefillRequest = {
           session_id: sessionId, model: job.model, max_tokens: job.maxTokens, sampling: job.sampling,
-          ...(job.messages !== undefined ? { messages: job.messages } : { prompt: job.prompt! }),
+          ...promptOf(job, continuation),
           ...(conversation !== undefined ? { conversation_id: conversation } : {}),
         };
         const prefill = await client.prefill(w.url, body, {
@@ -261,23 +281,21 @@ export class InferencePipeline {
         tel.prefillDone(prefillSpan, prefill, prefillStartMs);
         table.recordSuccess(w.id);
         lease.trueUp(prefill.kv_cache_bytes);
-        this.estimator.observe(model, promptBytes, prefill.prompt_tokens);
+        if (continuation === undefined) this.estimator.observe(model, promptBytes, prefill.prompt_tokens);
         const decodeSpan = tel.decodeStarted(w.id, sessionId);
         const upstream = await client.decode(w.url, sessionId, job.maxTokens, {
           requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(decodeSpan),
         });
         job.signal.removeEventListener("abort", onClientAbort);
-        if (conversation !== undefined) this.d.affinity.record(conversation, w.id);
+        this.routes.record(this.d.clock.wallNow(), job.requestId, decision, plan.prefix, plan.queuedMs, attempt + 1, prefill.cached_tokens, prefill.prompt_tokens);
         wlog.debug({ session_id: sessionId, prompt_tokens: prefill.prompt_tokens, cached_tokens: prefill.cached_tokens }, "prefill.done");
-        return {
-          model, sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1, telemetry: tel,
-          abortUpstream: () => upstreamAbort.abort(),
-        };
+        return { sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1, abort: upstreamAbort };
       } catch (err) {
         if (prefilled) tel.decodeFailed(w.id, (err as Error).message);
         else tel.prefillFailed(prefillSpan, w.id, (err as Error).message);
         job.signal.removeEventListener("abort", onClientAbort);
-        lease.release();
+        if (plan.lease === undefined) lease.release();
+        else lease.moveTo(previousWorker);
         if (prefilled) void client.cancel(w.url, sessionId, job.requestId);
         if (job.signal.aborted) throw new ServingError("invalid_request", "client went away", { cause: err });
         if (err instanceof ServingError && !isCapacityError(err)) throw err; // the request's own fault: no retry
@@ -292,7 +310,7 @@ export class InferencePipeline {
       }
     }
     if (failures.length === 0) {
-      const refusal = this.noCandidate(lastDecision);
+      const refusal = noCandidate(lastDecision);
       job.log.info({ reason: refusal.code, dropped: lastDecision?.dropped ?? {} }, "scheduler.reject");
       throw refusal;
     }
@@ -309,16 +327,65 @@ export class InferencePipeline {
     else this.d.table.recordSuccess(workerId);
   }
 
-  /** Why nothing could be scheduled, in the seed's reasons. */
-  private noCandidate(d: Decision | undefined): ServingError {
-    const dropped = d?.dropped ?? {};
-    if (dropped.session_room) return new ServingError("system_sessions_full", "every worker serving this model holds its session limit");
-    if (dropped.kv_room) return new ServingError("system_kv_cache_full", "no worker serving this model has room for the request's KV cache");
-    return new ServingError("no_workers", "no worker is available for this model");
+  /** Where the profile would send a conversation's next turn now (for a KV handoff). */
+  placement(model: string, tokens: number, exclude: ReadonlySet<string>, conversationId: string | undefined): Decision {
+    return schedule(
+      this.d.profile, this.snapshot(),
+      { model, tokens, exclude, affinityKey: conversationId, prefix: undefined },
+      { nowMs: this.d.clock.now(), rng: this.d.rng },
+    );
+  }
+
+  /** The profile's decision over the current snapshot, for a request (its conversation, prompt match). */
+  private decide(job: InferenceJob, p: Pick<DispatchPlan, "model" | "tokens" | "exclude" | "prefix" | "sequence">): Decision {
+    return schedule(
+      this.d.profile, this.snapshot(),
+      { model: p.model, tokens: p.tokens, exclude: p.exclude, affinityKey: job.conversationId, prefix: p.prefix },
+      { nowMs: this.d.clock.now(), rng: this.d.rng, sequence: p.sequence },
+    );
   }
 }
 
-const round = (x: number) => Math.round(x * 1e4) / 1e4;
+interface DispatchPlan {
+  model: string;
+  /** Estimated prompt + generation tokens, for the KV filters and the lease's first reservation. */
+  tokens: number;
+  promptBytes: number;
+  /** Workers tried already (for a failover: every worker the stream has used). */
+  exclude: Set<string>;
+  /** The stream's lease when it moves to another worker; undefined for a new request. */
+  lease: SessionLease | undefined;
+  /** Text the answer already has, for a continuation. */
+  continuation: string | undefined;
+  attempts: number;
+  /** The prompt (with the continuation) against the prefix index. */
+  prefix: PrefixMatch;
+  /** The request's number (the round-robin picker's cursor). */
+  sequence: number;
+  queuedMs: number;
+  /** The decision admission already made, for the first attempt. */
+  firstDecision: Decision | undefined;
+}
+
+interface Dispatched {
+  sessionId: string;
+  workerId: string;
+  workerUrl: string;
+  lease: SessionLease;
+  prefill: PrefillResponse;
+  upstream: Readable;
+  decision: Extract<Decision, { ok: true }>;
+  attempts: number;
+  abort: AbortController;
+}
+
+/** The prompt fields of a prefill: the job's, continued by the text already produced. */
+function promptOf(job: InferenceJob, continuation: string | undefined): Pick<PrefillRequest, "prompt" | "messages"> {
+  if (job.messages !== undefined) {
+    return { messages: continuation === undefined ? job.messages : [...job.messages, { role: "assistant", content: continuation }] };
+  }
+  return { prompt: continuation === undefined ? job.prompt! : job.prompt! + continuation };
+}
 
 /** Context assumed for a model whose workers report none (seed workers), in tokens. */
 const FALLBACK_CONTEXT_TOKENS = 2048;
@@ -330,4 +397,10 @@ function promptBytesOf(job: InferenceJob): number {
   let n = 0;
   for (const m of job.messages) n += Buffer.byteLength(m.content) + CHAT_MESSAGE_OVERHEAD_BYTES;
   return n;
+}
+
+/** The same, as the prefix index's input. */
+function inputOf(job: InferenceJob, continuation: string | undefined): PromptInput {
+  const p = promptOf(job, continuation);
+  return p.messages !== undefined ? { messages: p.messages } : { prompt: p.prompt! };
 }

@@ -8,10 +8,12 @@ import {
   OpenAiChunks, finishReasonOf, openAiResponseBody, openAiStreamError, usageOf, type OpenAiResponseMeta,
 } from "../protocol/openai-stream.js";
 import type { JsonObject } from "../protocol/validate.js";
-import { SSE_HEADERS } from "../protocol/sse.js";
+import { SSE_HEADERS, sseComment } from "../protocol/sse.js";
+import { toServingError } from "../common/error-mapping.js";
 import type { InferencePipeline, StartedInference } from "./inference-pipeline.js";
 import type { StreamFormat } from "./relay.js";
-import { routeDecisionHeader, traceparentOf } from "./seed-routes.js";
+import { priorityOf } from "./request-priority.js";
+import { queueComments, routeDecisionHeader, traceparentOf } from "./seed-routes.js";
 import { SESSION_HEADER, conversationIdOf } from "./session-header.js";
 import type { WorkerTable } from "./worker-table.js";
 
@@ -59,17 +61,23 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
     if (!ctx.res.writableFinished) clientGone.abort();
   };
   ctx.res.on("close", onClose);
+  const priority = priorityOf(ctx, req.priority);
   let started: StartedInference;
   try {
     started = await d.pipeline.start({
       requestId: ctx.requestId, log: ctx.log, model: req.model, maxTokens: req.maxTokens, sampling: req.sampling,
       ...(req.messages !== undefined ? { messages: req.messages } : { prompt: req.prompt! }),
       ...(conversationId !== undefined ? { conversationId } : {}),
-      signal: clientGone.signal, unknownModel: "model_not_found", anyNameWhenSingleModel: false, clientId: ctx.clientId,
+      ...(req.stream ? { onQueued: queueComments(ctx.res) } : {}),
+      signal: clientGone.signal, unknownModel: "model_not_found", anyNameWhenSingleModel: false, clientId: ctx.clientId, priority,
       traceparent: traceparentOf(ctx),
     });
   } catch (err) {
-    throw inOpenAiTerms(err, req);
+    if (!ctx.res.headersSent) throw inOpenAiTerms(err, req);
+    // Refused after waiting in the queue: the stream had started, so the error travels inside it.
+    const e = toServingError(inOpenAiTerms(err, req));
+    if (!ctx.res.writableEnded && !ctx.res.destroyed) ctx.res.end(openAiStreamError(e.code, e.message));
+    return;
   } finally {
     ctx.res.off("close", onClose);
   }
@@ -92,7 +100,8 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
         end: (f) => chunks.end(finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached)),
         error: openAiStreamError,
       };
-      ctx.res.writeHead(200, { ...SSE_HEADERS, ...headers });
+      if (ctx.res.headersSent) ctx.res.write(sseComment(`route ${headers["x-route-decision"]}`));
+      else ctx.res.writeHead(200, { ...SSE_HEADERS, ...headers });
       ctx.res.write(chunks.role());
       const result = await d.pipeline.stream(started, ctx.res, format, log);
       log.info({ termination: result.termination, completion_tokens: result.tokens, api: "openai" }, "stream.end");

@@ -225,7 +225,7 @@ export class RequestTelemetry {
       this.workerRate?.add(result.tokens, now);
       this.record.tokens += result.tokens;
     }
-    this.end(result === undefined ? undefined : { termination: result.termination, tokens: result.tokens, final: result.final, error: result.error });
+    this.end(result === undefined ? undefined : { termination: result.termination, failovers: result.failovers, tokens: result.tokens, final: result.final, error: result.error });
   }
 
   /** The stream is over (`result` undefined when the relay itself threw). */

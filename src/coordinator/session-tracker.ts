@@ -49,6 +49,9 @@ export class SessionTracker {
   private kvBytes = 0;
   private readonly perWorker = new Map<string, WorkerLoad>();
 
+  /** Called whenever capacity frees (a lease released or trued down): wakes the admission queue. */
+  onFreed: (() => void) | undefined;
+
   get count(): number {
     return this.sessions;
   }
@@ -75,5 +78,6 @@ export class SessionTracker {
     w.sessions += dSessions;
     w.kvBytes += dKv;
     if (w.sessions === 0) this.perWorker.delete(workerId);
+    if (dSessions < 0 || dKv < 0) this.onFreed?.();
   }
 }

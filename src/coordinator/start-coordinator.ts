@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
-import { HttpServer } from "../common/http-server.js";
+import { HttpServer, sendJson } from "../common/http-server.js";
 import { coordinatorRouteClass, createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
 import { registerMetricsRoute } from "../common/metrics-route.js";
@@ -10,11 +10,14 @@ import { CoordinatorTelemetry } from "./coordinator-telemetry.js";
 import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { registerHealthRoutes } from "./health-routes.js";
 import { InferencePipeline } from "./inference-pipeline.js";
+import { drainWorker } from "./worker-drain.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { registerOpenAiRoutes } from "./openai-routes.js";
-import { seedProfile } from "./scheduler/profiles.js";
+import { systemTimers } from "../common/timers.js";
+import { AdmissionQueue } from "./admission-queue.js";
+import { PrefixIndex } from "./prefix-index.js";
+import { profileNamed } from "./scheduler/profiles.js";
 import { registerSeedRoutes } from "./seed-routes.js";
-import { SessionAffinity } from "./session-affinity.js";
 import { SessionTracker } from "./session-tracker.js";
 import { WorkerClient } from "./worker-client.js";
 import { WorkerTable } from "./worker-table.js";
@@ -24,6 +27,7 @@ export interface RunningCoordinator {
   readonly url: string;
   readonly table: WorkerTable;
   readonly tracker: SessionTracker;
+  readonly pipeline: InferencePipeline;
   readonly telemetry: CoordinatorTelemetry;
   close(): Promise<void>;
 }
@@ -32,21 +36,26 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   const { log } = deps;
   const clock = deps.clock ?? systemClock;
   const table = new WorkerTable(clock, config.heartbeatIntervalMs);
+  const index = new PrefixIndex(config.prefixIndexMaxBlocks);
   table.onChange((id, event) => {
-    if (event === "left") log.warn({ worker_id: id }, "worker.expired");
+    if (event !== "left") return;
+    log.warn({ worker_id: id }, "worker.expired");
+    index.removeWorker(id);
   });
   const tracker = new SessionTracker();
+  const queue = new AdmissionQueue({ maxSize: config.queueSize, timeoutMs: config.queueTimeoutMs, clock, timers: systemTimers });
+  tracker.onFreed = () => queue.kick();
   const client = new WorkerClient({
     connectTimeoutMs: config.workerConnectTimeoutMs,
     prefillTimeoutMs: config.prefillTimeoutMs,
     ...(config.clusterToken !== undefined ? { headers: { authorization: `Bearer ${config.clusterToken}` } } : {}),
   });
   const rateLimiter = new RateLimiter({ requestsPerMinute: config.rateLimitRpm, tokensPerMinute: config.rateLimitTpm });
-  const affinity = new SessionAffinity(clock, config.sessionAffinityTtlMs);
+  const profile = profileNamed(config.schedulerProfile, config.schedulerSaturation);
   const tracing = startTracing(config, "coordinator", log);
   const telemetry = new CoordinatorTelemetry({ table, tracker, clock, tracer: tracing.tracer });
   const pipeline = new InferencePipeline({
-    config, table, tracker, client, profile: seedProfile, clock, rng: deps.rng ?? mathRng, log, affinity, rateLimiter, telemetry,
+    config, table, tracker, client, profile, clock, rng: deps.rng ?? mathRng, log, rateLimiter, telemetry, index, queue,
   });
   const server = new HttpServer({
     log,
@@ -55,20 +64,24 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     onResponse: (route, method, status) => telemetry.metrics.httpResponse(route, method, status),
   });
   const startedMs = clock.now();
-  registerHealthRoutes(server, { table, tracker, config, clock, startedMs });
+  registerHealthRoutes(server, { table, tracker, config, clock, startedMs, index, queue, pipeline });
   registerSeedRoutes(server, pipeline, config);
   registerOpenAiRoutes(server, { pipeline, config, table, clock });
+  server.route("POST", "/coordinator/workers/:id/drain", async (ctx) => {
+    sendJson(ctx.res, 200, await drainWorker({ table, client, pipeline, log: ctx.log }, ctx.params.id!, ctx.requestId));
+  });
   registerMetricsRoute(server, telemetry.metrics.registry);
   registerDashboardRoutes(server, { table, tracker, telemetry, config, clock, startedMs });
   // Expiry is checked often enough to notice a silent worker within a fraction of its interval.
   const sweeper = setInterval(() => table.sweep(), Math.max(25, Math.min(1000, config.heartbeatIntervalMs / 4)));
   sweeper.unref();
   const url = await server.listen(config.port, config.host);
-  log.info({ url, port: server.port }, "server.listening");
+  log.info({ url, port: server.port, profile: profile.name, queue_size: config.queueSize }, "server.listening");
   return {
     url,
     table,
     tracker,
+    pipeline,
     telemetry,
     async close() {
       clearInterval(sweeper);

@@ -1,7 +1,7 @@
 import { Agent, request, errors as undiciErrors, type Dispatcher } from "undici";
 import { ServingError } from "../common/serving-error.js";
 import { isErrorCode } from "../common/error-mapping.js";
-import type { PrefillRequest, PrefillResponse } from "../protocol/worker-api.js";
+import type { DrainListing, HandoffEntry, PrefillRequest, PrefillResponse } from "../protocol/worker-api.js";
 
 /**
  * HTTP toward workers, over one keep-alive agent (undici: cheaper per stream than node:http at
@@ -72,6 +72,23 @@ export class WorkerClient {
     const res = await this.call(workerUrl, "/worker/decode", { session_id: sessionId, max_tokens: maxTokens }, o, this.o.prefillTimeoutMs);
     if (res.statusCode !== 200) throw statusError(res.statusCode, await readText(res, o.signal));
     return res.body;
+  }
+
+  /** Asks a worker to drain; it answers with its cached sequences for a handoff. */
+  async drain(workerUrl: string, requestId: string, timeoutMs: number): Promise<DrainListing> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const res = await this.call(workerUrl, "/worker/drain", {}, { requestId, signal }, timeoutMs);
+    const text = await readText(res, signal);
+    if (res.statusCode !== 200) throw statusError(res.statusCode, text);
+    return JSON.parse(text) as DrainListing;
+  }
+
+  /** Hands one cached sequence to a worker, which re-prefills its tokens and keeps it. */
+  async adopt(workerUrl: string, body: HandoffEntry & { model: string }, requestId: string, timeoutMs: number): Promise<void> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const res = await this.call(workerUrl, "/worker/adopt", body, { requestId, signal }, timeoutMs);
+    const text = await readText(res, signal);
+    if (res.statusCode !== 200) throw statusError(res.statusCode, text);
   }
 
   /** Best effort: frees a session the coordinator no longer wants (errors are ignored). */

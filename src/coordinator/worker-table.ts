@@ -1,6 +1,7 @@
 import type { Clock } from "../common/clock.js";
 import type { Heartbeat, WorkerHealth } from "../protocol/heartbeat.js";
 import { CircuitBreaker, type FaultKind } from "./circuit-breaker.js";
+import type { WorkerLoad } from "./session-tracker.js";
 
 /**
  * What the coordinator knows of each worker: the last heartbeat, stamped with the coordinator's own
@@ -22,6 +23,8 @@ export interface WorkerEntry {
   readonly breaker: CircuitBreaker;
   /** Set by the heartbeat sweep once the worker missed its beats. */
   expired: boolean;
+  /** This coordinator's own sessions on the worker when its last heartbeat arrived. */
+  ownAtBeat: WorkerLoad;
 }
 
 export interface CapacityAggregate {
@@ -58,23 +61,36 @@ export class WorkerTable {
     this.listeners.push(listener);
   }
 
-  upsert(hb: Heartbeat): WorkerEntry {
+  /** Records a heartbeat; `own` is this coordinator's live load on that worker as it arrives. */
+  upsert(hb: Heartbeat, own: WorkerLoad = { sessions: 0, kvBytes: 0 }): WorkerEntry {
     const now = this.clock.now();
     let e = this.entries.get(hb.worker_id);
     const joined = e === undefined || e.expired;
     if (e === undefined) {
-      e = { id: hb.worker_id, url: hb.worker_url, health: hb.health, lastSeenMs: now, intervalMs: 0, breaker: new CircuitBreaker(), expired: false };
+      e = {
+        id: hb.worker_id, url: hb.worker_url, health: hb.health, lastSeenMs: now, intervalMs: 0, breaker: new CircuitBreaker(), expired: false,
+        ownAtBeat: { sessions: 0, kvBytes: 0 },
+      };
       this.entries.set(e.id, e);
     }
     e.url = hb.worker_url;
     e.health = hb.health;
     e.lastSeenMs = now;
+    e.ownAtBeat = { sessions: own.sessions, kvBytes: own.kvBytes };
     e.intervalMs = hb.interval_ms ?? this.defaultIntervalMs;
     e.breaker.heartbeat(now);
     e.expired = false;
     this.recompute();
     if (joined) for (const l of this.listeners) l(e.id, "joined");
     return e;
+  }
+
+  /** Takes a worker out of routing at once, before its next heartbeat says it drains. */
+  markDraining(id: string): void {
+    const e = this.entries.get(id);
+    if (e === undefined || e.health.draining) return;
+    e.health = { ...e.health, draining: true };
+    this.recompute();
   }
 
   /** A worker fault (never a client's 4xx): feeds the breaker, which may open at once. */
@@ -97,6 +113,21 @@ export class WorkerTable {
   /** Called after a worker is picked: in half-open, this request is the breaker's one probe. */
   dispatched(id: string): void {
     this.entries.get(id)?.breaker.dispatched(this.clock.now());
+  }
+
+  /**
+   * A worker's load for scheduling: this coordinator's own live sessions (exact, updated at
+   * dispatch and release) plus those the last heartbeat counted beyond this coordinator's own at
+   * that moment (other coordinators', direct clients'). Taking the heartbeat's count as it stands
+   * would keep sessions that ended since the beat, up to an interval (10 s) long: a fleet that just
+   * finished a burst at capacity would refuse the next one while idle.
+   */
+  load(e: WorkerEntry, own: WorkerLoad): WorkerLoad {
+    const h = e.health;
+    return {
+      sessions: own.sessions + Math.max(0, h.active_sessions - e.ownAtBeat.sessions),
+      kvBytes: own.kvBytes + Math.max(0, h.kv_reserved_bytes - e.ownAtBeat.kvBytes),
+    };
   }
 
   isFresh(e: WorkerEntry, now = this.clock.now()): boolean {

@@ -4,7 +4,7 @@
  */
 export type DecodeEvent =
   | { kind: "token"; text: string; seq: number | undefined }
-  | { kind: "end"; reason: string; promptTokens: number | undefined; completionTokens: number | undefined; text: string }
+  | { kind: "end"; reason: string; promptTokens: number | undefined; completionTokens: number | undefined; text: string; cache?: unknown }
   | { kind: "error"; code: string; message: string };
 
 export function parseDecodeEvent(data: string): DecodeEvent | null {
@@ -30,6 +30,7 @@ export function parseDecodeEvent(data: string): DecodeEvent | null {
       promptTokens: typeof msg.prompt_tokens === "number" ? msg.prompt_tokens : undefined,
       completionTokens: typeof msg.completion_tokens === "number" ? msg.completion_tokens : undefined,
       text: typeof msg.token === "string" ? msg.token : "",
+      ...(msg.cache !== undefined ? { cache: msg.cache } : {}),
     };
   }
   if (typeof msg.token !== "string") return null;

@@ -1,6 +1,7 @@
 import { ServingError } from "../common/serving-error.js";
 import { requireString, type JsonObject } from "./validate.js";
 import { parseHttpUrl } from "../common/config-parse.js";
+import { BLOCK_KEY_RE, MAX_BLOCKS_PER_SEQUENCE } from "./prefix-blocks.js";
 
 /**
  * What a worker tells coordinators about itself, in `/worker/health` and in each heartbeat. The
@@ -27,7 +28,39 @@ export interface WorkerHealth {
   /** Conversations whose KV is kept between turns (idle; evicted when the room is needed). */
   kept_sessions: number;
   kept_kv_bytes: number;
+  /** Every sequence kept as prefix cache after its session ended (conversations' included). */
+  cached_sequences: number;
+  cached_kv_bytes: number;
   threads: number;
+}
+
+/** One change of a worker's prefix cache: an entry kept (with its block keys) or dropped. */
+export interface CacheEvent {
+  /** 1, 2, 3, … within one worker process (its epoch). */
+  seq: number;
+  op: "add" | "evict";
+  id: number;
+  blocks?: readonly string[];
+}
+
+/** One cache event sent with the end of a decode stream (outside the heartbeat's sequence). */
+export interface CacheNotice {
+  epoch: string;
+  event: CacheEvent;
+}
+
+/**
+ * A worker's prefix cache in a heartbeat (see worker/cache-event-log.ts): `seq` is its last event;
+ * `events` are those after `since` (what the coordinator acknowledged); `snapshot` replaces the
+ * coordinator's whole view; with neither, nothing changed since `seq`.
+ */
+export interface HeartbeatCache {
+  epoch: string;
+  seq: number;
+  block_chars: number;
+  since?: number;
+  events?: CacheEvent[];
+  snapshot?: { id: number; blocks: readonly string[] }[];
 }
 
 export interface Heartbeat {
@@ -38,7 +71,19 @@ export interface Heartbeat {
   /** The sender's heartbeat period (ms), so the coordinator can expire it after 3 missed beats. */
   interval_ms: number | undefined;
   health: WorkerHealth;
+  /** Added: the worker's prefix cache, when it publishes one. */
+  cache?: HeartbeatCache;
 }
+
+/** What a coordinator answers a heartbeat: the cache state it holds of that worker (null: none, send a snapshot). */
+export interface HeartbeatAck {
+  status: "ok";
+  cache?: { epoch: string; seq: number } | null;
+}
+
+/** Bounds on a heartbeat's cache section (the body limit bounds it too). */
+const MAX_CACHE_EVENTS = 8192;
+const MAX_CACHE_BLOCKS = 65_536;
 
 function num(o: JsonObject, key: string, fallback?: number): number {
   const v = o[key];
@@ -102,6 +147,8 @@ export function parseHeartbeat(o: JsonObject): Heartbeat {
     kv_reserved_bytes: num(h, "kv_reserved_bytes", 0),
     kept_sessions: num(h, "kept_sessions", 0),
     kept_kv_bytes: num(h, "kept_kv_bytes", 0),
+    cached_sequences: num(h, "cached_sequences", 0),
+    cached_kv_bytes: num(h, "cached_kv_bytes", 0),
     threads: num(h, "threads", 0),
   };
   const interval = o.interval_ms;
@@ -111,5 +158,70 @@ export function parseHeartbeat(o: JsonObject): Heartbeat {
     timestamp: typeof o.timestamp === "number" ? o.timestamp : 0,
     interval_ms: typeof interval === "number" && Number.isFinite(interval) && interval > 0 ? interval : undefined,
     health,
+    ...(o.cache !== undefined && o.cache !== null ? { cache: parseCache(o.cache) } : {}),
   };
+}
+
+function badCache(what: string): ServingError {
+  return new ServingError("invalid_field", `heartbeat field 'cache': ${what}`, { param: "cache" });
+}
+
+function entryId(v: unknown): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw badCache("an entry id must be a non-negative integer");
+  return v;
+}
+
+function blockList(v: unknown, budget: { left: number }): string[] {
+  if (!Array.isArray(v) || v.length > MAX_BLOCKS_PER_SEQUENCE) throw badCache(`blocks must be a list of at most ${MAX_BLOCKS_PER_SEQUENCE} keys`);
+  budget.left -= v.length;
+  if (budget.left < 0) throw badCache(`more than ${MAX_CACHE_BLOCKS} block keys`);
+  for (const k of v) if (typeof k !== "string" || !BLOCK_KEY_RE.test(k)) throw badCache("a block key must be 16 hex digits");
+  return v as string[];
+}
+
+/** Validates a heartbeat's cache section: bounded in events and keys, every key well-formed. */
+export function parseCache(v: unknown): HeartbeatCache {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw badCache("must be an object");
+  const c = v as JsonObject;
+  if (typeof c.epoch !== "string" || c.epoch === "" || c.epoch.length > 64) throw badCache("'epoch' must be a string of 1 to 64 characters");
+  const seq = entryId(c.seq);
+  if (typeof c.block_chars !== "number" || !Number.isSafeInteger(c.block_chars) || c.block_chars < 1) throw badCache("'block_chars' must be a positive integer");
+  const out: HeartbeatCache = { epoch: c.epoch, seq, block_chars: c.block_chars };
+  const budget = { left: MAX_CACHE_BLOCKS };
+  if (c.snapshot !== undefined) {
+    if (!Array.isArray(c.snapshot) || c.snapshot.length > MAX_CACHE_EVENTS) throw badCache("'snapshot' must be a list of entries");
+    out.snapshot = c.snapshot.map((e) => {
+      if (typeof e !== "object" || e === null) throw badCache("a snapshot entry must be an object");
+      const x = e as JsonObject;
+      return { id: entryId(x.id), blocks: blockList(x.blocks, budget) };
+    });
+  } else if (c.events !== undefined) {
+    const since = entryId(c.since);
+    if (!Array.isArray(c.events) || c.events.length > MAX_CACHE_EVENTS) throw badCache("'events' must be a list");
+    if (since + c.events.length !== seq) throw badCache("'events' must run from 'since' + 1 to 'seq'");
+    out.since = since;
+    out.events = c.events.map((e, i) => {
+      if (typeof e !== "object" || e === null) throw badCache("an event must be an object");
+      const x = e as JsonObject;
+      if (x.seq !== since + i + 1) throw badCache("events must be numbered consecutively");
+      if (x.op === "add") return { seq: since + i + 1, op: "add", id: entryId(x.id), blocks: blockList(x.blocks, budget) };
+      if (x.op === "evict") return { seq: since + i + 1, op: "evict", id: entryId(x.id) };
+      throw badCache("an event's 'op' must be add or evict");
+    });
+  }
+  return out;
+}
+
+/** A decode stream's cache notice, or undefined when absent or malformed (it is only a hint). */
+export function parseCacheNotice(v: unknown): CacheNotice | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  const n = v as JsonObject;
+  const e = n.event as JsonObject | undefined;
+  if (typeof n.epoch !== "string" || n.epoch === "" || n.epoch.length > 64 || typeof e !== "object" || e === null) return undefined;
+  try {
+    if (e.op !== "add" || typeof e.seq !== "number" || !Number.isSafeInteger(e.seq) || e.seq < 1) return undefined;
+    return { epoch: n.epoch, event: { seq: e.seq, op: "add", id: entryId(e.id), blocks: blockList(e.blocks, { left: MAX_BLOCKS_PER_SEQUENCE }) } };
+  } catch {
+    return undefined;
+  }
 }

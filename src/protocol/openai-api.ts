@@ -4,6 +4,7 @@ import { enforceableSchema } from "./json-schema-subset.js";
 import { readSampling, type SamplingParams } from "./sampling.js";
 import { optionalBoolean, optionalInteger, optionalString, requireString, type JsonObject } from "./validate.js";
 import { MAX_PROMPT_CHARS } from "./worker-api.js";
+import { MAX_PRIORITY } from "./seed-api.js";
 
 /**
  * OpenAI's `POST /v1/completions` and `POST /v1/chat/completions` requests, read into one shape
@@ -29,6 +30,8 @@ export interface OpenAiRequest {
   /** `stream_options.include_usage`: a last chunk with `usage` and no choices. */
   includeUsage: boolean;
   user: string | undefined;
+  /** Added (as vLLM's): order in the admission queue, lower first. */
+  priority?: number;
 }
 
 /** OpenAI's default for `/v1/completions` when `max_tokens` is absent. */
@@ -78,9 +81,10 @@ function readCommon(o: JsonObject, maxTokensLimit: number, kind: OpenAiKind): Om
   if (sampling.temperature === undefined) sampling.temperature = OPENAI_DEFAULT_TEMPERATURE;
   readResponseFormat(o.response_format, sampling);
   const user = optionalString(o, "user", { maxLength: 256 });
+  const priority = optionalInteger(o, "priority", -MAX_PRIORITY, MAX_PRIORITY);
   return {
     kind, model, maxTokens, maxTokensParam: maxCompletion !== undefined ? "max_completion_tokens" : "max_tokens",
-    sampling, stream, includeUsage: stream && includeUsage, user,
+    sampling, stream, includeUsage: stream && includeUsage, user, ...(priority !== undefined ? { priority } : {}),
   };
 }
 

@@ -1,18 +1,23 @@
 import { readSampling, type SamplingParams } from "./sampling.js";
-import { requireInteger, requireString, type JsonObject } from "./validate.js";
+import { optionalInteger, requireInteger, requireString, type JsonObject } from "./validate.js";
 import { MAX_PROMPT_CHARS } from "./worker-api.js";
 
 /**
  * The seed's client API: `POST /coordinator/infer {prompt, model, max_tokens}` answered with SSE
  * events `{token, finished}`. Added, optional: the sampling fields of `SamplingParams` (greedy when
- * absent, so a seed client gets the model's most likely text).
+ * absent, so a seed client gets the model's most likely text) and `priority` (order in the
+ * admission queue, lower first, as vLLM's).
  */
 export interface InferRequest {
   prompt: string;
   model: string;
   max_tokens: number;
   sampling: SamplingParams;
+  priority?: number;
 }
+
+/** Priorities range over ±MAX_PRIORITY (0 by default). */
+export const MAX_PRIORITY = 1_000_000;
 
 export function parseInferRequest(o: JsonObject, maxTokensLimit: number): InferRequest {
   const prompt = requireString(o, "prompt", { nonEmpty: true, maxLength: MAX_PROMPT_CHARS });
@@ -20,7 +25,8 @@ export function parseInferRequest(o: JsonObject, maxTokensLimit: number): InferR
   const max_tokens = requireInteger(o, "max_tokens", 1, maxTokensLimit);
   const sampling = readSampling(o);
   if (sampling.temperature === undefined) sampling.temperature = 0;
-  return { prompt, model, max_tokens, sampling };
+  const priority = optionalInteger(o, "priority", -MAX_PRIORITY, MAX_PRIORITY);
+  return { prompt, model, max_tokens, sampling, ...(priority !== undefined ? { priority } : {}) };
 }
 
 export interface InferTokenEvent {

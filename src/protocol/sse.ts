@@ -24,30 +24,74 @@ export interface SseEvent {
   data: string;
 }
 
-export class SseParser {
+/**
+ * An incremental reader that hands out one event at a time, so that a consumer can stop after N
+ * events and leave the rest unparsed until it has room (bounded work per socket read: a 64 KiB
+ * read holds ~1,500 token events). Events are scanned in place; the text is copied only when an
+ * event straddles two chunks.
+ */
+export class SseReader {
   private buf = "";
+  private pos = 0;
+
+  push(chunk: string): void {
+    let text = this.pos >= this.buf.length ? chunk : this.buf.slice(this.pos) + chunk;
+    if (chunk.includes("\r")) text = text.replace(/\r\n?/g, "\n");
+    this.buf = text;
+    this.pos = 0;
+  }
+
+  /** The `data` of the next complete event (comment-only events skipped), or undefined. */
+  nextData(): string | undefined {
+    for (;;) {
+      const { buf, pos } = this;
+      const end = buf.indexOf("\n\n", pos);
+      if (end === -1) return undefined;
+      this.pos = end + 2;
+      // Fast path: a single `data: ` line, which is what our workers send.
+      if (buf.startsWith("data: ", pos) && buf.indexOf("\n", pos) === end) return buf.slice(pos + 6, end);
+      const ev = parseBlock(buf.slice(pos, end));
+      if (ev !== null) return ev.data;
+    }
+  }
+
+  /** The next complete event, or undefined. */
+  next(): SseEvent | undefined {
+    for (;;) {
+      const { buf, pos } = this;
+      const end = buf.indexOf("\n\n", pos);
+      if (end === -1) return undefined;
+      this.pos = end + 2;
+      const ev = parseBlock(buf.slice(pos, end));
+      if (ev !== null) return ev;
+    }
+  }
+
+  /** True when a complete event waits to be read. */
+  get hasEvent(): boolean {
+    return this.buf.indexOf("\n\n", this.pos) !== -1;
+  }
+
+  /** Characters received and not yet handed out (for bounding memory against a hostile peer). */
+  get pendingLength(): number {
+    return this.buf.length - this.pos;
+  }
+}
+
+export class SseParser {
+  private readonly reader = new SseReader();
 
   /** Returns the events completed by this chunk, in order. */
   push(chunk: string): SseEvent[] {
-    let text = this.buf === "" ? chunk : this.buf + chunk;
-    if (text.includes("\r")) text = text.replace(/\r\n?/g, "\n");
+    this.reader.push(chunk);
     const out: SseEvent[] = [];
-    let start = 0;
-    for (;;) {
-      const end = text.indexOf("\n\n", start);
-      if (end === -1) break;
-      const block = text.slice(start, end);
-      start = end + 2;
-      const ev = parseBlock(block);
-      if (ev !== null) out.push(ev);
-    }
-    this.buf = start === 0 ? text : text.slice(start);
+    for (let ev = this.reader.next(); ev !== undefined; ev = this.reader.next()) out.push(ev);
     return out;
   }
 
   /** Bytes of an unfinished event held back (for bounding memory against a hostile peer). */
   get pendingLength(): number {
-    return this.buf.length;
+    return this.reader.pendingLength;
   }
 }
 

@@ -1,5 +1,6 @@
 import { ServingError } from "../common/serving-error.js";
 import { readChatMessages, type ChatMessage } from "./chat.js";
+import type { CacheNotice } from "./heartbeat.js";
 import { readSampling, type SamplingParams } from "./sampling.js";
 import { optionalInteger, requireSessionId, optionalString, type JsonObject } from "./validate.js";
 
@@ -60,6 +61,11 @@ export interface DecodeFinalEvent {
   prompt_tokens: number;
   completion_tokens: number;
   error?: { code: string; message: string };
+  /**
+   * Added: the prefix-cache event of the sequence this stream leaves behind (heartbeat.ts), so the
+   * coordinator that relays the end knows of it before the client can send its next turn.
+   */
+  cache?: CacheNotice;
 }
 
 export function parsePrefillRequest(o: JsonObject): PrefillRequest {
@@ -100,4 +106,49 @@ export function parseDecodeRequest(o: JsonObject): DecodeRequest {
 
 export function parseCancelRequest(o: JsonObject): { session_id: string } {
   return { session_id: requireSessionId(o) };
+}
+
+/** A cached sequence handed from a draining worker to another (KV handoff by re-prefill). */
+export interface HandoffEntry {
+  conversation_id: string | null;
+  /** Token ids the sequence holds, in order (the model's own ids: both workers serve the same model). */
+  tokens: number[];
+  /** Block keys of its canonical text (prefix-blocks.ts), published by the adopter. */
+  blocks: string[];
+}
+
+/** `POST /worker/drain`: the worker stops taking sessions and lists what it caches, most recent first. */
+export interface DrainListing {
+  worker_id: string;
+  model: string;
+  running: number;
+  entries: HandoffEntry[];
+}
+
+export const MAX_HANDOFF_BLOCKS = 65_536;
+
+export function parseAdoptRequest(o: JsonObject, vocabSize: number, contextSize: number): HandoffEntry & { model: string | undefined } {
+  const conv = o.conversation_id;
+  if (conv !== undefined && conv !== null && (typeof conv !== "string" || !/^[A-Za-z0-9._:-]{1,128}$/.test(conv))) {
+    throw new ServingError("invalid_field", "'conversation_id' must be 1-128 letters, digits or . _ : -", { param: "conversation_id" });
+  }
+  const tokens = o.tokens;
+  if (!Array.isArray(tokens) || tokens.length < 2 || tokens.length >= contextSize) {
+    throw new ServingError("invalid_field", `'tokens' must be a list of 2 to ${contextSize - 1} token ids`, { param: "tokens" });
+  }
+  for (const t of tokens) {
+    if (typeof t !== "number" || !Number.isInteger(t) || t < 0 || (vocabSize > 0 && t >= vocabSize)) {
+      throw new ServingError("invalid_field", "'tokens' holds a value that is not a token id of this model", { param: "tokens" });
+    }
+  }
+  const blocks = o.blocks ?? [];
+  if (!Array.isArray(blocks) || blocks.length > MAX_HANDOFF_BLOCKS || !blocks.every((b) => typeof b === "string" && b.length > 0 && b.length <= 64)) {
+    throw new ServingError("invalid_field", "'blocks' must be a list of block keys", { param: "blocks" });
+  }
+  return {
+    conversation_id: typeof conv === "string" ? conv : null,
+    tokens: tokens as number[],
+    blocks: blocks as string[],
+    model: optionalString(o, "model", { maxLength: 256 }),
+  };
 }

@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { BoundedChannel } from "../common/bounded-channel.js";
 import type { Logger } from "../common/logger.js";
 import type { EngineSequence } from "../engine/engine.js";
+import type { CacheNotice } from "../protocol/heartbeat.js";
 import type { DecodeFinalEvent, StopReason } from "../protocol/worker-api.js";
 import { sseData } from "../protocol/sse.js";
 import type { Session } from "./session.js";
@@ -28,6 +29,8 @@ export interface DecodeStreamOptions {
   log: Logger;
   /** Called for every generated token (metrics, held-KV accounting). */
   onToken?: () => void;
+  /** Called once generation is over, before the final event is written; may add a cache notice to it. */
+  onGenerated?: (reason: StopReason) => CacheNotice | undefined;
 }
 
 export interface DecodeOutcome {
@@ -66,6 +69,7 @@ export async function streamDecode(o: DecodeStreamOptions): Promise<DecodeOutcom
           text = step.text;
           stopped = step.stop;
         }
+        session.outputText += text;
         if (!(await channel.push(`{"token":${JSON.stringify(text)},"seq":${seq}}`))) break;
         if (signal.aborted || stopped) break;
       }
@@ -93,14 +97,20 @@ export async function streamDecode(o: DecodeStreamOptions): Promise<DecodeOutcom
     : signal.aborted || !writable ? "cancelled"
       : stopped ? "stop"
         : completion >= o.maxTokens ? "length" : "stop";
+  let final: DecodeFinalEvent | undefined;
   if (reason !== "cancelled" && writable) {
-    const final: DecodeFinalEvent = {
-      token: reason === "error" ? "" : matcher.flush(), seq: completion, finished: true, reason,
+    const tail = reason === "error" ? "" : matcher.flush();
+    session.outputText += tail;
+    final = {
+      token: tail, seq: completion, finished: true, reason,
       prompt_tokens: session.promptTokens, completion_tokens: completion,
       ...(failure ? { error: failure } : {}),
     };
-    await write(res, sseData(JSON.stringify(final)));
   }
+  // Before the last event leaves: a finished sequence is kept (and coordinators told) before the
+  // client can send its next turn.
+  const cache = o.onGenerated?.(reason);
+  if (final !== undefined) await write(res, sseData(JSON.stringify(cache === undefined ? final : { ...final, cache })));
   if (reason === "cancelled") o.log.info({ completion_tokens: completion }, "decode.early_termination");
   res.end();
   return { reason, completionTokens: completion, ...(failure ? { error: failure } : {}) };

@@ -1,23 +1,44 @@
 import { request } from "undici";
 import type { Logger } from "../common/logger.js";
 import type { Heartbeat } from "../protocol/heartbeat.js";
+import type { CacheAck } from "./cache-event-log.js";
 
 /**
  * Sends this worker's heartbeat to every coordinator, now and then every interval, forever. A
  * coordinator that is down is retried at the next beat; serving never waits for a heartbeat.
+ *
+ * Each coordinator answers with the prefix-cache state it holds of this worker (its ack); the next
+ * beat to it carries what changed since (cache-event-log.ts). Beats to one coordinator never
+ * overlap: a beat asked for while one is in flight goes out when it returns, with the newest ack.
+ * `soon()` asks for a beat for cache changes at once (after the current I/O turn, which batches the
+ * sessions ending together), so that a change reaches coordinators before the next request that
+ * could use it. Under load the one-in-flight rule batches the rest: at most one beat per
+ * coordinator per round trip, each carrying every change since the last.
  */
+
+interface Peer {
+  url: string;
+  ack: CacheAck | undefined;
+  inFlight: boolean;
+  again: boolean;
+  failing: boolean;
+}
+
 export class HeartbeatSender {
   private timer: NodeJS.Timeout | undefined;
-  private readonly failing = new Set<string>();
+  private flushPending = false;
+  private readonly peers: Peer[];
   private stopped = false;
 
   constructor(
-    private readonly coordinatorUrls: readonly string[],
+    coordinatorUrls: readonly string[],
     private readonly intervalMs: number,
-    private readonly build: () => Heartbeat,
+    private readonly build: (ack: CacheAck | undefined) => Heartbeat,
     private readonly log: Logger,
     private readonly headers: Record<string, string> = {},
-  ) {}
+  ) {
+    this.peers = coordinatorUrls.map((url) => ({ url, ack: undefined, inFlight: false, again: false, failing: false }));
+  }
 
   start(): void {
     this.beat();
@@ -33,29 +54,70 @@ export class HeartbeatSender {
   /** Sends one heartbeat to all coordinators now (also used to announce draining at once). */
   beat(): void {
     if (this.stopped) return;
-    const body = JSON.stringify(this.build());
-    for (const url of this.coordinatorUrls) void this.send(url, body);
+    for (const p of this.peers) this.send(p);
   }
 
-  private async send(url: string, body: string): Promise<void> {
+  /** A beat for cache changes, soon (one for any number of calls meanwhile). */
+  soon(): void {
+    if (this.stopped || this.flushPending) return;
+    this.flushPending = true;
+    setImmediate(() => {
+      this.flushPending = false;
+      this.beat();
+    });
+  }
+
+  private send(p: Peer): void {
+    if (p.inFlight) {
+      p.again = true;
+      return;
+    }
+    p.inFlight = true;
+    p.again = false;
+    void this.post(p).finally(() => {
+      p.inFlight = false;
+      if (p.again && !this.stopped) this.send(p);
+    });
+  }
+
+  private async post(p: Peer): Promise<void> {
     const timeoutMs = Math.min(5000, Math.max(200, this.intervalMs));
+    const body = JSON.stringify(this.build(p.ack));
     try {
-      const res = await request(`${url}/coordinator/health/heartbeat`, {
+      const res = await request(`${p.url}/coordinator/health/heartbeat`, {
         method: "POST",
         body,
         headers: { "content-type": "application/json", ...this.headers },
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
-      await res.body.dump();
+      const text = await res.body.text();
       if (res.statusCode >= 300) throw new Error(`status ${res.statusCode}`);
-      if (this.failing.delete(url)) this.log.info({ coordinator: url }, "heartbeat.recovered");
+      const before = p.ack;
+      p.ack = ackOf(text);
+      // A coordinator without our cache state gets a snapshot at once, not a beat later.
+      if (p.ack === undefined && before !== undefined) p.again = true;
+      if (p.failing) {
+        p.failing = false;
+        this.log.info({ coordinator: p.url }, "heartbeat.recovered");
+      }
     } catch (err) {
       // Logged once per outage, not once per beat.
-      if (!this.failing.has(url)) {
-        this.failing.add(url);
-        this.log.warn({ coordinator: url, err: (err as Error).message }, "heartbeat.failed");
+      if (!p.failing) {
+        p.failing = true;
+        this.log.warn({ coordinator: p.url, err: (err as Error).message }, "heartbeat.failed");
       }
     }
   }
+}
+
+/** The coordinator's cache ack; undefined when it sent none (a seed coordinator) or holds nothing. */
+function ackOf(text: string): CacheAck | undefined {
+  try {
+    const c = (JSON.parse(text) as { cache?: { epoch?: unknown; seq?: unknown } | null }).cache;
+    if (c && typeof c.epoch === "string" && typeof c.seq === "number") return { epoch: c.epoch, seq: c.seq };
+  } catch {
+    // not JSON: a coordinator that does not index caches
+  }
+  return undefined;
 }

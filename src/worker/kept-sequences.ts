@@ -1,38 +1,66 @@
 /**
- * Conversations whose KV cache a worker keeps between turns. When a turn of a conversation (a
- * client's `x-session-id`) completes, its engine sequence is not cleared: the slot goes back to the
- * pool with the conversation still in it, and the next turn, given that slot, evaluates only the
- * tokens it does not already hold (prefill reuses the longest common prefix).
+ * Sequences a worker keeps after their session ended, as a prefix cache: when a turn completes, its
+ * engine sequence is not cleared; the slot goes back to the pool still holding the prompt and the
+ * generated tokens, and a later prompt given that slot evaluates only the tokens it does not
+ * already hold (prefill reuses the longest common prefix). A turn of a conversation (a client's
+ * `x-session-id`) is kept under its conversation; any other completed turn is kept too, anonymous,
+ * so that a later request sharing its prefix (a system prompt, the same conversation sent without
+ * a session id) can reuse it.
  *
- * A kept sequence never blocks new work: a free slot holding none is preferred, then the least
- * recently used kept one, which is then evicted; the worker's KV budget evicts least recently used
- * first too, and the idle TTL sweep ends the rest. Eviction is bookkeeping only: the stale tokens
- * stay in the sequence until the next prefill there overwrites them (llama.cpp allocates every
- * sequence's KV up front, so nothing is freed by clearing earlier).
+ * A kept sequence never blocks new work: slots are chosen by slot-rank.ts, the worker's KV budget
+ * evicts least recently used first, and the idle TTL sweep ends the rest. Eviction is bookkeeping:
+ * the stale tokens stay in the sequence until the next prefill there overwrites them (llama.cpp
+ * allocates every sequence's KV up front, so nothing is freed by clearing earlier).
  *
- * Invariants: a conversation keeps at most one sequence; a slot keeps at most one conversation;
- * `tokens` is the sum over entries. Map order is recency: the first entry is the LRU.
+ * Every keep and removal is also an event of the cache event log (published to coordinators, which
+ * index the block keys; see prefix-blocks.ts). Invariants: a conversation keeps at most one
+ * sequence; a slot keeps at most one sequence; `tokens` is the sum over entries. Map order is
+ * recency: the first entry is the least recently used.
  */
 export interface KeptSequence {
-  readonly conversationId: string;
+  /** Unique within this worker process; names the entry in cache events. */
+  readonly id: number;
+  readonly conversationId: string | undefined;
   readonly slotIndex: number;
   /** Tokens whose KV the sequence holds (prompt + generated). */
   readonly tokens: number;
   /** Monotonic ms of the turn that ended last. */
   readonly lastUsedMs: number;
+  /** Block keys of the canonical text the sequence holds (prefix-blocks.ts). */
+  readonly blocks: readonly string[];
+}
+
+export interface KeptSequenceEvents {
+  added(k: KeptSequence): void;
+  removed(k: KeptSequence): void;
 }
 
 export class KeptSequences {
+  private readonly byId = new Map<number, KeptSequence>();
   private readonly byConversation = new Map<string, KeptSequence>();
   private readonly bySlot = new Map<number, KeptSequence>();
   private heldTokens = 0;
+  private conversationTokensHeld = 0;
+  private nextId = 1;
 
+  constructor(private readonly events?: KeptSequenceEvents) {}
+
+  /** All kept sequences. */
   get count(): number {
-    return this.byConversation.size;
+    return this.byId.size;
   }
 
   get tokens(): number {
     return this.heldTokens;
+  }
+
+  /** Kept sequences of conversations (`x-session-id`), a subset of `count`. */
+  get conversations(): number {
+    return this.byConversation.size;
+  }
+
+  get conversationTokens(): number {
+    return this.conversationTokensHeld;
   }
 
   get(conversationId: string): KeptSequence | undefined {
@@ -43,67 +71,69 @@ export class KeptSequences {
     return this.bySlot.get(slotIndex);
   }
 
-  /** Keeps a finished turn's sequence; replaces what the conversation or the slot kept before. */
-  keep(conversationId: string, slotIndex: number, tokens: number, nowMs: number): KeptSequence[] {
+  /**
+   * Keeps a finished turn's sequence; replaces what the conversation or the slot kept before.
+   * Returns the entries of other conversations (or anonymous ones) that it replaced.
+   */
+  keep(conversationId: string | undefined, slotIndex: number, tokens: number, nowMs: number, blocks: readonly string[] = []): KeptSequence[] {
     const replaced: KeptSequence[] = [];
-    for (const old of [this.byConversation.get(conversationId), this.bySlot.get(slotIndex)]) {
-      if (old !== undefined && this.remove(old)) replaced.push(old);
+    const own = conversationId === undefined ? undefined : this.byConversation.get(conversationId);
+    for (const old of [own, this.bySlot.get(slotIndex)]) {
+      if (old !== undefined && this.remove(old) && old !== own) replaced.push(old);
     }
-    const k: KeptSequence = { conversationId, slotIndex, tokens, lastUsedMs: nowMs };
-    this.byConversation.set(conversationId, k);
+    const k: KeptSequence = { id: this.nextId++, conversationId, slotIndex, tokens, lastUsedMs: nowMs, blocks };
+    this.byId.set(k.id, k);
+    if (conversationId !== undefined) {
+      this.byConversation.set(conversationId, k);
+      this.conversationTokensHeld += tokens;
+    }
     this.bySlot.set(slotIndex, k);
     this.heldTokens += tokens;
-    return replaced.filter((r) => r.conversationId !== conversationId);
+    this.events?.added(k);
+    return replaced;
   }
 
   /** Removes an entry; false when it was no longer kept. */
   remove(k: KeptSequence): boolean {
-    if (this.byConversation.get(k.conversationId) !== k) return false;
-    this.byConversation.delete(k.conversationId);
+    if (this.byId.get(k.id) !== k) return false;
+    this.byId.delete(k.id);
+    if (k.conversationId !== undefined) {
+      this.byConversation.delete(k.conversationId);
+      this.conversationTokensHeld -= k.tokens;
+    }
     this.bySlot.delete(k.slotIndex);
     this.heldTokens -= k.tokens;
+    this.events?.removed(k);
     return true;
   }
 
-  /** The least recently used entry, skipping one conversation (the one being served). */
+  /** The least recently used entry, skipping one conversation's (the one being served). */
   leastRecentlyUsed(except?: string): KeptSequence | undefined {
-    for (const k of this.byConversation.values()) if (k.conversationId !== except) return k;
+    for (const k of this.byId.values()) if (except === undefined || k.conversationId !== except) return k;
     return undefined;
   }
 
   /** Entries idle longer than `ttlMs`, oldest first. */
   expired(nowMs: number, ttlMs: number): KeptSequence[] {
     const out: KeptSequence[] = [];
-    for (const k of this.byConversation.values()) {
+    for (const k of this.byId.values()) {
       if (nowMs - k.lastUsedMs > ttlMs) out.push(k);
     }
     return out;
   }
 
+  /** Least recently used first. */
   all(): KeptSequence[] {
-    return [...this.byConversation.values()];
+    return [...this.byId.values()];
   }
 
-  /**
-   * Ranks free slots for a new session (higher is better): the conversation's own kept slot, then
-   * slots keeping nothing, then kept slots from least to most recently used.
-   */
-  rankFor(conversationId: string | undefined): (slotIndex: number) => number {
-    return (slotIndex) => {
-      const k = this.bySlot.get(slotIndex);
-      if (k === undefined) return 0;
-      if (k.conversationId === conversationId) return 1;
-      return -1 - recencyRank(this.byConversation, k);
-    };
+  /** 0 for the least recently used entry, 1 for the next, … */
+  recencyRank(k: KeptSequence): number {
+    let i = 0;
+    for (const e of this.byId.values()) {
+      if (e === k) return i;
+      i++;
+    }
+    return i;
   }
-}
-
-/** 0 for the LRU entry, 1 for the next, … (Map order is recency). */
-function recencyRank(m: Map<string, KeptSequence>, k: KeptSequence): number {
-  let i = 0;
-  for (const e of m.values()) {
-    if (e === k) return i;
-    i++;
-  }
-  return i;
 }

@@ -3,32 +3,43 @@ import type { Logger } from "../common/logger.js";
 import { ServingError } from "../common/serving-error.js";
 import type { Engine } from "../engine/engine.js";
 import type { SamplingParams } from "../protocol/sampling.js";
+import { blockKeyList, canonicalWithOutput } from "../protocol/prefix-blocks.js";
+import { CacheEventLog } from "./cache-event-log.js";
 import { KeptSequences, type KeptSequence } from "./kept-sequences.js";
 import { Session, type SessionExtras } from "./session.js";
 import { SlotPool, type SlotLease } from "./slot-pool.js";
+import { slotRank } from "./slot-rank.js";
 
 /**
  * The worker's sessions and the aggregates its limits are checked against, kept in step in this
  * one object: session count, KV bytes reserved (prompt + max_tokens of each session), KV bytes held.
- * `end()` is the single exit of a session; it runs once whatever path ends it. A session of a
- * conversation that completes leaves its sequence kept for the next turn (kept-sequences.ts); kept
- * sequences count against the KV budget but give way to any new session that needs the room.
+ * `end()` is the single exit of a session; it runs once whatever path ends it. A session that
+ * completes leaves its sequence kept as prefix cache (kept-sequences.ts: under its conversation for
+ * the next turn, or anonymous); kept sequences count against the KV budget but give way to any new
+ * session that needs the room, and their block keys are published through `cacheLog`.
  */
 export interface SessionLimits {
   maxSessions: number;
   maxSessionKvBytes: number;
   maxKvBytes: number;
   ttlMs: number;
+  /**
+   * Longest a prefilled session waits for its decode (ms). A coordinator decodes at once after the
+   * prefill's answer; one that never does gave up on that answer (a timeout while this worker was
+   * frozen) or died, and nobody else can name the session: it is freed, slot and KV with it.
+   */
+  claimTimeoutMs: number;
 }
 
-export type EndReason = "done" | "cancelled" | "disconnect" | "error" | "ttl" | "drain" | "prefill_failed";
+export type EndReason = "done" | "cancelled" | "disconnect" | "error" | "ttl" | "unclaimed" | "drain" | "prefill_failed";
 
 export class SessionTable {
   private readonly sessions = new Map<string, Session>();
   private reservedKv = 0;
   private keeping = true;
   readonly slots: SlotPool;
-  readonly kept = new KeptSequences();
+  readonly cacheLog = new CacheEventLog();
+  readonly kept = new KeptSequences(this.cacheLog);
   /** Told of every session's end, after it ended (metrics). */
   onEnd: ((session: Session, reason: EndReason) => void) | undefined;
 
@@ -58,6 +69,11 @@ export class SessionTable {
 
   /** KV bytes of the conversations kept between turns. */
   keptKvBytes(): number {
+    return this.kept.conversationTokens * this.engine.info.kvBytesPerToken;
+  }
+
+  /** KV bytes of every kept sequence (the prefix cache, conversations included). */
+  cachedKvBytes(): number {
     return this.kept.tokens * this.engine.info.kvBytesPerToken;
   }
 
@@ -115,15 +131,20 @@ export class SessionTable {
   }
 
   /**
-   * A slot for the session: the one keeping its conversation if free, else one keeping nothing,
-   * else the least recently used kept one, whose conversation is then evicted.
+   * A slot for the session: the free one holding the longest useful prefix of `prompt` (slot-rank.ts).
+   * A kept sequence on the slot taken is dropped from the cache (the prefill overwrites it).
    */
-  async acquireSlot(session: Session): Promise<SlotLease> {
-    const lease = await this.slots.acquire(session.abort.signal, this.kept.count > 0 ? this.kept.rankFor(session.conversationId) : undefined);
+  async acquireSlot(session: Session, prompt: readonly number[]): Promise<SlotLease> {
+    const rank = (index: number) => {
+      const k = this.kept.atSlot(index);
+      const held = this.engine.sequences[index]!.heldTokens();
+      return slotRank({ held, kept: k !== undefined, recency: k === undefined ? 0 : this.kept.recencyRank(k) }, prompt);
+    };
+    const lease = await this.slots.acquire(session.abort.signal, rank);
     const k = this.kept.atSlot(lease.index);
     if (k !== undefined) {
       this.kept.remove(k);
-      if (k.conversationId !== session.conversationId) this.logEvicted(k, "slot");
+      if (k.conversationId === undefined || k.conversationId !== session.conversationId) this.logEvicted(k, "slot");
     }
     return lease;
   }
@@ -139,7 +160,45 @@ export class SessionTable {
   }
 
   private logEvicted(k: KeptSequence, why: "slot" | "kv_budget" | "ttl" | "replaced" | "drain"): void {
-    this.log.info({ conversation_id: k.conversationId, slot: k.slotIndex, tokens: k.tokens, why }, "conversation.evicted");
+    if (k.conversationId === undefined) this.log.debug({ slot: k.slotIndex, tokens: k.tokens, why }, "prefix_cache.evicted");
+    else this.log.info({ conversation_id: k.conversationId, slot: k.slotIndex, tokens: k.tokens, why }, "conversation.evicted");
+  }
+
+  /**
+   * Takes over a sequence another worker cached (KV handoff): evaluates its exact tokens into a free
+   * slot and keeps it, under its conversation, with its block keys published like any kept
+   * sequence. It never waits for a slot or pushes a live session out: it answers 503 instead.
+   */
+  async adopt(conversationId: string | undefined, tokens: readonly number[], blocks: readonly string[], signal: AbortSignal): Promise<KeptSequence> {
+    if (!this.keeping) throw new ServingError("draining", "worker is draining and takes no cache");
+    const bytes = tokens.length * this.engine.info.kvBytesPerToken;
+    this.makeKvRoom(bytes, conversationId);
+    if (this.reservedKv + this.kept.tokens * this.engine.info.kvBytesPerToken + bytes > this.limits.maxKvBytes) {
+      throw new ServingError("worker_kv_cache_full", "no KV room for a handed-off sequence");
+    }
+    const lease = this.slots.tryAcquire((index) => {
+      const k = this.kept.atSlot(index);
+      return slotRank({ held: this.engine.sequences[index]!.heldTokens(), kept: k !== undefined, recency: k === undefined ? 0 : this.kept.recencyRank(k) }, tokens);
+    });
+    if (lease === undefined) throw new ServingError("worker_sessions_full", "no free slot for a handed-off sequence");
+    try {
+      const old = this.kept.atSlot(lease.index);
+      if (old !== undefined && this.kept.remove(old)) this.logEvicted(old, "slot");
+      const seq = this.engine.sequences[lease.index]!;
+      await seq.prefill(tokens, signal);
+      if (!this.keeping) throw new ServingError("draining", "worker began draining during the handoff");
+      const held = seq.heldTokens().length;
+      for (const replaced of this.kept.keep(conversationId, lease.index, held, this.clock.now(), blocks)) this.logEvicted(replaced, "replaced");
+      this.log.info({ conversation_id: conversationId ?? null, slot: lease.index, tokens: held }, "cache.adopted");
+      return this.kept.atSlot(lease.index)!;
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Kept sequences with the tokens their slots hold, most recent first (for a handoff). */
+  keptWithTokens(): { kept: KeptSequence; tokens: readonly number[] }[] {
+    return this.kept.all().reverse().map((k) => ({ kept: k, tokens: this.engine.sequences[k.slotIndex]!.heldTokens() }));
   }
 
   /** New turns stop being kept (drain); kept ones are dropped. */
@@ -152,8 +211,8 @@ export class SessionTable {
   }
 
   /**
-   * Ends a session once: aborts its work, frees its reservation, and either keeps its sequence for
-   * the conversation's next turn (a completed turn) or clears it, then frees its slot.
+   * Ends a session once: aborts its work, frees its reservation, and either keeps its sequence as
+   * prefix cache (a completed turn) or clears it, then frees its slot.
    */
   end(session: Session, reason: EndReason): void {
     if (session.state === "ended") return;
@@ -163,9 +222,10 @@ export class SessionTable {
     this.reservedKv -= session.reservedKvBytes;
     const slot = session.slot;
     session.slot = undefined;
-    const keep = slot !== undefined && reason === "done" && session.conversationId !== undefined && this.keeping;
+    const keep = slot !== undefined && reason === "done" && this.keeping;
     if (keep) {
-      for (const old of this.kept.keep(session.conversationId!, slot.index, session.heldTokens, this.clock.now())) this.logEvicted(old, "replaced");
+      const blocks = session.input === undefined ? [] : blockKeyList(canonicalWithOutput(session.input, session.outputText));
+      for (const old of this.kept.keep(session.conversationId, slot.index, session.heldTokens, this.clock.now(), blocks)) this.logEvicted(old, "replaced");
       slot.release();
     } else if (slot !== undefined) {
       const seq = this.engine.sequences[slot.index]!;
@@ -175,19 +235,24 @@ export class SessionTable {
       {
         session_id: session.id, request_id: session.requestId, reason, prompt_tokens: session.promptTokens,
         cached_tokens: session.cachedTokens, completion_tokens: session.generated,
-        ...(session.conversationId !== undefined ? { conversation_id: session.conversationId, kept: keep } : {}),
+        kept: keep,
+        ...(session.conversationId !== undefined ? { conversation_id: session.conversationId } : {}),
       },
       "session.end",
     );
     this.onEnd?.(session, reason);
   }
 
-  /** Ends sessions idle (not decoding) for longer than the TTL; returns how many. */
+  /** Ends sessions prefilled and never decoded past the claim timeout, and idle (not decoding) ones past the TTL; returns how many. */
   sweep(): number {
     const now = this.clock.now();
     let n = 0;
     for (const s of [...this.sessions.values()]) {
-      if (s.state !== "decoding" && now - s.lastActiveMs > this.limits.ttlMs) {
+      const idleMs = now - s.lastActiveMs;
+      if (s.state === "ready" && idleMs > this.limits.claimTimeoutMs) {
+        this.end(s, "unclaimed");
+        n++;
+      } else if (s.state !== "decoding" && idleMs > this.limits.ttlMs) {
         this.end(s, "ttl");
         n++;
       }

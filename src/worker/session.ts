@@ -1,3 +1,4 @@
+import type { PromptInput } from "../protocol/prefix-blocks.js";
 import type { SamplingParams } from "../protocol/sampling.js";
 import type { SlotLease } from "./slot-pool.js";
 
@@ -17,6 +18,8 @@ export interface SessionExtras {
   stopTokens?: ReadonlySet<number>;
   /** The chat template that rendered the prompt (for logs). */
   template?: string;
+  /** The prompt as the client sent it: names the KV the session leaves behind (prefix-blocks.ts). */
+  input?: PromptInput;
 }
 
 const NO_TOKENS: ReadonlySet<number> = new Set();
@@ -28,6 +31,8 @@ export class Session {
   heldTokens = 0;
   generated = 0;
   cachedTokens = 0;
+  /** The text sent to the client so far (the prefix cache's key for what was generated). */
+  outputText = "";
   /** Monotonic ms of the last prefill or decode activity, for the idle TTL. */
   lastActiveMs: number;
   /** Monotonic ms the prefill request arrived (latency metrics). */
@@ -37,6 +42,7 @@ export class Session {
   readonly conversationId: string | undefined;
   readonly stops: readonly string[];
   readonly stopTokens: ReadonlySet<number>;
+  readonly input: PromptInput | undefined;
 
   constructor(
     readonly id: string,
@@ -54,5 +60,6 @@ export class Session {
     this.conversationId = extras.conversationId;
     this.stops = extras.stops ?? sampling.stop ?? [];
     this.stopTokens = extras.stopTokens ?? NO_TOKENS;
+    this.input = extras.input;
   }
 }

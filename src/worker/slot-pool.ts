@@ -49,6 +49,11 @@ export class SlotPool {
     });
   }
 
+  /** A free slot now, or undefined when none is free or others wait (never queues). */
+  tryAcquire(rank?: (index: number) => number): SlotLease | undefined {
+    return this.free.length > 0 && this.waiters.length === 0 ? this.take(rank) : undefined;
+  }
+
   private take(rank?: (index: number) => number): SlotLease {
     let at = 0;
     if (rank !== undefined && this.free.length > 1) {

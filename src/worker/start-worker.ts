@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { stat } from "node:fs/promises";
 import { systemClock, type Clock } from "../common/clock.js";
 import type { WorkerConfig } from "../common/config.js";
-import { HttpServer, type HttpServerOptions } from "../common/http-server.js";
+import { HttpServer, sendJson, type HttpServerOptions } from "../common/http-server.js";
 import { createGuard } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
 import { registerMetricsRoute } from "../common/metrics-route.js";
@@ -13,7 +13,13 @@ import { createLlamaEngine } from "../engine/llama-engine.js";
 import { loadNativeBinding } from "../engine/native-binding.js";
 import { createNativeEngine } from "../engine/native-engine.js";
 import { modelIdFromPath, resolveModel } from "../engine/model-source.js";
+import { createSimEngine } from "../engine/sim-engine.js";
+import { timerSleeper } from "../engine/sim-sleeper.js";
 import { HeartbeatSender } from "./heartbeat-sender.js";
+import { requestHandoff } from "./handoff-request.js";
+
+/** Longest a stopping worker waits for its coordinator to hand its cache off (ms). */
+const HANDOFF_TIMEOUT_MS = 10_000;
 import { WorkerService } from "./worker-service.js";
 
 /** Wires a worker together: model, engine, HTTP routes, heartbeats and the idle-session sweep. */
@@ -63,6 +69,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
       maxSessionKvBytes: config.workerMaxSessionKvBytes,
       maxKvBytes: config.workerMaxKvBytes,
       ttlMs: config.sessionTtlMs,
+      claimTimeoutMs: config.decodeClaimTimeoutMs,
     },
     channelTokens: config.channelTokens,
     modelAliases: config.modelAliases.filter((a) => a !== engine.info.modelId),
@@ -77,21 +84,32 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     .route("POST", "/worker/prefill", (ctx) => svc.prefill(ctx))
     .route("POST", "/worker/decode", (ctx) => svc.decode(ctx))
     .route("POST", "/worker/cancel", (ctx) => svc.cancelRoute(ctx))
+    .route("GET", "/worker/cache", (ctx) => sendJson(ctx.res, 200, svc.cacheListing()))
+    .route("POST", "/worker/drain", (ctx) => svc.drainRoute(ctx))
+    .route("POST", "/worker/adopt", (ctx) => svc.adoptRoute(ctx))
     .route("GET", "/worker/health", (ctx) => {
       const body = JSON.stringify(svc.health());
       ctx.res.writeHead(200, { "content-type": "application/json" }).end(body);
     });
   registerMetricsRoute(server, svc.metrics.registry);
   const url = config.workerUrl ?? `http://127.0.0.1:${port}`;
+  const clusterHeaders: Record<string, string> = config.clusterToken !== undefined ? { authorization: `Bearer ${config.clusterToken}` } : {};
   const heartbeat = new HeartbeatSender(
     config.coordinatorUrls,
     config.heartbeatIntervalMs,
-    () => ({ worker_id: workerId, worker_url: url, timestamp: clock.wallNow(), interval_ms: config.heartbeatIntervalMs, health: svc.health() }),
+    (ack) => ({
+      worker_id: workerId, worker_url: url, timestamp: clock.wallNow(), interval_ms: config.heartbeatIntervalMs, health: svc.health(),
+      cache: svc.sessions.cacheLog.sectionFor(ack),
+    }),
     wlog,
-    config.clusterToken !== undefined ? { authorization: `Bearer ${config.clusterToken}` } : {},
+    clusterHeaders,
   );
+  svc.sessions.cacheLog.onEvent = () => heartbeat.soon();
+  svc.onDrainRequested = () => heartbeat.beat();
   heartbeat.start();
-  const sweeper = setInterval(() => svc.sweep(), Math.min(10_000, Math.max(50, config.sessionTtlMs / 4)));
+  // Sessions are freed at most a quarter of their timeout late.
+  const sweepMs = Math.min(10_000, Math.max(50, Math.min(config.sessionTtlMs, config.decodeClaimTimeoutMs) / 4));
+  const sweeper = setInterval(() => svc.sweep(), sweepMs);
   sweeper.unref();
   wlog.info({ url, listen: listened, ...engine.info }, "server.listening");
 
@@ -102,6 +120,9 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     service: svc,
     shutdown() {
       shuttingDown ??= (async () => {
+        // Hand the cached conversations to other workers first (the coordinator calls back
+        // /worker/drain and /worker/adopt on the others), then wait for running decodes.
+        await requestHandoff(config.coordinatorUrls, workerId, clusterHeaders, Math.min(config.drainTimeoutMs, HANDOFF_TIMEOUT_MS), wlog);
         const drain = svc.drain(config.drainTimeoutMs);
         heartbeat.beat(); // announce draining at once, so coordinators stop routing here
         await drain;
@@ -119,6 +140,8 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
 }
 
 async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promise<{ engine: Engine; modelCreatedS: number }> {
+  // A simulated model is "created" when its worker starts.
+  if (config.engine === "sim") return { engine: createSimWorkerEngine(config, deps), modelCreatedS: Math.floor((deps.clock ?? systemClock).wallNow() / 1000) };
   const model = await resolveModel(config.modelPath, deps.modelsDir, {
     hfEndpoint: config.hfEndpoint, hfToken: config.hfToken, log: deps.log,
   });
@@ -150,4 +173,36 @@ async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promis
     ? await createNativeEngine({ ...common, threadsBatch: threads, poll: 0 })
     : await createLlamaEngine({ ...common, gpu: config.gpu });
   return { engine, modelCreatedS: Math.floor(file.mtimeMs / 1000) };
+}
+
+/** The simulated engine, no model: faults that take the process down act on this very process. */
+function createSimWorkerEngine(config: WorkerConfig, deps: StartWorkerDeps): Engine {
+  return createSimEngine({
+    modelId: config.modelId ?? "sim",
+    contextSize: config.contextSize === "auto" ? 4096 : config.contextSize,
+    parallel: chooseParallel(config.parallel),
+    kvBytesPerToken: config.simKvBytesPerToken,
+    tokenChars: config.simTokenChars,
+    timing: {
+      prefillBaseMs: config.simPrefillBaseMs, prefillPerTokenMs: config.simPrefillPerTokenMs,
+      itlMs: config.simItlMs, itlPerSequenceMs: config.simItlPerSequenceMs, jitter: config.simJitter, slowFactor: config.simSlowFactor,
+    },
+    faults: {
+      failPrefillProbability: config.simFailPrefill, crashAfterTokens: config.simCrashAfterTokens, hang: config.simHang,
+      stallAfterTokens: config.simStallAfterTokens, stallMs: config.simStallMs, stallProbability: config.simStallProbability,
+    },
+    seed: config.simSeed,
+    clock: deps.clock ?? systemClock,
+    sleeper: timerSleeper,
+    hooks: {
+      crash: () => {
+        deps.log.fatal({ crash_after_tokens: config.simCrashAfterTokens }, "sim.crash");
+        process.kill(process.pid, "SIGKILL");
+      },
+      freeze: () => {
+        deps.log.fatal({}, "sim.freeze");
+        process.kill(process.pid, "SIGSTOP");
+      },
+    },
+  });
 }

@@ -34,7 +34,7 @@ export interface WorkerMetricsView {
   readonly draining: boolean;
 }
 
-export const END_REASONS: readonly EndReason[] = ["done", "cancelled", "disconnect", "error", "ttl", "drain", "prefill_failed"];
+export const END_REASONS: readonly EndReason[] = ["done", "cancelled", "disconnect", "error", "ttl", "unclaimed", "drain", "prefill_failed"];
 const DECODE_ENDS = new Set<EndReason>(["done", "cancelled", "disconnect", "error"]);
 
 const effectiveKvLimit = (v: WorkerMetricsView): number =>

@@ -5,9 +5,10 @@ import { ServingError } from "../common/serving-error.js";
 import { disabledTracer, SpanKind, type Tracer } from "../common/tracer.js";
 import type { Engine } from "../engine/engine.js";
 import type { WorkerHealth } from "../protocol/heartbeat.js";
+import { BLOCK_CHARS } from "../protocol/prefix-blocks.js";
 import { SSE_HEADERS } from "../protocol/sse.js";
 import { parseTraceparent } from "../protocol/traceparent.js";
-import { parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
+import { parseAdoptRequest, type DrainListing, type HandoffEntry, parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
 import type { RenderedChat } from "../engine/engine.js";
 import { streamDecode } from "./decode-stream.js";
 import { renderPlainChat } from "./plain-chat.js";
@@ -34,6 +35,24 @@ export interface WorkerServiceOptions {
   tracer?: Tracer;
   /** Also expose vLLM's metric names (default true). */
   vllmMetrics?: boolean;
+}
+
+/** `GET /worker/cache`: kept sequences, most recently used first. */
+export interface WorkerCacheListing {
+  epoch: string;
+  seq: number;
+  block_chars: number;
+  entries: {
+    id: number;
+    conversation_id: string | null;
+    slot: number;
+    tokens: number;
+    /** Tokens the engine sequence holds now (the KV itself, not the bookkeeping). */
+    held_tokens: number;
+    /** Whether coordinators were told of it (entries shorter than one block are not). */
+    published: boolean;
+    blocks: string[];
+  }[];
 }
 
 export class WorkerService {
@@ -98,9 +117,30 @@ export class WorkerService {
       waiting: this.sessions.slots.waiting,
       running: this.sessions.running(),
       kv_reserved_bytes: this.sessions.reservedKvBytes,
-      kept_sessions: this.sessions.kept.count,
+      kept_sessions: this.sessions.kept.conversations,
       kept_kv_bytes: this.sessions.keptKvBytes(),
+      cached_sequences: this.sessions.kept.count,
+      cached_kv_bytes: this.sessions.cachedKvBytes(),
       threads: info.threads,
+    };
+  }
+
+  /** The prefix cache as published to coordinators, with what each sequence actually holds (`GET /worker/cache`). */
+  cacheListing(): WorkerCacheListing {
+    const log = this.sessions.cacheLog;
+    return {
+      epoch: log.epoch,
+      seq: log.lastSeq,
+      block_chars: BLOCK_CHARS,
+      entries: this.sessions.kept.all().reverse().map((k) => ({
+        id: k.id,
+        conversation_id: k.conversationId ?? null,
+        slot: k.slotIndex,
+        tokens: k.tokens,
+        held_tokens: this.o.engine.sequences[k.slotIndex]!.heldTokens().length,
+        published: log.entries().has(k.id),
+        blocks: [...k.blocks],
+      })),
     };
   }
 
@@ -116,6 +156,7 @@ export class WorkerService {
       stops: [...(req.sampling.stop ?? []), ...input.stops],
       stopTokens: new Set(input.stopTokens),
       ...(req.messages !== undefined ? { template: input.template } : {}),
+      input: req.messages !== undefined ? { messages: req.messages } : { prompt: req.prompt! },
     });
     const log = ctx.log.child({ session_id: session.id, worker_id: this.o.workerId });
     const span = this.tracer.startSpan("worker.prefill", {
@@ -129,7 +170,7 @@ export class WorkerService {
     const started = this.o.clock.now();
     try {
       await this.o.engine.validateSampling?.(req.sampling);
-      session.slot = await this.sessions.acquireSlot(session);
+      session.slot = await this.sessions.acquireSlot(session, tokens);
       const slotAt = this.o.clock.now();
       const result = await this.o.engine.sequences[session.slot.index]!.prefill(tokens, session.abort.signal);
       if (session.state === "ended") throw new ServingError("internal", "session ended during prefill");
@@ -199,6 +240,15 @@ export class WorkerService {
       onToken: () => {
         lastTokenMs = metrics.token(createdMs, lastTokenMs);
       },
+      // A completed generation ends its session at once: its KV is kept and published before the
+      // client hears the end (and may send the next turn).
+      onGenerated: (reason) => {
+        if (reason !== "length" && reason !== "stop") return undefined;
+        const slot = session.slot?.index;
+        this.end(session, "done");
+        const kept = slot === undefined ? undefined : this.sessions.kept.atSlot(slot);
+        return kept === undefined ? undefined : this.sessions.cacheLog.noticeOf(kept.id);
+      },
     });
     res.off("close", onClose);
     if (outcome.reason === "error") metrics.decodeFailed();
@@ -218,6 +268,46 @@ export class WorkerService {
 
   async cancelRoute(ctx: RouteContext): Promise<void> {
     this.cancel(ctx, parseCancelRequest(await ctx.readJson()));
+  }
+
+  /**
+   * `POST /worker/drain`: refuses new sessions from now on (the next heartbeat says so) and lists
+   * the cached sequences with their tokens, most recent first, for a coordinator to hand off.
+   */
+  drainRoute(ctx: RouteContext): void {
+    this.draining = true;
+    const info = this.o.engine.info;
+    const entries: HandoffEntry[] = this.sessions.keptWithTokens()
+      .filter(({ tokens }) => tokens.length >= 2)
+      .map(({ kept, tokens }) => ({ conversation_id: kept.conversationId ?? null, tokens: [...tokens], blocks: [...kept.blocks] }));
+    const body: DrainListing = { worker_id: this.o.workerId, model: info.modelId, running: this.sessions.count, entries };
+    ctx.log.info({ entries: entries.length, running: body.running }, "worker.drain_requested");
+    this.onDrainRequested?.();
+    sendJson(ctx.res, 200, body);
+  }
+
+  /** Told when a coordinator asked this worker to drain (to announce it in a heartbeat at once). */
+  onDrainRequested: (() => void) | undefined;
+
+  /** `POST /worker/adopt`: takes over a sequence a draining worker cached. */
+  async adoptRoute(ctx: RouteContext): Promise<void> {
+    const info = this.o.engine.info;
+    const req = parseAdoptRequest(await ctx.readJson(), info.vocabSize, info.contextSize);
+    if (this.draining) throw new ServingError("draining", "worker is draining and takes no cache");
+    if (req.model !== undefined && req.model !== info.modelId) {
+      throw new ServingError("invalid_field", `this worker serves '${info.modelId}', not '${req.model}'`, { param: "model" });
+    }
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!ctx.res.writableFinished) abort.abort();
+    };
+    ctx.res.on("close", onClose);
+    try {
+      const k = await this.sessions.adopt(req.conversation_id ?? undefined, req.tokens, req.blocks, abort.signal);
+      sendJson(ctx.res, 200, { status: "ok", tokens: k.tokens, slot: k.slotIndex });
+    } finally {
+      ctx.res.off("close", onClose);
+    }
   }
 
   /** Refuses new sessions and resolves when running ones are done (or `timeoutMs` passed). */

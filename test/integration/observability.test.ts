@@ -62,7 +62,7 @@ describe("observability of a running cluster", () => {
     const cs = parsePromText(c.text);
     assert.equal(sampleValue(cs, "inference_coordinator_generation_tokens_total")! - tokensBefore, res.last.completion_tokens);
     assert.ok(sampleValue(cs, "inference_coordinator_stream_terminations_total", { reason: "complete" })! >= 1);
-    assert.ok(sampleValue(cs, "inference_coordinator_scheduler_selections_total", { worker_id: worker, profile: "seed" })! >= 1);
+    assert.ok(sampleValue(cs, "inference_coordinator_scheduler_selections_total", { worker_id: worker, profile: "cache-aware" })! >= 1);
     assert.ok(sampleValue(cs, "inference_coordinator_time_to_first_token_seconds_count")! >= 1);
     assert.ok(sampleValue(cs, "inference_coordinator_http_requests_total", { route: "/coordinator/infer", method: "POST", status: "200" })! >= 1);
     assert.equal(sampleValue(cs, "inference_coordinator_workers_routable"), 2);
@@ -241,7 +241,7 @@ describe("observability of a running cluster", () => {
       // The open timeline is redrawn at each poll; wait for the one that has the end.
       await page.waitForFunction(() => /complete \(/.test(document.querySelector("#requests tr.details")?.textContent ?? ""), undefined, { timeout: 10_000 });
       const details = (await page.textContent("#requests tr.details"))!;
-      assert.match(details, new RegExp(`scheduled.*on ${worker} \\(seed, attempt 1\\) score`));
+      assert.match(details, new RegExp(`scheduled.*on ${worker} \\(cache-aware, attempt 1\\) score`));
       assert.match(details, /first_token/);
       assert.match(details, /complete \((length|stop)\)/);
       // A chart point needs a whole 2 s step behind it; the page counts the points it drew.

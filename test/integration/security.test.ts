@@ -72,4 +72,17 @@ describe("API keys, the cluster token and rate limits", () => {
     assert.ok(Number(retryAfter) >= 1 && Number(retryAfter) <= 15);
     await waitFor(async () => (await getJson(`${c.url}/coordinator/health`)).body.active_sessions === 0, "no session left");
   });
+
+  it("lets only an operator's key or the cluster token drain a worker", async () => {
+    const drain = (h: Record<string, string>, id = "w1") => postJson(`${c.url}/coordinator/workers/${id}/drain`, {}, h);
+    assert.equal((await drain({})).status, 401);
+    assert.equal((await drain({ authorization: "Bearer not-a-key-at-all" })).status, 401);
+    assert.equal((await drain({ authorization: `Bearer ${KEY}` }, "nobody")).status, 404);
+    const byToken = await drain({ authorization: `Bearer ${TOKEN}` });
+    assert.equal(byToken.status, 200);
+    assert.equal(byToken.body.draining, true);
+    const byKey = await drain({ authorization: `Bearer ${KEY}` });
+    assert.equal(byKey.status, 200, "draining twice is harmless");
+    await waitFor(async () => (await getJson(`${c.url}/coordinator/health`)).body.workers.routable === 0, "the drained worker out of routing");
+  });
 });

@@ -43,6 +43,6 @@ describe("a streamed completion through the coordinator", { skip }, () => {
     assert.equal(res.last.finished, true);
     assert.equal(res.last.reason, "length");
     assert.equal(res.events.filter((e) => e.finished === false).length, 60);
-    assert.match(String(res.headers["x-route-decision"]), /^worker=w1;profile=seed;/);
+    assert.match(String(res.headers["x-route-decision"]), /^worker=w1;profile=cache-aware;score=[0-9.]+;prefix=0\.0000;affinity=0\.0000;in_flight=1\.0000;/);
   });
 });

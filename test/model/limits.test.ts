@@ -16,6 +16,9 @@ async function holdOne(cluster: Cluster, maxTokens = 1900) {
   return { release: async () => (ac.abort(), await done) };
 }
 
+/** Without the admission queue (QUEUE_SIZE=0) a coordinator at capacity answers 503 at once, as the seed. */
+const NO_QUEUE = { QUEUE_SIZE: "0" };
+
 describe("admission answers 503 with the right reason at each limit", { skip }, () => {
   it("no_workers when the fleet is empty", async () => {
     const c = await startCoordinatorProc();
@@ -31,7 +34,7 @@ describe("admission answers 503 with the right reason at each limit", { skip }, 
   });
 
   it("system_sessions_full at SYSTEM_MAX_SESSIONS", async () => {
-    const cluster = await startCluster({ workers: 1, model: STORIES_MODEL, coordinatorEnv: { SYSTEM_MAX_SESSIONS: "1" } });
+    const cluster = await startCluster({ workers: 1, model: STORIES_MODEL, coordinatorEnv: { ...NO_QUEUE, SYSTEM_MAX_SESSIONS: "1" } });
     try {
       const held = await holdOne(cluster);
       const res = await postJson(`${cluster.url}/coordinator/infer`, { prompt: "x", model: "m", max_tokens: 5 });
@@ -45,7 +48,7 @@ describe("admission answers 503 with the right reason at each limit", { skip }, 
 
   it("system_kv_cache_full at SYSTEM_MAX_KV_BYTES", async () => {
     // 640 bytes per token: 1,000 tokens reserve 640,000 bytes of a 1,000,000-byte system.
-    const cluster = await startCluster({ workers: 1, model: STORIES_MODEL, coordinatorEnv: { SYSTEM_MAX_KV_BYTES: "1000000" } });
+    const cluster = await startCluster({ workers: 1, model: STORIES_MODEL, coordinatorEnv: { ...NO_QUEUE, SYSTEM_MAX_KV_BYTES: "1000000" } });
     try {
       const held = await holdOne(cluster, 1000);
       const res = await postJson(`${cluster.url}/coordinator/infer`, { prompt: "x", model: "m", max_tokens: 1000 });
@@ -60,7 +63,7 @@ describe("admission answers 503 with the right reason at each limit", { skip }, 
   });
 
   it("system_sessions_full when every worker holds WORKER_MAX_SESSIONS", async () => {
-    const cluster = await startCluster({ workers: 1, model: STORIES_MODEL, workerEnv: { WORKER_MAX_SESSIONS: "1" } });
+    const cluster = await startCluster({ workers: 1, model: STORIES_MODEL, coordinatorEnv: NO_QUEUE, workerEnv: { WORKER_MAX_SESSIONS: "1" } });
     try {
       const held = await holdOne(cluster);
       const res = await postJson(`${cluster.url}/coordinator/infer`, { prompt: "x", model: "m", max_tokens: 5 });

@@ -93,8 +93,34 @@ describe("worker failures", { skip }, () => {
     }
   });
 
-  it("ends the streams of a worker killed mid-decode with an error event, leaving 0 sessions", async () => {
+  it("continues the streams of a worker killed mid-decode on the other worker, each one complete", async () => {
     const cluster = await startCluster({ workers: 2, model: STORIES_MODEL });
+    try {
+      const victim = cluster.workers[0]!;
+      const streams = Array.from({ length: 6 }, () =>
+        streamSse(`${cluster.url}/coordinator/infer`, { prompt: "Once upon a time", model: "m", max_tokens: 600, ...LONG }),
+      );
+      await waitFor(async () => (await workerHealth(victim.url)).running >= 2, "streams decoding on the victim");
+      victim.proc.kill("SIGKILL");
+      const results = await Promise.all(streams);
+      const moved = results.filter((r) => r.headers["x-worker-id"] === "w1");
+      assert.ok(moved.length >= 2);
+      for (const r of results) {
+        assert.equal(r.status, 200);
+        assert.equal(r.last.reason, "length", "no stream ends in an error");
+        assert.equal(r.events.filter((e) => e.finished === false).length, 600, "no token lost or repeated");
+      }
+      const failovers = cluster.coordinator.proc.logs.filter((l) => l.msg === "stream.failover");
+      assert.equal(failovers.length, moved.length);
+      await waitFor(async () => (await getJson(`${cluster.url}/coordinator/health`)).body.active_sessions === 0, "coordinator sessions at 0");
+      await waitFor(async () => (await workerHealth(cluster.workers[1]!.url)).active_sessions === 0, "survivor sessions at 0");
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it("ends the streams of a worker killed mid-decode with an error event when failover is off, leaving 0 sessions", async () => {
+    const cluster = await startCluster({ workers: 2, model: STORIES_MODEL, coordinatorEnv: { MAX_FAILOVERS: "0" } });
     try {
       const victim = cluster.workers[0]!;
       const streams = Array.from({ length: 6 }, () =>

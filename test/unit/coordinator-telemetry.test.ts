@@ -32,7 +32,8 @@ function decision(): Decision {
     id: "w1", url: "http://127.0.0.1:1", model: "m", fresh: true, healthy: true, draining: false, sessions: 0, maxSessions: 10,
     kvBytes: 0, maxKvBytes: 1000, maxSessionKvBytes: 1000, kvBytesPerToken: 10, contextSize: 100, waiting: 0, slotsTotal: 4,
   };
-  return { ok: true, profile: seedProfile.name, pick: { candidate, total: 0.9, scores: { sessions: 1, kv: 0.75 } }, runnerUp: undefined, considered: 1, dropped: {} };
+  const pick = { candidate, total: 0.9, scores: { sessions: 1, kv: 0.75 } };
+  return { ok: true, profile: seedProfile.name, pick, runnerUp: undefined, considered: 1, dropped: {}, ranked: [pick], saturated: [], home: undefined };
 }
 
 /** Runs one request through every step: 1 ms admission, 10 ms prefill, first token at +31 ms, two more 10 ms later. */
@@ -55,7 +56,7 @@ function runRequest(f: ReturnType<typeof fixture>, id = "r1") {
   rt.onTokens(2);
   rt.onSlowClient();
   rt.onWriteWait(30);
-  rt.end({ termination: "complete", tokens: 3, final: { reason: "length", promptTokens: 5, completionTokens: 3 }, error: undefined });
+  rt.end({ termination: "complete", failovers: 0, tokens: 3, final: { reason: "length", promptTokens: 5, completionTokens: 3 }, error: undefined });
   return rt;
 }
 
@@ -83,6 +84,8 @@ describe("coordinator metrics", () => {
       queue_length: ["gauge", []],
       queue_time_seconds: ["histogram", ["le"]],
       prefill_retries_total: ["counter", []],
+      stream_failovers_total: ["counter", []],
+      worker_breaker_open: ["gauge", ["worker_id"]],
       prefill_seconds: ["histogram", ["le"]],
       streams_active: ["gauge", []],
       stream_terminations_total: ["counter", ["reason"]],

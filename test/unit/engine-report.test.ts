@@ -1,9 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { SECTION_BEGIN, SECTION_END, meetsGoal, median, pairedRatio, ratios, renderTable, writeSection, type Cell } from "../../src/bench/engine/engine-report.js";
+import { meetsGoal, median, pairedRatio, ratios, renderTable, type Cell } from "../../src/bench/engine/engine-report.js";
 
 describe("the worker-vs-llama-server report", () => {
   it("takes medians of odd and even counts", () => {
@@ -34,14 +31,5 @@ describe("the worker-vs-llama-server report", () => {
   it("says when the reference is perf-anchor.md's numbers", () => {
     const table = renderTable([{ model: "tiny15m", streams: 1, workerTps: [400], workerTtftMs: [10], anchor: { tps: [393, 396], ttftMs: [10, 10] } }]);
     assert.match(table, /\| tiny15m \| 1 \| 400 \| 393–396 \(anchor\) \| 1\.01× \| 10\.0 \| 10–10 \(anchor\) \| 1\.00× \| yes \|/);
-  });
-
-  it("replaces its own section of the document and leaves the rest alone", async () => {
-    const path = join(await mkdtemp(join(tmpdir(), "report-")), "PERFORMANCE.md");
-    await writeFile(path, "# Performance\n\n## Other section\nkept\n");
-    await writeSection(path, "first");
-    await writeSection(path, "second");
-    const doc = await readFile(path, "utf8");
-    assert.equal(doc, `# Performance\n\n## Other section\nkept\n\n${SECTION_BEGIN}\nsecond\n${SECTION_END}\n`);
   });
 });

@@ -93,6 +93,7 @@ describe("OpenAI requests", () => {
     ["tool_choice required", () => chat({ tool_choice: "required" }), "tool_choice"],
     ["chat logprobs", () => chat({ logprobs: true }), "logprobs"],
     ["a user that is not a string", () => chat({ user: 5 }), "user"],
+    ["a priority that is not an integer", () => chat({ priority: "high" }), "priority"],
     ["a missing prompt", () => parseCompletionRequest({ model: "m" }, LIMIT), "prompt"],
     ["an empty prompt", () => completion({ prompt: "" }), "prompt"],
     ["a token-id prompt", () => completion({ prompt: [1, 2, 3] }), "prompt"],
@@ -103,6 +104,11 @@ describe("OpenAI requests", () => {
     ["a suffix", () => completion({ suffix: "end" }), "suffix"],
   ];
   for (const [name, fn, param] of refusals) it(`refuses ${name}, naming '${param}'`, () => assert.equal(paramOf(fn), param));
+
+  it("takes vLLM's priority for the admission queue", () => {
+    assert.equal(chat({ priority: 7 }).priority, 7);
+    assert.equal(completion({ priority: -1 }).priority, -1);
+  });
 });
 
 describe("OpenAI response bytes", () => {
@@ -177,6 +183,9 @@ describe("the worker API's added fields", () => {
       kind: "end", reason: "stop", promptTokens: 2, completionTokens: 3, text: "b",
     });
     assert.deepEqual(parseDecodeEvent('{"token":"","finished":true,"reason":"error","error":{"code":"x","message":"y"}}'), { kind: "error", code: "x", message: "y" });
+    // The prefix-cache notice a completed stream carries travels along, unvalidated (the index checks it).
+    const withCache = parseDecodeEvent('{"token":"","seq":1,"finished":true,"reason":"length","prompt_tokens":2,"completion_tokens":1,"cache":{"epoch":"e","event":{"seq":4,"op":"add","id":2,"blocks":[]}}}');
+    assert.deepEqual(withCache, { kind: "end", reason: "length", promptTokens: 2, completionTokens: 1, text: "", cache: { epoch: "e", event: { seq: 4, op: "add", id: 2, blocks: [] } } });
     assert.equal(parseDecodeEvent("not json"), null);
     assert.equal(parseDecodeEvent('{"seq":1}'), null);
   });

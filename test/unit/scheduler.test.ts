@@ -2,11 +2,14 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createRng } from "../../src/common/rng.js";
 import { kvRoom, notExcluded, routable, servesModel, sessionRoom } from "../../src/coordinator/scheduler/filters.js";
-import { maxScore } from "../../src/coordinator/scheduler/pickers.js";
-import { seedProfile } from "../../src/coordinator/scheduler/profiles.js";
+import { loadOf, queuedOf } from "../../src/coordinator/scheduler/load.js";
+import { maxScore, roundRobin } from "../../src/coordinator/scheduler/pickers.js";
+import { cacheAwareProfile, leastLoadProfile, profileNamed, roundRobinProfile, seedProfile } from "../../src/coordinator/scheduler/profiles.js";
+import { rendezvousHome, rendezvousWeight } from "../../src/coordinator/scheduler/rendezvous.js";
 import { schedule } from "../../src/coordinator/scheduler/schedule.js";
-import { kvUtilisation, sessionLoad } from "../../src/coordinator/scheduler/scorers.js";
-import type { Candidate, RouteRequest } from "../../src/coordinator/scheduler/types.js";
+import { inFlight, kvUtilisation, prefixMatch, queueDepth, sessionAffinity, sessionLoad } from "../../src/coordinator/scheduler/scorers.js";
+import type { Candidate, Decision, Profile, RouteRequest } from "../../src/coordinator/scheduler/types.js";
+import { SCHEDULER_PROFILES } from "../../src/common/config.js";
 
 const MiB = 1024 ** 2;
 function cand(id: string, o: Partial<Candidate> = {}): Candidate {
@@ -113,5 +116,178 @@ describe("the seed profile", () => {
   it("max_score picks the highest total", () => {
     const s = (id: string, total: number) => ({ candidate: cand(id), total, scores: {} });
     assert.equal(maxScore.pick([s("a", 0.2), s("b", 0.9), s("c", 0.5)], req(), ctx).candidate.id, "b");
+  });
+});
+
+const prefix = (blocks: number, matched: Record<string, number>) => ({ blocks, matched: new Map(Object.entries(matched)) });
+const picked = (d: Decision) => {
+  assert.ok(d.ok);
+  return d.pick.candidate.id;
+};
+
+describe("load and queue depth", () => {
+  const table: [string, Partial<Candidate>, number, number][] = [
+    ["idle", {}, 0, 0],
+    ["half the slots", { sessions: 4 }, 0.5, 0],
+    ["every slot busy", { sessions: 8 }, 1, 0],
+    ["three queued for a slot", { sessions: 11 }, 11 / 8, 3],
+    ["the worker reports more waiting than it is dispatched", { sessions: 2, waiting: 5 }, 0.25, 5],
+    ["KV nearly full outweighs idle slots", { kvBytes: 900 * MiB }, 0.9, 0],
+    ["session limit reached", { sessions: 4, maxSessions: 4 }, 1, 0],
+    ["no slot count (a seed worker): sessions and KV only", { slotsTotal: 0, sessions: 30 }, 0.3, 0],
+    ["no limits reported count as full", { maxSessions: 0 }, 1, 0],
+  ];
+  for (const [name, o, load, queued] of table) {
+    it(name, () => {
+      assert.equal(loadOf(cand("a", o)), load);
+      assert.equal(queuedOf(cand("a", o)), queued);
+    });
+  }
+});
+
+describe("the added scorers", () => {
+  const table: [string, Partial<Candidate>, Partial<RouteRequest>, Record<string, number>][] = [
+    ["idle, nothing cached", {}, {}, { in_flight: 1, queue: 1, affinity: 0, prefix: 0 }],
+    ["a quarter of the slots busy", { sessions: 2 }, {}, { in_flight: 0.75, queue: 1, affinity: 0, prefix: 0 }],
+    ["every slot busy and two queued", { sessions: 10 }, {}, { in_flight: 0, queue: 1 / 3, affinity: 0, prefix: 0 }],
+    ["no slot count falls back to session utilisation", { slotsTotal: 0, sessions: 25 }, {}, { in_flight: 0.75, queue: 1, affinity: 0, prefix: 0 }],
+    ["the conversation's worker", {}, { affinity: "a" }, { in_flight: 1, queue: 1, affinity: 1, prefix: 0 }],
+    ["another worker's conversation", {}, { affinity: "b" }, { in_flight: 1, queue: 1, affinity: 0, prefix: 0 }],
+    ["3 of 4 prompt blocks held", {}, { prefix: prefix(4, { a: 3 }) }, { in_flight: 1, queue: 1, affinity: 0, prefix: 0.75 }],
+    ["the whole prompt held", {}, { prefix: prefix(4, { a: 4 }) }, { in_flight: 1, queue: 1, affinity: 0, prefix: 1 }],
+    ["another worker holds it", {}, { prefix: prefix(4, { b: 4 }) }, { in_flight: 1, queue: 1, affinity: 0, prefix: 0 }],
+    ["a prompt shorter than a block", {}, { prefix: prefix(0, {}) }, { in_flight: 1, queue: 1, affinity: 0, prefix: 0 }],
+  ];
+  for (const [name, o, r, expected] of table) {
+    it(name, () => {
+      const c = cand("a", o);
+      const rq = req(r);
+      assert.deepEqual(
+        { in_flight: inFlight.score(c, rq), queue: queueDepth.score(c, rq), affinity: sessionAffinity.score(c, rq), prefix: prefixMatch.score(c, rq) },
+        expected,
+      );
+    });
+  }
+});
+
+describe("rendezvous affinity", () => {
+  const ids = ["w1", "w2", "w3", "w4"];
+  const keys = Array.from({ length: 200 }, (_, i) => `conversation-${i}`);
+
+  it("is the largest weight, the same whatever the order of the workers", () => {
+    for (const k of keys.slice(0, 20)) {
+      const home = rendezvousHome(k, ids)!;
+      assert.equal(rendezvousHome(k, [...ids].reverse()), home);
+      for (const id of ids) assert.ok(rendezvousWeight(k, id) <= rendezvousWeight(k, home));
+    }
+    assert.equal(rendezvousHome("x", []), undefined);
+  });
+
+  it("moves only the conversations of a worker that leaves", () => {
+    for (const k of keys) {
+      const before = rendezvousHome(k, ids);
+      const after = rendezvousHome(k, ids.filter((i) => i !== "w4"));
+      if (before !== "w4") assert.equal(after, before, k);
+      else assert.notEqual(after, "w4");
+    }
+    assert.ok(keys.some((k) => rendezvousHome(k, ids) === "w4"), "some conversations lived on w4");
+  });
+
+  it("gives the home within the candidates the filters kept, so a full home hands over to the next", () => {
+    const k = keys.find((x) => rendezvousHome(x, ids) === "w2")!;
+    const fleet = ids.map((id) => cand(id));
+    const d = schedule(cacheAwareProfile(), fleet, req({ affinityKey: k }), ctx);
+    assert.ok(d.ok);
+    assert.equal(d.home, "w2");
+    assert.equal(d.pick.candidate.id, "w2");
+    const full = schedule(cacheAwareProfile(), fleet.map((c) => (c.id === "w2" ? { ...c, sessions: 100 } : c)), req({ affinityKey: k }), ctx);
+    assert.ok(full.ok);
+    assert.equal(full.home, rendezvousHome(k, ["w1", "w3", "w4"]));
+    assert.equal(full.pick.candidate.id, full.home);
+  });
+});
+
+describe("pickers", () => {
+  it("round_robin takes the candidates in id order, request after request", () => {
+    const scored = ["c", "a", "b"].map((id) => ({ candidate: cand(id), total: id === "c" ? 1 : 0, scores: {} }));
+    const picks = [0, 1, 2, 3, 4].map((n) => roundRobin.pick(scored, req(), { ...ctx, sequence: n }).candidate.id);
+    assert.deepEqual(picks, ["a", "b", "c", "a", "b"]);
+  });
+});
+
+describe("the saturation guard", () => {
+  const guarded: Profile = {
+    name: "t", filters: [], picker: maxScore,
+    scorers: [{ scorer: prefixMatch, weight: 1 }, { scorer: inFlight, weight: 1 }],
+    saturation: { threshold: 1, gated: ["prefix"] },
+  };
+
+  it("zeroes the gated scores of a saturated candidate only", () => {
+    const d = schedule(guarded, [cand("a", { sessions: 8 }), cand("b", { sessions: 7 })], req({ prefix: prefix(4, { a: 4, b: 4 }) }), ctx);
+    assert.ok(d.ok);
+    assert.deepEqual(d.saturated, ["a"]);
+    assert.deepEqual(d.ranked.map((s) => [s.candidate.id, s.scores]), [["b", { prefix: 1, in_flight: 0.125 }], ["a", { prefix: 0, in_flight: 0 }]]);
+  });
+
+  it("spares nobody when every candidate is saturated: the cache still breaks the tie", () => {
+    const d = schedule(guarded, [cand("a", { sessions: 9 }), cand("b", { sessions: 9 })], req({ prefix: prefix(4, { b: 4 }) }), ctx);
+    assert.ok(d.ok);
+    assert.deepEqual(d.saturated, []);
+    assert.equal(d.pick.candidate.id, "b");
+  });
+});
+
+describe("the routing profiles", () => {
+  it("are selectable by every configured name", () => {
+    for (const name of SCHEDULER_PROFILES) assert.equal(profileNamed(name).name, name);
+    assert.equal(profileNamed("cache-aware", 0.5).saturation?.threshold, 0.5);
+    assert.equal(profileNamed("cache-aware").saturation?.threshold, 1);
+  });
+
+  // Fleet: w1 holds 9 of the prompt's 10 blocks, w2 the shared system prompt (3), w3 nothing.
+  const held = prefix(10, { w1: 9, w2: 3 });
+  const fleet = (o: Record<string, Partial<Candidate>> = {}) => ["w1", "w2", "w3"].map((id) => cand(id, o[id]));
+  const key = (home: string) => Array.from({ length: 100 }, (_, i) => `c${i}`).find((k) => rendezvousHome(k, ["w1", "w2", "w3"]) === home)!;
+
+  const table: [string, Profile, Candidate[], Partial<RouteRequest>, string][] = [
+    ["cache-aware: the worker holding the prompt, though busier", cacheAwareProfile(), fleet({ w1: { sessions: 6 } }), { prefix: held, affinityKey: key("w3") }, "w1"],
+    ["cache-aware: a saturated holder loses to load despite its full match", cacheAwareProfile(), fleet({ w1: { sessions: 8 } }), { prefix: prefix(10, { w1: 10 }) }, "w2"],
+    ["cache-aware: a holder with one slot free keeps its cache", cacheAwareProfile(), fleet({ w1: { sessions: 7 } }), { prefix: prefix(10, { w1: 10 }) }, "w1"],
+    ["cache-aware at 1.5: a holder with a short queue keeps its cache", cacheAwareProfile(1.5), fleet({ w1: { sessions: 11 } }), { prefix: prefix(10, { w1: 10 }) }, "w1"],
+    ["cache-aware at 1.5: … not a longer one", cacheAwareProfile(1.5), fleet({ w1: { sessions: 12 } }), { prefix: prefix(10, { w1: 10 }) }, "w2"],
+    ["cache-aware: a holder whose KV is nearly full is saturated too", cacheAwareProfile(0.9), fleet({ w1: { kvBytes: 950 * MiB } }), { prefix: prefix(10, { w1: 10 }) }, "w2"],
+    ["cache-aware: equal shares go to the conversation's home", cacheAwareProfile(), fleet(), { prefix: prefix(10, { w1: 3, w2: 3, w3: 3 }), affinityKey: key("w2") }, "w2"],
+    ["cache-aware: … unless it is more than half its slots busier", cacheAwareProfile(), fleet({ w2: { sessions: 5 } }), { prefix: prefix(10, { w1: 3, w2: 3, w3: 3 }), affinityKey: key("w2") }, "w1"],
+    ["cache-aware: a conversation follows its cache away from its home", cacheAwareProfile(), fleet(), { prefix: held, affinityKey: key("w3") }, "w1"],
+    ["cache-aware: with nothing cached and no conversation, the least loaded", cacheAwareProfile(), fleet({ w1: { sessions: 1 }, w2: { sessions: 2 } }), {}, "w3"],
+    ["seed: lowest 0.6 sessions + 0.4 KV, blind to caches", seedProfile, fleet({ w1: { sessions: 30 }, w2: { kvBytes: 500 * MiB } }), { prefix: held }, "w3"],
+    ["least-load: fewest sessions per slot", leastLoadProfile, fleet({ w1: { sessions: 3 }, w2: { sessions: 1, slotsTotal: 2 }, w3: { sessions: 2 } }), { prefix: held }, "w3"],
+    ["round-robin: in turn, blind to everything", roundRobinProfile, fleet({ w1: { sessions: 50 } }), { prefix: held }, "w1"],
+  ];
+  for (const [name, profile, cands, r, expected] of table) {
+    it(name, () => assert.equal(picked(schedule(profile, cands, req(r), ctx)), expected));
+  }
+
+  it("give the same decision for the same inputs, whatever the order of the snapshot", () => {
+    const r = req({ prefix: held, affinityKey: "conversation-7" });
+    const cands = fleet({ w1: { sessions: 2 }, w3: { kvBytes: 100 * MiB } });
+    const a = schedule(cacheAwareProfile(), cands, r, ctx);
+    const b = schedule(cacheAwareProfile(), [...cands].reverse(), r, { nowMs: 99, rng: createRng(7) });
+    assert.ok(a.ok && b.ok);
+    assert.equal(a.pick.candidate.id, b.pick.candidate.id);
+    assert.equal(a.home, b.home);
+    assert.deepEqual(a.ranked.map((s) => [s.candidate.id, s.total]), b.ranked.map((s) => [s.candidate.id, s.total]));
+  });
+
+  it("explain a cache-aware decision: every score of the pick, the ranking, the home and who was saturated", () => {
+    const d = schedule(cacheAwareProfile(), fleet({ w2: { sessions: 12 } }), req({ prefix: prefix(4, { w1: 2, w2: 4 }), affinityKey: key("w1") }), ctx);
+    assert.ok(d.ok);
+    assert.equal(d.pick.candidate.id, "w1");
+    assert.deepEqual(d.pick.scores, { prefix: 0.5, affinity: 1, in_flight: 1, queue: 1, kv: 1 });
+    assert.equal(d.pick.total, (3 * 0.5 + 0.5 + 1 + 0.5 + 0.5) / 5.5);
+    assert.equal(d.home, "w1");
+    assert.deepEqual(d.saturated, ["w2"]);
+    assert.deepEqual(d.ranked.map((s) => s.candidate.id), ["w1", "w3", "w2"]);
+    assert.equal(d.runnerUp?.candidate.id, "w3");
   });
 });

@@ -12,6 +12,10 @@ describe("seed infer request", () => {
     assert.deepEqual(r, { prompt: "hi", model: "tinyllama-1.1b", max_tokens: 5, sampling: { temperature: 0 } });
   });
 
+  it("takes an optional priority for the admission queue", () => {
+    assert.equal(parseInferRequest({ prompt: "hi", model: "m", max_tokens: 5, priority: -3 }, 1000).priority, -3);
+  });
+
   it("takes optional sampling fields", () => {
     const r = parseInferRequest({ prompt: "hi", model: "m", max_tokens: 5, temperature: 0.7, top_k: 40, seed: 3, stop: "\n" }, 1000);
     assert.deepEqual(r.sampling, { temperature: 0.7, top_k: 40, seed: 3, stop: ["\n"] });
@@ -31,6 +35,8 @@ describe("seed infer request", () => {
     ["temperature out of range", { prompt: "p", model: "m", max_tokens: 5, temperature: 9 }, "invalid_field", "temperature"],
     ["stop of the wrong type", { prompt: "p", model: "m", max_tokens: 5, stop: [1] }, "invalid_field", "stop"],
     ["logit_bias with a bad key", { prompt: "p", model: "m", max_tokens: 5, logit_bias: { x: 1 } }, "invalid_field", "logit_bias"],
+    ["a fractional priority", { prompt: "p", model: "m", max_tokens: 5, priority: 1.5 }, "invalid_field", "priority"],
+    ["a priority out of range", { prompt: "p", model: "m", max_tokens: 5, priority: 2_000_000 }, "invalid_field", "priority"],
   ];
   for (const [name, body, code, param] of bad) {
     it(`refuses ${name} with ${code} naming '${param}'`, () => {

@@ -1,16 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ManualClock } from "../../src/common/clock.js";
-import { createRng } from "../../src/common/rng.js";
-import { AFFINITY_WEIGHT, seedProfile, withAffinity } from "../../src/coordinator/scheduler/profiles.js";
-import { schedule } from "../../src/coordinator/scheduler/schedule.js";
-import { sessionAffinity } from "../../src/coordinator/scheduler/scorers.js";
-import type { Candidate, RouteRequest } from "../../src/coordinator/scheduler/types.js";
-import { SessionAffinity } from "../../src/coordinator/session-affinity.js";
-import { KeptSequences } from "../../src/worker/kept-sequences.js";
+import { KeptSequences, type KeptSequence } from "../../src/worker/kept-sequences.js";
 
-describe("kept sequences (a worker's conversations between turns)", () => {
-  it("keeps one sequence per conversation and one conversation per slot", () => {
+describe("kept sequences (a worker's prefix cache between sessions)", () => {
+  it("keeps one sequence per conversation and one sequence per slot", () => {
     const k = new KeptSequences();
     assert.deepEqual(k.keep("a", 0, 100, 1), []);
     assert.deepEqual(k.keep("b", 1, 50, 2), []);
@@ -28,6 +21,22 @@ describe("kept sequences (a worker's conversations between turns)", () => {
     assert.equal(k.tokens, 130);
   });
 
+  it("keeps anonymous sequences too, counted apart from conversations", () => {
+    const k = new KeptSequences();
+    k.keep(undefined, 0, 40, 1);
+    k.keep("a", 1, 100, 2);
+    k.keep(undefined, 2, 7, 3);
+    assert.equal(k.count, 3);
+    assert.equal(k.tokens, 147);
+    assert.equal(k.conversations, 1);
+    assert.equal(k.conversationTokens, 100);
+    // an anonymous sequence on a's slot replaces a
+    assert.deepEqual(k.keep(undefined, 1, 5, 4).map((e) => e.conversationId), ["a"]);
+    assert.equal(k.conversations, 0);
+    assert.equal(k.conversationTokens, 0);
+    assert.equal(k.tokens, 52);
+  });
+
   it("orders by recency: least recently used first, skipping the conversation being served", () => {
     const k = new KeptSequences();
     k.keep("a", 0, 1, 1);
@@ -36,89 +45,31 @@ describe("kept sequences (a worker's conversations between turns)", () => {
     k.keep("a", 0, 2, 4);
     assert.equal(k.leastRecentlyUsed()!.conversationId, "b");
     assert.equal(k.leastRecentlyUsed("b")!.conversationId, "c");
-    assert.equal(k.remove(k.get("b")!), true);
-    assert.equal(k.remove({ conversationId: "b", slotIndex: 1, tokens: 1, lastUsedMs: 2 }), false, "removing twice is a no-op");
+    assert.deepEqual(k.all().map((e) => k.recencyRank(e)), [0, 1, 2]);
+    const b = k.get("b")!;
+    assert.equal(k.remove(b), true);
+    assert.equal(k.remove(b), false, "removing twice is a no-op");
     assert.equal(k.tokens, 3);
-  });
-
-  it("ranks free slots: the conversation's own, then empty ones, then kept ones LRU first", () => {
-    const k = new KeptSequences();
-    k.keep("old", 0, 1, 1);
-    k.keep("new", 1, 1, 2);
-    k.keep("mine", 2, 1, 3);
-    const rank = k.rankFor("mine");
-    const order = [0, 1, 2, 3].sort((x, y) => rank(y) - rank(x));
-    assert.deepEqual(order, [2, 3, 0, 1]);
-    const other = k.rankFor(undefined);
-    assert.deepEqual([0, 1, 2, 3].sort((x, y) => other(y) - other(x)), [3, 0, 1, 2]);
   });
 
   it("expires entries idle past the TTL", () => {
     const k = new KeptSequences();
     k.keep("a", 0, 1, 1000);
-    k.keep("b", 1, 1, 5000);
+    k.keep(undefined, 1, 1, 5000);
     assert.deepEqual(k.expired(6001, 5000).map((e) => e.conversationId), ["a"]);
     assert.deepEqual(k.expired(6000, 5000), []);
   });
-});
 
-describe("session affinity at the coordinator", () => {
-  it("remembers the worker of a conversation's last turn, for the TTL", () => {
-    const clock = new ManualClock();
-    const a = new SessionAffinity(clock, 1000);
-    a.record("c1", "w1");
-    assert.equal(a.workerOf("c1"), "w1");
-    a.record("c1", "w2");
-    assert.equal(a.workerOf("c1"), "w2");
-    clock.advance(1001);
-    assert.equal(a.workerOf("c1"), undefined);
-    assert.equal(a.size, 0);
-  });
-
-  it("is bounded, forgetting the least recently recorded first", () => {
-    const a = new SessionAffinity(new ManualClock(), 1000, 2);
-    a.record("x", "w1");
-    a.record("y", "w1");
-    a.record("x", "w2");
-    a.record("z", "w3");
-    assert.equal(a.workerOf("y"), undefined);
-    assert.equal(a.workerOf("x"), "w2");
-    assert.equal(a.workerOf("z"), "w3");
-  });
-
-  const cand = (id: string, o: Partial<Candidate> = {}): Candidate => ({
-    id, url: `http://${id}`, model: "m", fresh: true, healthy: true, draining: false, sessions: 0, maxSessions: 10,
-    kvBytes: 0, maxKvBytes: 1e9, maxSessionKvBytes: 1e8, kvBytesPerToken: 100, contextSize: 2048, waiting: 0, slotsTotal: 4, ...o,
-  });
-  const req = (o: Partial<RouteRequest> = {}): RouteRequest => ({ model: "m", tokens: 100, exclude: new Set(), ...o });
-  const ctx = { nowMs: 0, rng: createRng(1) };
-
-  it("scores 1 for the worker holding the conversation and 0 for the others", () => {
-    assert.equal(sessionAffinity.score(cand("a"), req({ affinity: "a" })), 1);
-    assert.equal(sessionAffinity.score(cand("b"), req({ affinity: "a" })), 0);
-    assert.equal(sessionAffinity.score(cand("a"), req()), 0);
-  });
-
-  it("sends a conversation to its worker even when that worker is the busiest", () => {
-    const p = withAffinity(seedProfile);
-    assert.equal(p.name, "seed+affinity");
-    assert.equal(p.scorers.at(-1)!.weight, AFFINITY_WEIGHT);
-    const fleet = [cand("a", { sessions: 9 }), cand("b")];
-    const d = schedule(p, fleet, req({ affinity: "a" }), ctx);
-    assert.ok(d.ok);
-    assert.equal(d.pick.candidate.id, "a");
-    assert.equal(d.pick.scores.affinity, 1);
-    assert.equal(withAffinity(seedProfile), p, "the derived profile is built once");
-  });
-
-  it("moves a conversation whose worker is full, gone or already tried", () => {
-    const p = withAffinity(seedProfile);
-    for (const a of [cand("a", { sessions: 10 }), cand("a", { fresh: false }), cand("a", { healthy: false })]) {
-      const d = schedule(p, [a, cand("b")], req({ affinity: "a" }), ctx);
-      assert.ok(d.ok);
-      assert.equal(d.pick.candidate.id, "b");
-    }
-    const d = schedule(p, [cand("a"), cand("b")], req({ affinity: "a", exclude: new Set(["a"]) }), ctx);
-    assert.ok(d.ok && d.pick.candidate.id === "b");
+  it("tells its listener of every entry added and removed, replacements included", () => {
+    const seen: string[] = [];
+    const k = new KeptSequences({
+      added: (e: KeptSequence) => seen.push(`+${e.id}:${e.blocks.join(",")}`),
+      removed: (e: KeptSequence) => seen.push(`-${e.id}`),
+    });
+    k.keep("a", 0, 10, 1, ["k1"]);
+    k.keep(undefined, 1, 10, 2, ["k2", "k3"]);
+    k.keep("a", 1, 20, 3, ["k4"]);
+    k.remove(k.get("a")!);
+    assert.deepEqual(seen, ["+1:k1", "+2:k2,k3", "-1", "-2", "+3:k4", "-3"]);
   });
 });

@@ -120,4 +120,37 @@ describe("SessionTracker", () => {
     assert.equal(s.count, 0);
     assert.equal(s.kvReservedBytes, 0);
   });
+
+  describe("a worker's load for scheduling: own live sessions plus the others the last heartbeat counted", () => {
+    const beat = (sessions: number, kv: number) => {
+      const b = hb("a");
+      return { ...b, health: { ...b.health, active_sessions: sessions, kv_reserved_bytes: kv } };
+    };
+    // [name, heartbeat (sessions, kv), own load when it arrived, own load now, expected load]
+    const cases: [string, [number, number], [number, number], [number, number], [number, number]][] = [
+      ["a burst that just ended counts nothing, though the beat still shows it", [6, 600], [6, 600], [0, 0], [0, 0]],
+      ["own sessions dispatched since the beat count at once", [2, 200], [2, 200], [5, 500], [5, 500]],
+      ["another coordinator's sessions count until the next beat", [7, 700], [3, 300], [3, 300], [7, 700]],
+      ["both: others from the beat, own from now", [7, 700], [3, 300], [0, 0], [4, 400]],
+      ["a beat that lags own dispatches never counts negative others", [1, 100], [4, 400], [4, 400], [4, 400]],
+    ];
+    for (const [name, [hs, hk], [as, ak], [ns, nk], [ws, wk]] of cases) {
+      it(name, () => {
+        const t = new WorkerTable(new ManualClock(), 1000);
+        const e = t.upsert(beat(hs, hk), { sessions: as, kvBytes: ak });
+        assert.deepEqual(t.load(e, { sessions: ns, kvBytes: nk }), { sessions: ws, kvBytes: wk });
+      });
+    }
+
+    it("copies the load it is given: later changes to the tracker's entry do not move the beat's mark", () => {
+      const t = new WorkerTable(new ManualClock(), 1000);
+      const s = new SessionTracker();
+      const lease = s.open("r1", "a", 100);
+      const e = t.upsert(beat(1, 100), s.load("a"));
+      s.open("r2", "a", 100);
+      assert.deepEqual(t.load(e, s.load("a")), { sessions: 2, kvBytes: 200 });
+      lease.release();
+      assert.deepEqual(t.load(e, s.load("a")), { sessions: 1, kvBytes: 100 });
+    });
+  });
 });

@@ -1,11 +1,7 @@
-import { readFile, writeFile, mkdir } from "node:fs/promises";
-import { dirname } from "node:path";
-
 /**
  * The worker-vs-llama-server table: medians per model and stream count, the ratios the engine is
  * judged by (tokens/s: worker / llama-server, higher is better; TTFT: worker / llama-server,
- * lower is better), and its section of docs/PERFORMANCE.md, replaced in place between markers so
- * other sections of that file are left alone.
+ * lower is better), rendered as the Markdown table of the performance suite's section 7.
  *
  * Side by side, a ratio is the median of the per-repetition ratios: repetition r of the worker and
  * of llama-server ran back to back, so they saw much the same load from the rest of a shared
@@ -98,23 +94,4 @@ export function renderTable(cells: readonly Cell[]): string {
     );
   }
   return rows.join("\n");
-}
-
-export const SECTION_BEGIN = "<!-- bench:worker-vs-llama-server:begin -->";
-export const SECTION_END = "<!-- bench:worker-vs-llama-server:end -->";
-
-/** Replaces (or appends) this benchmark's section of the Markdown file at `path`. */
-export async function writeSection(path: string, body: string): Promise<void> {
-  let doc = "";
-  try {
-    doc = await readFile(path, "utf8");
-  } catch {
-    doc = "# Performance\n\nMeasured numbers of this project, each section written by the benchmark that produced it.\n";
-  }
-  const section = `${SECTION_BEGIN}\n${body.trim()}\n${SECTION_END}`;
-  const a = doc.indexOf(SECTION_BEGIN);
-  const b = doc.indexOf(SECTION_END);
-  const next = a !== -1 && b > a ? doc.slice(0, a) + section + doc.slice(b + SECTION_END.length) : `${doc.trimEnd()}\n\n${section}\n`;
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, next);
 }

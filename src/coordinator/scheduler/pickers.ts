@@ -15,6 +15,15 @@ export const maxScore: Picker = {
   },
 };
 
+/** The candidates in worker-id order, in turn: request n takes the (n mod count)-th. Ignores scores. */
+export const roundRobin: Picker = {
+  name: "round_robin",
+  pick: (scored, _r, ctx) => {
+    const byId = [...scored].sort((a, b) => (a.candidate.id < b.candidate.id ? -1 : a.candidate.id > b.candidate.id ? 1 : 0));
+    return byId[(ctx.sequence ?? 0) % byId.length]!;
+  },
+};
+
 export function byTotalDescending(a: ScoredCandidate, b: ScoredCandidate): number {
   return b.total - a.total || (a.candidate.id < b.candidate.id ? -1 : a.candidate.id > b.candidate.id ? 1 : 0);
 }

@@ -1,23 +1,46 @@
+import { queuedOf } from "./load.js";
 import type { Scorer } from "./types.js";
 
 /** Scorers in [0,1], higher is better. */
 
 const clamp01 = (x: number) => (x < 0 ? 0 : x > 1 ? 1 : x);
 
-/** 1 − session utilisation. */
+/** 1 − session utilisation (the seed's 0.6 part). */
 export const sessionLoad: Scorer = {
   name: "sessions",
   score: (c) => (c.maxSessions <= 0 ? 0 : 1 - clamp01(c.sessions / c.maxSessions)),
 };
 
-/** 1 − KV utilisation. */
+/** 1 − KV utilisation (the seed's 0.4 part). */
 export const kvUtilisation: Scorer = {
   name: "kv",
   score: (c) => (c.maxKvBytes <= 0 ? 0 : 1 - clamp01(c.kvBytes / c.maxKvBytes)),
 };
 
-/** 1 for the worker holding the request's conversation (its KV cache), 0 for the others. */
+/**
+ * 1 − in-flight sessions per decode slot: 1 idle, 0 once every slot is busy. Counted from dispatch
+ * (the session tracker), so a burst spreads before the workers' next heartbeats. Without slot
+ * counts (seed workers) it falls back to session utilisation.
+ */
+export const inFlight: Scorer = {
+  name: "in_flight",
+  score: (c, r) => (c.slotsTotal > 0 ? 1 - clamp01(c.sessions / c.slotsTotal) : sessionLoad.score(c, r)),
+};
+
+/** 1 / (1 + sessions queued for a slot inside the worker): tells apart workers that are all busy. */
+export const queueDepth: Scorer = {
+  name: "queue",
+  score: (c) => 1 / (1 + queuedOf(c)),
+};
+
+/** 1 for the worker the request sticks to (its conversation's home), 0 for the others. */
 export const sessionAffinity: Scorer = {
   name: "affinity",
   score: (c, r) => (r.affinity !== undefined && c.id === r.affinity ? 1 : 0),
+};
+
+/** The share of the request's prompt blocks the worker holds in its prefix cache (prefix-index.ts). */
+export const prefixMatch: Scorer = {
+  name: "prefix",
+  score: (c, r) => (r.prefix === undefined || r.prefix.blocks === 0 ? 0 : clamp01((r.prefix.matched.get(c.id) ?? 0) / r.prefix.blocks)),
 };

@@ -4,6 +4,7 @@
  * a snapshot of candidates, and time and randomness arrive as arguments.
  */
 import type { Rng } from "../../common/rng.js";
+import type { PrefixMatch } from "../prefix-index.js";
 
 export interface Candidate {
   readonly id: string;
@@ -33,13 +34,22 @@ export interface RouteRequest {
   readonly tokens: number;
   /** Workers already tried for this request (retries go elsewhere). */
   readonly exclude: ReadonlySet<string>;
-  /** The worker holding the request's conversation, when it belongs to one. */
+  /**
+   * The worker the request should stick to, when known. When absent and `affinityKey` is set,
+   * `schedule` fills it with the key's rendezvous home among the candidates the filters kept.
+   */
   readonly affinity?: string | undefined;
+  /** The request's conversation (`x-session-id`): the key of rendezvous affinity. */
+  readonly affinityKey?: string | undefined;
+  /** How much of the request's prompt each worker holds in its prefix cache. */
+  readonly prefix?: PrefixMatch | undefined;
 }
 
 export interface ScheduleContext {
   readonly nowMs: number;
   readonly rng: Rng;
+  /** A counter of scheduled requests (the round-robin picker's cursor); 0 when absent. */
+  readonly sequence?: number;
 }
 
 export interface Filter {
@@ -69,11 +79,22 @@ export interface Picker {
   pick(scored: readonly ScoredCandidate[], r: RouteRequest, ctx: ScheduleContext): ScoredCandidate;
 }
 
+/**
+ * The guard against sending work to a worker only because it holds a cache: a candidate whose load
+ * (scheduler/load.ts) is at or above `threshold` gets 0 from the `gated` scorers, so the load
+ * scorers decide, unless every candidate is that loaded (then the cache still breaks the tie).
+ */
+export interface SaturationGuard {
+  readonly threshold: number;
+  readonly gated: readonly string[];
+}
+
 export interface Profile {
   readonly name: string;
   readonly filters: readonly Filter[];
   readonly scorers: readonly WeightedScorer[];
   readonly picker: Picker;
+  readonly saturation?: SaturationGuard;
 }
 
 export type Decision =
@@ -84,5 +105,11 @@ export type Decision =
       readonly runnerUp: ScoredCandidate | undefined;
       readonly considered: number;
       readonly dropped: Readonly<Record<string, number>>;
+      /** Every candidate the filters kept, best first. */
+      readonly ranked: readonly ScoredCandidate[];
+      /** Kept candidates whose cache scores the saturation guard zeroed. */
+      readonly saturated: readonly string[];
+      /** The rendezvous home of the request's conversation, when it has one. */
+      readonly home: string | undefined;
     }
   | { readonly ok: false; readonly profile: string; readonly considered: number; readonly dropped: Readonly<Record<string, number>> };

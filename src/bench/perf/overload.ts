@@ -1,0 +1,62 @@
+import { startSimFleet } from "./fleet.js";
+import { mb, measure } from "./measure.js";
+import { table, verdict } from "./markdown.js";
+import type { SectionResult, SuiteMode } from "./suite-types.js";
+
+/**
+ * 5. Overload: 2 sim workers holding 8 sessions each (16 in all). Capacity in requests/s =
+ * 16 sessions / a request's duration, measured unloaded. Then Poisson arrivals at 5× that rate:
+ * admitted requests' TTFT p99 against the unloaded p99, the latency of rejections, and the
+ * coordinator's RSS over time. Targets: admitted p99 TTFT ≤ 2× unloaded; rejections ≤ 5 ms p99.
+ */
+export async function overload(mode: SuiteMode): Promise<SectionResult> {
+  const sessions = 8;
+  const fleet = await startSimFleet({
+    workers: 2,
+    simArgs: ["--sim-itl-ms", "20", "--sim-itl-per-sequence-ms", "0.5", "--sim-prefill-base-ms", "2", "--parallel", String(sessions)],
+    workerEnv: { WORKER_MAX_SESSIONS: String(sessions) },
+  });
+  const tokens = mode.quick ? 16 : 50;
+  try {
+    mode.log("overload: unloaded");
+    // Warm-up (connections, JIT), unrecorded.
+    await measure({ target: "seed", urls: [fleet.coordinator.url], concurrency: 2, numRequests: 6, inputTokens: 32, outputTokens: tokens, durationS: 30 }, () => []);
+    const base = await measure({
+      target: "seed", urls: [fleet.coordinator.url], concurrency: 2, numRequests: mode.quick ? 6 : 40, inputTokens: 32, outputTokens: tokens, durationS: 60,
+    }, () => [fleet.coordinator.pid]);
+    const reqS = base.report.latencyMs.e2e!.mean / 1000;
+    const capacity = (2 * sessions) / reqS;
+    const rate = 5 * capacity;
+    const durationS = mode.quick ? 2 : 20;
+    mode.log(`overload: ${rate.toFixed(1)} req/s offered for ${durationS} s`);
+    const over = await measure({
+      target: "seed", urls: [fleet.coordinator.url], requestRate: rate, numRequests: Math.ceil(rate * durationS), inputTokens: 32, outputTokens: tokens, durationS,
+    }, () => [fleet.coordinator.pid]);
+    const b = base.report.latencyMs.ttft!;
+    const o = over.report.latencyMs.ttft;
+    const rej = over.report.latencyMs.rejection;
+    const ratio = o ? o.p99 / b.p99 : NaN;
+    const rss = over.rssSamples;
+    const step = Math.max(1, Math.floor(rss.length / 10));
+    const md = [
+      `2 sim workers × ${sessions} sessions, ${tokens}-token answers. Capacity measured unloaded: ${capacity.toFixed(1)} req/s; ` +
+        `offered ${rate.toFixed(1)} req/s (Poisson) for ${durationS} s: ${over.report.requests.total} requests, ` +
+        `${over.report.requests.completed} admitted and completed, ${over.report.requests.rejected} rejected, ${over.report.requests.failed} failed.`,
+      "",
+      table(["metric", "unloaded", "at 5× capacity", "target"], [
+        ["admitted TTFT p50 (ms)", b.p50, o?.p50 ?? NaN, "—"],
+        ["admitted TTFT p99 (ms)", b.p99, o?.p99 ?? NaN, verdict(ratio <= 2, `(${ratio.toFixed(2)}× unloaded > 2×)`)],
+        ["rejection latency p50 (ms)", "—", rej?.p50 ?? NaN, "—"],
+        ["rejection latency p99 (ms)", "—", rej?.p99 ?? NaN, verdict((rej?.p99 ?? Infinity) <= 5, "(> 5 ms)")],
+        ["coordinator RSS peak (MB)", mb(base.peakRssBytes), mb(over.peakRssBytes), "—"],
+      ]),
+      "",
+      `Rejections by reason: ${over.report.requests.byReason.filter((r) => r.outcome !== "completed").map((r) => `${r.status} ${r.reason} × ${r.count}`).join(", ") || "none"}.`,
+      "",
+      `Coordinator RSS over the overload run (s → MB): ${rss.filter((_, i) => i % step === 0).map((s) => `${(s.tMs / 1000).toFixed(1)} → ${mb(s.bytes).toFixed(0)}`).join(", ")}.`,
+    ].join("\n");
+    return { title: "5. Overload at 5× capacity", markdown: md, data: { capacity, rate, base: base.report, over: over.report, rss } };
+  } finally {
+    await fleet.stop();
+  }
+}

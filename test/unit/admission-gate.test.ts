@@ -1,0 +1,139 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import pino from "pino";
+import { ManualClock } from "../../src/common/clock.js";
+import { createRng } from "../../src/common/rng.js";
+import type { ServingError } from "../../src/common/serving-error.js";
+import { ManualTimers } from "../../src/common/timers.js";
+import { loadOptions } from "../../src/common/config-parse.js";
+import { coordinatorOptions } from "../../src/common/config.js";
+import { AdmissionGate, type Admitted } from "../../src/coordinator/admission-gate.js";
+import { AdmissionQueue } from "../../src/coordinator/admission-queue.js";
+import { seedProfile } from "../../src/coordinator/scheduler/profiles.js";
+import { schedule } from "../../src/coordinator/scheduler/schedule.js";
+import { SessionTracker } from "../../src/coordinator/session-tracker.js";
+import { WorkerTable } from "../../src/coordinator/worker-table.js";
+import { parseHeartbeat } from "../../src/protocol/heartbeat.js";
+import { priorityOf } from "../../src/coordinator/request-priority.js";
+import type { RouteContext } from "../../src/common/http-server.js";
+
+/** A fleet of one worker holding one session, a tracker, a queue and the gate over them. */
+function fleet(queueSize = 4) {
+  const clock = new ManualClock();
+  const timers = new ManualTimers(clock);
+  const table = new WorkerTable(clock, 1000);
+  table.upsert(parseHeartbeat({
+    worker_id: "w1", worker_url: "http://127.0.0.1:1", timestamp: 0, interval_ms: 1000,
+    health: { alive: true, active_sessions: 0, kv_cache_bytes: 0, model: { id: "m", context_size: 2048, kv_bytes_per_token: 1 }, limits: { max_sessions: 1, max_session_kv_bytes: 1e6, max_kv_bytes: 1e9 }, slots: { total: 1, busy: 0 } },
+  }));
+  const tracker = new SessionTracker();
+  const queue = new AdmissionQueue({ maxSize: queueSize, timeoutMs: 5000, clock, timers });
+  tracker.onFreed = () => queue.kick();
+  const config = loadOptions(coordinatorOptions, [], {}).config;
+  const gate = new AdmissionGate({ config, table, tracker, queue, clock });
+  const log = pino({ level: "silent" });
+  const decide = () =>
+    schedule(seedProfile, table.list().map((e) => ({
+      id: e.id, url: e.url, model: "m", fresh: table.isFresh(e), healthy: true, draining: false, sessions: tracker.load(e.id).sessions,
+      maxSessions: 1, kvBytes: 0, maxKvBytes: 1e9, maxSessionKvBytes: 1e6, kvBytesPerToken: 1, contextSize: 2048, waiting: 0, slotsTotal: 1,
+    })), { model: "m", tokens: 10, exclude: new Set() }, { nowMs: clock.now(), rng: createRng(1) });
+  const enter = (signal = new AbortController().signal) => gate.enter({ model: "m", tokens: 10, priority: 0, signal, log, decide });
+  return { clock, timers, table, tracker, queue, enter };
+}
+
+const settle = () => new Promise<void>((r) => setImmediate(r));
+
+describe("the admission gate", () => {
+  it("admits synchronously when the queue is empty and capacity is free", () => {
+    const f = fleet();
+    const a = f.enter();
+    assert.ok(!(a instanceof Promise));
+    assert.equal(a.decision.pick.candidate.id, "w1");
+    assert.equal(a.ticket, undefined);
+    assert.equal(a.queuedMs, 0);
+  });
+
+  it("queues at capacity and admits when a session ends, still first in line until it leaves", async () => {
+    const f = fleet();
+    const held = f.tracker.open("r0", "w1", 10);
+    const p = f.enter();
+    assert.ok(p instanceof Promise);
+    let admitted: Admitted | undefined;
+    void p.then((a) => (admitted = a));
+    await settle();
+    assert.equal(f.queue.size, 1);
+    f.clock.advance(250);
+    held.release();
+    await settle();
+    assert.ok(admitted);
+    assert.equal(admitted.queuedMs, 250);
+    assert.ok(admitted.ticket?.isFirst, "it holds its place until it has claimed");
+    // Claimed, then it leaves: a newcomer now finds the capacity taken and waits behind nobody.
+    f.tracker.open("r1", "w1", 10);
+    admitted.ticket.leave();
+    assert.equal(f.queue.size, 0);
+    assert.equal(f.queue.snapshot().drain_per_s, 0, "one departure is not a rate yet");
+    assert.ok(f.enter() instanceof Promise);
+  });
+
+  it("queues a newcomer behind a waiter even when capacity looks free", async () => {
+    const f = fleet();
+    const held = f.tracker.open("r0", "w1", 10);
+    void f.enter();
+    await settle();
+    held.release(); // wakes the waiter, whose turn has not run yet
+    assert.ok(f.enter() instanceof Promise);
+    assert.equal(f.queue.size, 2);
+  });
+
+  it("refuses at once what waiting cannot fix, and everything when the queue is off", () => {
+    const f = fleet();
+    f.clock.advance(5000);
+    f.table.sweep();
+    assert.throws(() => f.enter(), (e: ServingError) => e.code === "no_workers");
+    const off = fleet(0);
+    off.tracker.open("r0", "w1", 10);
+    assert.throws(() => off.enter(), (e: ServingError) => e.code === "system_sessions_full");
+  });
+
+  it("answers queue_timeout after the timeout, and queue_full beyond the queue's size", async () => {
+    const f = fleet(1);
+    f.tracker.open("r0", "w1", 10);
+    const p = f.enter() as Promise<Admitted>;
+    await assert.rejects(f.enter() as Promise<Admitted>, (e: ServingError) => e.code === "queue_full" && e.retryAfterS === 5);
+    f.timers.advance(5000);
+    await assert.rejects(p, (e: ServingError) => e.code === "queue_timeout");
+    assert.equal(f.queue.size, 0);
+  });
+
+  it("lets a waiter refused for another reason go without counting it as drained", async () => {
+    const f = fleet();
+    f.tracker.open("r0", "w1", 10);
+    const p = f.enter() as Promise<Admitted>;
+    await settle();
+    f.clock.advance(5000);
+    f.table.sweep(); // the only worker left
+    f.queue.kick();
+    await assert.rejects(p, (e: ServingError) => e.code === "no_workers");
+    assert.equal(f.queue.size, 0);
+  });
+});
+
+describe("a request's priority", () => {
+  const ctx = (v?: string) => ({ req: { headers: v === undefined ? {} : { "x-priority": v } } }) as unknown as RouteContext;
+  const table: [string, string | undefined, number | undefined, number | string][] = [
+    ["none: 0", undefined, undefined, 0],
+    ["the header", "-3", undefined, -3],
+    ["the body over the header", "5", 2, 2],
+    ["a header with a plus sign", "+7", undefined, 7],
+    ["a fractional header", "1.5", undefined, "invalid_field"],
+    ["a header out of range", "99999999", undefined, "invalid_field"],
+    ["a word", "high", undefined, "invalid_field"],
+  ];
+  for (const [name, header, body, expected] of table) {
+    it(name, () => {
+      if (typeof expected === "number") assert.equal(priorityOf(ctx(header), body), expected);
+      else assert.throws(() => priorityOf(ctx(header), body), (e: ServingError) => e.code === expected && e.param === "x-priority");
+    });
+  }
+});
