@@ -88,7 +88,7 @@ export const coordinatorOptions = {
     "longest a request waits in the admission queue (ms) before a 503 queue_timeout"),
 };
 
-export const ENGINES = ["llama", "sim"] as const;
+export const ENGINES = ["auto", "native", "llama", "sim"] as const;
 export type EngineKind = (typeof ENGINES)[number];
 export const GPU_MODES = ["off", "auto", "cuda", "vulkan"] as const;
 export type GpuMode = (typeof GPU_MODES)[number];
@@ -133,7 +133,8 @@ export const workerOptions = {
   modelAliases: listOpt("MODEL_ALIASES", "--model-alias", "other names clients may use for the model (comma-separated; the flag may repeat)", true),
   hfEndpoint: { ...strOpt("HF_ENDPOINT", "--hf-endpoint", "https://huggingface.co", "Hugging Face hub base URL for hf: model sources"), parse: parseHttpUrl },
   hfToken: optionalStrOpt("HF_TOKEN", "--hf-token", "Hugging Face access token for gated or private hf: models (sent to the hub only)"),
-  engine: choiceOpt("ENGINE", "--engine", "llama" as EngineKind, ENGINES, "inference engine"),
+  engine: choiceOpt("ENGINE", "--engine", "auto" as EngineKind, ENGINES,
+    "inference engine (auto: our native decode loop on CPU when it is built, else node-llama-cpp; llama: node-llama-cpp)"),
   gpu: choiceOpt("GPU", "--gpu", "off" as GpuMode, GPU_MODES, "GPU backend of llama.cpp (CPU by default)"),
   threads: autoIntOpt("THREADS", "--threads", 1, 1024, "compute threads of this worker (auto: cores / local workers, 1 for tiny models)"),
   forceThreads: boolOpt("FORCE_THREADS", "--force-threads", false, "allow more compute threads than cores"),

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import type { Clock } from "../common/clock.js";
@@ -172,31 +173,38 @@ export class InferencePipeline {
     }
     const sequence = this.sequence++;
     const prefix = this.d.index.match(canonicalText(inputOf(job, undefined)));
-    const admissionSpan = tel.span("admission");
-    let admitted: Admitted;
-    try {
-      const a = this.gate.enter({
-        model, tokens, priority: job.priority ?? 0, signal: job.signal, log: job.log,
-        decide: () => this.decide(job, { model, tokens, exclude: new Set(), prefix, sequence }),
-        ...(job.onQueued ? { onQueued: job.onQueued } : {}),
-      });
-      // The fast path answers synchronously: the capacity it saw is claimed below in the same turn.
-      admitted = a instanceof Promise ? await a : a;
-    } catch (err) {
-      admissionSpan.setError(err instanceof ServingError ? err.code : "error");
-      admissionSpan.end();
-      throw err;
+    const arrivedMs = this.d.clock.now();
+    let first: Dispatched;
+    let queuedMs: number;
+    // Workers this request has tried; a failover skips them too.
+    let exclude = new Set<string>();
+    for (let round = 0; ; round++) {
+      const admitted = await this.admit(job, tel, { model, tokens, prefix, sequence });
+      // After a capacity retry the request has waited since it arrived, in the queue or not.
+      queuedMs = round === 0 ? admitted.queuedMs : this.d.clock.now() - arrivedMs;
+      // Leaving wakes the next in line, whose own check runs only after this request has claimed its
+      // capacity (in dispatch, synchronously up to the first prefill).
+      admitted.ticket?.leave();
+      exclude = new Set<string>();
+      try {
+        first = await this.dispatch(job, tel, {
+          model, tokens, promptBytes, exclude, lease: undefined, continuation: undefined, attempts: config.prefillRetries + 1,
+          prefix, sequence, queuedMs, firstDecision: admitted.decision,
+        });
+        break;
+      } catch (err) {
+        // Every worker tried answered that it is full, though the coordinator's count had room: a
+        // session the coordinator already released may still be ending on its worker (its end travels
+        // on a closing connection). With the queue on, the request waits a moment and goes through
+        // admission again, within the queue's timeout, rather than failing.
+        if (!isCapacityError(err) || !this.d.queue.enabled || job.signal.aborted) throw err;
+        const waitMs = Math.min(CAPACITY_RETRY_MAX_MS, CAPACITY_RETRY_BASE_MS * 2 ** round);
+        if (this.d.clock.now() - arrivedMs + waitMs > config.queueTimeoutMs) throw err;
+        job.log.info({ reason: err.code, wait_ms: waitMs, round }, "queue.capacity_retry");
+        await delay(waitMs, undefined, { signal: job.signal }).catch(() => undefined);
+        if (job.signal.aborted) throw new ServingError("invalid_request", "client went away", { cause: err });
+      }
     }
-    tel.admission(admitted.admission, admissionSpan);
-    const { queuedMs } = admitted;
-    // Leaving wakes the next in line, whose own check runs only after this request has claimed its
-    // capacity (in dispatch, synchronously up to the first prefill).
-    admitted.ticket?.leave();
-    const exclude = new Set<string>();
-    const first = await this.dispatch(job, tel, {
-      model, tokens, promptBytes, exclude, lease: undefined, continuation: undefined, attempts: config.prefillRetries + 1,
-      prefix, sequence, queuedMs, firstDecision: admitted.decision,
-    });
     // Failover state: the stream's current worker and how many continuations are left.
     let current = first;
     let failoversLeft = config.maxFailovers;
@@ -231,6 +239,27 @@ export class InferencePipeline {
       },
     };
     return started;
+  }
+
+  /** The admission gate (O(1) check, first decision, the queue at capacity), with its span. */
+  private async admit(job: InferenceJob, tel: RequestTelemetry, p: { model: string; tokens: number; prefix: PrefixMatch; sequence: number }): Promise<Admitted> {
+    const admissionSpan = tel.span("admission");
+    let admitted: Admitted;
+    try {
+      const a = this.gate.enter({
+        model: p.model, tokens: p.tokens, priority: job.priority ?? 0, signal: job.signal, log: job.log,
+        decide: () => this.decide(job, { model: p.model, tokens: p.tokens, exclude: new Set(), prefix: p.prefix, sequence: p.sequence }),
+        ...(job.onQueued ? { onQueued: job.onQueued } : {}),
+      });
+      // The fast path answers synchronously: the capacity it saw is claimed by the caller in the same turn.
+      admitted = a instanceof Promise ? await a : a;
+    } catch (err) {
+      admissionSpan.setError(err instanceof ServingError ? err.code : "error");
+      admissionSpan.end();
+      throw err;
+    }
+    tel.admission(admitted.admission, admissionSpan);
+    return admitted;
   }
 
   /**
@@ -387,6 +416,12 @@ function promptOf(job: InferenceJob, continuation: string | undefined): Pick<Pre
   return { prompt: continuation === undefined ? job.prompt! : job.prompt! + continuation };
 }
 
+/**
+ * A request that every worker refused as full while the coordinator counted room goes through
+ * admission again after this wait (ms), doubling each round up to the cap, within QUEUE_TIMEOUT_MS.
+ */
+const CAPACITY_RETRY_BASE_MS = 10;
+const CAPACITY_RETRY_MAX_MS = 200;
 /** Context assumed for a model whose workers report none (seed workers), in tokens. */
 const FALLBACK_CONTEXT_TOKENS = 2048;
 /** Bytes counted per chat message for the template's own text (role markers, separators). */

@@ -1,3 +1,5 @@
+import type { EngineKind, GpuMode } from "../common/config.js";
+
 /**
  * Thread and parallelism defaults. On CPU, llama.cpp's threads must never exceed the cores (all
  * processes of the machine together): oversubscribed, generation collapses to a few tokens/s. Tiny
@@ -30,4 +32,23 @@ export function chooseThreads(i: ThreadChoiceInput): number {
 
 export function chooseParallel(requested: number | "auto"): number {
   return requested === "auto" ? DEFAULT_PARALLEL : requested;
+}
+
+export type EngineChoice = { engine: "native" | "llama"; reason: string };
+
+/**
+ * Which engine a worker runs. The native decode loop is the fast path on CPU; GPU serving (CUDA,
+ * Vulkan) stays with node-llama-cpp, which ships those backends. `auto` falls back to node-llama-cpp
+ * when the native addon is not built; asking for `native` explicitly fails instead.
+ */
+export function chooseEngine(i: { requested: EngineKind; gpu: GpuMode; nativeUnavailable: string | undefined }): EngineChoice {
+  if (i.requested === "native") {
+    if (i.gpu !== "off") throw new Error(`ENGINE=native runs on CPU only; GPU=${i.gpu} needs ENGINE=llama (or auto)`);
+    if (i.nativeUnavailable !== undefined) throw new Error(`ENGINE=native: ${i.nativeUnavailable}`);
+    return { engine: "native", reason: "requested" };
+  }
+  if (i.requested !== "auto") return { engine: "llama", reason: "requested" };
+  if (i.gpu !== "off") return { engine: "llama", reason: `GPU=${i.gpu} is served by node-llama-cpp` };
+  if (i.nativeUnavailable !== undefined) return { engine: "llama", reason: i.nativeUnavailable };
+  return { engine: "native", reason: "CPU" };
 }

@@ -8,8 +8,10 @@ import type { Logger } from "../common/logger.js";
 import { registerMetricsRoute } from "../common/metrics-route.js";
 import { startTracing } from "../common/tracing.js";
 import type { Engine } from "../engine/engine.js";
-import { chooseParallel, chooseThreads } from "../engine/engine-tuning.js";
+import { chooseEngine, chooseParallel, chooseThreads } from "../engine/engine-tuning.js";
 import { createLlamaEngine } from "../engine/llama-engine.js";
+import { loadNativeBinding } from "../engine/native-binding.js";
+import { createNativeEngine } from "../engine/native-engine.js";
 import { modelIdFromPath, resolveModel } from "../engine/model-source.js";
 import { createSimEngine } from "../engine/sim-engine.js";
 import { timerSleeper } from "../engine/sim-sleeper.js";
@@ -155,16 +157,21 @@ async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promis
   const threads = chooseThreads({
     requested: config.threads, cores: availableParallelism(), localWorkers: deps.localWorkers, modelBytes, force: config.forceThreads,
   });
-  const engine = await createLlamaEngine({
+  const native = config.engine === "auto" || config.engine === "native" ? loadNativeBinding() : undefined;
+  const choice = chooseEngine({ requested: config.engine, gpu: config.gpu, nativeUnavailable: native?.ok === false ? native.reason : undefined });
+  deps.log.info({ engine: choice.engine, reason: choice.reason, threads }, "engine.choice");
+  const common = {
     modelPath: model.path,
     modelId: config.modelId ?? modelIdFromPath(model.path),
     threads,
     parallel: chooseParallel(config.parallel),
     contextSize: config.contextSize,
     batchSize: config.batchSize,
-    gpu: config.gpu,
     log: deps.log,
-  });
+  };
+  const engine = choice.engine === "native"
+    ? await createNativeEngine({ ...common, threadsBatch: threads, poll: 0 })
+    : await createLlamaEngine({ ...common, gpu: config.gpu });
   return { engine, modelCreatedS: Math.floor(file.mtimeMs / 1000) };
 }
 

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { engineBenchDefaults, workerVsLlamaServer } from "../engine/engine-section.js";
 import { coordinatorOverhead } from "./coordinator-overhead.js";
 import { ensureNginx, nginxBinary, nginxVersion } from "./nginx-relay.js";
 import { overload } from "./overload.js";
@@ -16,6 +17,9 @@ import { workerEfficiency } from "./worker-efficiency.js";
  * `npm run bench`: the performance suite. Runs every section (or `--only 1,3`), each comparing
  * numbers measured side by side in the same run, and writes docs/PERFORMANCE.md and a JSON twin.
  * `--quick`: seconds-long runs of every section for CI (written to dist/ unless `--out` is given).
+ * `--with-llama-server`: section 7 measures llama-server side by side (building it into the cache
+ * first when absent, about 15 minutes on 2 cores; never in CI); without it, section 7 compares with
+ * perf-anchor.md's numbers.
  */
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 
@@ -50,6 +54,7 @@ async function main(argv: string[]): Promise<void> {
   await run(4, () => scaling(mode));
   await run(5, () => overload(mode));
   await run(6, () => routingProfiles(mode));
+  await run(7, () => workerVsLlamaServer(mode, { ...engineBenchDefaults(quick), withServer: argv.includes("--with-llama-server") }));
 
   const machine = [
     `- Written: ${started.toISOString()}${quick ? " (quick mode: seconds-long runs; the numbers mean little)" : ""}`,

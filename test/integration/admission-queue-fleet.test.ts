@@ -3,16 +3,16 @@ import assert from "node:assert/strict";
 import { request } from "undici";
 import { startCluster, type Cluster } from "../helpers/cluster.js";
 import { getJson, postJson, waitFor } from "../helpers/http.js";
-import { STORIES_MODEL, missingModel } from "../helpers/processes.js";
 
 /**
  * The admission queue against a real fleet whose capacity is one session (WORKER_MAX_SESSIONS=1):
  * a request at capacity waits (streaming clients hear their position), by priority then arrival;
  * a full queue answers 429 with Retry-After; a wait past QUEUE_TIMEOUT_MS answers 503; a client
- * that goes away leaves the queue at once.
+ * that goes away leaves the queue at once. The worker is the sim engine at 20 ms a token, so that a
+ * stream holding the capacity outlasts the queue's timeout however fast a real model would be.
  */
-const skip = missingModel(STORIES_MODEL);
 const NO_END = { "1": -100, "2": -100 };
+const SIM_WORKER = ["--engine", "sim", "--model-id", "stories260K", "--sim-itl-ms", "20", "--sim-itl-per-sequence-ms", "0"];
 
 /** A streaming request whose body is read as it arrives. */
 class OpenStream {
@@ -54,11 +54,11 @@ class OpenStream {
   }
 }
 
-describe("the admission queue of a coordinator", { skip }, () => {
+describe("the admission queue of a coordinator", () => {
   let cluster: Cluster;
   before(async () => {
     cluster = await startCluster({
-      workers: 1, model: STORIES_MODEL,
+      workers: 1, workerArgs: SIM_WORKER,
       coordinatorEnv: { QUEUE_SIZE: "2", QUEUE_TIMEOUT_MS: "3000" },
       workerEnv: { WORKER_MAX_SESSIONS: "1" },
     });
@@ -148,9 +148,9 @@ describe("the admission queue of a coordinator", { skip }, () => {
   });
 });
 
-describe("a coordinator with QUEUE_SIZE=0", { skip }, () => {
+describe("a coordinator with QUEUE_SIZE=0", () => {
   it("refuses at capacity at once with 503, the seed's behaviour", async () => {
-    const cluster = await startCluster({ workers: 1, model: STORIES_MODEL, coordinatorEnv: { QUEUE_SIZE: "0" }, workerEnv: { WORKER_MAX_SESSIONS: "1" } });
+    const cluster = await startCluster({ workers: 1, workerArgs: SIM_WORKER, coordinatorEnv: { QUEUE_SIZE: "0" }, workerEnv: { WORKER_MAX_SESSIONS: "1" } });
     try {
       const held = new OpenStream(`${cluster.url}/coordinator/infer`, { prompt: "Once", model: "m", max_tokens: 1500, logit_bias: NO_END });
       await held.until('"token"');

@@ -1,0 +1,309 @@
+// JavaScript binding of the native engine: `loadBackend(dir)` and class `NativeEngine`. Every call
+// from JavaScript only queues a command for the decode loop (no llama.cpp work on the event loop
+// thread besides tokenization); the loop's events come back in one callback per batch of steps.
+#include <napi.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "decode-loop.h"
+#include "engine-context.h"
+#include "token-sampler.h"
+
+namespace {
+
+// Set while a client's grammar is parsed: its syntax errors are the client's, answered as a 400.
+std::atomic<bool> quiet{false};
+
+void logToStderr(ggml_log_level level, const char* text, void*) {
+  // Load-time notices and warnings are expected; only errors are worth a line.
+  if (level == GGML_LOG_LEVEL_ERROR && !quiet.load(std::memory_order_relaxed)) std::fprintf(stderr, "llama.cpp: %s", text);
+}
+
+struct QuietScope {
+  QuietScope() { quiet.store(true); }
+  ~QuietScope() { quiet.store(false); }
+};
+
+int32_t intOr(const Napi::Object& o, const char* key, int32_t fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : fallback;
+}
+
+float floatOr(const Napi::Object& o, const char* key, float fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().FloatValue() : fallback;
+}
+
+class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeEngine",
+                       {
+                           InstanceMethod<&NativeEngine::Info>("info"),
+                           InstanceMethod<&NativeEngine::Tokenize>("tokenize"),
+                           InstanceMethod<&NativeEngine::CheckGrammar>("checkGrammar"),
+                           InstanceMethod<&NativeEngine::Prefill>("prefill"),
+                           InstanceMethod<&NativeEngine::Generate>("generate"),
+                           InstanceMethod<&NativeEngine::Grant>("grant"),
+                           InstanceMethod<&NativeEngine::Cancel>("cancel"),
+                           InstanceMethod<&NativeEngine::Clear>("clear"),
+                           InstanceMethod<&NativeEngine::Close>("close"),
+                       });
+  }
+
+  // new NativeEngine({ modelPath, parallel, ctxPerSeq, batch, threads, threadsBatch, poll }, onEvents)
+  // onEvents(ints: Int32Array /* 5 per event: seq, kind, token, a, b */, texts: string[] /* per token event */)
+  NativeEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeEngine>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+      Napi::TypeError::New(env, "NativeEngine(options, onEvents)").ThrowAsJavaScriptException();
+      return;
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    EngineParams p;
+    p.modelPath = o.Get("modelPath").As<Napi::String>().Utf8Value();
+    p.parallel = intOr(o, "parallel", 1);
+    p.ctxPerSeq = intOr(o, "ctxPerSeq", 1024);
+    p.batch = intOr(o, "batch", 512);
+    p.threads = intOr(o, "threads", 1);
+    p.threadsBatch = intOr(o, "threadsBatch", p.threads);
+    p.poll = intOr(o, "poll", 0);
+    p.flashAttn = intOr(o, "flashAttn", -1);
+    if (o.Get("kvUnified").IsBoolean()) p.kvUnified = o.Get("kvUnified").As<Napi::Boolean>().Value();
+    std::string error;
+    engine_ = EngineContext::create(p, error);
+    if (!engine_) {
+      Napi::Error::New(env, error).ThrowAsJavaScriptException();
+      return;
+    }
+    tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "inference-engine-decode", 0, 1);
+    loop_ = std::make_shared<DecodeLoop>(engine_->context(), LoopConfig{p.parallel, (int32_t)llama_n_ctx_seq(engine_->context()), p.batch},
+                                         [this] { notify(); });
+    parallel_ = p.parallel;
+  }
+
+  ~NativeEngine() override { shutdown(); }
+
+ private:
+  void notify() {
+    // Called on the loop thread; the weak reference keeps a late call harmless after close().
+    std::weak_ptr<DecodeLoop> weak = loop_;
+    tsfn_.NonBlockingCall([weak](Napi::Env env, Napi::Function fn) {
+      auto loop = weak.lock();
+      if (!loop) return;
+      deliver(env, fn, loop->takeEvents());
+    });
+  }
+
+  static void deliver(Napi::Env env, Napi::Function fn, std::vector<LoopEvent> events) {
+    if (events.empty()) return;
+    Napi::HandleScope scope(env);
+    Napi::Int32Array ints = Napi::Int32Array::New(env, events.size() * 5);
+    size_t texts = 0;
+    for (const auto& e : events) texts += e.kind == EventKind::Token ? 1 : 0;
+    Napi::Array textArray = Napi::Array::New(env, texts);
+    size_t t = 0;
+    for (size_t i = 0; i < events.size(); i++) {
+      const LoopEvent& e = events[i];
+      ints[i * 5 + 0] = e.seq;
+      ints[i * 5 + 1] = (int32_t)e.kind;
+      ints[i * 5 + 2] = e.token;
+      ints[i * 5 + 3] = e.a;
+      ints[i * 5 + 4] = e.b;
+      if (e.kind == EventKind::Token) textArray.Set(t++, Napi::String::New(env, e.text));
+    }
+    fn.Call({ints, textArray});
+  }
+
+  bool ready(const Napi::CallbackInfo& info) {
+    if (loop_) return true;
+    Napi::Error::New(info.Env(), "engine is closed").ThrowAsJavaScriptException();
+    return false;
+  }
+
+  int32_t seqArg(const Napi::CallbackInfo& info) {
+    const int32_t seq = info[0].As<Napi::Number>().Int32Value();
+    if (seq < 0 || seq >= parallel_) Napi::RangeError::New(info.Env(), "sequence out of range").ThrowAsJavaScriptException();
+    return seq;
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ready(info)) return env.Undefined();
+    const llama_vocab* vocab = engine_->vocab();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("trainContextSize", llama_model_n_ctx_train(engine_->model()));
+    o.Set("contextSize", (double)llama_n_ctx_seq(engine_->context()));
+    o.Set("vocabSize", llama_vocab_n_tokens(vocab));
+    o.Set("bos", llama_vocab_bos(vocab));
+    o.Set("eos", llama_vocab_eos(vocab));
+    o.Set("addBos", llama_vocab_get_add_bos(vocab));
+    o.Set("threads", llama_n_threads(engine_->context()));
+    o.Set("threadsBatch", llama_n_threads_batch(engine_->context()));
+    return o;
+  }
+
+  // tokenize(text, addSpecial): Int32Array
+  Napi::Value Tokenize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ready(info)) return env.Undefined();
+    const std::string text = info[0].As<Napi::String>().Utf8Value();
+    const bool addSpecial = info[1].ToBoolean().Value();
+    std::vector<llama_token> out(text.size() + 2);
+    int32_t n = llama_tokenize(engine_->vocab(), text.data(), (int32_t)text.size(), out.data(), (int32_t)out.size(), addSpecial, false);
+    if (n < 0) {
+      out.resize((size_t)-n);
+      n = llama_tokenize(engine_->vocab(), text.data(), (int32_t)text.size(), out.data(), (int32_t)out.size(), addSpecial, false);
+    }
+    if (n < 0) {
+      Napi::Error::New(env, "tokenization failed").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Int32Array arr = Napi::Int32Array::New(env, (size_t)n);
+    for (int32_t i = 0; i < n; i++) arr[(size_t)i] = out[(size_t)i];
+    return arr;
+  }
+
+  // checkGrammar(gbnf): undefined when it parses, else the reason
+  Napi::Value CheckGrammar(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ready(info)) return env.Undefined();
+    const std::string gbnf = info[0].As<Napi::String>().Utf8Value();
+    QuietScope q;
+    llama_sampler* g = llama_sampler_init_grammar(engine_->vocab(), gbnf.c_str(), "root");
+    if (g == nullptr) return Napi::String::New(env, "grammar does not parse");
+    llama_sampler_free(g);
+    return env.Undefined();
+  }
+
+  // prefill(seq, tokens: Int32Array)
+  Napi::Value Prefill(const Napi::CallbackInfo& info) {
+    if (!ready(info)) return info.Env().Undefined();
+    const int32_t seq = seqArg(info);
+    if (info.Env().IsExceptionPending()) return info.Env().Undefined();
+    Napi::Int32Array arr = info[1].As<Napi::Int32Array>();
+    std::vector<llama_token> tokens(arr.Data(), arr.Data() + arr.ElementLength());
+    loop_->prefill(seq, std::move(tokens));
+    return info.Env().Undefined();
+  }
+
+  // generate(seq, sampling, maxTokens, credit): { token, text, end } — the first token, sampled at
+  // once from the prefill's logits; the loop continues (when neither `end` nor maxTokens is reached)
+  Napi::Value Generate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ready(info)) return env.Undefined();
+    const int32_t seq = seqArg(info);
+    if (env.IsExceptionPending()) return env.Undefined();
+    Napi::Object s = info[1].As<Napi::Object>();
+    SamplingConfig c;
+    c.temperature = floatOr(s, "temperature", c.temperature);
+    c.topK = intOr(s, "topK", c.topK);
+    c.topP = floatOr(s, "topP", c.topP);
+    c.minP = floatOr(s, "minP", c.minP);
+    if (s.Get("seed").IsNumber()) {
+      c.hasSeed = true;
+      c.seed = s.Get("seed").As<Napi::Number>().Uint32Value();
+    }
+    c.penaltyLastN = intOr(s, "penaltyLastN", c.penaltyLastN);
+    c.repeatPenalty = floatOr(s, "repeatPenalty", c.repeatPenalty);
+    c.presencePenalty = floatOr(s, "presencePenalty", c.presencePenalty);
+    c.frequencyPenalty = floatOr(s, "frequencyPenalty", c.frequencyPenalty);
+    if (s.Get("biasTokens").IsTypedArray()) {
+      Napi::Int32Array ids = s.Get("biasTokens").As<Napi::Int32Array>();
+      Napi::Float32Array values = s.Get("biasValues").As<Napi::Float32Array>();
+      for (size_t i = 0; i < ids.ElementLength() && i < values.ElementLength(); i++) {
+        // -100 and below ban the token, as in the OpenAI API.
+        c.bias.push_back(llama_logit_bias{ids[i], values[i] <= -100.0f ? -INFINITY : values[i]});
+      }
+    }
+    if (s.Get("grammar").IsString()) c.grammar = s.Get("grammar").As<Napi::String>().Utf8Value();
+    std::string error;
+    QuietScope q;
+    std::unique_ptr<TokenSampler> sampler = TokenSampler::create(engine_->vocab(), c, error);
+    if (!sampler) {
+      Napi::Error::New(env, error).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const int32_t maxTokens = info[2].As<Napi::Number>().Int32Value();
+    const int32_t credit = info[3].As<Napi::Number>().Int32Value();
+    DecodeLoop::FirstToken first = loop_->sampleFirst(seq, *sampler);
+    if (!first.ok) {
+      Napi::Error::New(env, "generate() before prefill()").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (!first.end && maxTokens > 1) loop_->generate(seq, std::move(sampler), first.token, maxTokens - 1, credit - 1);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("token", first.token);
+    out.Set("text", Napi::String::New(env, first.text));
+    out.Set("end", first.end);
+    return out;
+  }
+
+  Napi::Value Grant(const Napi::CallbackInfo& info) {
+    if (!ready(info)) return info.Env().Undefined();
+    const int32_t seq = seqArg(info);
+    if (!info.Env().IsExceptionPending()) loop_->grant(seq, info[1].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    if (!ready(info)) return info.Env().Undefined();
+    const int32_t seq = seqArg(info);
+    if (!info.Env().IsExceptionPending()) loop_->cancel(seq);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Clear(const Napi::CallbackInfo& info) {
+    if (!ready(info)) return info.Env().Undefined();
+    const int32_t seq = seqArg(info);
+    if (!info.Env().IsExceptionPending()) loop_->clear(seq);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    shutdown();
+    return info.Env().Undefined();
+  }
+
+  void shutdown() {
+    if (!loop_) return;
+    loop_->stop();
+    loop_.reset();
+    engine_.reset();
+    tsfn_.Release();
+  }
+
+  std::unique_ptr<EngineContext> engine_;
+  std::shared_ptr<DecodeLoop> loop_;
+  Napi::ThreadSafeFunction tsfn_;
+  int32_t parallel_ = 0;
+};
+
+// loadBackend(dir, preferred?: string[]): whether a CPU backend is available afterwards
+Napi::Value LoadBackend(const Napi::CallbackInfo& info) {
+  llama_log_set(logToStderr, nullptr);
+  const std::string dir = info[0].As<Napi::String>().Utf8Value();
+  std::vector<std::string> preferred;
+  if (info.Length() > 1 && info[1].IsArray()) {
+    Napi::Array a = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) preferred.push_back(a.Get(i).ToString().Utf8Value());
+  }
+  const bool ok = ensureCpuBackend(dir, preferred);
+  if (ok) llama_backend_init();
+  return Napi::Boolean::New(info.Env(), ok);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("loadBackend", Napi::Function::New(env, LoadBackend));
+  exports.Set("NativeEngine", NativeEngine::Define(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(inference_engine_native, Init)

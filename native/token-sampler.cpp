@@ -1,0 +1,80 @@
+#include "token-sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+
+bool isGreedyFastPath(const SamplingConfig& c) {
+  const bool penalties = c.repeatPenalty != 1.0f || c.presencePenalty != 0.0f || c.frequencyPenalty != 0.0f;
+  return c.temperature <= 0.0f && !penalties && c.grammar.empty();
+}
+
+std::unique_ptr<TokenSampler> TokenSampler::create(const llama_vocab* vocab, const SamplingConfig& c, std::string& error) {
+  std::unique_ptr<TokenSampler> s(new TokenSampler());
+  s->nVocab_ = llama_vocab_n_tokens(vocab);
+  for (const auto& b : c.bias) {
+    if (b.token >= 0 && b.token < s->nVocab_) s->bias_.push_back(b);
+  }
+  if (isGreedyFastPath(c)) return s;
+
+  llama_sampler_chain_params params = llama_sampler_chain_default_params();
+  params.no_perf = true;
+  llama_sampler* chain = llama_sampler_chain_init(params);
+  s->chain_ = chain;
+  // The grammar goes first: later samplers then only ever see tokens the grammar allows.
+  if (!c.grammar.empty()) {
+    llama_sampler* g = llama_sampler_init_grammar(vocab, c.grammar.c_str(), "root");
+    if (g == nullptr) {
+      error = "grammar does not parse";
+      return nullptr;
+    }
+    llama_sampler_chain_add(chain, g);
+  }
+  if (!s->bias_.empty()) {
+    llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(s->nVocab_, (int32_t)s->bias_.size(), s->bias_.data()));
+  }
+  if (c.repeatPenalty != 1.0f || c.presencePenalty != 0.0f || c.frequencyPenalty != 0.0f) {
+    llama_sampler_chain_add(chain, llama_sampler_init_penalties(s->nVocab_, c.penaltyLastN, c.repeatPenalty, c.frequencyPenalty, c.presencePenalty));
+  }
+  if (c.temperature <= 0.0f) {
+    llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+    return s;
+  }
+  const int32_t topK = c.topK <= 0 ? s->nVocab_ : std::min(c.topK, s->nVocab_);
+  llama_sampler_chain_add(chain, llama_sampler_init_top_k(topK));
+  if (c.topP < 1.0f) llama_sampler_chain_add(chain, llama_sampler_init_top_p(c.topP, 1));
+  if (c.minP > 0.0f) llama_sampler_chain_add(chain, llama_sampler_init_min_p(c.minP, 1));
+  llama_sampler_chain_add(chain, llama_sampler_init_temp(c.temperature));
+  const uint32_t seed = c.hasSeed ? c.seed : (uint32_t)std::time(nullptr) ^ (uint32_t)(uintptr_t)s.get();
+  llama_sampler_chain_add(chain, llama_sampler_init_dist(seed));
+  return s;
+}
+
+TokenSampler::~TokenSampler() {
+  if (chain_ != nullptr) llama_sampler_free(chain_);
+}
+
+llama_token TokenSampler::sample(float* logits) {
+  if (chain_ != nullptr) {
+    candidates_.resize((size_t)nVocab_);
+    for (int32_t i = 0; i < nVocab_; i++) candidates_[(size_t)i] = llama_token_data{i, logits[i], 0.0f};
+    llama_token_data_array cur{candidates_.data(), candidates_.size(), -1, false};
+    llama_sampler_apply(chain_, &cur);
+    // Every chain ends in a sampler that selects (greedy or dist).
+    const llama_token token = cur.selected >= 0 ? cur.data[cur.selected].id : 0;
+    llama_sampler_accept(chain_, token);
+    return token;
+  }
+  // The logits are ours until the next decode; biasing them in place saves a copy.
+  for (const auto& b : bias_) logits[b.token] += b.bias;
+  // Argmax, first index on ties (as llama.cpp's greedy sampler).
+  int32_t best = 0;
+  float bestLogit = logits[0];
+  for (int32_t i = 1; i < nVocab_; i++) {
+    if (logits[i] > bestLogit) {
+      bestLogit = logits[i];
+      best = i;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,50 @@
+// Chooses the next token of one sequence from its logits, doing only the work the request asked
+// for: greedy requests without penalties or grammar take an argmax over the (biased) logits; every
+// other request runs a llama.cpp sampler chain built once per generation.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llama.h"
+
+struct SamplingConfig {
+  float temperature = 0.8f;  // <= 0: greedy
+  int32_t topK = 40;         // <= 0: the whole vocabulary
+  float topP = 0.95f;        // 1: off
+  float minP = 0.0f;         // 0: off
+  bool hasSeed = false;
+  uint32_t seed = 0;
+  int32_t penaltyLastN = 64;  // tokens
+  float repeatPenalty = 1.0f;
+  float presencePenalty = 0.0f;
+  float frequencyPenalty = 0.0f;
+  // Bias added to a token's logit; -INFINITY bans it.
+  std::vector<llama_logit_bias> bias;
+  // GBNF; empty: none.
+  std::string grammar;
+};
+
+class TokenSampler {
+ public:
+  // Returns nullptr and sets `error` when the grammar does not parse.
+  static std::unique_ptr<TokenSampler> create(const llama_vocab* vocab, const SamplingConfig& config, std::string& error);
+  ~TokenSampler();
+  TokenSampler(const TokenSampler&) = delete;
+  TokenSampler& operator=(const TokenSampler&) = delete;
+
+  // Samples from `logits` (n_vocab floats, modified in place) and records the token (penalties, grammar).
+  llama_token sample(float* logits);
+
+ private:
+  TokenSampler() = default;
+  int32_t nVocab_ = 0;
+  std::vector<llama_logit_bias> bias_;
+  // nullptr: the greedy fast path.
+  llama_sampler* chain_ = nullptr;
+  std::vector<llama_token_data> candidates_;
+};
+
+// Whether the config is plain greedy (an argmax suffices).
+bool isGreedyFastPath(const SamplingConfig& config);

@@ -1,0 +1,138 @@
+import { ServingError } from "../common/serving-error.js";
+import type { EngineSequence, GenerateOptions, GeneratedToken, PrefillResult } from "./engine.js";
+import { DoneReason, PrefillStatus, type NativeEngineHandle, type NativeSampling } from "./native-binding.js";
+import { TokenStream } from "./native-token-stream.js";
+
+/**
+ * One sequence of the native engine. Its operations are commands to the native decode loop; their
+ * answers come back as events, in the order the commands were given, so each kind of pending
+ * operation is a FIFO. The native side answers every prefill with one `Prefilled`, every generation
+ * with one `Done` and every clear with one `Cleared` event, and reports how many tokens the
+ * sequence holds after each, from which `heldTokens()` is kept. Unlike the node-llama-cpp engine,
+ * a prefill evaluates the prompt's last token too (keeping its logits), so a generation's first
+ * token costs no decode step of its own.
+ */
+export interface SequenceHost {
+  readonly handle: NativeEngineHandle;
+  /** Resolves the request's sampling (a JSON schema becomes GBNF, possibly asynchronously). */
+  samplingFor(opts: GenerateOptions): NativeSampling | Promise<NativeSampling>;
+  /** Tokens the native loop may run ahead of a consumer. */
+  readonly credit: number;
+}
+
+interface PendingPrefill {
+  tokens: number[];
+  resolve: (r: PrefillResult) => void;
+  reject: (err: Error) => void;
+  settled: () => void;
+}
+
+interface PendingGeneration {
+  stream: TokenStream;
+  /** What the sequence held when the generation began. */
+  base: readonly number[];
+}
+
+export class NativeSequence implements EngineSequence {
+  private held: readonly number[] = [];
+  /** A prefill completed and no generation consumed its logits yet. */
+  private prefilled = false;
+  private readonly prefills: PendingPrefill[] = [];
+  private readonly generations: PendingGeneration[] = [];
+  private readonly clears: (() => void)[] = [];
+
+  constructor(private readonly host: SequenceHost, readonly index: number) {}
+
+  heldTokens(): readonly number[] {
+    return this.held;
+  }
+
+  prefill(tokens: readonly number[], signal: AbortSignal): Promise<PrefillResult> {
+    if (tokens.length === 0) return Promise.reject(new ServingError("internal", "empty prompt"));
+    if (signal.aborted) return Promise.reject(new ServingError("internal", "prefill aborted"));
+    this.prefilled = false;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => this.host.handle.cancel(this.index);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.prefills.push({ tokens: [...tokens], resolve, reject, settled: () => signal.removeEventListener("abort", onAbort) });
+      this.host.handle.prefill(this.index, Int32Array.from(tokens));
+    });
+  }
+
+  generate(opts: GenerateOptions): AsyncIterable<GeneratedToken> {
+    if (!this.prefilled) throw new Error("generate() before prefill()");
+    this.prefilled = false;
+    const { handle, credit } = this.host;
+    const launch = (sampling: NativeSampling): void => {
+      if (opts.maxTokens <= 0) return stream.finish(undefined);
+      const first = handle.generate(this.index, sampling, opts.maxTokens, credit);
+      if (!first.end) stream.push(first.token, first.text);
+      // Nothing more comes from the native side when the first token already ended it.
+      if (first.end || opts.maxTokens === 1) return stream.finish(undefined);
+      this.generations.push({ stream, base: this.held });
+    };
+    const stream: TokenStream = new TokenStream(
+      {
+        begin: () => {
+          const sampling = this.host.samplingFor(opts);
+          if (sampling instanceof Promise) return sampling.then(launch);
+          launch(sampling);
+        },
+        grant: (n) => handle.grant(this.index, n),
+        cancel: () => handle.cancel(this.index),
+      },
+      opts.signal,
+      Math.max(1, credit >> 1),
+    );
+    return stream;
+  }
+
+  clear(): Promise<void> {
+    this.prefilled = false;
+    return new Promise((resolve) => {
+      this.clears.push(resolve);
+      this.host.handle.clear(this.index);
+    });
+  }
+
+  onToken(id: number, text: string): void {
+    this.generations[0]?.stream.push(id, text);
+  }
+
+  onDone(reason: DoneReason, heldCount: number): void {
+    const g = this.generations.shift();
+    if (g === undefined) return;
+    this.held = [...g.base, ...g.stream.ids].slice(0, heldCount);
+    g.stream.finish(reason === DoneReason.Error ? new Error("llama.cpp decode failed") : undefined);
+  }
+
+  onPrefilled(status: PrefillStatus, heldCount: number, reused: number): void {
+    const p = this.prefills.shift();
+    if (p === undefined) return;
+    p.settled();
+    this.held = p.tokens.slice(0, heldCount);
+    if (status === PrefillStatus.Ok) {
+      this.prefilled = true;
+      // The last prompt token is always evaluated (its logits give the first sample).
+      p.resolve({ evaluated: p.tokens.length - reused, reused });
+    } else {
+      p.reject(new ServingError("internal", status === PrefillStatus.Cancelled ? "prefill aborted" : "prefill failed"));
+    }
+  }
+
+  onCleared(): void {
+    this.held = [];
+    this.clears.shift()?.();
+  }
+
+  /** The engine closed: nothing more will come from the native side. */
+  abandon(): void {
+    const closed = new ServingError("internal", "engine closed");
+    for (const p of this.prefills.splice(0)) {
+      p.settled();
+      p.reject(closed);
+    }
+    for (const g of this.generations.splice(0)) g.stream.finish(closed);
+    for (const c of this.clears.splice(0)) c();
+  }
+}
