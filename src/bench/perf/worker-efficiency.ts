@@ -121,10 +121,11 @@ export async function workerEfficiency(mode: SuiteMode, storiesPath: string): Pr
         "",
         table(["model", "streams", "threads", "worker tok/s (best)", "direct tok/s (best)", "worker (median)", "direct (median)", "ratio (best)", "target ≥ 0.95×"], rows),
         "",
-        "The worker's own per-token path (HTTP prefill and decode, the session table, the decode pump's",
-        "channel and one SSE write per token, node-llama-cpp's per-token evaluation handed through libuv) is",
-        "what separates the two; it weighs most at one stream on the tiniest model, where a token costs",
-        "under a millisecond of compute. The engine-speed work owns that path; this table tracks it.",
+        "The worker runs its default engine: on CPU, the native decode loop (one llama_decode per step for every",
+        "sequence, each step's tokens handed to JavaScript at once), where the direct script evaluates each",
+        "sequence through node-llama-cpp's own per-token path (work handed through libuv, one call per sequence",
+        "and token). With `ENGINE=llama` the worker runs that same path plus its HTTP, session table and SSE",
+        "writes per token; section 7 compares the worker with llama.cpp's own server.",
       ].join("\n");
   return { title: "3. Worker efficiency against node-llama-cpp driven directly", markdown: md, data };
 }
