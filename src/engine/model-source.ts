@@ -99,7 +99,8 @@ async function firstGguf(dir: string): Promise<string | undefined> {
   return undefined;
 }
 
-async function isFile(path: string): Promise<boolean> {
+/** Whether `path` is a regular file (false when absent or unreadable). */
+export async function isFile(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isFile();
   } catch {

@@ -1,13 +1,1 @@
-import { createServer } from "node:net";
-
-/** A port that was free a moment ago, for processes that must be restarted on the same port. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "../../src/common/free-port.js";

@@ -1,7 +1,7 @@
-import { stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { writeLlamaGguf, type LlamaSpec } from "../../engine/gguf-writer.js";
+import { isFile } from "../../engine/model-source.js";
 
 /**
  * The models engine benchmarks run on (the dimensions of perf-anchor.md): stories260K, a real tiny
@@ -50,12 +50,4 @@ export async function ensureBenchModel(m: BenchModel): Promise<boolean> {
   if (m.spec === undefined) return false;
   await writeLlamaGguf(m.path, m.spec);
   return true;
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
 }

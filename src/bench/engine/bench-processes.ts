@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { createServer } from "node:net";
 import { request } from "undici";
+import { freePort } from "../../common/free-port.js";
 
 /**
  * The two servers a benchmark compares, started on 127.0.0.1: our worker (the CLI, as deployed)
@@ -126,13 +126,3 @@ async function stopChild(child: ChildProcess): Promise<void> {
   running.delete(child);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}

@@ -2,7 +2,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, stopChild, track } from "./fleet.js";
+import { freePort } from "../../common/free-port.js";
+import { stopChild, track } from "./fleet.js";
 import { childPids } from "./proc-stats.js";
 
 /**
