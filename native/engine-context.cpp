@@ -5,8 +5,9 @@
 bool ensureCpuBackend(const std::string& dir, const std::vector<std::string>& preferred) {
   for (const auto& variant : preferred) {
     if (ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU) != nullptr) break;
-    // Refused (returns null) when this CPU lacks the variant's instructions.
-    ggml_backend_load((dir + "/" + variant).c_str());
+    // Refused (returns null) when this CPU lacks the variant's instructions. An absolute path is a
+    // backend built outside `dir` (the one built for this CPU by scripts/build-cpu-backend.mjs).
+    ggml_backend_load((variant.rfind('/', 0) == 0 ? variant : dir + "/" + variant).c_str());
   }
   if (ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU) == nullptr) {
     ggml_backend_load_all_from_path(dir.c_str());

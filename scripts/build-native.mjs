@@ -4,13 +4,16 @@
 // bundle (the same commit those libraries were built from). Run by `npm ci` (prepare); nothing is
 // downloaded. When anything is missing (no compiler, no git, an unsupported platform, libraries
 // and source of different releases), it prints why and exits 0: the worker then uses the
-// node-llama-cpp engine. `--strict` makes such a failure exit 1; `--force` rebuilds.
-import { execFileSync, spawn } from "node:child_process";
+// node-llama-cpp engine. `--strict` makes such a failure exit 1; `--force` rebuilds. Then it builds
+// llama.cpp's CPU backend for this very CPU (build-cpu-backend.mjs), which only ever adds a choice.
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildCpuBackend } from "./build-cpu-backend.mjs";
+import { extractFromBundle } from "./llama-bundle.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const SRC = join(ROOT, "native");
@@ -61,21 +64,10 @@ function findLib(bins, stem) {
 function extractHeaders(pkg) {
   const dest = join(OUT_DIR, `llama-headers-${pkg.release}`);
   if (existsSync(join(dest, "include", "llama.h")) && existsSync(join(dest, "ggml", "include", "ggml-cpu.h"))) return dest;
-  const tmp = `${dest}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
   try {
-    const git = (...args) => execFileSync("git", args, { stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
-    git("init", "-q", "--bare", join(tmp, "repo"));
-    git("-C", join(tmp, "repo"), "fetch", "-q", pkg.bundle, "HEAD");
-    const tar = git("-C", join(tmp, "repo"), "archive", "--format=tar", "FETCH_HEAD", "include", "ggml/include");
-    execFileSync("tar", ["-x", "-C", tmp], { input: tar });
-    rmSync(join(tmp, "repo"), { recursive: true, force: true });
-    rmSync(dest, { recursive: true, force: true });
-    renameSync(tmp, dest);
+    extractFromBundle(pkg.bundle, dest, ["include", "ggml/include"]);
   } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw new Skip(`could not extract llama.cpp headers from ${pkg.bundle}: ${err.message.split("\n")[0]}`);
+    throw new Skip(`could not extract llama.cpp headers from ${pkg.bundle}: ${err.message}`);
   }
   return dest;
 }
@@ -99,10 +91,22 @@ async function build() {
   for (const f of readdirSync(SRC).filter((n) => /\.(cpp|h)$/.test(n)).sort()) hash.update(f).update(readFileSync(join(SRC, f)));
   const stamp = join(OUT_DIR, "stamp.json");
   const digest = hash.digest("hex");
-  if (!force && existsSync(ADDON) && existsSync(stamp) && JSON.parse(readFileSync(stamp, "utf8")).digest === digest) {
+  const previous = existsSync(stamp) ? JSON.parse(readFileSync(stamp, "utf8")) : {};
+  if (!force && existsSync(ADDON) && previous.digest === digest) {
     console.log(`native engine: up to date (${relative(ROOT, ADDON)})`);
-    return;
+  } else {
+    await buildAddon(pkg, libs);
+    console.log(`native engine: built ${relative(ROOT, ADDON)} against llama.cpp ${pkg.release}`);
   }
+  const cpuBackend = await buildCpuBackend({
+    outDir: OUT_DIR, bins: pkg.bins, release: pkg.release, bundle: pkg.bundle, previous: force ? undefined : previous.cpuBackend,
+  });
+  // The engine loads llama.cpp's CPU backend variants from `bins` (relative to this folder) at run
+  // time, and the one built for this CPU when `cpuBackend.file` is there.
+  writeFileSync(stamp, JSON.stringify({ digest, release: pkg.release, bins: relative(OUT_DIR, pkg.bins), cpuBackend }, null, 2));
+}
+
+async function buildAddon(pkg, libs) {
   const headers = extractHeaders(pkg);
   const cxx = process.env.CXX ?? "g++";
   const flags = [
@@ -121,9 +125,6 @@ async function build() {
   await run(cxx, ["-shared", "-pthread", "-o", tmp, ...objects, `-L${pkg.bins}`, ...libs.map((l) => `-l:${l}`), `-Wl,-rpath,${rpath}`]);
   renameSync(tmp, ADDON);
   for (const o of objects) rmSync(o, { force: true });
-  // The engine loads llama.cpp's CPU backend variants from `bins` (relative to this folder) at run time.
-  writeFileSync(stamp, JSON.stringify({ digest, release: pkg.release, bins: relative(OUT_DIR, pkg.bins) }, null, 2));
-  console.log(`native engine: built ${relative(ROOT, ADDON)} against llama.cpp ${pkg.release}`);
 }
 
 try {

@@ -91,6 +91,8 @@ export const coordinatorOptions = {
 export const ENGINES = ["auto", "native", "llama", "sim"] as const;
 export type EngineKind = (typeof ENGINES)[number];
 export const GPU_MODES = ["off", "auto", "cuda", "vulkan"] as const;
+export const CPU_BACKENDS = ["auto", "native", "prebuilt"] as const;
+export type CpuBackendSetting = (typeof CPU_BACKENDS)[number];
 export type GpuMode = (typeof GPU_MODES)[number];
 
 /** The simulated engine (`--engine sim`): its timing model (src/engine/sim-timing.ts) and faults (sim-faults.ts). */
@@ -136,6 +138,8 @@ export const workerOptions = {
   engine: choiceOpt("ENGINE", "--engine", "auto" as EngineKind, ENGINES,
     "inference engine (auto: our native decode loop on CPU when it is built, else node-llama-cpp; llama: node-llama-cpp)"),
   gpu: choiceOpt("GPU", "--gpu", "off" as GpuMode, GPU_MODES, "GPU backend of llama.cpp (CPU by default)"),
+  cpuBackend: choiceOpt("CPU_BACKEND", "--cpu-backend", "auto" as CpuBackendSetting, CPU_BACKENDS,
+    "llama.cpp CPU kernels of the native engine (auto: the build for this CPU made by npm ci for models over 8 MiB, else node-llama-cpp's prebuilt ones; native; prebuilt)"),
   threads: autoIntOpt("THREADS", "--threads", 1, 1024, "compute threads of this worker (auto: cores / local workers, 1 for tiny models)"),
   forceThreads: boolOpt("FORCE_THREADS", "--force-threads", false, "allow more compute threads than cores"),
   parallel: autoIntOpt("PARALLEL", "--parallel", 1, 256, "sequences decoded together in one batch (auto: 8)"),

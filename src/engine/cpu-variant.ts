@@ -62,3 +62,57 @@ export function rowLengthsFromMetadata(meta: Record<string, unknown>): number[] 
   if (embd !== undefined && heads !== undefined && heads > 0) out.push(embd / heads);
   return out.filter((n): n is number => n !== undefined && Number.isFinite(n) && n > 0);
 }
+
+/** llama.cpp's CPU backend built for the install machine (scripts/build-cpu-backend.mjs). */
+export interface BuiltCpuBackend {
+  /** Absolute path of the shared library. */
+  path: string;
+  /** /proc/cpuinfo flags of the machine it was built on (-march=native). */
+  cpuFlags: readonly string[];
+}
+
+export interface CpuBackendChoice {
+  /** Backend files to try first, in order (absolute paths, or names in node-llama-cpp's folder). */
+  preferred: readonly string[];
+  /** "native" (the build for this CPU) or "prebuilt" (node-llama-cpp's variants). */
+  kind: "native" | "prebuilt";
+  reason: string;
+}
+
+/**
+ * Which llama.cpp CPU kernels a native engine loads. The build for this very CPU runs the matrix
+ * products of models of realistic size faster than node-llama-cpp's prebuilt variants (measured on
+ * a 2-vCPU AVX-512 machine: a 15M F32 model at 4–8 streams +17–25%, a 110M F16 model at one
+ * stream +30%), and the tiniest models slower (stories260K −20–27%: per-operation overhead, not
+ * arithmetic, dominates them), so `auto` takes it from TINY_MODEL_BYTES up. It is used only when
+ * this CPU has every instruction-set flag of the CPU it was built on.
+ */
+export function chooseCpuBackend(i: {
+  setting: "auto" | "native" | "prebuilt";
+  built: BuiltCpuBackend | undefined;
+  runningFlags: readonly string[];
+  modelBytes: number;
+  tinyModelBytes: number;
+  prebuiltPreference: readonly string[];
+}): CpuBackendChoice {
+  const prebuilt = (reason: string): CpuBackendChoice => ({ preferred: i.prebuiltPreference, kind: "prebuilt", reason });
+  if (i.setting === "prebuilt") return prebuilt("CPU_BACKEND=prebuilt");
+  if (i.built === undefined) {
+    if (i.setting === "native") throw new Error("CPU_BACKEND=native: no CPU backend was built for this machine (see `npm run build:native`)");
+    return prebuilt("no CPU backend built for this machine");
+  }
+  const running = new Set(i.runningFlags);
+  const missing = i.built.cpuFlags.filter((f) => !running.has(f));
+  if (missing.length > 0) {
+    if (i.setting === "native") throw new Error(`CPU_BACKEND=native: this CPU lacks ${missing.slice(0, 8).join(" ")} of the CPU the backend was built on`);
+    return prebuilt(`built on another CPU (this one lacks ${missing.slice(0, 8).join(" ")})`);
+  }
+  if (i.setting === "auto" && i.modelBytes < i.tinyModelBytes) return prebuilt("tiny model: the prebuilt kernels run it faster");
+  return { preferred: [i.built.path, ...i.prebuiltPreference], kind: "native", reason: i.setting === "native" ? "CPU_BACKEND=native" : "built for this CPU" };
+}
+
+/** The `flags` of /proc/cpuinfo's first CPU (empty where there is none). */
+export function cpuFlagsOf(cpuinfo: string): string[] {
+  const line = cpuinfo.split("\n").find((l) => l.startsWith("flags"));
+  return line === undefined ? [] : [...new Set(line.slice(line.indexOf(":") + 1).trim().split(/\s+/))].sort();
+}

@@ -18,6 +18,8 @@ export interface EngineInfo {
   readonly kvBytesPerToken: number;
   readonly parallel: number;
   readonly threads: number;
+  /** The native engine's llama.cpp CPU kernels: built for this CPU, or node-llama-cpp's prebuilt ones. */
+  readonly cpuBackend?: "native" | "prebuilt";
   readonly trainContextSize: number;
   readonly vocabSize: number;
 }

@@ -1,7 +1,8 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { BuiltCpuBackend } from "./cpu-variant.js";
 
 /**
  * The native engine addon (native/*.cpp, built by scripts/build-native.mjs at install time) and
@@ -81,7 +82,9 @@ export const enum EventKind { Token = 0, Done = 1, Prefilled = 2, Cleared = 3 }
 export const enum DoneReason { Stop = 0, Length = 1, Cancelled = 2, Error = 3 }
 export const enum PrefillStatus { Ok = 0, Cancelled = 1, Failed = 2 }
 
-export type NativeBindingResult = { ok: true; binding: NativeBinding; backendDir: string } | { ok: false; reason: string };
+export type NativeBindingResult =
+  | { ok: true; binding: NativeBinding; backendDir: string; cpuBackend: BuiltCpuBackend | undefined }
+  | { ok: false; reason: string };
 
 const BUILD_DIR = resolve(fileURLToPath(new URL("../../../native/build/", import.meta.url)));
 const ADDON = join(BUILD_DIR, "inference-engine-native.node");
@@ -95,16 +98,20 @@ export function loadNativeBinding(): NativeBindingResult {
 }
 
 function load(): NativeBindingResult {
-  let stamp: { bins?: string };
+  let stamp: { bins?: string; cpuBackend?: { file?: string; cpuFlags?: string[] } };
   try {
-    stamp = JSON.parse(readFileSync(join(BUILD_DIR, "stamp.json"), "utf8")) as { bins?: string };
+    stamp = JSON.parse(readFileSync(join(BUILD_DIR, "stamp.json"), "utf8")) as typeof stamp;
   } catch {
     return { ok: false, reason: `the native engine is not built (${ADDON}); run \`node scripts/build-native.mjs\`` };
   }
   if (stamp.bins === undefined) return { ok: false, reason: "the native engine's build stamp names no llama.cpp libraries" };
   try {
     const addon = createRequire(import.meta.url)(ADDON) as NativeBinding;
-    return { ok: true, binding: addon, backendDir: resolve(BUILD_DIR, stamp.bins) };
+    const built = stamp.cpuBackend;
+    const cpuBackend = built?.file !== undefined && Array.isArray(built.cpuFlags) && existsSync(join(BUILD_DIR, built.file))
+      ? { path: join(BUILD_DIR, built.file), cpuFlags: built.cpuFlags }
+      : undefined;
+    return { ok: true, binding: addon, backendDir: resolve(BUILD_DIR, stamp.bins), cpuBackend };
   } catch (err) {
     return { ok: false, reason: `the native engine could not be loaded: ${(err as Error).message}` };
   }

@@ -1,11 +1,12 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { getLlama, LlamaLogLevel, readGgufFileInfo, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
 import type { Logger } from "../common/logger.js";
 import { ServingError } from "../common/serving-error.js";
 import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
 import { ChatTemplate } from "./chat-template.js";
-import { dominantWeightType, preferredCpuVariants, rowLengthsFromMetadata } from "./cpu-variant.js";
+import { chooseCpuBackend, cpuFlagsOf, dominantWeightType, preferredCpuVariants, rowLengthsFromMetadata } from "./cpu-variant.js";
+import { TINY_MODEL_BYTES } from "./engine-tuning.js";
 import type { Engine, EngineInfo, GenerateOptions, RenderedChat } from "./engine.js";
 import { tightenJsonNumbers } from "./json-grammar.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
@@ -36,10 +37,20 @@ export interface NativeEngineOptions {
   batchSize: number;
   /** CPU thread pool polling, 0–100 (0: idle threads sleep at once). */
   poll: number;
+  /** Which llama.cpp CPU kernels to load (see chooseCpuBackend). */
+  cpuBackend: "auto" | "native" | "prebuilt";
   log: Logger;
 }
 
 const AUTO_CONTEXT_CAP = 4096;
+
+function readCpuinfo(): string {
+  try {
+    return readFileSync("/proc/cpuinfo", "utf8");
+  } catch {
+    return "";
+  }
+}
 /** Tokens a sequence may be generated ahead of its consumer (the rest waits in the bounded channel). */
 const CREDIT_TOKENS = 16;
 
@@ -48,9 +59,17 @@ export async function createNativeEngine(o: NativeEngineOptions): Promise<Engine
   if (!loaded.ok) throw new Error(loaded.reason);
   const file = await readGgufFileInfo(o.modelPath, { readTensorInfo: true });
   const meta = flattenMetadata(file.metadata);
-  const preferred = preferredCpuVariants({ weightType: dominantWeightType(file.fullTensorInfo ?? []), rowLengths: rowLengthsFromMetadata(meta) });
-  // Before node-llama-cpp loads anything: it then uses the CPU backend registered here.
-  if (!loaded.binding.loadBackend(loaded.backendDir, preferred)) throw new Error("llama.cpp's CPU backend could not be loaded");
+  const backend = chooseCpuBackend({
+    setting: o.cpuBackend,
+    built: loaded.cpuBackend,
+    runningFlags: cpuFlagsOf(readCpuinfo()),
+    modelBytes: statSync(o.modelPath).size,
+    tinyModelBytes: TINY_MODEL_BYTES,
+    prebuiltPreference: preferredCpuVariants({ weightType: dominantWeightType(file.fullTensorInfo ?? []), rowLengths: rowLengthsFromMetadata(meta) }),
+  });
+  // Before node-llama-cpp loads anything: it then uses the CPU backend registered here (one per
+  // process: the first engine's choice holds for the process).
+  if (!loaded.binding.loadBackend(loaded.backendDir, backend.preferred)) throw new Error("llama.cpp's CPU backend could not be loaded");
   const llama = await getLlama({
     gpu: false, build: "never", maxThreads: 1, progressLogs: false, logLevel: LlamaLogLevel.error,
     logger: (level, message) => {
@@ -79,11 +98,12 @@ export async function createNativeEngine(o: NativeEngineOptions): Promise<Engine
     kvBytesPerToken: kvBytesPerToken(kvShapeFromMetadata(meta)),
     parallel: o.parallel,
     threads: o.threads,
+    cpuBackend: backend.kind,
     trainContextSize: native.trainContextSize,
     vocabSize: native.vocabSize,
   };
   engine = new NativeEngine(handle, info, native.bos, native.addBos, llama, vocab, o.log);
-  o.log.info({ cpu_backend: loadedCpuBackend(), preferred }, "engine.native");
+  o.log.info({ cpu_backend: loadedCpuBackend(), choice: backend.kind, reason: backend.reason }, "engine.native");
   return engine;
 }
 

@@ -122,6 +122,7 @@ export class WorkerService {
       cached_sequences: this.sessions.kept.count,
       cached_kv_bytes: this.sessions.cachedKvBytes(),
       threads: info.threads,
+      ...(info.cpuBackend !== undefined ? { cpu_backend: info.cpuBackend } : {}),
     };
   }
 

@@ -55,7 +55,7 @@ describe("the native engine", { skip }, () => {
     const loaded = loadNativeBinding();
     assert.ok(loaded.ok, loaded.ok ? "" : `native engine not built: ${loaded.reason}`);
     native = await createNativeEngine({
-      modelPath: STORIES_MODEL, modelId: "stories", threads: 1, threadsBatch: 1, parallel: 4, contextSize: 512, batchSize: 512, poll: 0, log,
+      modelPath: STORIES_MODEL, modelId: "stories", threads: 1, threadsBatch: 1, parallel: 4, contextSize: 512, batchSize: 512, poll: 0, cpuBackend: "auto", log,
     });
     reference = await createLlamaEngine({
       modelPath: STORIES_MODEL, modelId: "stories", threads: 1, parallel: 1, contextSize: 512, batchSize: 512, gpu: "off", log,

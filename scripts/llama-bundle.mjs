@@ -1,0 +1,25 @@
+// Files of llama.cpp's source as node-llama-cpp bundles it (llama/gitRelease.bundle, the commit its
+// prebuilt libraries were built from), extracted with git: nothing is downloaded.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+/** Extracts `paths` of the bundle's HEAD into `dest` (replaced whole); throws with git's first line. */
+export function extractFromBundle(bundle, dest, paths) {
+  const tmp = `${dest}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    const git = (...args) => execFileSync("git", args, { stdio: ["ignore", "pipe", "pipe"], maxBuffer: 256 << 20 });
+    git("init", "-q", "--bare", join(tmp, "repo"));
+    git("-C", join(tmp, "repo"), "fetch", "-q", bundle, "HEAD");
+    const tar = git("-C", join(tmp, "repo"), "archive", "--format=tar", "FETCH_HEAD", ...paths);
+    execFileSync("tar", ["-x", "-C", tmp], { input: tar, maxBuffer: 256 << 20 });
+    rmSync(join(tmp, "repo"), { recursive: true, force: true });
+    rmSync(dest, { recursive: true, force: true });
+    renameSync(tmp, dest);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new Error(err.message.split("\n")[0]);
+  }
+}
