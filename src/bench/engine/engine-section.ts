@@ -35,12 +35,13 @@ const BANNED = [1, 2];
 
 /** What limits the rows that miss the goal, as far as the project has measured it. */
 const MISS_NOTES =
-  "Where rows miss the goal: TTFT at one stream is the prompt's evaluation plus two HTTP exchanges (the seed's worker " +
-  "API is prefill, then decode; llama-server answers one request). The evaluation itself runs node-llama-cpp's prebuilt " +
-  "CPU kernels, where llama-server is built with `-DGGML_NATIVE=ON` for this very CPU: on tiny15m, llama-bench " +
-  "(same build) evaluates a 33-token prompt in about 8.6 ms, our worker's prefill takes about 11–12 ms (its " +
-  "`inference_worker_prefill_seconds`), measured 2026-11-27. Throughput rows near the goal (0.8–0.95×) move by " +
-  "±10–20% between runs on this shared machine; compare the best-run and per-repetition numbers in docs/PERFORMANCE.json.";
+  "Where rows miss the goal: TTFT at one stream on the smallest models is the prompt's evaluation plus two HTTP " +
+  "exchanges (the seed's worker API is prefill, then decode; llama-server answers one request), each a fixed cost of " +
+  "about a millisecond that a prompt evaluated in 2–9 ms cannot hide. Measured 2026-11-27 on tiny15m, one stream, " +
+  "quiet machine: a fresh 33-token prefill takes ~8.5 ms inside the worker (`inference_worker_prefill_seconds`) " +
+  "against ~7.1 ms in llama-bench built for this CPU, and the first token reaches the client ~1 ms after the prefill " +
+  "answers. Rows near a goal move by ±10–20% between runs on this shared machine; the per-repetition numbers are in " +
+  "docs/PERFORMANCE.json.";
 
 export interface EngineBenchOptions {
   /** Run llama-server side by side (built into the cache first when absent: ~15 min on 2 cores). */

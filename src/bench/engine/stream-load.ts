@@ -85,10 +85,18 @@ async function llamaServerStream(o: LoadOptions, prompt: string, signal: AbortSi
 
 type Response = Awaited<ReturnType<typeof request>>;
 
-function post(url: string, body: unknown, signal: AbortSignal): Promise<Response> {
-  return request(url, {
+async function post(url: string, body: unknown, signal: AbortSignal): Promise<Response> {
+  const send = () => request(url, {
     method: "POST", dispatcher: agent, signal, body: JSON.stringify(body), headers: { "content-type": "application/json" },
   });
+  try {
+    return await send();
+  } catch (err) {
+    // A kept-alive connection the server closed just as it was reused (llama-server does so now and
+    // then between repetitions): the request never reached it, so it is sent once more, on a new one.
+    if ((err as { code?: string }).code !== "UND_ERR_SOCKET" || signal.aborted) throw err;
+    return send();
+  }
 }
 
 async function readStream(res: Response, t0: number, classify: (e: Record<string, unknown>) => "token" | "end"): Promise<StreamResult> {
