@@ -30,6 +30,15 @@ const PROMPTS = [
   "The sun was shining and the birds were singing. A small cat sat under a tree.",
   "Sue wanted to help her mom bake a cake for her dad, so she got the flour.",
 ];
+/**
+ * Unmeasured requests per side before each row's repetitions (rounded up to whole runs, at least
+ * two): a fresh worker's request path is JavaScript that V8 keeps compiling over its first requests.
+ * Measured on stories260K at one stream, unique prompts: the time to first token falls from 8–12 ms
+ * over the first ~20 requests to 5–6.5 ms, where llama-server's stays at 5.5–6. Both sides get the
+ * same warm-up, so the rows compare servers in their steady state.
+ */
+const WARMUP_REQUESTS = 24;
+const warmupRuns = (streams: number) => Math.max(2, Math.ceil(WARMUP_REQUESTS / streams));
 /** stories260K ends a story with BOS: banned along with EOS so every stream runs to max tokens. */
 const BANNED = [1, 2];
 
@@ -59,7 +68,7 @@ export interface EngineBenchOptions {
 export function engineBenchDefaults(quick: boolean): EngineBenchOptions {
   return quick
     ? { withServer: false, models: ["stories260K"], streams: [1, 2], reps: 1, maxTokens: 16, serverThreads: "match", workerEnv: {}, cacheDir: defaultBenchCacheDir() }
-    : { withServer: false, models: ["stories260K", "tiny15m", "small110m"], streams: [1, 4, 8], reps: 5, maxTokens: 128, serverThreads: "match", workerEnv: {}, cacheDir: defaultBenchCacheDir() };
+    : { withServer: false, models: ["stories260K", "tiny15m", "small110m"], streams: [1, 4, 8], reps: 7, maxTokens: 128, serverThreads: "match", workerEnv: {}, cacheDir: defaultBenchCacheDir() };
 }
 
 export async function workerVsLlamaServer(mode: SuiteMode, o: EngineBenchOptions): Promise<SectionResult> {
@@ -78,6 +87,7 @@ export async function workerVsLlamaServer(mode: SuiteMode, o: EngineBenchOptions
   let workerInfo: Record<string, unknown> = {};
   const workerThreads: Record<string, number> = {};
   const skipped: string[] = [];
+  let runs = 0;
   for (const name of o.models) {
     const model = all.find((m) => m.name === name);
     if (model === undefined) throw new Error(`unknown model ${name}; known: ${all.map((m) => m.name).join(", ")}`);
@@ -102,8 +112,10 @@ export async function workerVsLlamaServer(mode: SuiteMode, o: EngineBenchOptions
         const cell: Cell = { model: name, streams, workerTps: [], workerTtftMs: [] };
         if (llama !== undefined) Object.assign(cell, { serverTps: [], serverTtftMs: [] });
         else if (ANCHOR[name]?.[streams] !== undefined) cell.anchor = ANCHOR[name]![streams]!;
-        const load = (url: string): LoadOptions => ({
-          url, prompts: PROMPTS, streams, maxTokens: o.maxTokens, bannedTokens: BANNED, timeoutMs: 300_000,
+        // Every run gets prompts no earlier run began with (both sides of a repetition the same ones):
+        // a worker keeps finished sequences as a prefix cache, llama-server runs with cache_prompt off.
+        const load = (url: string, run: number): LoadOptions => ({
+          url, prompts: Array.from({ length: streams }, (_, i) => `${run}.${i}: ${PROMPTS[i % PROMPTS.length]!}`), streams, maxTokens: o.maxTokens, bannedTokens: BANNED, timeoutMs: 300_000,
         });
         const record = (target: Target, r: LoadResult) => {
           const ttft = [...r.ttftMs].sort((x, y) => x - y)[r.ttftMs.length >> 1]!;
@@ -116,12 +128,16 @@ export async function workerVsLlamaServer(mode: SuiteMode, o: EngineBenchOptions
           }
           say(`  ${name} ×${streams} ${target}: ${r.tokensPerSec.toFixed(1)} tok/s, TTFT ${ttft.toFixed(1)} ms (${r.tokens} tokens)`);
         };
-        // One unmeasured warm-up each, then alternate which side goes first.
-        await runLoad("worker", load(worker.url));
-        if (llama !== undefined) await runLoad("llama-server", load(llama.url));
+        // Unmeasured warm-ups each, then alternate which side goes first.
+        for (let w = 0; w < warmupRuns(streams); w++) {
+          const run = runs++;
+          await runLoad("worker", load(worker.url, run));
+          if (llama !== undefined) await runLoad("llama-server", load(llama.url, run));
+        }
         for (let rep = 0; rep < o.reps; rep++) {
           const order: Target[] = llama === undefined ? ["worker"] : rep % 2 === 0 ? ["worker", "llama-server"] : ["llama-server", "worker"];
-          for (const target of order) record(target, await runLoad(target, load(target === "worker" ? worker.url : llama!.url)));
+          const run = runs++;
+          for (const target of order) record(target, await runLoad(target, load(target === "worker" ? worker.url : llama!.url, run)));
         }
         cells.push(cell);
       }
@@ -147,7 +163,9 @@ export async function workerVsLlamaServer(mode: SuiteMode, o: EngineBenchOptions
       `Reference: ${reference}.`,
     "",
     `Method: ${o.maxTokens} new tokens per stream, greedy, end of text banned (BOS and EOS), ${PROMPTS.length} short story prompts, ` +
-      "no prompt-cache reuse, N concurrent streams, one client process for both sides. tokens/s = all generated tokens / " +
+      "each run's prefixed with its run and stream numbers so that no prompt begins like an earlier one (no prompt-cache " +
+      `reuse on either side), at least ${WARMUP_REQUESTS} unmeasured requests per side before each row (whole runs), N concurrent streams, one client process for both sides. ` +
+      "tokens/s = all generated tokens / " +
       "wall time from the first request's start to the last one's end; TTFT = from a stream's first request to its first " +
       "token (median stream). Speeds and TTFTs are medians over the repetitions; each ratio is the median of the " +
       "per-repetition ratios (the two sides of a repetition run back to back, under much the same load from the rest of " +
