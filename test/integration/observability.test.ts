@@ -184,10 +184,17 @@ describe("observability of a running cluster", () => {
       headers: { "x-request-id": "obs-oai-2" },
     });
     assert.equal(streamed.status, 200);
-    const after = parsePromText((await scrape(coordinator.url)).text);
+    // The client has the last byte a moment before the coordinator has closed its books on the stream.
+    const after = await waitFor(async () => {
+      const page = parsePromText((await scrape(coordinator.url)).text);
+      return sampleValue(page, "inference_coordinator_streams_active") === 0 ? page : undefined;
+    }, "no stream active");
     assert.equal(sampleValue(after, "inference_coordinator_generation_tokens_total")! - tokens0, one.body.usage.completion_tokens + 5);
-    assert.equal(sampleValue(after, "inference_coordinator_streams_active"), 0);
-    const recent = (await getJson(`${coordinator.url}/dashboard/api/state`)).body.recent as { request_id: string; state: string; tokens: number; events: { kind: string }[] }[];
+    type Recent = { request_id: string; state: string; tokens: number; events: { kind: string }[] }[];
+    const recent = await waitFor(async () => {
+      const r = (await getJson(`${coordinator.url}/dashboard/api/state`)).body.recent as Recent;
+      return ["obs-oai-1", "obs-oai-2"].every((id) => r.find((x) => x.request_id === id)?.state === "done") ? r : undefined;
+    }, "both timelines done");
     for (const id of ["obs-oai-1", "obs-oai-2"]) {
       const r = recent.find((x) => x.request_id === id)!;
       assert.equal(r.state, "done", id);
