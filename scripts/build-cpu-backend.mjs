@@ -10,10 +10,10 @@
 // GGML_* defines below): on a CPU without the instructions it was built for it is refused, never
 // run. The CPU flags of the build machine are also written to the stamp, and the engine compares
 // them with the running CPU's before it even tries. x86-64 Linux only; about 30 s on 2 cores.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
-import { extractFromBundle } from "./llama-bundle.mjs";
+import { extractFromBundle, runTool } from "./llama-bundle.mjs";
 
 export const CPU_BACKEND_FILE = "libggml-cpu-native.so";
 
@@ -70,14 +70,13 @@ export function cpuFlags(cpuinfo = readFileSync("/proc/cpuinfo", "utf8")) {
   return line === undefined ? [] : [...new Set(line.slice(line.indexOf(":") + 1).trim().split(/\s+/))].sort();
 }
 
-function run(cmd, args) {
-  return new Promise((res, rej) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "inherit", "pipe"] });
-    let err = "";
-    child.stderr.on("data", (d) => (err += d));
-    child.on("error", (e) => rej(new Skip(`${cmd}: ${e.message}`)));
-    child.on("exit", (code) => (code === 0 ? res() : rej(new Skip(`${cmd} failed (${code}):\n${err.slice(-4000)}`))));
-  });
+/** A compiler run; its failure is a reason to skip, with the compiler's words. */
+async function run(cmd, args) {
+  try {
+    await runTool(cmd, args);
+  } catch (err) {
+    throw new Skip(err.message);
+  }
 }
 
 /**

@@ -6,14 +6,13 @@
 // and source of different releases), it prints why and exits 0: the worker then uses the
 // node-llama-cpp engine. `--strict` makes such a failure exit 1; `--force` rebuilds. Then it builds
 // llama.cpp's CPU backend for this very CPU (build-cpu-backend.mjs), which only ever adds a choice.
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildCpuBackend } from "./build-cpu-backend.mjs";
-import { extractFromBundle } from "./llama-bundle.mjs";
+import { extractFromBundle, runTool } from "./llama-bundle.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const SRC = join(ROOT, "native");
@@ -72,14 +71,13 @@ function extractHeaders(pkg) {
   return dest;
 }
 
-function run(cmd, args) {
-  return new Promise((res, rej) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "inherit", "pipe"] });
-    let err = "";
-    child.stderr.on("data", (d) => (err += d));
-    child.on("error", (e) => rej(new Skip(`${cmd}: ${e.message}`)));
-    child.on("exit", (code) => (code === 0 ? res() : rej(new Skip(`${cmd} failed (${code}):\n${err.slice(-4000)}`))));
-  });
+/** A compiler run; its failure is a reason to skip, with the compiler's words. */
+async function run(cmd, args) {
+  try {
+    await runTool(cmd, args);
+  } catch (err) {
+    throw new Skip(err.message);
+  }
 }
 
 async function build() {

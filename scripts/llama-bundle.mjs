@@ -1,6 +1,7 @@
 // Files of llama.cpp's source as node-llama-cpp bundles it (llama/gitRelease.bundle, the commit its
-// prebuilt libraries were built from), extracted with git: nothing is downloaded.
-import { execFileSync } from "node:child_process";
+// prebuilt libraries were built from), extracted with git: nothing is downloaded. And the compiler
+// runs of the native builds.
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
@@ -22,4 +23,15 @@ export function extractFromBundle(bundle, dest, paths) {
     rmSync(tmp, { recursive: true, force: true });
     throw new Error(err.message.split("\n")[0]);
   }
+}
+
+/** Runs a compiler (or linker); rejects with its exit code and the end of its stderr. */
+export function runTool(cmd, args) {
+  return new Promise((res, rej) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "inherit", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d) => (err += d));
+    child.on("error", (e) => rej(new Error(`${cmd}: ${e.message}`)));
+    child.on("exit", (code) => (code === 0 ? res() : rej(new Error(`${cmd} failed (${code}):\n${err.slice(-4000)}`))));
+  });
 }
