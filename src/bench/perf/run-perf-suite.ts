@@ -59,7 +59,7 @@ async function main(argv: string[]): Promise<void> {
   const machine = [
     `- Written: ${started.toISOString()}${quick ? " (quick mode: seconds-long runs; the numbers mean little)" : ""}`,
     `- CPU: ${cpus()[0]?.model ?? "unknown"}, ${availableParallelism()} cores; memory ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; Linux ${release()}`,
-    `- Node ${process.version}; nginx ${nginx ? nginxVersion(nginx) : "absent"}; 1-minute load average at start ${load0.toFixed(2)} (the machine is shared: compare only numbers of the same run)`,
+    `- Node ${process.version}; nginx ${nginx ? nginxVersion(nginx) : wants(2) ? "absent" : "not used by this run"}; 1-minute load average at start ${load0.toFixed(2)} (the machine is shared: compare only numbers of the same run)`,
   ].join("\n");
   const doc = [
     "# Performance",
@@ -75,7 +75,8 @@ async function main(argv: string[]): Promise<void> {
     "## Commands",
     "",
     "```",
-    `npm run bench${quick ? " -- --quick" : ""}${only ? ` -- --only ${[...only].join(",")}` : ""}`,
+    `npm run bench${quick || only ? ` --${quick ? " --quick" : ""}${only ? ` --only ${[...only].join(",")}` : ""}` : ""}` +
+      `${only ? "   # the last run; the other sections are kept from earlier runs, each dated" : ""}`,
     "# each load is an `inference-engine bench` run; e.g. the overhead rows are, against a sim worker and its coordinator:",
     "inference-engine worker --engine sim --sim-itl-ms 10 --sim-itl-per-sequence-ms 0 --sim-prefill-base-ms 1 --parallel 16",
     "inference-engine bench --target worker --url <worker> --concurrency 8 --num-requests 160 --input-tokens 32 --output-tokens 64",
