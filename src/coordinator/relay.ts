@@ -2,8 +2,10 @@ import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import type { Logger } from "../common/logger.js";
+import { parseDecodeEvent } from "../protocol/decode-event.js";
 import { SseReader } from "../protocol/sse.js";
 import { fastTokenSeq, fastTokenText } from "../protocol/worker-token-event.js";
+import { WorkerStream, type WorkerStreamOptions } from "./worker-stream.js";
 
 /**
  * Relays one worker's decode stream to one client. Tokens read from the worker go into a bounded
@@ -55,8 +57,8 @@ export interface RelayOptions {
   /** Longest wait for a stream's first token, and between two tokens, before the worker counts as stalled (ms). */
   firstTokenTimeoutMs?: number;
   stallTimeoutMs?: number;
-  /** Continues the answer on another worker; resolves with its stream, or undefined to end with the error. */
-  failover?(failure: { code: string; message: string }, relayed: { text: string; tokens: number }, signal: AbortSignal): Promise<Readable | undefined>;
+  /** Continues the answer on another worker (worker-stream.ts). */
+  failover?: WorkerStreamOptions["failover"];
   /** Prompt tokens of the original request, reported when a failover replaced the worker. */
   promptTokens?: number;
   /** Called after each successful failover. */
@@ -75,17 +77,6 @@ export interface RelayResult {
 
 /** Unparsed text held from a worker that ignores pause, or one oversized event (characters). */
 const MAX_PENDING_CHARS = 1 << 20;
-
-interface WorkerEvent {
-  token?: unknown;
-  seq?: unknown;
-  finished?: unknown;
-  reason?: unknown;
-  prompt_tokens?: unknown;
-  cache?: unknown;
-  completion_tokens?: unknown;
-  error?: { code?: unknown; message?: unknown };
-}
 
 /**
  * Flushes are batched across all relays: one setImmediate per event-loop turn runs every relay
@@ -117,7 +108,6 @@ function queueFlush(f: () => void): void {
 export function relay(o: RelayOptions): Promise<RelayResult> {
   const { res, format, log } = o;
   return new Promise<RelayResult>((resolve) => {
-    let upstream = o.upstream;
     let reader = new SseReader();
     let decoder = new StringDecoder("utf8");
     let buffer: string[] = [];
@@ -132,55 +122,18 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
     let flushQueued = false;
     let paused = false;
     let upstreamEnded = false;
-    let recovering = false;
-    let failovers = 0;
     let firstSent = false;
-    let firstOfUpstream = true;
     let slow = false;
     let waitStartMs = 0;
     let deadline: NodeJS.Timeout | undefined;
-    let stallTimer: NodeJS.Timeout | undefined;
-    const gone = new AbortController();
     const keepText = o.failover !== undefined;
-
-    const detach = () => {
-      clearTimeout(stallTimer);
-      // A detached stream may still report its abort: it must never be an unhandled 'error'.
-      upstream.on("error", ignoreError);
-      upstream.off("data", onData);
-      upstream.off("end", onUpstreamEnd);
-      upstream.off("error", onUpstreamError);
-      upstream.off("close", onUpstreamEnd);
-    };
-
-    const attach = () => {
-      upstream.on("data", onData);
-      upstream.on("end", onUpstreamEnd);
-      upstream.on("close", onUpstreamEnd);
-      upstream.on("error", onUpstreamError);
-      armStall();
-    };
-
-    /** The worker must send within its timeout unless the relay itself holds it back (paused). */
-    const armStall = () => {
-      clearTimeout(stallTimer);
-      if (done || paused || recovering || (o.stallTimeoutMs === undefined && o.firstTokenTimeoutMs === undefined)) return;
-      const ms = firstOfUpstream ? o.firstTokenTimeoutMs : o.stallTimeoutMs;
-      if (ms === undefined) return;
-      stallTimer = setTimeout(() => {
-        log.warn({ silent_ms: ms, first_token: firstOfUpstream }, "stream.worker_stalled");
-        workerFailed({ code: "worker_stalled", message: `the worker sent nothing for ${ms} ms` });
-      }, ms);
-    };
 
     const finish = (termination: Termination, final?: FinalInfo, error?: { code: string; message: string }) => {
       if (done) return;
       done = true;
-      detach();
       clearTimeout(deadline);
       res.off("drain", onDrain);
       res.off("close", onClientClose);
-      gone.abort();
       if (termination === "complete" || termination === "worker_error") {
         const n = buffer.length;
         let tail = n > 0 ? format.tokens(buffer) : "";
@@ -197,40 +150,8 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
         if (termination !== "client_disconnect") res.destroy();
       }
       if (termination !== "complete") o.abortUpstream();
-      if (!upstream.destroyed && termination !== "complete") upstream.destroy();
-      resolve({ termination, failovers, tokens: received, final, error });
-    };
-
-    /** The current worker failed: continue on another one when allowed, else end with the error. */
-    const workerFailed = (error: { code: string; message: string }) => {
-      if (done || recovering) return;
-      if (o.failover === undefined) return finish("worker_error", undefined, error);
-      recovering = true;
-      detach();
-      if (!upstream.destroyed) upstream.destroy();
-      // Events parsed from the failed stream stay in the buffer and reach the client; unparsed ones are dropped.
-      void o.failover(error, { text: relayedText, tokens: received }, gone.signal).then(
-        (next) => {
-          if (done) {
-            next?.destroy();
-            return;
-          }
-          if (next === undefined) return finish("worker_error", undefined, error);
-          failovers++;
-          o.onFailover?.();
-          upstream = next;
-          reader = new SseReader();
-          decoder = new StringDecoder("utf8");
-          expectedSeq = 0;
-          receivedBefore = received;
-          upstreamEnded = false;
-          firstOfUpstream = true;
-          recovering = false;
-          if (paused) upstream.pause();
-          attach();
-        },
-        () => finish("worker_error", undefined, error),
-      );
+      worker.close(termination !== "complete");
+      resolve({ termination, failovers: worker.failovers, tokens: received, final, error });
     };
 
     const push = (text: string) => {
@@ -249,53 +170,46 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
         push(fast);
         return true;
       }
-      let msg: WorkerEvent;
-      try {
-        msg = JSON.parse(data) as WorkerEvent;
-      } catch {
+      const e = parseDecodeEvent(data);
+      if (e === null) {
         log.warn({ data: data.slice(0, 200) }, "stream.bad_event");
         return true;
       }
-      if (msg.finished === true) {
-        if (msg.reason === "error" || msg.error !== undefined) {
-          const code = typeof msg.error?.code === "string" ? msg.error.code : "worker_error";
-          const message = typeof msg.error?.message === "string" ? msg.error.message : "the worker failed while decoding";
-          workerFailed({ code, message });
-        } else {
-          if (typeof msg.token === "string" && msg.token !== "") buffer.push(msg.token);
-          const completion = typeof msg.completion_tokens === "number" ? msg.completion_tokens : received - receivedBefore;
-          finish("complete", {
-            reason: typeof msg.reason === "string" ? msg.reason : "stop",
-            promptTokens: failovers > 0 && o.promptTokens !== undefined ? o.promptTokens : typeof msg.prompt_tokens === "number" ? msg.prompt_tokens : 0,
-            completionTokens: receivedBefore + completion,
-            ...(msg.cache !== undefined ? { cache: msg.cache } : {}),
-          });
-        }
+      if (e.kind === "error") {
+        worker.fail({ code: e.code, message: e.message });
         return false;
       }
-      if (typeof msg.token !== "string") return true;
-      if (msg.seq !== expectedSeq) log.warn({ expected: expectedSeq, got: msg.seq }, "stream.sequence_gap");
-      expectedSeq = (typeof msg.seq === "number" ? msg.seq : expectedSeq) + 1;
-      push(msg.token);
+      if (e.kind === "end") {
+        if (e.text !== "") buffer.push(e.text);
+        finish("complete", {
+          reason: e.reason,
+          promptTokens: worker.failovers > 0 && o.promptTokens !== undefined ? o.promptTokens : (e.promptTokens ?? 0),
+          completionTokens: receivedBefore + (e.completionTokens ?? received - receivedBefore),
+          ...(e.cache !== undefined ? { cache: e.cache } : {}),
+        });
+        return false;
+      }
+      if (e.seq !== expectedSeq) log.warn({ expected: expectedSeq, got: e.seq }, "stream.sequence_gap");
+      expectedSeq = (e.seq ?? expectedSeq) + 1;
+      push(e.text);
       return true;
     };
 
     /** Parses events while the buffer has room; pauses the worker when it is full, resumes it when all is parsed. */
     const pump = () => {
-      if (!recovering) {
+      if (!worker.recovering) {
         while (buffer.length < o.bufferTokens) {
           const data = reader.nextData();
           if (data === undefined) break;
           if (!handle(data)) return;
-          if (recovering) break;
+          if (worker.recovering) break;
         }
       }
-      if (!recovering) {
+      if (!worker.recovering) {
         if (buffer.length >= o.bufferTokens) {
           if (!paused) {
             paused = true;
-            clearTimeout(stallTimer);
-            upstream.pause();
+            worker.pause();
             log.debug({ buffered: buffer.length }, "stream.buffer_high");
             if (!slow) {
               slow = true;
@@ -304,11 +218,10 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
             }
           }
         } else if (upstreamEnded) {
-          workerFailed({ code: "worker_error", message: "the worker stream ended before the last token" });
+          worker.fail({ code: "worker_error", message: "the worker stream ended before the last token" });
         } else if (paused) {
           paused = false;
-          upstream.resume();
-          armStall();
+          worker.resume();
         }
       }
       if (buffer.length > 0 && !flushQueued && !waitingDrain) {
@@ -349,35 +262,42 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
       flush();
     };
 
-    const onData = (chunk: Buffer | string) => {
-      if (done || recovering) return;
-      firstOfUpstream = false;
-      reader.push(typeof chunk === "string" ? chunk : decoder.write(chunk));
-      if (reader.pendingLength > MAX_PENDING_CHARS) {
-        if (reader.hasEvent) {
-          log.warn({ buffered: buffer.length, pending_chars: reader.pendingLength }, "stream.buffer_overflow");
-          return finish("buffer_overflow");
+    const worker: WorkerStream = new WorkerStream(o, {
+      data: (chunk) => {
+        reader.push(typeof chunk === "string" ? chunk : decoder.write(chunk));
+        if (reader.pendingLength > MAX_PENDING_CHARS) {
+          if (reader.hasEvent) {
+            log.warn({ buffered: buffer.length, pending_chars: reader.pendingLength }, "stream.buffer_overflow");
+            return finish("buffer_overflow");
+          }
+          return worker.fail({ code: "worker_error", message: "worker sent an oversized event" });
         }
-        return workerFailed({ code: "worker_error", message: "worker sent an oversized event" });
-      }
-      armStall();
-      pump();
-    };
-
-    const onUpstreamEnd = () => {
-      if (upstreamEnded || done || recovering) return;
-      upstreamEnded = true;
-      pump();
-    };
-    const onUpstreamError = (err: Error) => workerFailed({ code: "worker_error", message: `the worker stream failed: ${err.message}` });
+        worker.alive();
+        pump();
+      },
+      ended: () => {
+        if (upstreamEnded) return;
+        upstreamEnded = true;
+        pump();
+      },
+      // Events parsed from the failed stream stay in the buffer and reach the client; unparsed ones are dropped.
+      switched: () => {
+        reader = new SseReader();
+        decoder = new StringDecoder("utf8");
+        expectedSeq = 0;
+        receivedBefore = received;
+        upstreamEnded = false;
+      },
+      failed: (error) => finish("worker_error", undefined, error),
+      relayed: () => ({ text: relayedText, tokens: received }),
+      holding: () => paused,
+    });
     const onClientClose = () => {
       if (!res.writableFinished) finish("client_disconnect");
     };
 
-    attach();
     res.on("drain", onDrain);
     res.on("close", onClientClose);
   });
 }
 
-function ignoreError(): void {}
