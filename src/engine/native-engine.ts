@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { getLlama, LlamaLogLevel, readGgufFileInfo, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
 import type { Logger } from "../common/logger.js";
 import { ServingError } from "../common/serving-error.js";
@@ -39,6 +39,8 @@ export interface NativeEngineOptions {
   poll: number;
   /** Which llama.cpp CPU kernels to load (see chooseCpuBackend). */
   cpuBackend: "auto" | "native" | "prebuilt";
+  /** Size of the model file (bytes), which that choice depends on. */
+  modelBytes: number;
   log: Logger;
 }
 
@@ -63,7 +65,7 @@ export async function createNativeEngine(o: NativeEngineOptions): Promise<Engine
     setting: o.cpuBackend,
     built: loaded.cpuBackend,
     runningFlags: cpuFlagsOf(readCpuinfo()),
-    modelBytes: statSync(o.modelPath).size,
+    modelBytes: o.modelBytes,
     tinyModelBytes: TINY_MODEL_BYTES,
     prebuiltPreference: preferredCpuVariants({ weightType: dominantWeightType(file.fullTensorInfo ?? []), rowLengths: rowLengthsFromMetadata(meta) }),
   });

@@ -170,7 +170,7 @@ async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promis
     log: deps.log,
   };
   const engine = choice.engine === "native"
-    ? await createNativeEngine({ ...common, threadsBatch: threads, poll: 0, cpuBackend: config.cpuBackend })
+    ? await createNativeEngine({ ...common, threadsBatch: threads, poll: 0, cpuBackend: config.cpuBackend, modelBytes })
     : await createLlamaEngine({ ...common, gpu: config.gpu });
   return { engine, modelCreatedS: Math.floor(file.mtimeMs / 1000) };
 }

@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createLogger } from "../../src/common/logger.js";
@@ -55,7 +56,7 @@ describe("the native engine", { skip }, () => {
     const loaded = loadNativeBinding();
     assert.ok(loaded.ok, loaded.ok ? "" : `native engine not built: ${loaded.reason}`);
     native = await createNativeEngine({
-      modelPath: STORIES_MODEL, modelId: "stories", threads: 1, threadsBatch: 1, parallel: 4, contextSize: 512, batchSize: 512, poll: 0, cpuBackend: "auto", log,
+      modelPath: STORIES_MODEL, modelId: "stories", threads: 1, threadsBatch: 1, parallel: 4, contextSize: 512, batchSize: 512, poll: 0, cpuBackend: "auto", modelBytes: statSync(STORIES_MODEL).size, log,
     });
     reference = await createLlamaEngine({
       modelPath: STORIES_MODEL, modelId: "stories", threads: 1, parallel: 1, contextSize: 512, batchSize: 512, gpu: "off", log,
