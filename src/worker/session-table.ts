@@ -135,18 +135,22 @@ export class SessionTable {
    * A kept sequence on the slot taken is dropped from the cache (the prefill overwrites it).
    */
   async acquireSlot(session: Session, prompt: readonly number[]): Promise<SlotLease> {
-    const rank = (index: number) => {
-      const k = this.kept.atSlot(index);
-      const held = this.engine.sequences[index]!.heldTokens();
-      return slotRank({ held, kept: k !== undefined, recency: k === undefined ? 0 : this.kept.recencyRank(k) }, prompt);
-    };
-    const lease = await this.slots.acquire(session.abort.signal, rank);
+    const lease = await this.slots.acquire(session.abort.signal, this.rankFor(prompt));
     const k = this.kept.atSlot(lease.index);
     if (k !== undefined) {
       this.kept.remove(k);
       if (k.conversationId === undefined || k.conversationId !== session.conversationId) this.logEvicted(k, "slot");
     }
     return lease;
+  }
+
+  /** How well each free slot suits `prompt` (slot-rank.ts). */
+  private rankFor(prompt: readonly number[]): (index: number) => number {
+    return (index) => {
+      const k = this.kept.atSlot(index);
+      const held = this.engine.sequences[index]!.heldTokens();
+      return slotRank({ held, kept: k !== undefined, recency: k === undefined ? 0 : this.kept.recencyRank(k) }, prompt);
+    };
   }
 
   /** Kept conversations give way, least recently used first, to a reservation of `bytes`. */
@@ -176,10 +180,7 @@ export class SessionTable {
     if (this.reservedKv + this.kept.tokens * this.engine.info.kvBytesPerToken + bytes > this.limits.maxKvBytes) {
       throw new ServingError("worker_kv_cache_full", "no KV room for a handed-off sequence");
     }
-    const lease = this.slots.tryAcquire((index) => {
-      const k = this.kept.atSlot(index);
-      return slotRank({ held: this.engine.sequences[index]!.heldTokens(), kept: k !== undefined, recency: k === undefined ? 0 : this.kept.recencyRank(k) }, tokens);
-    });
+    const lease = this.slots.tryAcquire(this.rankFor(tokens));
     if (lease === undefined) throw new ServingError("worker_sessions_full", "no free slot for a handed-off sequence");
     try {
       const old = this.kept.atSlot(lease.index);
