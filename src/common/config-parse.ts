@@ -24,6 +24,8 @@ export interface Option<T> {
   readonly boolean?: boolean;
   /** A list option whose flag may repeat: each occurrence adds to the list. */
   readonly repeatable?: boolean;
+  /** A secret (keys, tokens): an error names the option and the value's length, never the value. */
+  readonly secret?: boolean;
 }
 
 export type ConfigOf<S extends Record<string, Option<unknown>>> = {
@@ -80,7 +82,9 @@ function parseOrThrow<T>(spec: Option<T>, raw: string, name: string): T {
     return spec.parse(raw.trim());
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    throw new ConfigError(`invalid value for ${name}: ${JSON.stringify(raw)} (${why})`);
+    // A mistyped key is still a key: the log and the terminal must not learn it.
+    const shown = spec.secret ? `<secret of ${raw.length} characters, not shown>` : JSON.stringify(raw);
+    throw new ConfigError(`invalid value for ${name}: ${shown} (${why})`);
   }
 }
 

@@ -16,9 +16,19 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const SCHEDULER_PROFILES = ["cache-aware", "seed", "least-load", "round-robin"] as const;
 export type SchedulerProfileName = (typeof SCHEDULER_PROFILES)[number];
 
+/** A comma-separated list of keys (API_KEYS, ADMIN_API_KEYS): secrets, never printed. */
+const keyListOpt = (env: string, flag: string, describe: string): Option<string[]> => ({
+  env, flag, default: [] as string[], describe, secret: true,
+  parse: (r: string) => {
+    const keys = r.split(",").map((k) => k.trim()).filter((k) => k !== "");
+    if (keys.some((k) => k.length < 8)) throw new Error("every key needs at least 8 characters");
+    return keys;
+  },
+});
+
 /** A secret from the environment (preferred: flags show in process lists). */
 const secretOpt = (env: string, flag: string, describe: string): Option<string | undefined> => ({
-  env, flag, default: undefined, describe,
+  env, flag, default: undefined, describe, secret: true,
   parse: (r) => {
     if (r.length < 16) throw new Error("expected at least 16 characters");
     return r;
@@ -27,7 +37,11 @@ const secretOpt = (env: string, flag: string, describe: string): Option<string |
 
 const shared = {
   clusterToken: secretOpt("CLUSTER_TOKEN", "--cluster-token",
-    "shared secret between coordinators and workers: required on heartbeats and every worker endpoint (off when unset)"),
+    "shared secret between coordinators and workers: required on heartbeats and every worker endpoint; unset, those serve loopback peers only (see INSECURE)"),
+  insecure: boolOpt("INSECURE", "--insecure", false,
+    "without CLUSTER_TOKEN, serve the cluster plane (heartbeats, worker endpoints, drain) to any address, as before (unsafe on a network; warned at start)"),
+  maxJsonDepth: intOpt("MAX_JSON_DEPTH", "--max-json-depth", 64, 1, 10_000,
+    "deepest nesting of arrays and objects a JSON body may have; checked on the bytes before parsing (400 json_too_deep)"),
   host: strOpt("HOST", "--host", "0.0.0.0", "address to listen on"),
   logLevel: choiceOpt("LOG_LEVEL", "--log-level", "info" as LogLevel, LOG_LEVELS, "log level (JSON lines on stdout)"),
   heartbeatIntervalMs: intOpt("HEARTBEAT_INTERVAL_MS", "--heartbeat-interval-ms", 10_000, 50, 3_600_000,
@@ -63,15 +77,20 @@ export const coordinatorOptions = {
     "TCP connect timeout toward a worker (ms)"),
   prefillTimeoutMs: intOpt("PREFILL_TIMEOUT_MS", "--prefill-timeout-ms", 120_000, 10, 3_600_000,
     "longest a prefill may take, queueing for a slot included (ms)"),
-  apiKeys: {
-    env: "API_KEYS", flag: "--api-keys", default: [] as string[],
-    describe: "client API keys (comma-separated), required as `Authorization: Bearer <key>` on client endpoints and the dashboard's data (off when empty)",
-    parse: (r: string) => {
-      const keys = r.split(",").map((k) => k.trim()).filter((k) => k !== "");
-      if (keys.some((k) => k.length < 8)) throw new Error("every key needs at least 8 characters");
-      return keys;
-    },
-  } as Option<string[]>,
+  apiKeys: keyListOpt("API_KEYS", "--api-keys",
+    "client API keys (comma-separated), required as `Authorization: Bearer <key>` on client endpoints and the dashboard's data (off when empty)"),
+  adminApiKeys: keyListOpt("ADMIN_API_KEYS", "--admin-api-keys",
+    "operator keys (comma-separated): drain/undrain, the prefix index, the routing log, negative priority; they also serve as client keys. Unset (and no CLUSTER_TOKEN): those serve loopback peers only"),
+  maxStreamsPerKey: intOpt("MAX_STREAMS_PER_KEY", "--max-streams-per-key", 0, 0, 1_000_000,
+    "inference requests one API key (one address without keys) may have in flight, queued included; beyond it 429 too_many_streams before the body is read; 0 = off"),
+  maxQueuedPerKey: intOpt("MAX_QUEUED_PER_KEY", "--max-queued-per-key", 0, 0, 1_000_000,
+    "requests one API key (one address without keys) may have waiting in the admission queue; beyond it 429 too_many_queued; 0 = off"),
+  maxWorkers: intOpt("MAX_WORKERS", "--max-workers", 1024, 1, 1_000_000,
+    "workers the table holds; a heartbeat from a new worker beyond it gets 429 too_many_workers"),
+  maxHeartbeatIntervalMs: intOpt("MAX_HEARTBEAT_INTERVAL_MS", "--max-heartbeat-interval-ms", 60_000, 50, 3_600_000,
+    "a heartbeat's announced interval is clamped to 50 ms..this (ms), so a worker that stops beating expires within 3 of it"),
+  workerAllowlist: { ...listOpt("WORKER_ALLOWLIST", "--worker-allowlist",
+    "addresses a heartbeat's worker_url may point at (comma-separated IPs, IPv4/IPv6 CIDRs or host names); others get 403 (off when empty)"), parse: parseAllowlist } as Option<string[]>,
   rateLimitRpm: intOpt("RATE_LIMIT_RPM", "--rate-limit-rpm", 0, 0, 10_000_000, "requests per minute per API key (per client address without keys); 0 = off"),
   rateLimitTpm: intOpt("RATE_LIMIT_TPM", "--rate-limit-tpm", 0, 0, 1_000_000_000, "tokens (prompt estimate + max_tokens) per minute per API key; 0 = off"),
   strictModel: boolOpt("STRICT_MODEL", "--strict-model", false,
@@ -134,7 +153,7 @@ export const workerOptions = {
   modelId: optionalStrOpt("MODEL_ID", "--model-id", "model name advertised to the coordinator (default: from the file name)"),
   modelAliases: listOpt("MODEL_ALIASES", "--model-alias", "other names clients may use for the model (comma-separated; the flag may repeat)", true),
   hfEndpoint: { ...strOpt("HF_ENDPOINT", "--hf-endpoint", "https://huggingface.co", "Hugging Face hub base URL for hf: model sources"), parse: parseHttpUrl },
-  hfToken: optionalStrOpt("HF_TOKEN", "--hf-token", "Hugging Face access token for gated or private hf: models (sent to the hub only)"),
+  hfToken: { ...optionalStrOpt("HF_TOKEN", "--hf-token", "Hugging Face access token for gated or private hf: models (sent to the hub only)"), secret: true },
   engine: choiceOpt("ENGINE", "--engine", "auto" as EngineKind, ENGINES,
     "inference engine (auto: our native decode loop on CPU when it is built, else node-llama-cpp; llama: node-llama-cpp)"),
   gpu: choiceOpt("GPU", "--gpu", "off" as GpuMode, GPU_MODES, "GPU backend of llama.cpp (CPU by default)"),
@@ -177,6 +196,13 @@ export const pullOptions = {
   sha256: { ...optionalStrOpt(undefined, "--sha256", "expected sha256 of the file (hex); verified after the download"), parse: parseSha256 } as Option<string | undefined>,
   force: boolOpt(undefined, "--force", false, "download again even when the file is already there"),
 };
+
+function parseAllowlist(raw: string): string[] {
+  const parts = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (parts.length === 0) throw new Error("expected one or more comma-separated addresses");
+  for (const p of parts) if (!/^[A-Za-z0-9.:_-]+(\/\d{1,3})?$/.test(p)) throw new Error(`'${p}' is not an IP, CIDR or host name`);
+  return parts;
+}
 
 function parseSha256(raw: string): string {
   if (!/^[0-9a-fA-F]{64}$/.test(raw)) throw new Error("expected 64 hex digits");

@@ -12,16 +12,23 @@ const STATUS: Record<ErrorCode, number> = {
   prompt_too_long: 400,
   model_required: 400,
   unknown_model: 400,
+  json_too_deep: 400,
   unauthorized: 401,
+  cluster_token_required: 401,
+  forbidden: 403,
   not_found: 404,
   session_not_found: 404,
   model_not_found: 404,
   method_not_allowed: 405,
   session_busy: 409,
+  worker_url_conflict: 409,
   body_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
   queue_full: 429,
+  too_many_workers: 429,
+  too_many_streams: 429,
+  too_many_queued: 429,
   no_workers: 503,
   system_sessions_full: 503,
   system_kv_cache_full: 503,
@@ -57,6 +64,7 @@ export function seedErrorBody(err: ServingError, requestId: string): Record<stri
 
 function openAiType(status: number): string {
   if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
   if (status === 404) return "not_found_error";
   if (status === 429) return "rate_limit_error";
   if (status >= 500) return status === 503 ? "overloaded_error" : "server_error";

@@ -5,6 +5,7 @@ import type { Logger } from "./logger.js";
 import { ServingError } from "./serving-error.js";
 import { errorHeaders, httpStatusOf, openAiErrorBody, seedErrorBody, toServingError } from "./error-mapping.js";
 import { parseJsonObject, type JsonObject } from "../protocol/validate.js";
+import { jsonDepthExceeds } from "../protocol/json-depth.js";
 
 /**
  * A small router over node:http. The hot paths (SSE relays) write straight to the socket, so a
@@ -22,6 +23,8 @@ export interface RouteContext {
   log: Logger;
   /** Who is asking, for rate limits and logs: an API key's id once authenticated, else the address. */
   clientId: string;
+  /** Set by the guard for an operator (admin key, cluster token, or the local operator): may use negative priorities. */
+  operator: boolean;
   /** Reads the body (at most the configured limit) and parses a JSON object. */
   readJson(): Promise<JsonObject>;
 }
@@ -38,6 +41,8 @@ interface Route {
 export interface HttpServerOptions {
   log: Logger;
   maxBodyBytes: number;
+  /** Deepest nesting of arrays/objects a JSON body may have (checked before parsing). */
+  maxJsonDepth: number;
   /** Called for every finished response (metrics hook). */
   onResponse?: (route: string, method: string, status: number, durationMs: number) => void;
   /** Runs before the handler; throws a ServingError to refuse (authentication). */
@@ -136,7 +141,8 @@ export class HttpServer {
       params: found && found !== "method" ? found.params : {},
       log: this.opts.log.child({ request_id: requestId }),
       clientId: `ip:${req.socket.remoteAddress ?? "unknown"}`,
-      readJson: () => readJsonBody(req, this.opts.maxBodyBytes),
+      operator: false,
+      readJson: () => readJsonBody(req, this.opts.maxBodyBytes, this.opts.maxJsonDepth),
     };
     res.setHeader("x-request-id", requestId);
     if (this.opts.onResponse) {
@@ -178,7 +184,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<JsonObject> {
+async function readJsonBody(req: IncomingMessage, maxBytes: number, maxDepth: number): Promise<JsonObject> {
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > maxBytes) {
     req.resume();
@@ -195,6 +201,12 @@ async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<Jso
     chunks.push(chunk as Buffer);
   }
   if (size === 0) throw new ServingError("invalid_request", "request body is empty; send a JSON object");
+  const bytes = Buffer.concat(chunks, size);
+  // A linear byte scan is far cheaper than JSON.parse building a deep tree (and its recursion).
+  const depth = jsonDepthExceeds(bytes, maxDepth);
+  if (depth !== undefined) {
+    throw new ServingError("json_too_deep", `JSON nesting deeper than ${maxDepth} levels (at byte ${depth})`, { details: { max_depth: maxDepth, offset: depth } });
+  }
   // Invalid UTF-8 decodes to U+FFFD rather than failing, so a broken byte is a content problem, not a crash.
-  return parseJsonObject(Buffer.concat(chunks, size).toString("utf8"));
+  return parseJsonObject(bytes.toString("utf8"));
 }

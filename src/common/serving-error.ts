@@ -12,8 +12,11 @@ export type ErrorCode =
   | "prompt_too_long"
   | "model_required"
   | "unknown_model"
+  | "json_too_deep"
   // 401 / 403
   | "unauthorized"
+  | "cluster_token_required"
+  | "forbidden"
   // 404
   | "not_found"
   | "session_not_found"
@@ -22,6 +25,7 @@ export type ErrorCode =
   | "method_not_allowed"
   // 409
   | "session_busy"
+  | "worker_url_conflict"
   // 413
   | "body_too_large"
   // 415
@@ -29,6 +33,9 @@ export type ErrorCode =
   // 429
   | "rate_limited"
   | "queue_full"
+  | "too_many_workers"
+  | "too_many_streams"
+  | "too_many_queued"
   // 503: capacity (reasons of the seed)
   | "no_workers"
   | "system_sessions_full"

@@ -4,6 +4,7 @@ import type { Logger } from "../common/logger.js";
 import { ServingError } from "../common/serving-error.js";
 import { admit, type AdmissionDecision } from "./admission.js";
 import type { AdmissionQueue, QueueTicket } from "./admission-queue.js";
+import type { ClientCaps } from "./client-caps.js";
 import type { Decision } from "./scheduler/types.js";
 import type { SessionTracker } from "./session-tracker.js";
 import type { WorkerTable } from "./worker-table.js";
@@ -34,6 +35,8 @@ export interface GateRequest {
   /** Estimated prompt tokens + max_tokens. */
   tokens: number;
   priority: number;
+  /** Who asks (an API key's id or an address), for the per-client cap on queued requests. */
+  clientId: string;
   signal: AbortSignal;
   log: Logger;
   onQueued?: (position: number, size: number) => void;
@@ -47,6 +50,7 @@ export interface GateDeps {
   tracker: SessionTracker;
   queue: AdmissionQueue;
   clock: Clock;
+  caps: ClientCaps;
 }
 
 /** Capacity refusals that a request may wait out in the admission queue. */
@@ -68,6 +72,14 @@ export class AdmissionGate {
   private async wait(r: GateRequest, first: Verdict): Promise<Admitted> {
     const { queue, clock } = this.d;
     const since = clock.now();
+    // Before joining: one client may not fill the queue that every client shares.
+    let place;
+    try {
+      place = this.d.caps.enterQueue(r.clientId);
+    } catch (err) {
+      r.log.info({ reason: "too_many_queued", client: r.clientId }, "queue.reject");
+      throw err;
+    }
     const ticket = queue.enqueue({ priority: r.priority, signal: r.signal, ...(r.onQueued ? { onPosition: r.onQueued } : {}) });
     r.log.info({ priority: r.priority, queue_size: queue.size, reason: first.ok ? "queue_not_empty" : first.error.code }, "queue.wait");
     try {
@@ -87,6 +99,8 @@ export class AdmissionGate {
         r.log.info({ reason: err.code, retry_after_s: err.retryAfterS, waited_ms: Math.round(clock.now() - since) }, "queue.reject");
       }
       throw err;
+    } finally {
+      place.release();
     }
   }
 

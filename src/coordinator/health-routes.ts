@@ -3,6 +3,7 @@ import type { CoordinatorConfig } from "../common/config.js";
 import { sendJson, type HttpServer } from "../common/http-server.js";
 import { parseHeartbeat, type HeartbeatAck } from "../protocol/heartbeat.js";
 import type { AdmissionQueue } from "./admission-queue.js";
+import type { HeartbeatAdmission } from "./heartbeat-admission.js";
 import type { InferencePipeline } from "./inference-pipeline.js";
 import type { PrefixIndex } from "./prefix-index.js";
 import type { SessionTracker } from "./session-tracker.js";
@@ -22,6 +23,7 @@ export interface HealthRoutesDeps {
   index: PrefixIndex;
   queue: AdmissionQueue;
   pipeline: InferencePipeline;
+  admission: HeartbeatAdmission;
 }
 
 export function registerHealthRoutes(server: HttpServer, deps: HealthRoutesDeps): void {
@@ -81,8 +83,10 @@ export function registerHealthRoutes(server: HttpServer, deps: HealthRoutesDeps)
   });
 
   server.route("POST", "/coordinator/health/heartbeat", async (ctx) => {
-    const hb = parseHeartbeat(await ctx.readJson());
-    const known = table.get(hb.worker_id);
+    const parsed = parseHeartbeat(await ctx.readJson());
+    const known = table.get(parsed.worker_id);
+    const hb = { ...parsed, interval_ms: deps.admission.check(parsed, table, config.heartbeatIntervalMs) };
+    if (known !== undefined && known.url !== hb.worker_url) ctx.log.warn({ worker_id: hb.worker_id, from: known.url, to: hb.worker_url }, "worker.url_changed");
     table.upsert(hb, tracker.load(hb.worker_id));
     if (known === undefined || known.expired) ctx.log.info({ worker_id: hb.worker_id, worker_url: hb.worker_url, model: hb.health.model.id }, "worker.joined");
     const ack: HeartbeatAck = { status: "ok" };

@@ -12,6 +12,7 @@ import { canonicalText, type PromptInput } from "../protocol/prefix-blocks.js";
 import type { PrefillRequest, PrefillResponse } from "../protocol/worker-api.js";
 import { AdmissionGate, noCandidate, type Admitted } from "./admission-gate.js";
 import type { AdmissionQueue } from "./admission-queue.js";
+import type { ClientCaps } from "./client-caps.js";
 import type { CoordinatorTelemetry } from "./coordinator-telemetry.js";
 import type { PrefixIndex, PrefixMatch } from "./prefix-index.js";
 import { PromptTokenEstimator } from "./prompt-token-estimator.js";
@@ -51,6 +52,7 @@ export interface PipelineDeps {
   telemetry: CoordinatorTelemetry;
   index: PrefixIndex;
   queue: AdmissionQueue;
+  caps: ClientCaps;
 }
 
 export class InferencePipeline {
@@ -62,7 +64,7 @@ export class InferencePipeline {
   private readonly gate: AdmissionGate;
 
   constructor(private readonly d: PipelineDeps) {
-    this.gate = new AdmissionGate({ config: d.config, table: d.table, tracker: d.tracker, queue: d.queue, clock: d.clock });
+    this.gate = new AdmissionGate({ config: d.config, table: d.table, tracker: d.tracker, queue: d.queue, clock: d.clock, caps: d.caps });
   }
 
   get profile(): Profile {
@@ -166,7 +168,8 @@ export class InferencePipeline {
     // Without max_tokens the worker reserves the whole context; so does the estimate.
     const generation = job.maxTokens ?? (table.capacity(model).maxContextSize || FALLBACK_CONTEXT_TOKENS);
     const tokens = this.estimator.estimate(model, promptBytes) + generation;
-    const rate = this.d.rateLimiter.take(job.clientId, tokens, this.d.clock.now());
+    // The request itself was counted before its body was read (client-preflight.ts); its tokens now.
+    const rate = this.d.rateLimiter.takeTokens(job.clientId, tokens, this.d.clock.now());
     if (!rate.ok) {
       job.log.info({ limit: rate.limit, client: job.clientId }, "ratelimit.reject");
       throw new ServingError("rate_limited", `rate limit of ${rate.limit} per minute reached`, { retryAfterS: rate.retryAfterS });
@@ -247,7 +250,7 @@ export class InferencePipeline {
     let admitted: Admitted;
     try {
       const a = this.gate.enter({
-        model: p.model, tokens: p.tokens, priority: job.priority ?? 0, signal: job.signal, log: job.log,
+        model: p.model, tokens: p.tokens, priority: job.priority ?? 0, clientId: job.clientId, signal: job.signal, log: job.log,
         decide: () => this.decide(job, { model: p.model, tokens: p.tokens, exclude: new Set(), prefix: p.prefix, sequence: p.sequence }),
         ...(job.onQueued ? { onQueued: job.onQueued } : {}),
       });

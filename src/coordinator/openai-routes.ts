@@ -16,6 +16,7 @@ import { priorityOf } from "./request-priority.js";
 import { queueComments, routeDecisionHeader, traceparentOf } from "./seed-routes.js";
 import { SESSION_HEADER, conversationIdOf } from "./session-header.js";
 import type { WorkerTable } from "./worker-table.js";
+import { clientPreflight, type PreflightDeps } from "./client-preflight.js";
 
 /**
  * The OpenAI-compatible API, a second front door over the same pipeline as the seed's: admission,
@@ -28,6 +29,7 @@ export interface OpenAiRoutesDeps {
   config: CoordinatorConfig;
   table: WorkerTable;
   clock: Clock;
+  preflight: PreflightDeps;
 }
 
 export const OWNED_BY = "inference-engine";
@@ -50,8 +52,15 @@ export function registerOpenAiRoutes(server: HttpServer, d: OpenAiRoutesDeps): v
     },
     "openai",
   );
-  server.route("POST", "/v1/completions", async (ctx) => serve(ctx, d, parseCompletionRequest(await ctx.readJson(), d.config.maxTokensLimit)), "openai");
-  server.route("POST", "/v1/chat/completions", async (ctx) => serve(ctx, d, parseChatRequest(await ctx.readJson(), d.config.maxTokensLimit)), "openai");
+  // Rate and in-flight caps before the body is read (client-preflight.ts).
+  server.route("POST", "/v1/completions", async (ctx) => {
+    clientPreflight(ctx, d.preflight);
+    await serve(ctx, d, parseCompletionRequest(await ctx.readJson(), d.config.maxTokensLimit));
+  }, "openai");
+  server.route("POST", "/v1/chat/completions", async (ctx) => {
+    clientPreflight(ctx, d.preflight);
+    await serve(ctx, d, parseChatRequest(await ctx.readJson(), d.config.maxTokensLimit));
+  }, "openai");
 }
 
 async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest): Promise<void> {

@@ -8,6 +8,7 @@ import type { InferencePipeline, StartedInference } from "./inference-pipeline.j
 import type { StreamFormat } from "./relay.js";
 import { priorityOf } from "./request-priority.js";
 import { conversationIdOf } from "./session-header.js";
+import { clientPreflight, type PreflightDeps } from "./client-preflight.js";
 
 /** `POST /coordinator/infer`: the seed's client API over the shared pipeline. */
 const seedFormat: StreamFormat = {
@@ -47,8 +48,10 @@ export function queueComments(res: RouteContext["res"]): (position: number, size
   };
 }
 
-export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeline, config: CoordinatorConfig): void {
+export function registerSeedRoutes(server: HttpServer, pipeline: InferencePipeline, config: CoordinatorConfig, preflight: PreflightDeps): void {
   server.route("POST", "/coordinator/infer", async (ctx: RouteContext) => {
+    // Rate and in-flight caps before the body is read.
+    clientPreflight(ctx, preflight);
     const body = parseInferRequest(await ctx.readJson(), config.maxTokensLimit);
     const conversationId = conversationIdOf(ctx);
     const clientGone = new AbortController();

@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
 import { HttpServer, sendJson } from "../common/http-server.js";
-import { coordinatorRouteClass, createGuard } from "../common/access-guard.js";
+import { coordinatorRouteClass, createGuard, logClusterPlane } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
 import { registerMetricsRoute } from "../common/metrics-route.js";
 import { mathRng, type Rng } from "../common/rng.js";
@@ -10,7 +10,9 @@ import { CoordinatorTelemetry } from "./coordinator-telemetry.js";
 import { registerDashboardRoutes } from "./dashboard-routes.js";
 import { registerHealthRoutes } from "./health-routes.js";
 import { InferencePipeline } from "./inference-pipeline.js";
-import { drainWorker } from "./worker-drain.js";
+import { drainWorker, undrainWorker } from "./worker-drain.js";
+import { ClientCaps } from "./client-caps.js";
+import { HeartbeatAdmission } from "./heartbeat-admission.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { registerOpenAiRoutes } from "./openai-routes.js";
 import { systemTimers } from "../common/timers.js";
@@ -54,21 +56,33 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   const profile = profileNamed(config.schedulerProfile, config.schedulerSaturation);
   const tracing = startTracing(config, "coordinator", log);
   const telemetry = new CoordinatorTelemetry({ table, tracker, clock, tracer: tracing.tracer });
+  const caps = new ClientCaps({ maxStreams: config.maxStreamsPerKey, maxQueued: config.maxQueuedPerKey });
   const pipeline = new InferencePipeline({
-    config, table, tracker, client, profile, clock, rng: deps.rng ?? mathRng, log, rateLimiter, telemetry, index, queue,
+    config, table, tracker, client, profile, clock, rng: deps.rng ?? mathRng, log, rateLimiter, telemetry, index, queue, caps,
   });
   const server = new HttpServer({
     log,
     maxBodyBytes: config.maxBodyBytes,
-    guard: createGuard({ apiKeys: config.apiKeys, clusterToken: config.clusterToken }, coordinatorRouteClass),
+    maxJsonDepth: config.maxJsonDepth,
+    guard: createGuard(
+      { apiKeys: config.apiKeys, adminApiKeys: config.adminApiKeys, clusterToken: config.clusterToken, insecure: config.insecure },
+      coordinatorRouteClass,
+    ),
     onResponse: (route, method, status) => telemetry.metrics.httpResponse(route, method, status),
   });
   const startedMs = clock.now();
-  registerHealthRoutes(server, { table, tracker, config, clock, startedMs, index, queue, pipeline });
-  registerSeedRoutes(server, pipeline, config);
-  registerOpenAiRoutes(server, { pipeline, config, table, clock });
+  const admission = new HeartbeatAdmission({
+    maxWorkers: config.maxWorkers, maxIntervalMs: config.maxHeartbeatIntervalMs, allowlist: config.workerAllowlist,
+  });
+  registerHealthRoutes(server, { table, tracker, config, clock, startedMs, index, queue, pipeline, admission });
+  const preflight = { rateLimiter, caps, clock };
+  registerSeedRoutes(server, pipeline, config, preflight);
+  registerOpenAiRoutes(server, { pipeline, config, table, clock, preflight });
   server.route("POST", "/coordinator/workers/:id/drain", async (ctx) => {
     sendJson(ctx.res, 200, await drainWorker({ table, client, pipeline, log: ctx.log }, ctx.params.id!, ctx.requestId));
+  });
+  server.route("POST", "/coordinator/workers/:id/undrain", async (ctx) => {
+    sendJson(ctx.res, 200, await undrainWorker({ table, client, log: ctx.log }, ctx.params.id!, ctx.requestId));
   });
   registerMetricsRoute(server, telemetry.metrics.registry);
   registerDashboardRoutes(server, { table, tracker, telemetry, config, clock, startedMs });
@@ -77,6 +91,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   sweeper.unref();
   const url = await server.listen(config.port, config.host);
   log.info({ url, port: server.port, profile: profile.name, queue_size: config.queueSize }, "server.listening");
+  logClusterPlane(log, config, "coordinator");
   return {
     url,
     table,

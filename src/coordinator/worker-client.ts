@@ -91,6 +91,14 @@ export class WorkerClient {
     if (res.statusCode !== 200) throw statusError(res.statusCode, text);
   }
 
+  /** Tells a drained worker to take sessions again. */
+  async undrain(workerUrl: string, requestId: string, timeoutMs: number): Promise<void> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const res = await this.call(workerUrl, "/worker/undrain", {}, { requestId, signal }, timeoutMs);
+    const text = await readText(res, signal);
+    if (res.statusCode !== 200) throw statusError(res.statusCode, text);
+  }
+
   /** Best effort: frees a session the coordinator no longer wants (errors are ignored). */
   async cancel(workerUrl: string, sessionId: string, requestId: string): Promise<void> {
     try {

@@ -75,3 +75,20 @@ export async function drainWorker(d: DrainDeps, workerId: string, requestId: str
   d.log.info({ ...result }, "worker.drained");
   return result;
 }
+
+/**
+ * `POST /coordinator/workers/{id}/undrain`: the worker takes sessions again, and this coordinator
+ * routes to it at once (its next heartbeat confirms). Cached sequences already handed off stay
+ * where they went.
+ */
+export async function undrainWorker(d: Pick<DrainDeps, "table" | "client" | "log">, workerId: string, requestId: string): Promise<{ worker_id: string; draining: false }> {
+  const entry = d.table.get(workerId);
+  if (entry === undefined) throw new ServingError("not_found", `unknown worker ${workerId}`);
+  await d.client.undrain(entry.url, requestId, CALL_TIMEOUT_MS).catch((err: Error) => {
+    if (err instanceof ServingError) throw err;
+    throw new ServingError("worker_unreachable", `worker ${workerId} did not answer the undrain: ${err.message}`);
+  });
+  d.table.markUndrained(workerId);
+  d.log.info({ worker_id: workerId }, "worker.undrained");
+  return { worker_id: workerId, draining: false };
+}

@@ -93,6 +93,14 @@ export class WorkerTable {
     this.recompute();
   }
 
+  /** Back in routing after an operator's undrain, before its next heartbeat says so. */
+  markUndrained(id: string): void {
+    const e = this.entries.get(id);
+    if (e === undefined || !e.health.draining) return;
+    e.health = { ...e.health, draining: false };
+    this.recompute();
+  }
+
   /** A worker fault (never a client's 4xx): feeds the breaker, which may open at once. */
   recordFault(id: string, kind: FaultKind): void {
     const e = this.entries.get(id);
@@ -155,6 +163,20 @@ export class WorkerTable {
       }
     }
     if (changed) this.recompute();
+  }
+
+  /** Entries held, expired ones included (the table's memory bound counts them). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Forgets the expired entry seen longest ago, to make room; false when none is expired. */
+  forgetOneExpired(): boolean {
+    let oldest: WorkerEntry | undefined;
+    for (const e of this.entries.values()) if (e.expired && (oldest === undefined || e.lastSeenMs < oldest.lastSeenMs)) oldest = e;
+    if (oldest === undefined) return false;
+    this.entries.delete(oldest.id);
+    return true;
   }
 
   get(id: string): WorkerEntry | undefined {

@@ -81,6 +81,12 @@ export interface HeartbeatAck {
   cache?: { epoch: string; seq: number } | null;
 }
 
+/** A worker's model names: how many aliases, how long each name (characters); MODEL_ALIASES allows the same. */
+export const MAX_MODEL_ALIASES = 32;
+export const MAX_MODEL_NAME_CHARS = 256;
+/** Bounds of a heartbeat's announced interval (ms); the upper one is the coordinator's MAX_HEARTBEAT_INTERVAL_MS. */
+export const MIN_HEARTBEAT_INTERVAL_MS = 50;
+
 /** Bounds on a heartbeat's cache section (the body limit bounds it too). */
 const MAX_CACHE_EVENTS = 8192;
 const MAX_CACHE_BLOCKS = 65_536;
@@ -120,8 +126,14 @@ export function parseHeartbeat(o: JsonObject): Heartbeat {
   const model = obj(h, "model");
   const limits = obj(h, "limits");
   const slots = obj(h, "slots");
-  const modelId = typeof model.id === "string" && model.id !== "" ? model.id.slice(0, 256) : "default";
-  const aliases = Array.isArray(model.aliases) ? model.aliases.filter((a): a is string => typeof a === "string").slice(0, 32) : [];
+  const modelId = typeof model.id === "string" && model.id !== "" ? model.id : "default";
+  if (modelId.length > MAX_MODEL_NAME_CHARS) throw new ServingError("invalid_field", `'health.model.id' is longer than ${MAX_MODEL_NAME_CHARS} characters`, { param: "health.model.id" });
+  const aliases = Array.isArray(model.aliases) ? model.aliases.filter((a): a is string => typeof a === "string") : [];
+  // Refused rather than cut: a worker whose names were silently dropped would be unreachable by them.
+  if (aliases.length > MAX_MODEL_ALIASES) throw new ServingError("invalid_field", `'health.model.aliases' holds more than ${MAX_MODEL_ALIASES} names`, { param: "health.model.aliases" });
+  if (aliases.some((a) => a.length === 0 || a.length > MAX_MODEL_NAME_CHARS)) {
+    throw new ServingError("invalid_field", `every name in 'health.model.aliases' must have 1 to ${MAX_MODEL_NAME_CHARS} characters`, { param: "health.model.aliases" });
+  }
   const health: WorkerHealth = {
     alive: h.alive !== false,
     active_sessions: num(h, "active_sessions"),

@@ -3,7 +3,7 @@ import { stat } from "node:fs/promises";
 import { systemClock, type Clock } from "../common/clock.js";
 import type { WorkerConfig } from "../common/config.js";
 import { HttpServer, sendJson, type HttpServerOptions } from "../common/http-server.js";
-import { createGuard } from "../common/access-guard.js";
+import { createGuard, logClusterPlane } from "../common/access-guard.js";
 import type { Logger } from "../common/logger.js";
 import { registerMetricsRoute } from "../common/metrics-route.js";
 import { startTracing } from "../common/tracing.js";
@@ -48,7 +48,9 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
   const serverOptions: HttpServerOptions = {
     log,
     maxBodyBytes: config.maxBodyBytes,
-    guard: createGuard({ apiKeys: [], clusterToken: config.clusterToken }, () => "cluster"),
+    maxJsonDepth: config.maxJsonDepth,
+    // Without a cluster token: loopback peers only (a coordinator elsewhere needs CLUSTER_TOKEN).
+    guard: createGuard({ apiKeys: [], adminApiKeys: [], clusterToken: config.clusterToken, insecure: config.insecure }, () => "cluster"),
     onResponse: (route, method, status) => service?.metrics.httpResponse(route, method, status),
   };
   const server = new HttpServer(serverOptions);
@@ -87,6 +89,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     .route("GET", "/worker/cache", (ctx) => sendJson(ctx.res, 200, svc.cacheListing()))
     .route("POST", "/worker/drain", (ctx) => svc.drainRoute(ctx))
     .route("POST", "/worker/adopt", (ctx) => svc.adoptRoute(ctx))
+    .route("POST", "/worker/undrain", (ctx) => svc.undrainRoute(ctx))
     .route("GET", "/worker/health", (ctx) => {
       const body = JSON.stringify(svc.health());
       ctx.res.writeHead(200, { "content-type": "application/json" }).end(body);
@@ -112,6 +115,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
   const sweeper = setInterval(() => svc.sweep(), sweepMs);
   sweeper.unref();
   wlog.info({ url, listen: listened, ...engine.info }, "server.listening");
+  logClusterPlane(wlog, config, "worker");
 
   let shuttingDown: Promise<void> | undefined;
   return {

@@ -287,7 +287,23 @@ export class WorkerService {
     sendJson(ctx.res, 200, body);
   }
 
-  /** Told when a coordinator asked this worker to drain (to announce it in a heartbeat at once). */
+  /**
+   * `POST /worker/undrain`: takes sessions again after an operator's drain (the next heartbeat
+   * says so). A worker that is shutting down stays drained (409).
+   */
+  undrainRoute(ctx: RouteContext): void {
+    if (this.shuttingDown) throw new ServingError("draining", "worker is shutting down; it cannot take sessions again");
+    const was = this.draining;
+    this.draining = false;
+    ctx.log.info({ was_draining: was }, "worker.undrain_requested");
+    this.onDrainRequested?.();
+    sendJson(ctx.res, 200, { worker_id: this.o.workerId, draining: false });
+  }
+
+  /** Set once shutdown's drain began: nothing undoes it. */
+  private shuttingDown = false;
+
+  /** Told when a coordinator asked this worker to drain or undrain (to announce it in a heartbeat at once). */
   onDrainRequested: (() => void) | undefined;
 
   /** `POST /worker/adopt`: takes over a sequence a draining worker cached. */
@@ -314,6 +330,7 @@ export class WorkerService {
   /** Refuses new sessions and resolves when running ones are done (or `timeoutMs` passed). */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
+    this.shuttingDown = true;
     this.sessions.stopKeeping();
     if (this.sessions.count > 0) {
       let timer: NodeJS.Timeout | undefined;

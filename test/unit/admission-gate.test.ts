@@ -9,6 +9,7 @@ import { loadOptions } from "../../src/common/config-parse.js";
 import { coordinatorOptions } from "../../src/common/config.js";
 import { AdmissionGate, type Admitted } from "../../src/coordinator/admission-gate.js";
 import { AdmissionQueue } from "../../src/coordinator/admission-queue.js";
+import { ClientCaps } from "../../src/coordinator/client-caps.js";
 import { seedProfile } from "../../src/coordinator/scheduler/profiles.js";
 import { schedule } from "../../src/coordinator/scheduler/schedule.js";
 import { SessionTracker } from "../../src/coordinator/session-tracker.js";
@@ -18,7 +19,7 @@ import { priorityOf } from "../../src/coordinator/request-priority.js";
 import type { RouteContext } from "../../src/common/http-server.js";
 
 /** A fleet of one worker holding one session, a tracker, a queue and the gate over them. */
-function fleet(queueSize = 4) {
+function fleet(queueSize = 4, maxQueuedPerClient = 0) {
   const clock = new ManualClock();
   const timers = new ManualTimers(clock);
   const table = new WorkerTable(clock, 1000);
@@ -30,15 +31,16 @@ function fleet(queueSize = 4) {
   const queue = new AdmissionQueue({ maxSize: queueSize, timeoutMs: 5000, clock, timers });
   tracker.onFreed = () => queue.kick();
   const config = loadOptions(coordinatorOptions, [], {}).config;
-  const gate = new AdmissionGate({ config, table, tracker, queue, clock });
+  const caps = new ClientCaps({ maxStreams: 0, maxQueued: maxQueuedPerClient });
+  const gate = new AdmissionGate({ config, table, tracker, queue, clock, caps });
   const log = pino({ level: "silent" });
   const decide = () =>
     schedule(seedProfile, table.list().map((e) => ({
       id: e.id, url: e.url, model: "m", fresh: table.isFresh(e), healthy: true, draining: false, sessions: tracker.load(e.id).sessions,
       maxSessions: 1, kvBytes: 0, maxKvBytes: 1e9, maxSessionKvBytes: 1e6, kvBytesPerToken: 1, contextSize: 2048, waiting: 0, slotsTotal: 1,
     })), { model: "m", tokens: 10, exclude: new Set() }, { nowMs: clock.now(), rng: createRng(1) });
-  const enter = (signal = new AbortController().signal) => gate.enter({ model: "m", tokens: 10, priority: 0, signal, log, decide });
-  return { clock, timers, table, tracker, queue, enter };
+  const enter = (signal = new AbortController().signal, clientId = "key:a") => gate.enter({ model: "m", tokens: 10, priority: 0, clientId, signal, log, decide });
+  return { clock, timers, table, tracker, queue, enter, caps };
 }
 
 const settle = () => new Promise<void>((r) => setImmediate(r));
@@ -119,8 +121,37 @@ describe("the admission gate", () => {
   });
 });
 
+describe("the per-client cap on queued requests", () => {
+  it("refuses a client's third waiter with too_many_queued while another client still queues, and frees places as waits end", async () => {
+    const f = fleet(8, 2);
+    f.tracker.open("r0", "w1", 10);
+    const a = new AbortController();
+    const first = f.enter(a.signal) as Promise<Admitted>;
+    const second = f.enter() as Promise<Admitted>;
+    await assert.rejects(f.enter() as Promise<Admitted>, (e: ServingError) => e.code === "too_many_queued");
+    const other = f.enter(undefined, "key:b");
+    assert.ok(other instanceof Promise);
+    assert.equal(f.caps.queuedOf("key:a"), 2);
+    a.abort();
+    await assert.rejects(first);
+    assert.equal(f.caps.queuedOf("key:a"), 1, "an abandoned wait gives its place back");
+    const third = f.enter();
+    assert.ok(third instanceof Promise);
+    void second.catch(() => {});
+    void third.catch(() => {});
+    void other.catch(() => {});
+  });
+});
+
 describe("a request's priority", () => {
-  const ctx = (v?: string) => ({ req: { headers: v === undefined ? {} : { "x-priority": v } } }) as unknown as RouteContext;
+  const ctx = (v?: string, operator = true) => ({ operator, req: { headers: v === undefined ? {} : { "x-priority": v } } }) as unknown as RouteContext;
+  it("refuses a negative priority from a client that is not an operator (403), in the body or the header", () => {
+    assert.throws(() => priorityOf(ctx(undefined, false), -1), (e: ServingError) => e.code === "forbidden" && e.param === "priority");
+    assert.throws(() => priorityOf(ctx("-2", false), undefined), (e: ServingError) => e.code === "forbidden" && e.param === "x-priority");
+    assert.equal(priorityOf(ctx("3", false), undefined), 3);
+    assert.equal(priorityOf(ctx(undefined, true), -1), -1);
+  });
+
   const table: [string, string | undefined, number | undefined, number | string][] = [
     ["none: 0", undefined, undefined, 0],
     ["the header", "-3", undefined, -3],

@@ -1,0 +1,32 @@
+import type { Clock } from "../common/clock.js";
+import type { RouteContext } from "../common/http-server.js";
+import { ServingError } from "../common/serving-error.js";
+import type { CapLease, ClientCaps } from "./client-caps.js";
+import type { RateLimiter } from "./rate-limiter.js";
+
+/**
+ * The cheap refusals of an inference request, run after authentication and before its body is
+ * read or parsed: the client's request rate (RATE_LIMIT_RPM) and its cap on requests in flight
+ * (MAX_STREAMS_PER_KEY). The in-flight place is released when the response closes, however it ends.
+ */
+export interface PreflightDeps {
+  rateLimiter: RateLimiter;
+  caps: ClientCaps;
+  clock: Clock;
+}
+
+export function clientPreflight(ctx: RouteContext, d: PreflightDeps): void {
+  const rate = d.rateLimiter.takeRequest(ctx.clientId, d.clock.now());
+  if (!rate.ok) {
+    ctx.log.info({ limit: rate.limit, client: ctx.clientId }, "ratelimit.reject");
+    throw new ServingError("rate_limited", `rate limit of ${rate.limit} per minute reached`, { retryAfterS: rate.retryAfterS });
+  }
+  let lease: CapLease;
+  try {
+    lease = d.caps.enterStream(ctx.clientId);
+  } catch (err) {
+    ctx.log.info({ reason: "too_many_streams", client: ctx.clientId }, "ratelimit.reject");
+    throw err;
+  }
+  ctx.res.once("close", () => lease.release());
+}
