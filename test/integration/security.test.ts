@@ -8,6 +8,7 @@ import { startCoordinatorProc, startWorkerProc, type Served } from "../helpers/p
 
 const KEY = "sk-test-0123456789abcdef";
 const TOKEN = "cluster-token-0123456789";
+const ADMIN = "admin-key-0123456789abcdef";
 
 async function get(url: string, headers: Record<string, string> = {}) {
   const res = await request(url, { headers });
@@ -19,7 +20,7 @@ describe("API keys, the cluster token and rate limits", () => {
   let c: Served;
   let w: Served;
   before(async () => {
-    c = await startCoordinatorProc({ API_KEYS: `other-key-0000000000,${KEY}`, CLUSTER_TOKEN: TOKEN, RATE_LIMIT_RPM: "4" });
+    c = await startCoordinatorProc({ API_KEYS: `other-key-0000000000,${KEY}`, ADMIN_API_KEYS: ADMIN, CLUSTER_TOKEN: TOKEN, RATE_LIMIT_RPM: "4" });
     w = await startWorkerProc(c.url, { id: "w1", env: { CLUSTER_TOKEN: TOKEN } });
     await waitForRoutable(c.url, 1);
   });
@@ -42,6 +43,7 @@ describe("API keys, the cluster token and rate limits", () => {
     const all = JSON.stringify(c.proc.logs) + JSON.stringify(w.proc.logs) + c.proc.stderr.join("") + w.proc.stderr.join("");
     assert.ok(!all.includes(KEY));
     assert.ok(!all.includes(TOKEN));
+    assert.ok(!all.includes(ADMIN));
   });
 
   it("lets no rogue process register as a worker or drive one", async () => {
@@ -73,16 +75,47 @@ describe("API keys, the cluster token and rate limits", () => {
     await waitFor(async () => (await getJson(`${c.url}/coordinator/health`)).body.active_sessions === 0, "no session left");
   });
 
-  it("lets only an operator's key or the cluster token drain a worker", async () => {
-    const drain = (h: Record<string, string>, id = "w1") => postJson(`${c.url}/coordinator/workers/${id}/drain`, {}, h);
+  it("keeps negative priorities, the prefix index and the routing log for operator keys (403 for a client key)", async () => {
+    const client = { authorization: `Bearer ${KEY}` };
+    const admin = { authorization: `Bearer ${ADMIN}` };
+    const urgent = await postJson(`${c.url}/coordinator/infer`, { prompt: "Hi", model: "any", max_tokens: 1, priority: -1 }, client);
+    assert.equal(urgent.status, 403);
+    assert.equal(urgent.body.reason, "forbidden");
+    const byHeader = await postJson(`${c.url}/v1/completions`, { prompt: "Hi", model: "any", max_tokens: 1 }, { ...client, "x-priority": "-3" });
+    assert.equal(byHeader.status, 403);
+    assert.equal(byHeader.body.error.code, "forbidden");
+    const operator = await streamSse(`${c.url}/coordinator/infer`, { prompt: "Hi", model: "any", max_tokens: 1, priority: -1 }, { headers: admin });
+    assert.equal(operator.status, 200, "an admin key is also a client key, with operator rights");
+    for (const path of ["/coordinator/health/prefix-index", "/coordinator/health/routing"]) {
+      assert.equal((await get(`${c.url}${path}`, client)).status, 403, path);
+      assert.equal((await get(`${c.url}${path}`, admin)).status, 200, path);
+    }
+    await waitFor(async () => (await getJson(`${c.url}/coordinator/health`)).body.active_sessions === 0, "no session left");
+  });
+
+  it("lets only an operator's key or the cluster token drain a worker, and undrain puts it back", async () => {
+    const drain = (h: Record<string, string>, id = "w1", verb = "drain") => postJson(`${c.url}/coordinator/workers/${id}/${verb}`, {}, h);
     assert.equal((await drain({})).status, 401);
     assert.equal((await drain({ authorization: "Bearer not-a-key-at-all" })).status, 401);
-    assert.equal((await drain({ authorization: `Bearer ${KEY}` }, "nobody")).status, 404);
+    const byClient = await drain({ authorization: `Bearer ${KEY}` });
+    assert.equal(byClient.status, 403, "a client key may not drain");
+    assert.equal(byClient.body.reason, "forbidden");
+    assert.equal((await drain({ authorization: `Bearer ${ADMIN}` }, "nobody")).status, 404);
     const byToken = await drain({ authorization: `Bearer ${TOKEN}` });
     assert.equal(byToken.status, 200);
     assert.equal(byToken.body.draining, true);
-    const byKey = await drain({ authorization: `Bearer ${KEY}` });
-    assert.equal(byKey.status, 200, "draining twice is harmless");
+    const byAdmin = await drain({ authorization: `Bearer ${ADMIN}` });
+    assert.equal(byAdmin.status, 200, "draining twice is harmless");
     await waitFor(async () => (await getJson(`${c.url}/coordinator/health`)).body.workers.routable === 0, "the drained worker out of routing");
+    assert.equal((await drain({ authorization: `Bearer ${KEY}` }, "w1", "undrain")).status, 403);
+    const undrained = await drain({ authorization: `Bearer ${ADMIN}` }, "w1", "undrain");
+    assert.equal(undrained.status, 200);
+    assert.equal(undrained.body.draining, false);
+    assert.equal((await getJson(`${c.url}/coordinator/health`)).body.workers.routable, 1, "routable at once");
+    // The worker's own heartbeats agree (not overwritten back to draining by the next beat).
+    await waitFor(async () => {
+      const w = (await get(`${c.url}/coordinator/health/workers`, { authorization: `Bearer ${KEY}` })).body.workers[0];
+      return w.last_heartbeat_ms_ago < 150 && w.draining === false && w.routable === true;
+    }, "a fresh beat that says the worker takes sessions");
   });
 });

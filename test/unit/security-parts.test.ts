@@ -28,7 +28,8 @@ describe("secret comparison", () => {
 describe("route classes", () => {
   const table: [string, string][] = [
     ["/coordinator/health", "open"], ["/metrics", "open"], ["/coordinator/health/heartbeat", "cluster"],
-    ["/coordinator/infer", "client"], ["/coordinator/workers/:id/drain", "admin"], ["/v1/chat/completions", "client"], ["/coordinator/health/workers", "client"],
+    ["/coordinator/infer", "client"], ["/coordinator/workers/:id/drain", "admin"], ["/coordinator/workers/:id/undrain", "admin"],
+    ["/coordinator/health/prefix-index", "admin"], ["/coordinator/health/routing", "admin"], ["/v1/chat/completions", "client"], ["/coordinator/health/workers", "client"],
     // A browser opens the page without headers; the page holds no data and sends its key to the data route.
     ["/dashboard", "open"], ["/dashboard/api/state", "client"],
   ];
