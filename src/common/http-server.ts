@@ -5,7 +5,7 @@ import type { Logger } from "./logger.js";
 import { ServingError } from "./serving-error.js";
 import { errorHeaders, httpStatusOf, openAiErrorBody, seedErrorBody, toServingError } from "./error-mapping.js";
 import { parseJsonObject, type JsonObject } from "../protocol/validate.js";
-import { jsonDepthExceeds } from "../protocol/json-depth.js";
+import { JsonDepthScanner } from "../protocol/json-depth.js";
 
 /**
  * A small router over node:http. The hot paths (SSE relays) write straight to the socket, so a
@@ -174,7 +174,7 @@ export function sendError(ctx: RouteContext, err: unknown, dialect: ErrorDialect
   const body = dialect === "openai" ? openAiErrorBody(se) : seedErrorBody(se, ctx.requestId);
   const headers: Record<string, string> = { "content-type": "application/json", ...errorHeaders(se) };
   // After a refused or unread body the connection's framing is unknown: close it.
-  if (se.code === "body_too_large") headers.connection = "close";
+  if (se.code === "body_too_large" || se.code === "json_too_deep" || !ctx.req.complete) headers.connection = "close";
   sendJson(res, status, body, headers);
 }
 
@@ -192,21 +192,25 @@ async function readJsonBody(req: IncomingMessage, maxBytes: number, maxDepth: nu
   }
   const chunks: Buffer[] = [];
   let size = 0;
+  // Each chunk's nesting is checked as it arrives: a body nested too deep is refused at once,
+  // unread beyond that chunk, and never reaches JSON.parse (whose cost grows with the tree).
+  const depth = new JsonDepthScanner(maxDepth);
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > maxBytes) {
       req.resume();
       throw new ServingError("body_too_large", `request body exceeds ${maxBytes} bytes`);
     }
+    const tooDeep = depth.feed(chunk as Buffer);
+    if (tooDeep !== undefined) {
+      req.resume();
+      throw new ServingError("json_too_deep", `JSON nesting deeper than ${maxDepth} levels (at byte ${tooDeep})`, {
+        details: { max_depth: maxDepth, offset: tooDeep },
+      });
+    }
     chunks.push(chunk as Buffer);
   }
   if (size === 0) throw new ServingError("invalid_request", "request body is empty; send a JSON object");
-  const bytes = Buffer.concat(chunks, size);
-  // A linear byte scan is far cheaper than JSON.parse building a deep tree (and its recursion).
-  const depth = jsonDepthExceeds(bytes, maxDepth);
-  if (depth !== undefined) {
-    throw new ServingError("json_too_deep", `JSON nesting deeper than ${maxDepth} levels (at byte ${depth})`, { details: { max_depth: maxDepth, offset: depth } });
-  }
   // Invalid UTF-8 decodes to U+FFFD rather than failing, so a broken byte is a content problem, not a crash.
-  return parseJsonObject(bytes.toString("utf8"));
+  return parseJsonObject(Buffer.concat(chunks, size).toString("utf8"));
 }

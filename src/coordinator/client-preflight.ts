@@ -16,17 +16,19 @@ export interface PreflightDeps {
 }
 
 export function clientPreflight(ctx: RouteContext, d: PreflightDeps): void {
-  const rate = d.rateLimiter.takeRequest(ctx.clientId, d.clock.now());
-  if (!rate.ok) {
-    ctx.log.info({ limit: rate.limit, client: ctx.clientId }, "ratelimit.reject");
-    throw new ServingError("rate_limited", `rate limit of ${rate.limit} per minute reached`, { retryAfterS: rate.retryAfterS });
-  }
+  // The cap first: a request it refuses does not spend the client's rate.
   let lease: CapLease;
   try {
     lease = d.caps.enterStream(ctx.clientId);
   } catch (err) {
     ctx.log.info({ reason: "too_many_streams", client: ctx.clientId }, "ratelimit.reject");
     throw err;
+  }
+  const rate = d.rateLimiter.takeRequest(ctx.clientId, d.clock.now());
+  if (!rate.ok) {
+    lease.release();
+    ctx.log.info({ limit: rate.limit, client: ctx.clientId }, "ratelimit.reject");
+    throw new ServingError("rate_limited", `rate limit of ${rate.limit} per minute reached`, { retryAfterS: rate.retryAfterS });
   }
   ctx.res.once("close", () => lease.release());
 }
