@@ -92,7 +92,8 @@ export class HeartbeatSender {
         bodyTimeout: timeoutMs,
       });
       const text = await res.body.text();
-      if (res.statusCode >= 300) throw new Error(`status ${res.statusCode}`);
+      // The coordinator's reason (cluster_token_required, worker_url_conflict, …) says what to fix.
+      if (res.statusCode >= 300) throw new Error(`status ${res.statusCode}${refusalOf(text)}`);
       const before = p.ack;
       p.ack = ackOf(text);
       // A coordinator without our cache state gets a snapshot at once, not a beat later.
@@ -120,4 +121,15 @@ function ackOf(text: string): CacheAck | undefined {
     // not JSON: a coordinator that does not index caches
   }
   return undefined;
+}
+
+/** ` (reason: message)` of a coordinator's seed-shaped error body, or "" (bounded: 300 characters). */
+function refusalOf(text: string): string {
+  try {
+    const b = JSON.parse(text) as { reason?: unknown; error?: unknown };
+    if (typeof b.reason === "string") return ` (${b.reason}: ${String(b.error ?? "").slice(0, 300)})`;
+  } catch {
+    // not JSON
+  }
+  return "";
 }

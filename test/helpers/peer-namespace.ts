@@ -1,4 +1,6 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { resolve } from "node:path";
+import { CLI, Proc, REPO_ROOT } from "./processes.js";
 
 /**
  * A peer on "another machine": a network namespace joined to this one by a veth pair, in
@@ -13,6 +15,11 @@ export interface PeerNamespace {
   readonly peerIp: string;
   /** An HTTP request made from inside the peer namespace. */
   fetch(url: string, init?: { method?: string; headers?: Record<string, string>; body?: unknown }): Promise<{ status: number; body: any }>;
+  /**
+   * A worker process inside the peer namespace, on the peer's address, port 3001 (the namespace is
+   * fresh: nothing else listens there). `ip netns exec` execs node, so the pid is the worker's.
+   */
+  startWorker(coordinatorUrl: string, id: string, env?: Record<string, string>): Promise<Proc>;
   close(): void;
 }
 
@@ -45,6 +52,19 @@ export function openPeerNamespace(): PeerNamespace | string {
   }
   return {
     hostIp, peerIp, close,
+    async startWorker(coordinatorUrl, id, env = {}) {
+      const child = spawn("ip", ["netns", "exec", ns, process.execPath, CLI, "worker", "--port", "3001", "--host", peerIp], {
+        cwd: REPO_ROOT,
+        env: {
+          PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "info", COORDINATOR_URL: coordinatorUrl, WORKER_ID: id, WORKER_URL: `http://${peerIp}:3001`,
+          HEARTBEAT_INTERVAL_MS: "200", THREADS: "1", PARALLEL: "4", MODELS_DIR: resolve(REPO_ROOT, "models"), ...env,
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      const proc = new Proc(child, id);
+      await proc.waitForLog((l) => l.msg === "server.listening", 60_000, "server.listening");
+      return proc;
+    },
     async fetch(url, init = {}) {
       const script = `
         const [url, init] = JSON.parse(process.argv[1]);

@@ -86,6 +86,28 @@ describe("the cluster plane seen from another machine", { skip }, () => {
     assert.ok(insecure.proc.logs.some((l) => l.msg === "cluster_plane.insecure" && l.level === "warn"));
   });
 
+  it("a worker on another machine without CLUSTER_TOKEN is told why it cannot join", async () => {
+    const far = await ns.startWorker(remote(plain), "far-w");
+    try {
+      const line = await far.waitForLog((l) => l.msg === "heartbeat.failed", 10_000, "heartbeat.failed");
+      assert.match(String(line.err), /401 \(cluster_token_required: .*CLUSTER_TOKEN/);
+    } finally {
+      await far.stop();
+    }
+  });
+
+  it("a worker on another machine with CLUSTER_TOKEN joins and serves requests across the link", async () => {
+    const far = await ns.startWorker(remote(tokened), "far-w", { CLUSTER_TOKEN: TOKEN });
+    try {
+      await waitForRoutable(tokened.url, 1);
+      const done = await postJson(`${tokened.url}/coordinator/infer`, { prompt: "Hello", model: "any", max_tokens: 2 });
+      assert.equal(done.status, 200);
+      assert.equal(done.headers["x-worker-id"], "far-w");
+    } finally {
+      await far.stop();
+    }
+  });
+
   it("with CLUSTER_TOKEN a remote peer is served with the token and refused without it", async () => {
     const without = await ns.fetch(`${remote(tokened)}/coordinator/health/heartbeat`, { method: "POST", body: beat("remote-w", `http://${ns.peerIp}:9`) });
     assert.equal(without.status, 401);
