@@ -4,6 +4,8 @@ import { systemClock, type Clock } from "../common/clock.js";
 import type { WorkerConfig } from "../common/config.js";
 import { HttpServer, sendJson, type HttpServerOptions } from "../common/http-server.js";
 import { createGuard, logClusterPlane } from "../common/access-guard.js";
+import { ConfigError } from "../common/config-parse.js";
+import { MAX_MODEL_ALIASES } from "../protocol/heartbeat.js";
 import type { Logger } from "../common/logger.js";
 import { registerMetricsRoute } from "../common/metrics-route.js";
 import { startTracing } from "../common/tracing.js";
@@ -42,6 +44,10 @@ export interface StartWorkerDeps {
 export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): Promise<RunningWorker> {
   const { log } = deps;
   const clock = deps.clock ?? systemClock;
+  // Coordinators refuse a heartbeat with more names (heartbeat.ts): fail here, before loading a model.
+  if (config.modelAliases.length > MAX_MODEL_ALIASES) {
+    throw new ConfigError(`invalid value for MODEL_ALIASES: ${config.modelAliases.length} names (expected at most ${MAX_MODEL_ALIASES})`);
+  }
   const { engine, modelCreatedS } = await createEngine(config, deps);
   let service: WorkerService | undefined;
   // With a cluster token, every worker endpoint (health and metrics included) answers only the cluster.

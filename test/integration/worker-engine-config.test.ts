@@ -67,3 +67,13 @@ describe("a worker's engine configuration", { skip }, () => {
     await forced.proc.stop();
   });
 });
+
+describe("a worker's model names", () => {
+  it("refuses at start more aliases than a coordinator accepts in a heartbeat, without loading a model", async () => {
+    const aliases = Array.from({ length: 33 }, (_, i) => `name-${i}`).join(",");
+    const refused = spawnCli("worker", ["worker", "--port", "0", "--host", "127.0.0.1"], { COORDINATOR_URL: NO_COORDINATOR, MODEL_ALIASES: aliases });
+    const { code } = await refused.exited;
+    assert.equal(code, 2);
+    assert.match(refused.stderr.join(""), /configuration error: invalid value for MODEL_ALIASES: 33 names \(expected at most 32\)/);
+  });
+});
