@@ -11,8 +11,8 @@ import { ServingError } from "./serving-error.js";
  *   they serve loopback peers only (401 cluster_token_required), unless INSECURE restores the old
  *   open behaviour;
  * - admin: drain/undrain, the prefix index (hashes of other clients' prompts) and the routing log.
- *   An admin key or the cluster token (a worker's SIGTERM handoff); with neither configured, a
- *   loopback peer (the operator on the machine). A client key gets 403;
+ *   An admin key or the cluster token (a worker's SIGTERM handoff); with no secret configured at
+ *   all, a loopback peer (the operator on the machine). A client key gets 403;
  * - client: everything else; an API key when API_KEYS is set (an admin key works too).
  * A request that carries operator rights (`ctx.operator`) may also use a negative priority.
  */
@@ -47,7 +47,8 @@ const CLUSTER_TOKEN_REQUIRED =
   "set the same CLUSTER_TOKEN on coordinators and workers (or INSECURE=1 / --insecure to accept any address, unsafe)";
 
 export function createGuard(secrets: AccessSecrets, classify: (path: string) => RouteClass) {
-  const nothingSet = (s: AccessSecrets) => s.adminApiKeys.length === 0 && s.clusterToken === undefined;
+  // No secret of any kind: a machine run as `npm start`, whose own operator is on loopback.
+  const nothingSet = (s: AccessSecrets) => s.apiKeys.length === 0 && s.adminApiKeys.length === 0 && s.clusterToken === undefined;
   return (ctx: RouteContext, routePath: string): void => {
     const cls = classify(routePath);
     if (cls === "open") return;
@@ -80,10 +81,10 @@ export function createGuard(secrets: AccessSecrets, classify: (path: string) => 
         throw new ServingError("forbidden", "this endpoint needs an operator key (ADMIN_API_KEYS); a client key is not one");
       }
       throw new ServingError("unauthorized", nothingSet(secrets)
-        ? "operator endpoints serve loopback peers only while neither ADMIN_API_KEYS nor CLUSTER_TOKEN is set"
+        ? "operator endpoints serve loopback peers only while no ADMIN_API_KEYS, API_KEYS or CLUSTER_TOKEN is set"
         : "this endpoint needs an operator key (ADMIN_API_KEYS) or the cluster token (Authorization: Bearer …)");
     }
-    if (localOperator && secrets.apiKeys.length === 0) ctx.operator = true;
+    if (localOperator) ctx.operator = true;
     if (secrets.apiKeys.length === 0) return;
     const index = token === undefined ? -1 : matchesAny(token, secrets.apiKeys);
     if (index === -1) throw new ServingError("unauthorized", "a valid API key is required (Authorization: Bearer <key>)");

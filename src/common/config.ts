@@ -80,7 +80,7 @@ export const coordinatorOptions = {
   apiKeys: keyListOpt("API_KEYS", "--api-keys",
     "client API keys (comma-separated), required as `Authorization: Bearer <key>` on client endpoints and the dashboard's data (off when empty)"),
   adminApiKeys: keyListOpt("ADMIN_API_KEYS", "--admin-api-keys",
-    "operator keys (comma-separated): drain/undrain, the prefix index, the routing log, negative priority; they also serve as client keys. Unset (and no CLUSTER_TOKEN): those serve loopback peers only"),
+    "operator keys (comma-separated): drain/undrain, the prefix index, the routing log, negative priority; they also serve as client keys. With no secret set at all (no API_KEYS, ADMIN_API_KEYS, CLUSTER_TOKEN): those serve loopback peers only"),
   maxStreamsPerKey: intOpt("MAX_STREAMS_PER_KEY", "--max-streams-per-key", 0, 0, 1_000_000,
     "inference requests one API key (one address without keys) may have in flight, queued included; beyond it 429 too_many_streams before the body is read; 0 = off"),
   maxQueuedPerKey: intOpt("MAX_QUEUED_PER_KEY", "--max-queued-per-key", 0, 0, 1_000_000,

@@ -63,6 +63,13 @@ describe("the access guard", () => {
     run(none, "/coordinator/infer", remote);
     assert.equal(remote.operator, false, "the client API is open, operator rights are not");
     assert.throws(() => run(none, DRAIN, ctx("10.201.0.2")), code("unauthorized"));
+    // Client keys alone close the operator routes to loopback callers without a key too.
+    const clientsOnly = { ...none, apiKeys: ["client-key-1"] };
+    assert.throws(() => run(clientsOnly, DRAIN, ctx("127.0.0.1")), code("unauthorized"));
+    const keyed = ctx("127.0.0.1", "client-key-1");
+    run(clientsOnly, "/coordinator/infer", keyed);
+    assert.equal(keyed.operator, false);
+    assert.doesNotThrow(() => run(clientsOnly, HB, ctx("127.0.0.1")), "local workers still beat (serve with API_KEYS)");
   });
 });
 
