@@ -4,7 +4,7 @@ import type { Logger } from "../common/logger.js";
 import { ServingError } from "../common/serving-error.js";
 import { admit, type AdmissionDecision } from "./admission.js";
 import type { AdmissionQueue, QueueTicket } from "./admission-queue.js";
-import type { ClientCaps } from "./client-caps.js";
+import type { CapLease, ClientCaps } from "./client-caps.js";
 import type { Decision } from "./scheduler/types.js";
 import type { SessionTracker } from "./session-tracker.js";
 import type { WorkerTable } from "./worker-table.js";
@@ -73,7 +73,7 @@ export class AdmissionGate {
     const { queue, clock } = this.d;
     const since = clock.now();
     // Before joining: one client may not fill the queue that every client shares.
-    let place;
+    let place: CapLease;
     try {
       place = this.d.caps.enterQueue(r.clientId);
     } catch (err) {
