@@ -12,6 +12,7 @@ const STATUS: Record<ErrorCode, number> = {
   prompt_too_long: 400,
   model_required: 400,
   unknown_model: 400,
+  context_length_exceeded: 400,
   unauthorized: 401,
   not_found: 404,
   session_not_found: 404,
@@ -19,7 +20,9 @@ const STATUS: Record<ErrorCode, number> = {
   method_not_allowed: 405,
   session_busy: 409,
   body_too_large: 413,
+  session_kv_limit_exceeded: 413,
   unsupported_media_type: 415,
+  client_closed: 499,
   rate_limited: 429,
   queue_full: 429,
   no_workers: 503,
@@ -34,6 +37,7 @@ const STATUS: Record<ErrorCode, number> = {
   worker_unreachable: 502,
   worker_failed: 502,
   worker_timeout: 504,
+  request_crashed_worker: 502,
   internal: 500,
 };
 
