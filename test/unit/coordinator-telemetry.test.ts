@@ -84,6 +84,8 @@ describe("coordinator metrics", () => {
       queue_length: ["gauge", []],
       queue_time_seconds: ["histogram", ["le"]],
       prefill_retries_total: ["counter", []],
+      poison_requests_total: ["counter", []],
+      poison_refusals_total: ["counter", []],
       stream_failovers_total: ["counter", []],
       worker_breaker_open: ["gauge", ["worker_id"]],
       prefill_seconds: ["histogram", ["le"]],
