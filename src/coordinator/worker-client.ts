@@ -1,6 +1,7 @@
 import { Agent, request, errors as undiciErrors, type Dispatcher } from "undici";
 import { ServingError } from "../common/serving-error.js";
-import { isErrorCode } from "../common/error-mapping.js";
+import { httpStatusOf, isErrorCode } from "../common/error-mapping.js";
+import type { ErrorCode } from "../common/serving-error.js";
 import type { DrainListing, HandoffEntry, PrefillRequest, PrefillResponse } from "../protocol/worker-api.js";
 
 /**
@@ -224,10 +225,21 @@ function statusError(status: number, text: string): Error {
   // The worker refused the coordinator's credentials (CLUSTER_TOKEN mismatch): the fleet's fault, never the client's.
   if (status === 401 || status === 403) return new WorkerFault(`worker refused the coordinator's credentials (${status})`, "auth", status);
   if (status >= 400 && status < 500) {
-    return new ServingError(reason !== undefined && isErrorCode(reason) ? reason : "invalid_request", message, { ...(param ? { param } : {}), ...(details ? { details } : {}) });
+    // Our worker names the request's fault with a known code and a message written for the client;
+    // anything else (an unknown code, or one that is not the client's 4xx) is not passed on verbatim.
+    const known = reason !== undefined && isErrorCode(reason) && isClientCode(reason) ? reason : undefined;
+    return new ServingError(known ?? "invalid_request", known !== undefined ? message : `the worker refused the request (${status})`, {
+      ...(param ? { param } : {}), ...(details ? { details } : {}),
+    });
   }
   if (status === 503 && reason !== undefined && CAPACITY_CODES.has(reason) && isErrorCode(reason)) return new ServingError(reason, message);
   return new WorkerFault(message, "status", status);
+}
+
+/** A code for the client's own mistake (4xx other than 401/403, which are about credentials). */
+function isClientCode(code: ErrorCode): boolean {
+  const status = httpStatusOf(code);
+  return status >= 400 && status < 500 && status !== 401 && status !== 403;
 }
 
 export function isCapacityError(err: unknown): err is ServingError {

@@ -79,4 +79,16 @@ describe("calls to a worker outside a stream", () => {
       assert.doesNotMatch(JSON.stringify(r.body), /INTERNAL-DETAIL|secret/);
     });
   });
+
+  it("a 4xx with a code the project does not know is the client's 400 without the worker's text", async () => {
+    await withFake((_req, res) => {
+      res.writeHead(422, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "UPSTREAM-DETAIL stack at x.js:1", reason: "weird_code" }));
+    }, async (url) => {
+      const r = await postJson(`${url}/coordinator/infer`, { prompt: "hello", model: "fake", max_tokens: 4 });
+      assert.equal(r.status, 400);
+      assert.equal(r.body.reason, "invalid_request");
+      assert.doesNotMatch(JSON.stringify(r.body), /UPSTREAM-DETAIL/);
+    });
+  });
 });
