@@ -91,4 +91,19 @@ describe("calls to a worker outside a stream", () => {
       assert.doesNotMatch(JSON.stringify(r.body), /UPSTREAM-DETAIL/);
     });
   });
+
+  it("a worker's session_kv_limit (its count beat the coordinator's estimate) is 413 at once, not a wait for capacity", async () => {
+    await withFake((_req, res) => {
+      res.writeHead(503, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "session needs 9000000 KV bytes; the per-session limit is 8000000", reason: "session_kv_limit" }));
+    }, async (url) => {
+      const t0 = Date.now();
+      const r = await postJson(`${url}/coordinator/infer`, { prompt: "hello", model: "fake", max_tokens: 4 });
+      const ms = Date.now() - t0;
+      assert.equal(r.status, 413, JSON.stringify(r.body));
+      assert.equal(r.body.reason, "session_kv_limit_exceeded");
+      assert.match(r.body.error, /8000000/);
+      assert.ok(ms < 1000, `answered in ${ms} ms`);
+    });
+  });
 });
