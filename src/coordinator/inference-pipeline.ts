@@ -26,9 +26,8 @@ import { candidatesOf } from "./candidate-snapshot.js";
 import type { InferenceJob, StartedInference } from "./inference-job.js";
 import { SessionTracker, type SessionLease } from "./session-tracker.js";
 import { WorkerClient, WorkerFault, isCapacityError } from "./worker-client.js";
-import { PoisonStore } from "./poison-store.js";
+import { PoisonGuard, type RequestCrashes } from "./poison-guard.js";
 import { neverFits } from "./fit-check.js";
-import { requestFingerprint } from "./request-fingerprint.js";
 import type { FaultKind } from "./circuit-breaker.js";
 import type { WorkerTable } from "./worker-table.js";
 
@@ -65,10 +64,12 @@ export class InferencePipeline {
   private sequence = 0;
   private readonly gate: AdmissionGate;
   /** Requests on which two workers died: identical ones are refused at once (POISON_TTL_MS). */
-  readonly poison: PoisonStore;
+  readonly poison: PoisonGuard;
 
   constructor(private readonly d: PipelineDeps) {
-    this.poison = new PoisonStore({ ttlMs: d.config.poisonTtlMs, maxEntries: d.config.poisonMaxEntries });
+    this.poison = new PoisonGuard({
+      ttlMs: d.config.poisonTtlMs, maxEntries: d.config.poisonMaxEntries, clock: d.clock, metrics: d.telemetry.metrics,
+    });
     this.gate = new AdmissionGate({ config: d.config, table: d.table, tracker: d.tracker, queue: d.queue, clock: d.clock });
   }
 
@@ -170,14 +171,7 @@ export class InferencePipeline {
     const { config, table, log } = this.d;
     const model = this.resolveModel(job.model, job.unknownModel, job.anyNameWhenSingleModel);
     // A request that already took down two workers is refused before it touches a third.
-    const crashes: RequestCrashes = { fingerprint: requestFingerprint(model, job), workers: [] };
-    if (this.poison.has(crashes.fingerprint, this.d.clock.now())) {
-      this.d.telemetry.metrics.poisonRefusals++;
-      job.log.warn({ fingerprint: crashes.fingerprint }, "request.poison_refused");
-      throw new ServingError("request_crashed_worker", "an identical request made workers fail and is refused for now", {
-        details: { fingerprint: crashes.fingerprint },
-      });
-    }
+    const crashes = this.poison.check(model, job);
     const promptBytes = promptBytesOf(job);
     // Without max_tokens the worker reserves the whole context; so does the estimate.
     const generation = job.maxTokens ?? (table.capacity(model).maxContextSize || FALLBACK_CONTEXT_TOKENS);
@@ -241,7 +235,7 @@ export class InferencePipeline {
         void this.d.client.cancel(failed.workerUrl, failed.sessionId, job.requestId);
         // A worker that died mid-stream counts like one that died in prefill; the second death ends it.
         if (failure.died === true) {
-          const poison = this.workerDied(job, crashes, failed.workerId);
+          const poison = this.poison.workerDied(job, crashes, failed.workerId);
           if (poison !== undefined) throw poison;
         }
         // A grammar constrains the whole answer from its start; a continuation cannot resume one.
@@ -371,7 +365,7 @@ export class InferencePipeline {
           wlog.warn({ session_id: sessionId, err: message, attempt }, "prefill.failed");
         }
         if (err instanceof WorkerFault && err.kind === "died") {
-          const poison = this.workerDied(job, plan.crashes, w.id);
+          const poison = this.poison.workerDied(job, plan.crashes, w.id);
           if (poison !== undefined) throw poison;
           attempts = Math.min(attempts, attempt + 2);
         }
@@ -392,25 +386,6 @@ export class InferencePipeline {
     // The workers' own error texts went to the log; the client learns which workers and what kind of failure.
     throw new ServingError("worker_failed", `prefill failed on ${failures.map((f) => `${f.worker} (${f.error})`).join(", ")}`, {
       details: { tried: failures },
-    });
-  }
-
-  /**
-   * A worker died handling the request (its connection closed or reset after the request was
-   * sent). The first death makes the request suspect; the second makes it poison: remembered by
-   * fingerprint, logged at error level, counted, and answered with `request_crashed_worker`.
-   */
-  private workerDied(job: InferenceJob, crashes: RequestCrashes, workerId: string): ServingError | undefined {
-    crashes.workers.push(workerId);
-    if (crashes.workers.length < POISON_AFTER_DEATHS) {
-      job.log.warn({ fingerprint: crashes.fingerprint, worker_id: workerId }, "request.suspect");
-      return undefined;
-    }
-    this.poison.remember(crashes.fingerprint, this.d.clock.now());
-    this.d.telemetry.metrics.poisonRequests++;
-    job.log.error({ fingerprint: crashes.fingerprint, workers: crashes.workers, ttl_ms: this.d.config.poisonTtlMs }, "request.poison");
-    return new ServingError("request_crashed_worker", `workers died handling this request (${crashes.workers.join(", ")}); it is not retried`, {
-      details: { fingerprint: crashes.fingerprint },
     });
   }
 
@@ -461,15 +436,6 @@ interface DispatchPlan {
   /** Workers that died on this request so far (shared by its prefills and failovers). */
   crashes: RequestCrashes;
 }
-
-/** A request's fingerprint and the workers that died handling it. */
-interface RequestCrashes {
-  readonly fingerprint: string;
-  readonly workers: string[];
-}
-
-/** Worker deaths after which a request is poison: one retry of a suspect request, never two. */
-const POISON_AFTER_DEATHS = 2;
 
 /** How a WorkerFault counts for its worker's circuit breaker. */
 function breakerFault(kind: WorkerFault["kind"]): FaultKind {
