@@ -7,6 +7,7 @@ import { createLogger } from "../common/logger.js";
 import { startCoordinator } from "../coordinator/start-coordinator.js";
 import { chooseThreads } from "../engine/engine-tuning.js";
 import { modelIdFromPath, resolveModel } from "../engine/model-source.js";
+import { RestartBackoff } from "./restart-backoff.js";
 
 /**
  * `inference-engine serve`: the coordinator in this process and N worker processes beside it. The
@@ -14,7 +15,6 @@ import { modelIdFromPath, resolveModel } from "../engine/model-source.js";
  * the workers (never more threads in total than cores), and every worker is stopped with us.
  */
 const MAIN = fileURLToPath(new URL("./main.js", import.meta.url));
-const RESTART_BACKOFF_MS = [1000, 2000, 5000, 10_000, 30_000];
 
 export async function runServe(config: ServeConfig): Promise<number> {
   const log = createLogger("serve", config.logLevel);
@@ -31,6 +31,7 @@ export async function runServe(config: ServeConfig): Promise<number> {
   const baseEnv = workerEnv(config);
   const children: (ChildProcess | undefined)[] = [];
   let stopping = false;
+  const backoffs = Array.from({ length: config.workers }, () => new RestartBackoff());
   const spawnWorker = (i: number, restarts: number) => {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -47,13 +48,17 @@ export async function runServe(config: ServeConfig): Promise<number> {
     };
     delete env.WORKER_URL;
     const child = spawn(process.execPath, [MAIN, "worker"], { env, stdio: ["ignore", "inherit", "inherit"] });
+    const startedMs = performance.now();
     children[i] = child;
     child.on("exit", (code, signal) => {
       children[i] = undefined;
       if (stopping) return;
-      log.error({ worker: i + 1, code, signal }, "worker.exited");
-      if (!config.restartWorkers) return;
-      const delay = RESTART_BACKOFF_MS[Math.min(restarts, RESTART_BACKOFF_MS.length - 1)]!;
+      if (!config.restartWorkers) {
+        log.error({ worker: i + 1, code, signal }, "worker.exited");
+        return;
+      }
+      const delay = backoffs[i]!.delayAfterCrash(startedMs, performance.now());
+      log.error({ worker: i + 1, code, signal, restarts, restart_in_ms: delay }, "worker.exited");
       setTimeout(() => !stopping && spawnWorker(i, restarts + 1), delay).unref();
     });
   };

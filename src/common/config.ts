@@ -105,6 +105,10 @@ export const coordinatorOptions = {
     "requests that may wait for capacity; beyond it 429 with Retry-After; 0 = answer 503 at once at capacity (the seed's behaviour)"),
   queueTimeoutMs: intOpt("QUEUE_TIMEOUT_MS", "--queue-timeout-ms", 30_000, 1, 3_600_000,
     "longest a request waits in the admission queue (ms) before a 503 queue_timeout"),
+  poisonTtlMs: intOpt("POISON_TTL_MS", "--poison-ttl-ms", 600_000, 0, 86_400_000,
+    "how long a request on which two workers died is refused at once (502 request_crashed_worker) when sent again (ms; 0: not remembered)"),
+  poisonMaxEntries: intOpt("POISON_MAX_ENTRIES", "--poison-max-entries", 10_000, 1, 10_000_000,
+    "fingerprints of such requests remembered at most (the oldest go first)"),
 };
 
 export const ENGINES = ["auto", "native", "llama", "sim"] as const;
@@ -137,6 +141,10 @@ const simOptions = {
   simStallAfterTokens: intOpt("SIM_STALL_AFTER_TOKENS", "--sim-stall-after-tokens", -1, -1, Number.MAX_SAFE_INTEGER,
     "sim fault: a stream stops after this many tokens (-1: never)"),
   simStallMs: numberOpt("SIM_STALL_MS", "--sim-stall-ms", 0, 0, 86_400_000, "sim fault: how long a stalled stream stops (ms; 0: until cancelled)"),
+  simCrashOnPrompt: optionalStrOpt("SIM_CRASH_ON_PROMPT", "--sim-crash-on-prompt",
+    "sim fault: the process dies (SIGKILL) on a prompt containing this text (a poison request)"),
+  simCrashOnPromptAfterTokens: intOpt("SIM_CRASH_ON_PROMPT_AFTER_TOKENS", "--sim-crash-on-prompt-after-tokens", -1, -1, Number.MAX_SAFE_INTEGER,
+    "sim fault: with SIM_CRASH_ON_PROMPT, die after this many tokens of that prompt's stream (-1: while tokenizing it)"),
   simStallProbability: numberOpt("SIM_STALL_PROBABILITY", "--sim-stall-probability", 1, 0, 1, "sim fault: probability that a stream stalls"),
 };
 

@@ -13,6 +13,7 @@ const STATUS: Record<ErrorCode, number> = {
   model_required: 400,
   unknown_model: 400,
   json_too_deep: 400,
+  context_length_exceeded: 400,
   unauthorized: 401,
   cluster_token_required: 401,
   forbidden: 403,
@@ -23,7 +24,9 @@ const STATUS: Record<ErrorCode, number> = {
   session_busy: 409,
   worker_url_conflict: 409,
   body_too_large: 413,
+  session_kv_limit_exceeded: 413,
   unsupported_media_type: 415,
+  client_closed: 499,
   rate_limited: 429,
   queue_full: 429,
   too_many_workers: 429,
@@ -41,6 +44,7 @@ const STATUS: Record<ErrorCode, number> = {
   worker_unreachable: 502,
   worker_failed: 502,
   worker_timeout: 504,
+  request_crashed_worker: 502,
   internal: 500,
 };
 

@@ -13,6 +13,8 @@ export type ErrorCode =
   | "model_required"
   | "unknown_model"
   | "json_too_deep"
+  /** The prompt and max_tokens exceed the context of every worker serving the model. */
+  | "context_length_exceeded"
   // 401 / 403
   | "unauthorized"
   | "cluster_token_required"
@@ -28,8 +30,12 @@ export type ErrorCode =
   | "worker_url_conflict"
   // 413
   | "body_too_large"
+  /** The request's KV cache (prompt + max_tokens) exceeds every worker's per-session limit. */
+  | "session_kv_limit_exceeded"
   // 415
   | "unsupported_media_type"
+  // 499: the client closed its connection before the answer (telemetry only; nobody reads the body)
+  | "client_closed"
   // 429
   | "rate_limited"
   | "queue_full"
@@ -50,6 +56,8 @@ export type ErrorCode =
   | "worker_unreachable"
   | "worker_failed"
   | "worker_timeout"
+  /** Workers died handling this request (or an identical one, remembered for POISON_TTL_MS). */
+  | "request_crashed_worker"
   // 500
   | "internal";
 

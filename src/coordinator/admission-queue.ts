@@ -149,11 +149,11 @@ export class AdmissionQueue {
     if (this.heap.length >= this.o.maxSize) {
       throw new ServingError("queue_full", `the admission queue is full (${this.o.maxSize} requests waiting)`, { retryAfterS: this.retryAfterS() });
     }
-    if (e.signal.aborted) throw new ServingError("invalid_request", "client went away");
+    if (e.signal.aborted) throw new ServingError("client_closed", "client went away");
     const now = this.o.clock.now();
     const t: QueueTicket = new QueueTicket(this, e.priority, this.seq++, now, e.signal, e.onPosition, () => {
       this.depart(t, false);
-      t.fail(new ServingError("invalid_request", "client went away"));
+      t.fail(new ServingError("client_closed", "client went away"));
     });
     this.push(t);
     e.signal.addEventListener("abort", t.onAbort, { once: true });

@@ -23,7 +23,7 @@ export interface CoordinatorMetricsSources {
   tracker: SessionTracker;
   /** Monotonic ms. */
   now(): number;
-  /** Requests waiting in an admission queue (none exists yet: 0). */
+  /** Requests waiting in the admission queue. */
   queueLength(): number;
   /** Tokens per second relayed from each worker, as the dashboard shows. */
   workerTokenRate(workerId: string): number;
@@ -44,6 +44,9 @@ export class CoordinatorMetrics {
   readonly terminations = new Map<Termination, number>(TERMINATIONS.map((t) => [t, 0]));
   retries = 0;
   failovers = 0;
+  /** Requests on which two workers died (remembered as poison), and identical requests refused since. */
+  poisonRequests = 0;
+  poisonRefusals = 0;
   slowClients = 0;
   streamsActive = 0;
   promptTokens = 0;
@@ -75,6 +78,8 @@ export class CoordinatorMetrics {
     gauge("queue_length", "Requests waiting for admission", () => s.queueLength());
     hist("queue_time_seconds", "Time from arrival to the admission decision", this.queueTime);
     counter("prefill_retries_total", "Prefill attempts on another worker after a failure", () => this.retries);
+    counter("poison_requests_total", "Requests on which two workers died: answered 502 request_crashed_worker and remembered", () => this.poisonRequests);
+    counter("poison_refusals_total", "Requests refused at once because an identical request made workers die", () => this.poisonRefusals);
     counter("stream_failovers_total", "Streams continued on another worker after theirs failed or stalled mid-decode", () => this.failovers);
     gauge("worker_breaker_open", "1 while a worker's circuit breaker is open (0 closed, 0.5 half-open)",
       perWorker((e) => ({ closed: 0, half_open: 0.5, open: 1 })[e.breaker.state(s.now())]));

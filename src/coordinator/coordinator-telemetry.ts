@@ -18,6 +18,8 @@ export interface CoordinatorTelemetryDeps {
   tracker: SessionTracker;
   clock: Clock;
   tracer?: Tracer;
+  /** Requests waiting in the admission queue (the queue-length gauge and the dashboard read it). */
+  queueLength?: () => number;
   /** Prometheus' process and Node.js metrics (default on; tests that build many coordinators turn them off). */
   defaultMetrics?: boolean;
 }
@@ -28,13 +30,14 @@ export class CoordinatorTelemetry {
   readonly recent = new RecentRequests();
   readonly tracer: Tracer;
   readonly clock: Clock;
-  /** Requests waiting for admission: the admission queue plugs in here (there is none yet). */
-  queueLength: () => number = () => 0;
+  /** Requests waiting for admission, read from the admission queue. */
+  readonly queueLength: () => number;
   private readonly workerRates = new Map<string, RateWindow>();
 
   constructor(private readonly d: CoordinatorTelemetryDeps) {
     this.clock = d.clock;
     this.tracer = d.tracer ?? disabledTracer;
+    this.queueLength = d.queueLength ?? (() => 0);
     this.metrics = new CoordinatorMetrics(
       {
         table: d.table, tracker: d.tracker, now: () => d.clock.now(),

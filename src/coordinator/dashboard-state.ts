@@ -57,8 +57,8 @@ export function dashboardState(d: DashboardDeps): Record<string, unknown> {
       max_sessions: Math.min(config.systemMaxSessions, cap.maxSessions), max_kv_bytes: Math.min(config.systemMaxKvBytes, cap.maxKvBytes),
       streams_active: m.streamsActive, tokens_per_s: round(fleetRate), models: table.models(),
     },
-    // No admission queue exists yet: requests beyond capacity are refused at once (503).
-    queue: { length: telemetry.queueLength(), enabled: false },
+    // QUEUE_SIZE 0: no queue, requests beyond capacity are refused at once (503).
+    queue: { length: telemetry.queueLength(), enabled: config.queueSize > 0 },
     totals: {
       requests: telemetry.recent.total, admitted: m.admitted, prompt_tokens: m.promptTokens, generation_tokens: m.generationTokens,
       retries: m.retries, slow_clients: m.slowClients,

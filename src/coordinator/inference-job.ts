@@ -64,5 +64,5 @@ export interface StartedInference {
    * the text already relayed, then decode of the rest. Undefined when no attempt is left or none
    * succeeds; the caller then ends the stream with an error.
    */
-  failover(failure: { code: string; message: string }, relayed: { text: string; tokens: number }, signal: AbortSignal): Promise<Readable | undefined>;
+  failover(failure: { code: string; message: string; died?: boolean }, relayed: { text: string; tokens: number }, signal: AbortSignal): Promise<Readable | undefined>;
 }

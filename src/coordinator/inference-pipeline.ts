@@ -27,6 +27,9 @@ import { candidatesOf } from "./candidate-snapshot.js";
 import type { InferenceJob, StartedInference } from "./inference-job.js";
 import { SessionTracker, type SessionLease } from "./session-tracker.js";
 import { WorkerClient, WorkerFault, isCapacityError } from "./worker-client.js";
+import { PoisonGuard, type RequestCrashes } from "./poison-guard.js";
+import { neverFits } from "./fit-check.js";
+import type { FaultKind } from "./circuit-breaker.js";
 import type { WorkerTable } from "./worker-table.js";
 
 /**
@@ -62,8 +65,13 @@ export class InferencePipeline {
   /** Requests scheduled so far (the round-robin picker's cursor). */
   private sequence = 0;
   private readonly gate: AdmissionGate;
+  /** Requests on which two workers died: identical ones are refused at once (POISON_TTL_MS). */
+  readonly poison: PoisonGuard;
 
   constructor(private readonly d: PipelineDeps) {
+    this.poison = new PoisonGuard({
+      ttlMs: d.config.poisonTtlMs, maxEntries: d.config.poisonMaxEntries, clock: d.clock, metrics: d.telemetry.metrics,
+    });
     this.gate = new AdmissionGate({ config: d.config, table: d.table, tracker: d.tracker, queue: d.queue, clock: d.clock, caps: d.caps });
   }
 
@@ -164,6 +172,8 @@ export class InferencePipeline {
   private async run(job: InferenceJob, tel: RequestTelemetry): Promise<StartedInference> {
     const { config, table, log } = this.d;
     const model = this.resolveModel(job.model, job.unknownModel, job.anyNameWhenSingleModel);
+    // A request that already took down two workers is refused before it touches a third.
+    const crashes = this.poison.check(model, job);
     const promptBytes = promptBytesOf(job);
     // Without max_tokens the worker reserves the whole context; so does the estimate.
     const generation = job.maxTokens ?? (table.capacity(model).maxContextSize || FALLBACK_CONTEXT_TOKENS);
@@ -173,6 +183,11 @@ export class InferencePipeline {
     if (!rate.ok) {
       job.log.info({ limit: rate.limit, client: job.clientId }, "ratelimit.reject");
       throw new ServingError("rate_limited", `rate limit of ${rate.limit} per minute reached`, { retryAfterS: rate.retryAfterS });
+    }
+    const never = neverFits(this.snapshot(), model, tokens, job.maxTokens);
+    if (never !== undefined) {
+      job.log.info({ reason: never.code, tokens }, "admission.never_fits");
+      throw never;
     }
     const sequence = this.sequence++;
     const prefix = this.d.index.match(canonicalText(inputOf(job, undefined)));
@@ -192,7 +207,7 @@ export class InferencePipeline {
       try {
         first = await this.dispatch(job, tel, {
           model, tokens, promptBytes, exclude, lease: undefined, continuation: undefined, attempts: config.prefillRetries + 1,
-          prefix, sequence, queuedMs, firstDecision: admitted.decision,
+          prefix, sequence, queuedMs, firstDecision: admitted.decision, crashes,
         });
         break;
       } catch (err) {
@@ -205,7 +220,7 @@ export class InferencePipeline {
         if (this.d.clock.now() - arrivedMs + waitMs > config.queueTimeoutMs) throw err;
         job.log.info({ reason: err.code, wait_ms: waitMs, round }, "queue.capacity_retry");
         await delay(waitMs, undefined, { signal: job.signal }).catch(() => undefined);
-        if (job.signal.aborted) throw new ServingError("invalid_request", "client went away", { cause: err });
+        if (job.signal.aborted) throw new ServingError("client_closed", "client went away", { cause: err });
       }
     }
     // Failover state: the stream's current worker and how many continuations are left.
@@ -221,6 +236,11 @@ export class InferencePipeline {
         failed.abort.abort();
         this.d.table.recordFault(failed.workerId, failure.code === "worker_stalled" ? "timeout" : "stream");
         void this.d.client.cancel(failed.workerUrl, failed.sessionId, job.requestId);
+        // A worker that died mid-stream counts like one that died in prefill; the second death ends it.
+        if (failure.died === true) {
+          const poison = this.poison.workerDied(job, crashes, failed.workerId);
+          if (poison !== undefined) throw poison;
+        }
         // A grammar constrains the whole answer from its start; a continuation cannot resume one.
         if (failoversLeft <= 0 || job.sampling.grammar !== undefined || job.sampling.json_schema !== undefined || signal.aborted) return undefined;
         failoversLeft--;
@@ -231,11 +251,12 @@ export class InferencePipeline {
           const next = await this.dispatch({ ...job, maxTokens: remaining, signal }, tel, {
             model, tokens, promptBytes: promptBytes + Buffer.byteLength(relayed.text), exclude, lease: first.lease,
             continuation: relayed.text, attempts: config.prefillRetries + 1,
-            prefix: this.d.index.match(canonicalText(inputOf(job, relayed.text))), sequence, queuedMs: 0, firstDecision: undefined,
+            prefix: this.d.index.match(canonicalText(inputOf(job, relayed.text))), sequence, queuedMs: 0, firstDecision: undefined, crashes,
           });
           current = next;
           return next.upstream;
         } catch (err) {
+          if (err instanceof ServingError && err.code === "request_crashed_worker") throw err;
           log.warn({ request_id: job.requestId, err: (err as Error).message }, "stream.failover_failed");
           return undefined;
         }
@@ -278,7 +299,9 @@ export class InferencePipeline {
     let capacityFailures = 0;
     let lastDecision: Decision | undefined;
     const conversation = job.conversationId;
-    for (let attempt = 0; attempt < plan.attempts; attempt++) {
+    // A suspect request (a worker died on it) gets one more attempt at most.
+    let attempts = plan.crashes.workers.length > 0 ? 1 : plan.attempts;
+    for (let attempt = 0; attempt < attempts; attempt++) {
       const scheduleSpan = tel.span("schedule");
       const decision = attempt === 0 && plan.firstDecision !== undefined ? plan.firstDecision : this.decide(job, plan);
       tel.scheduled(decision, attempt, scheduleSpan);
@@ -329,16 +352,26 @@ export class InferencePipeline {
         if (plan.lease === undefined) lease.release();
         else lease.moveTo(previousWorker);
         if (prefilled) void client.cancel(w.url, sessionId, job.requestId);
-        if (job.signal.aborted) throw new ServingError("invalid_request", "client went away", { cause: err });
+        if (job.signal.aborted) throw new ServingError("client_closed", "client went away", { cause: err });
         if (err instanceof ServingError && !isCapacityError(err)) throw err; // the request's own fault: no retry
         if (err instanceof ServingError) {
           lastCapacityError = err;
           capacityFailures++;
         }
-        if (err instanceof WorkerFault && err.kind !== "aborted") table.recordFault(w.id, err.kind);
+        if (err instanceof WorkerFault && err.kind !== "aborted") table.recordFault(w.id, breakerFault(err.kind));
         const message = (err as Error).message;
-        failures.push({ worker: w.id, error: message });
-        wlog.warn({ session_id: sessionId, err: message, attempt }, "prefill.failed");
+        const kind = err instanceof WorkerFault ? err.kind : (err as ServingError).code;
+        failures.push({ worker: w.id, error: kind });
+        if (err instanceof WorkerFault && err.kind === "auth") {
+          wlog.error({ session_id: sessionId, status: err.status, err: message }, "worker.credentials_refused");
+        } else {
+          wlog.warn({ session_id: sessionId, err: message, attempt }, "prefill.failed");
+        }
+        if (err instanceof WorkerFault && err.kind === "died") {
+          const poison = this.poison.workerDied(job, plan.crashes, w.id);
+          if (poison !== undefined) throw poison;
+          attempts = Math.min(attempts, attempt + 2);
+        }
       }
     }
     if (failures.length === 0) {
@@ -346,8 +379,14 @@ export class InferencePipeline {
       job.log.info({ reason: refusal.code, dropped: lastDecision?.dropped ?? {} }, "scheduler.reject");
       throw refusal;
     }
+    // Every worker tried refused the session as larger than its per-session limit, which no wait
+    // changes (the coordinator's token estimate was low): refused, not queued.
+    if (failures.every((f) => f.error === "session_kv_limit")) {
+      throw new ServingError("session_kv_limit_exceeded", lastCapacityError?.message ?? "the request exceeds the per-session KV limit", { param: "max_tokens" });
+    }
     // Every worker tried was merely full: that is capacity (503), not a failure (502).
     if (lastCapacityError !== undefined && capacityFailures === failures.length) throw lastCapacityError;
+    // The workers' own error texts went to the log; the client learns which workers and what kind of failure.
     throw new ServingError("worker_failed", `prefill failed on ${failures.map((f) => `${f.worker} (${f.error})`).join(", ")}`, {
       details: { tried: failures },
     });
@@ -397,6 +436,15 @@ interface DispatchPlan {
   queuedMs: number;
   /** The decision admission already made, for the first attempt. */
   firstDecision: Decision | undefined;
+  /** Workers that died on this request so far (shared by its prefills and failovers). */
+  crashes: RequestCrashes;
+}
+
+/** How a WorkerFault counts for its worker's circuit breaker. */
+function breakerFault(kind: WorkerFault["kind"]): FaultKind {
+  if (kind === "died") return "connect";
+  if (kind === "auth") return "status";
+  return kind === "aborted" ? "connect" : kind;
 }
 
 interface Dispatched {

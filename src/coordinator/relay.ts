@@ -218,7 +218,7 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
             }
           }
         } else if (upstreamEnded) {
-          worker.fail({ code: "worker_error", message: "the worker stream ended before the last token" });
+          worker.fail({ code: "worker_error", message: "the worker stream ended before the last token", died: true });
         } else if (paused) {
           paused = false;
           worker.resume();

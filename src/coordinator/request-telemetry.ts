@@ -148,8 +148,8 @@ export class RequestTelemetry {
     if (this.ended) return;
     this.ended = true;
     const now = this.t.clock.now();
-    const code = clientGone ? "client_gone" : toServingError(err).code;
-    const status = httpStatusOf(toServingError(err).code);
+    const code = clientGone ? "client_closed" : toServingError(err).code;
+    const status = clientGone ? httpStatusOf("client_closed") : httpStatusOf(toServingError(err).code);
     const refused = !clientGone && (status === 503 || status === 429);
     if (refused) {
       bump(this.t.metrics.rejected, code);

@@ -55,7 +55,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   const rateLimiter = new RateLimiter({ requestsPerMinute: config.rateLimitRpm, tokensPerMinute: config.rateLimitTpm });
   const profile = profileNamed(config.schedulerProfile, config.schedulerSaturation);
   const tracing = startTracing(config, "coordinator", log);
-  const telemetry = new CoordinatorTelemetry({ table, tracker, clock, tracer: tracing.tracer });
+  const telemetry = new CoordinatorTelemetry({ table, tracker, clock, tracer: tracing.tracer, queueLength: () => queue.size });
   const caps = new ClientCaps({ maxStreams: config.maxStreamsPerKey, maxQueued: config.maxQueuedPerKey });
   const pipeline = new InferencePipeline({
     config, table, tracker, client, profile, clock, rng: deps.rng ?? mathRng, log, rateLimiter, telemetry, index, queue, caps,

@@ -91,7 +91,7 @@ export function collectStream(o: CollectOptions): Promise<CollectResult> {
           finish("worker_error", undefined, { code: "worker_error", message: "the worker sent more than a response can hold" });
         }
       },
-      ended: () => worker.fail({ code: "worker_error", message: "the worker stream ended before the last token" }),
+      ended: () => worker.fail({ code: "worker_error", message: "the worker stream ended before the last token", died: true }),
       switched: () => {
         parser = new SseParser();
         decoder = new StringDecoder("utf8");

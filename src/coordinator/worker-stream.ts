@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import type { Logger } from "../common/logger.js";
+import { ServingError } from "../common/serving-error.js";
 
 /**
  * The worker side of one answer, as the relay (streaming) and the collector (one JSON body) both
@@ -11,6 +12,8 @@ import type { Logger } from "../common/logger.js";
 export interface WorkerFailure {
   code: string;
   message: string;
+  /** The worker's connection closed or reset mid-stream: it died (not a stall, not an error event). */
+  died?: boolean;
 }
 
 export interface WorkerStreamOptions {
@@ -95,7 +98,8 @@ export class WorkerStream {
         if (this.reader.holding()) next.pause();
         this.attach();
       },
-      () => this.reader.failed(error),
+      // A failover that refuses (the request made a second worker die) ends the answer with its own code.
+      (err: unknown) => this.reader.failed(err instanceof ServingError ? { code: err.code, message: err.message } : error),
     );
   }
 
@@ -117,7 +121,11 @@ export class WorkerStream {
     this.reader.ended();
   };
 
-  private readonly onError = (err: Error) => this.fail({ code: "worker_error", message: `the worker stream failed: ${err.message}` });
+  private readonly onError = (err: Error) => {
+    // The socket's own text goes to the log, not to the client.
+    this.o.log.warn({ err: err.message }, "stream.worker_failed");
+    this.fail({ code: "worker_error", message: "the worker stream failed", died: true });
+  };
 
   private attach(): void {
     this.upstream.on("data", this.onData);

@@ -38,6 +38,9 @@ export function padTokenText(text: string, chars: number): string {
   return text.length >= chars ? text.slice(0, chars) : text + ".".repeat(chars - text.length);
 }
 
+/** Poisoned prompt hashes the sim remembers at most. */
+const POISONED_MAX = 1024;
+
 /** With no delay between tokens (bulk), still yield to the event loop every this many tokens. */
 const BULK_YIELD_TOKENS = 16;
 
@@ -54,6 +57,8 @@ export class SimEngine implements Engine {
   /** Tokens generated since start (the crash fault counts these). */
   generatedTotal = 0;
   private frozen = false;
+  /** Hashes of tokenized prompts that carry the crash-on-prompt marker (bounded: cleared when large). */
+  private readonly poisoned = new Set<number>();
 
   constructor(readonly o: SimEngineOptions) {
     this.info = {
@@ -72,7 +77,23 @@ export class SimEngine implements Engine {
   }
 
   tokenize(text: string): number[] {
-    return simTokenize(text);
+    const tokens = simTokenize(text);
+    const { crashOnPrompt, crashOnPromptAfterTokens } = this.o.faults;
+    if (crashOnPrompt !== undefined && text.includes(crashOnPrompt)) {
+      if (crashOnPromptAfterTokens < 0) {
+        this.o.hooks.crash();
+        throw new Error("simulated crash on a poison prompt");
+      }
+      if (this.poisoned.size >= POISONED_MAX) this.poisoned.clear();
+      this.poisoned.add(hashTokens(tokens, 0));
+    }
+    return tokens;
+  }
+
+  /** Tokens after which a stream of this prompt crashes the process (-1: never). */
+  crashPointOf(tokens: readonly number[]): number {
+    if (this.poisoned.size === 0 || !this.poisoned.has(hashTokens(tokens, 0))) return -1;
+    return this.o.faults.crashOnPromptAfterTokens;
   }
 
   /** A draw for a fault of probability p; draws nothing when the fault is off or certain. */
@@ -105,6 +126,8 @@ class SimSequence implements EngineSequence {
   private held: number[] = [];
   /** The prompt's final token, held back by prefill() for the first decode step (as llama.cpp's). */
   private lastPromptToken: number | undefined;
+  /** Tokens after which this sequence's stream crashes the process (-1: never; crash-on-prompt fault). */
+  private crashAt = -1;
 
   constructor(private readonly engine: SimEngine, readonly index: number) {}
 
@@ -120,6 +143,7 @@ class SimSequence implements EngineSequence {
       throw new ServingError("internal", "prefill aborted");
     }
     if (this.engine.chance(o.faults.failPrefillProbability)) throw new ServingError("internal", "simulated prefill failure");
+    this.crashAt = this.engine.crashPointOf(tokens);
     const target = tokens.slice(0, -1);
     let common = 0;
     while (common < this.held.length && common < target.length && this.held[common] === target[common]) common++;
@@ -172,6 +196,10 @@ class SimSequence implements EngineSequence {
         }
         if (signal.aborted) return;
         engine.checkCrash();
+        if (i === this.crashAt) {
+          o.hooks.crash();
+          throw new Error(`simulated crash after ${i} tokens of a poison prompt`);
+        }
         if (this.held.length >= o.contextSize) return;
         this.held.push(id);
         engine.generatedTotal++;

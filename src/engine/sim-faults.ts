@@ -7,6 +7,9 @@
  *     "process" (the whole process freezes, SIGSTOP, at its first prefill: no answers, no heartbeats);
  *   - stallAfterTokens K ≥ 0: a stream stops after K tokens for stallMs (0: until cancelled), chosen
  *     per stream with probability stallProbability;
+ *   - crashOnPrompt M: the process dies (SIGKILL) on a prompt whose text contains M (a poison
+ *     request): while tokenizing it (crashOnPromptAfterTokens -1), or after that many tokens of its
+ *     stream (text prompts only: the stream is known by the tokens its prefill got);
  * and "answer slowly" is SimTiming.slowFactor. Random choices come from the engine's seeded Rng.
  */
 import type { SIM_HANG_MODES } from "../common/config.js";
@@ -23,10 +26,15 @@ export interface SimFaults {
   /** 0: until the stream is cancelled. */
   stallMs: number;
   stallProbability: number;
+  /** undefined: off. */
+  crashOnPrompt: string | undefined;
+  /** -1: while tokenizing. */
+  crashOnPromptAfterTokens: number;
 }
 
 export const NO_FAULTS: SimFaults = {
   failPrefillProbability: 0, crashAfterTokens: 0, hang: "none", stallAfterTokens: -1, stallMs: 0, stallProbability: 1,
+  crashOnPrompt: undefined, crashOnPromptAfterTokens: -1,
 };
 
 /** What the process does when a fault takes it down; the worker wires these to real signals. */

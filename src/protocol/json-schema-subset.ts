@@ -12,6 +12,12 @@ import type { JsonObject } from "./validate.js";
  *
  * Returns a copy in the compiler's terms (`anyOf` → `oneOf`: both compile to an alternation, and
  * an alternation's output satisfies anyOf).
+ *
+ * Names are data: a property or `$defs` name such as `__proto__` or `constructor` is copied as an
+ * own property (a plain assignment of `__proto__` would set the copy's prototype and drop it), and
+ * every `$ref` must name a `$defs` entry the schema defines as its own (the compiler looks names up
+ * on a plain object, where `constructor` would find Object's and a missing name silently means
+ * "any JSON"), else 400.
  */
 const ANNOTATIONS = new Set(["title", "description", "default", "examples", "$schema", "$id", "$comment", "deprecated", "readOnly", "writeOnly"]);
 const KEYWORDS = new Set([
@@ -24,10 +30,28 @@ const FORMATS = new Set(["date-time", "date", "time"]);
 const MAX_DEPTH = 64;
 
 export function enforceableSchema(schema: JsonObject, param: string): JsonObject {
-  return walk(schema, "", param, 0) as JsonObject;
+  const names: Names = { defs: new Set(), refs: [] };
+  const out = walk(schema, "", param, 0, names) as JsonObject;
+  for (const { name, at } of names.refs) {
+    if (!names.defs.has(name)) {
+      throw new ServingError("invalid_field", `'${param}' has a $ref to '${name}', which no $defs defines, at ${at}`, { param });
+    }
+  }
+  return out;
 }
 
-function walk(node: unknown, at: string, param: string, depth: number): unknown {
+/** `$defs` names the schema defines, and the `$ref`s that must find one. */
+interface Names {
+  defs: Set<string>;
+  refs: { name: string; at: string }[];
+}
+
+/** Sets an own, enumerable property whatever its name (`__proto__` included). */
+function setOwn(o: JsonObject, key: string, value: unknown): void {
+  Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function walk(node: unknown, at: string, param: string, depth: number, names: Names): unknown {
   const fail = (why: string): never => {
     throw new ServingError("invalid_field", `'${param}' ${why} at ${at === "" ? "the root" : at}; it cannot be enforced during generation`, { param });
   };
@@ -36,7 +60,7 @@ function walk(node: unknown, at: string, param: string, depth: number): unknown 
   const out: JsonObject = {};
   for (const [k, v] of Object.entries(node as JsonObject)) {
     if (ANNOTATIONS.has(k)) {
-      if (k === "description") out[k] = v;
+      if (k === "description") setOwn(out, k, v);
       continue;
     }
     if (!KEYWORDS.has(k)) fail(`uses '${k}'`);
@@ -46,42 +70,46 @@ function walk(node: unknown, at: string, param: string, depth: number): unknown 
         const types = Array.isArray(v) ? v : [v];
         if (types.length === 0 || !types.every((t) => typeof t === "string" && TYPES.has(t))) fail(`has an unknown type`);
         if (Array.isArray(v) && v.some((t) => t === "object" || t === "array")) fail("lists object or array among several types (use oneOf)");
-        out[k] = v;
+        setOwn(out, k, v);
         break;
       }
       case "format":
         if (typeof v !== "string" || !FORMATS.has(v)) fail(`uses format '${String(v)}'`);
-        out[k] = v;
+        setOwn(out, k, v);
         break;
       case "oneOf":
       case "anyOf":
         if (!Array.isArray(v) || v.length === 0) fail(`has an empty or invalid ${k}`);
-        out.oneOf = (v as unknown[]).map((s, i) => walk(s, `${here}/${i}`, param, depth + 1));
+        setOwn(out, "oneOf", (v as unknown[]).map((s, i) => walk(s, `${here}/${i}`, param, depth + 1, names)));
         break;
       case "prefixItems":
         if (!Array.isArray(v)) fail("has prefixItems that are not a list");
-        out[k] = (v as unknown[]).map((s, i) => walk(s, `${here}/${i}`, param, depth + 1));
+        setOwn(out, k, (v as unknown[]).map((s, i) => walk(s, `${here}/${i}`, param, depth + 1, names)));
         break;
       case "properties":
       case "$defs": {
         if (typeof v !== "object" || v === null || Array.isArray(v)) fail(`has ${k} that are not an object`);
         const m: JsonObject = {};
-        for (const [name, s] of Object.entries(v as JsonObject)) m[name] = walk(s, `${here}/${name}`, param, depth + 1);
-        out[k] = m;
+        for (const [name, s] of Object.entries(v as JsonObject)) {
+          if (k === "$defs") names.defs.add(name);
+          setOwn(m, name, walk(s, `${here}/${name}`, param, depth + 1, names));
+        }
+        setOwn(out, k, m);
         break;
       }
       case "items":
-        out[k] = walk(v, here, param, depth + 1);
+        setOwn(out, k, walk(v, here, param, depth + 1, names));
         break;
       case "additionalProperties":
-        out[k] = typeof v === "boolean" ? v : walk(v, here, param, depth + 1);
+        setOwn(out, k, typeof v === "boolean" ? v : walk(v, here, param, depth + 1, names));
         break;
       case "$ref":
         if (typeof v !== "string" || !/^#\/\$defs\/[^/]+$/.test(v)) fail("has a $ref that is not '#/$defs/<name>'");
-        out[k] = v;
+        names.refs.push({ name: (v as string).slice("#/$defs/".length), at: here });
+        setOwn(out, k, v);
         break;
       default:
-        out[k] = v;
+        setOwn(out, k, v);
     }
   }
   return out;

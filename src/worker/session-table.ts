@@ -101,7 +101,7 @@ export class SessionTable {
       });
     }
     if (promptTokens + maxTokens > ctx) {
-      throw new ServingError("invalid_field", `prompt (${promptTokens} tokens) + max_tokens (${maxTokens}) exceeds the context of ${ctx} tokens`, {
+      throw new ServingError("context_length_exceeded", `prompt (${promptTokens} tokens) + max_tokens (${maxTokens}) exceeds the context of ${ctx} tokens`, {
         param: "max_tokens", details: { prompt_tokens: promptTokens, context_size: ctx },
       });
     }

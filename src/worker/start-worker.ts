@@ -200,13 +200,14 @@ function createSimWorkerEngine(config: WorkerConfig, deps: StartWorkerDeps): Eng
     faults: {
       failPrefillProbability: config.simFailPrefill, crashAfterTokens: config.simCrashAfterTokens, hang: config.simHang,
       stallAfterTokens: config.simStallAfterTokens, stallMs: config.simStallMs, stallProbability: config.simStallProbability,
+      crashOnPrompt: config.simCrashOnPrompt, crashOnPromptAfterTokens: config.simCrashOnPromptAfterTokens,
     },
     seed: config.simSeed,
     clock: deps.clock ?? systemClock,
     sleeper: timerSleeper,
     hooks: {
       crash: () => {
-        deps.log.fatal({ crash_after_tokens: config.simCrashAfterTokens }, "sim.crash");
+        deps.log.fatal({ crash_after_tokens: config.simCrashAfterTokens, crash_on_prompt: config.simCrashOnPrompt !== undefined }, "sim.crash");
         process.kill(process.pid, "SIGKILL");
       },
       freeze: () => {

@@ -116,7 +116,7 @@ describe("the admission queue", () => {
     await h.settle();
     a.ac.abort();
     await h.settle();
-    assert.deepEqual(h.failed, { a: "invalid_request" });
+    assert.deepEqual(h.failed, { a: "client_closed" });
     assert.equal(h.queue.size, 1);
     h.timers.advance(1000);
     assert.deepEqual(h.positions, { a: [1], b: [2, 1] });

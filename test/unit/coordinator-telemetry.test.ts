@@ -84,6 +84,8 @@ describe("coordinator metrics", () => {
       queue_length: ["gauge", []],
       queue_time_seconds: ["histogram", ["le"]],
       prefill_retries_total: ["counter", []],
+      poison_requests_total: ["counter", []],
+      poison_refusals_total: ["counter", []],
       stream_failovers_total: ["counter", []],
       worker_breaker_open: ["gauge", ["worker_id"]],
       prefill_seconds: ["histogram", ["le"]],
@@ -150,14 +152,14 @@ describe("coordinator metrics", () => {
     const f = fixture();
     f.telemetry.begin({ requestId: "a", model: "m", maxTokens: 1 }).failed(new ServingError("system_sessions_full", "full"), false);
     f.telemetry.begin({ requestId: "b", model: "m", maxTokens: 1 }).failed(new ServingError("worker_failed", "down"), false);
-    f.telemetry.begin({ requestId: "c", model: "m", maxTokens: 1 }).failed(new ServingError("invalid_request", "client went away"), true);
+    f.telemetry.begin({ requestId: "c", model: "m", maxTokens: 1 }).failed(new ServingError("client_closed", "client went away"), true);
     const m = await metrics(f.telemetry);
     assert.equal(value(m.get("inference_coordinator_rejected_total"), { reason: "system_sessions_full" }), 1);
     assert.equal(value(m.get("inference_coordinator_rejected_total"), { reason: "no_workers" }), 0);
     assert.equal(value(m.get("inference_coordinator_request_errors_total"), { code: "worker_failed" }), 1);
-    assert.equal(value(m.get("inference_coordinator_request_errors_total"), { code: "client_gone" }), 1);
+    assert.equal(value(m.get("inference_coordinator_request_errors_total"), { code: "client_closed" }), 1);
     const states = f.telemetry.recent.latest().map((r) => [r.requestId, r.state, r.outcome]);
-    assert.deepEqual(states, [["c", "failed", "client_gone"], ["b", "failed", "worker_failed"], ["a", "rejected", "system_sessions_full"]]);
+    assert.deepEqual(states, [["c", "failed", "client_closed"], ["b", "failed", "worker_failed"], ["a", "rejected", "system_sessions_full"]]);
   });
 });
 

@@ -173,6 +173,27 @@ describe("the sim engine's faults", () => {
     assert.deepEqual(events, ["crash"]);
   });
 
+  it("crashes the process while tokenizing a prompt that carries the poison marker, and only then", () => {
+    const { engine, events } = setup({ faults: { crashOnPrompt: "POISON" } });
+    engine.tokenize("a harmless prompt");
+    assert.deepEqual(events, []);
+    assert.throws(() => engine.tokenize("a POISON prompt"), /simulated crash on a poison prompt/);
+    assert.deepEqual(events, ["crash"]);
+  });
+
+  it("crashes the process after N tokens of a poison prompt's stream, not of another's", async () => {
+    const { engine, events } = setup({ faults: { crashOnPrompt: "POISON", crashOnPromptAfterTokens: 3 } });
+    await engine.sequences[0]!.prefill(engine.tokenize("a harmless prompt"), signal());
+    assert.equal((await collect(engine, 0, 6)).length, 6);
+    await engine.sequences[1]!.prefill(engine.tokenize("a POISON prompt"), signal());
+    const got: string[] = [];
+    await assert.rejects(async () => {
+      for await (const t of engine.sequences[1]!.generate({ sampling: {}, maxTokens: 10, signal: signal() })) got.push(t.text);
+    }, /poison prompt/);
+    assert.equal(got.length, 3);
+    assert.deepEqual(events, ["crash"]);
+  });
+
   it("hangs a prefill until it is aborted", async () => {
     const { engine } = setup({ faults: { hang: "prefill" } });
     const ac = new AbortController();
