@@ -10,6 +10,10 @@ export type ErrorCode =
   | "missing_field"
   | "invalid_field"
   | "prompt_too_long"
+  | "context_length_exceeded"
+  | "unsupported_characters"
+  | "invalid_grammar"
+  | "grammar_dead_end"
   | "model_required"
   | "unknown_model"
   // 401 / 403
