@@ -60,13 +60,21 @@ llama_token TokenSampler::sample(float* logits) {
     for (int32_t i = 0; i < nVocab_; i++) candidates_[(size_t)i] = llama_token_data{i, logits[i], 0.0f};
     llama_token_data_array cur{candidates_.data(), candidates_.size(), -1, false};
     if (grammar_ != nullptr) llama_sampler_apply(grammar_, &cur);
-    bool allowed = false;
-    for (size_t i = 0; i < cur.size && !allowed; i++) allowed = std::isfinite(cur.data[i].logit);
-    if (!allowed) return LLAMA_TOKEN_NULL;
+    // What the grammar and the bias allow, by id (the chain reorders the candidates).
+    allowed_.resize((size_t)nVocab_);
+    bool any = false;
+    for (size_t i = 0; i < cur.size; i++) {
+      const bool ok = cur.data[i].logit > -INFINITY;
+      allowed_[(size_t)cur.data[i].id] = ok;
+      any = any || ok;
+    }
+    if (!any) return LLAMA_TOKEN_NULL;
     llama_sampler_apply(chain_, &cur);
-    // Every chain ends in a sampler that selects (greedy or dist).
-    if (cur.selected < 0 || !std::isfinite(cur.data[cur.selected].logit)) return LLAMA_TOKEN_NULL;
+    // Every chain ends in a sampler that selects (greedy or dist). Probabilities gone NaN (extreme
+    // parameters) can make it pick a token the grammar forbids: that is never accepted.
+    if (cur.selected < 0 || (size_t)cur.selected >= cur.size) return LLAMA_TOKEN_NULL;
     const llama_token token = cur.data[cur.selected].id;
+    if (token < 0 || token >= nVocab_ || !allowed_[(size_t)token]) return LLAMA_TOKEN_NULL;
     if (grammar_ != nullptr) {
       // The token was allowed by the grammar's own apply; a throw here is still the grammar's
       // dead end (llama.cpp's "Unexpected empty grammar stack"), never a reason to die.

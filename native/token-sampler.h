@@ -52,6 +52,7 @@ class TokenSampler {
   // Penalties, truncation, temperature, selection; nullptr (and no grammar): the greedy fast path.
   llama_sampler* chain_ = nullptr;
   std::vector<llama_token_data> candidates_;
+  std::vector<bool> allowed_;  // per token id, for the last sample
 };
 
 // Whether the config is plain greedy (an argmax suffices).

@@ -13,6 +13,7 @@ import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
 import { VocabularyCoverage, vocabularyFromMetadata } from "./vocabulary-coverage.js";
 import { checkGrammarLimits } from "../protocol/grammar-limits.js";
+import { checkGrammarCoverage } from "./grammar-coverage.js";
 
 /**
  * The llama.cpp engine, through node-llama-cpp. One context holds `parallel` sequences; node-llama-cpp
@@ -144,7 +145,10 @@ class LlamaEngine implements Engine {
     let p = this.grammars.get(key);
     if (p === undefined) {
       // Before llama.cpp's parser, which recurses per nesting level (a deep grammar overflows its stack).
-      if (s.grammar !== undefined) checkGrammarLimits(s.grammar, "grammar");
+      if (s.grammar !== undefined) {
+        checkGrammarLimits(s.grammar, "grammar");
+        checkGrammarCoverage(s.grammar, this.coverage, "grammar");
+      }
       p = s.grammar !== undefined
         ? this.llama.createGrammar({ grammar: s.grammar })
         : Object.keys(s.json_schema!).length === 0
@@ -168,6 +172,7 @@ class LlamaEngine implements Engine {
     const compiled = await this.llama.createGrammarForJsonSchema(schema as never);
     const text = tightenJsonNumbers(compiled.grammar);
     checkGrammarLimits(text, "json_schema");
+    checkGrammarCoverage(text, this.coverage, "json_schema");
     return text === compiled.grammar ? compiled : this.llama.createGrammar({ grammar: text });
   }
 

@@ -16,6 +16,7 @@ import { NativeSequence } from "./native-sequence.js";
 import { nativeErrorToServing } from "./native-errors.js";
 import { VocabularyCoverage, vocabularyFromMetadata } from "./vocabulary-coverage.js";
 import { checkGrammarLimits } from "../protocol/grammar-limits.js";
+import { checkGrammarCoverage } from "./grammar-coverage.js";
 
 /**
  * The native engine: our own decode loop in C++ (native/), over the llama.cpp libraries that
@@ -202,6 +203,7 @@ class NativeEngine implements Engine {
         const gbnf = s.grammar ?? (await this.schemaGrammar(s.json_schema!));
         // Before llama.cpp's parser, which recurses per nesting level (a deep grammar overflows its stack).
         checkGrammarLimits(gbnf, param);
+        checkGrammarCoverage(gbnf, this.coverage, param);
         const problem = this.handle.checkGrammar(gbnf);
         if (problem !== undefined) throw new Error(problem);
         return gbnf;
