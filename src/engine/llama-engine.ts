@@ -11,6 +11,7 @@ import { tightenJsonNumbers } from "./json-grammar.js";
 import type { Engine, EngineInfo, EngineSequence, GenerateOptions, GeneratedToken, PrefillResult, RenderedChat } from "./engine.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
+import { boundedSampling } from "./sampling-bounds.js";
 import { VocabularyCoverage, vocabularyFromMetadata } from "./vocabulary-coverage.js";
 import { checkGrammarLimits } from "../protocol/grammar-limits.js";
 import { checkGrammarCoverage } from "./grammar-coverage.js";
@@ -220,7 +221,7 @@ class LlamaSequence implements EngineSequence {
     const held = this.seq.contextTokens as readonly number[];
     const last = this.lastPromptToken;
     if (last === undefined) throw new Error("generate() before prefill()");
-    const s = opts.sampling;
+    const s = boundedSampling(opts.sampling);
     const grammar = await engine.grammarFor(s);
     const generated: number[] = [];
     const evalOpts: SequenceEvaluateOptions = {

@@ -1,5 +1,6 @@
 import type { SamplingParams } from "../protocol/sampling.js";
 import type { NativeSampling } from "./native-binding.js";
+import { boundedSampling } from "./sampling-bounds.js";
 
 /**
  * A request's sampling as the native sampler takes it, with the defaults the node-llama-cpp engine
@@ -12,13 +13,11 @@ export const DEFAULT_TEMPERATURE = 0.8;
 export const DEFAULT_TOP_K = 40;
 export const DEFAULT_TOP_P = 0.95;
 export const PENALTY_LAST_N = 64;
-export const MIN_TEMPERATURE = 1e-3;
 
-export function nativeSampling(s: SamplingParams, grammar: string | undefined, banned: readonly number[] = []): NativeSampling {
+export function nativeSampling(request: SamplingParams, grammar: string | undefined, banned: readonly number[] = []): NativeSampling {
+  const s = boundedSampling(request);
   const out: NativeSampling = {
-    // Below MIN_TEMPERATURE, logits / temperature overflow to ±inf and every probability is NaN:
-    // that is greedy in all but name (node-llama-cpp's engine behaves the same).
-    temperature: (s.temperature ?? DEFAULT_TEMPERATURE) < MIN_TEMPERATURE ? 0 : s.temperature ?? DEFAULT_TEMPERATURE,
+    temperature: s.temperature ?? DEFAULT_TEMPERATURE,
     // top_k ≤ 0 means the whole vocabulary, which the native side reads from 0.
     topK: s.top_k === undefined ? DEFAULT_TOP_K : Math.max(0, s.top_k),
     topP: s.top_p ?? DEFAULT_TOP_P,

@@ -81,6 +81,21 @@ for (const engine of ["native", "llama"] as const) {
       await assertFleetUnharmed(noByte);
     });
 
+    it("refuses a grammar that demands a character no token can produce", async () => {
+      const r = await infer(noByte.url, { prompt: "Once", grammar: 'root ::= "a" "硆"+' });
+      assert.equal(r.status, 400, JSON.stringify(r));
+      assert.equal(r.reason, "unsupported_characters");
+      measured.push(`grammar demanding U+7846 on the no-byte model -> ${r.status} ${r.reason} "${r.message}" in ${r.ms} ms`);
+      await assertFleetUnharmed(noByte);
+    });
+
+    it("generates at a temperature so small that every probability would be NaN", async () => {
+      const r = await postJson(`${stories.url}/v1/chat/completions`, { model: "stories260K", max_tokens: 3, temperature: 1.41e-39, messages: [{ role: "user", content: "Hi" }] });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.usage.completion_tokens, 3);
+      await assertFleetUnharmed(stories);
+    });
+
     it("refuses a grammar nested 32,000 levels deep with invalid_grammar", async () => {
       const r = await infer(stories.url, { prompt: "Once", grammar: deepGrammar });
       assert.equal(r.status, 400, JSON.stringify(r));

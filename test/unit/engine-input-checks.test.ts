@@ -5,7 +5,10 @@ import { checkWorkerConfig } from "../../src/common/config.js";
 import { httpStatusOf } from "../../src/common/error-mapping.js";
 import { ServingError } from "../../src/common/serving-error.js";
 import { buildVocab } from "../../src/engine/gguf-writer.js";
+import { checkGrammarCoverage, grammarCharacters } from "../../src/engine/grammar-coverage.js";
 import { nativeErrorToServing } from "../../src/engine/native-errors.js";
+import { nativeSampling } from "../../src/engine/native-sampling.js";
+import { MIN_REPEAT_PENALTY, MIN_TEMPERATURE, boundedSampling } from "../../src/engine/sampling-bounds.js";
 import { VocabularyCoverage } from "../../src/engine/vocabulary-coverage.js";
 import { MAX_GRAMMAR_DEPTH, MAX_GRAMMAR_ELEMENTS, MAX_GRAMMAR_RULES, checkGrammarLimits, grammarShape } from "../../src/protocol/grammar-limits.js";
 
@@ -115,6 +118,45 @@ describe("grammar limits", () => {
     grammarShape(`root ::= ${"(".repeat(32_000)}${")".repeat(32_000)}`);
     grammarShape(`root ::= ${'"a" '.repeat(16_000)}`);
     assert.ok(performance.now() - t0 < 1000);
+  });
+});
+
+describe("grammar coverage", () => {
+  it("reads a grammar's literals and non-negated classes, unescaping characters", () => {
+    const g = grammarCharacters('root ::= "a\\"b\\u00e9" [x-z\\]] [^q] # "c"\nx ::= "\\x00"');
+    assert.deepEqual(g.literals, ['a"bé', "\u0000"]);
+    assert.deepEqual(g.classes, [["x", "z", "]"]]);
+  });
+
+  it("refuses a grammar demanding a character no token yields (uncovered, or NUL) with unsupported_characters", () => {
+    checkGrammarCoverage('root ::= "Once" [a-z]+ [^é]', noBytes, "grammar");
+    checkGrammarCoverage('root ::= "café"', withBytes, "grammar");
+    const cases: [string, VocabularyCoverage, string][] = [
+      ['root ::= "café"', noBytes, "U+00E9"],
+      ['root ::= "a" [éè]', noBytes, "U+00E9"],
+      ['root ::= "\\x00"', withBytes, "U+0000"],
+    ];
+    for (const [g, coverage, cp] of cases) {
+      const err = refusal(() => checkGrammarCoverage(g, coverage, "grammar"));
+      assert.equal(err.code, "unsupported_characters", g);
+      assert.equal(err.message, `'grammar' requires ${cp}, which no token of the model's vocabulary can produce`);
+    }
+  });
+});
+
+describe("native sampling", () => {
+  it("reads a temperature below MIN_TEMPERATURE as greedy (its probabilities would all be NaN)", () => {
+    assert.equal(nativeSampling({ temperature: 1.41e-39 }, undefined).temperature, 0);
+    assert.equal(nativeSampling({ temperature: MIN_TEMPERATURE / 2 }, undefined).temperature, 0);
+    assert.equal(nativeSampling({ temperature: 0.5 }, undefined).temperature, 0.5);
+    assert.equal(nativeSampling({}, undefined).temperature, 0.8);
+  });
+
+  it("raises a repeat penalty near 0 to MIN_REPEAT_PENALTY (dividing by it would overflow), for both engines", () => {
+    assert.deepEqual(boundedSampling({ repeat_penalty: 9.6e-213, temperature: 2 }), { repeat_penalty: MIN_REPEAT_PENALTY, temperature: 2 });
+    assert.deepEqual(boundedSampling({ repeat_penalty: 0.5, temperature: 1e-40 }), { repeat_penalty: 0.5, temperature: 0 });
+    assert.deepEqual(boundedSampling({}), {});
+    assert.equal(nativeSampling({ repeat_penalty: 0 }, undefined).repeatPenalty, MIN_REPEAT_PENALTY);
   });
 });
 
