@@ -4,6 +4,7 @@ import { startCluster, workerHealth, type Cluster } from "../helpers/cluster.js"
 import { postJson, streamSse } from "../helpers/http.js";
 import { writeNoByteModel } from "../helpers/no-byte-model.js";
 import { STORIES_MODEL, missingModel, spawnCli } from "../helpers/processes.js";
+import { loadNativeBinding } from "../../src/engine/native-binding.js";
 
 /**
  * Requests that used to kill every worker they were sent to (SIGABRT, SIGSEGV), each now answered
@@ -30,7 +31,9 @@ async function infer(url: string, body: Record<string, unknown>): Promise<Answer
 }
 
 for (const engine of ["native", "llama"] as const) {
-  describe(`poison requests (${engine} engine)`, { skip }, () => {
+  const native = loadNativeBinding();
+  const engineSkip = engine === "native" && !native.ok ? `the native engine is not built: ${native.reason}` : undefined;
+  describe(`poison requests (${engine} engine)`, { skip: skip ?? engineSkip }, () => {
     let noByte: Cluster;
     let stories: Cluster;
     const measured: string[] = [];

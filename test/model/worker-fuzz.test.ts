@@ -19,11 +19,12 @@ import { SHARED_MODELS } from "../helpers/processes.js";
  * may exit, and afterwards the worker holds no session.
  *
  * Seeded: FUZZ_SEED (default 12). Bounded here (FUZZ_RUNS requests per model, default 40); the long
- * run is `npm run fuzz`, which raises FUZZ_RUNS and runs both engines (FUZZ_ENGINES).
+ * run is `npm run fuzz`, which raises FUZZ_RUNS and runs both engines (FUZZ_ENGINES=native,llama).
  */
 const SEED = Number(process.env.FUZZ_SEED ?? 12);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 40);
-const ENGINES = (process.env.FUZZ_ENGINES ?? "native").split(",");
+// "auto": the native engine where it is built, else node-llama-cpp's.
+const ENGINES = (process.env.FUZZ_ENGINES ?? "auto").split(",");
 let sharedModels: string[] = [];
 try {
   sharedModels = readdirSync(SHARED_MODELS).filter((f) => f.endsWith(".gguf")).map((f) => join(SHARED_MODELS, f));
