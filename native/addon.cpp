@@ -3,7 +3,7 @@
 // thread besides tokenization); the loop's events come back in one callback per batch of steps.
 //
 // No C++ exception may cross into N-API (built without C++ exceptions there, it would terminate the
-// process): every entry point runs through `Guarded`, which turns one into a JavaScript Error with
+// process): every entry point runs through `guard`, which turns one into a JavaScript Error with
 // a `code` naming whose fault it was: `unsupported_characters` (text the vocabulary cannot
 // tokenize), `invalid_grammar`, `grammar_dead_end` (no token allowed), `engine_failed` (ours).
 #include <napi.h>
@@ -138,10 +138,12 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     tsfn_.NonBlockingCall([weak](Napi::Env env, Napi::Function fn) {
       auto loop = weak.lock();
       if (!loop) return;
-      guard(env, [&] {
+      // Not guard(): a JavaScript exception left pending here would be uncaught, ending the process.
+      try {
         deliver(env, fn, loop->takeEvents());
-        return env.Undefined();
-      });
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "inference-engine: decode events lost: %s\n", e.what());
+      }
     });
   }
 
