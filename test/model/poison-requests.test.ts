@@ -118,6 +118,14 @@ for (const engine of ["native", "llama"] as const) {
         assert.equal(r.status, 200, JSON.stringify(r));
       }
       measured.push(`grammar with every token banned -> ${r.status} ${r.reason ?? r.body?.reason} ${r.message ?? ""} in ${r.ms} ms`);
+      // A one-body OpenAI answer has not begun when the dead end is found: it is the client's 400.
+      const chat = await postJson(`${stories.url}/v1/chat/completions`, { model: "stories260K", max_tokens: 3, temperature: 0, logit_bias: banAll(512), messages: [{ role: "user", content: "Hi" }] });
+      if (engine === "native") {
+        assert.equal(chat.status, 400, JSON.stringify(chat.body));
+        assert.equal(chat.body.error.code, "grammar_dead_end");
+      } else {
+        assert.equal(chat.status, 200, JSON.stringify(chat.body));
+      }
       const hot = await infer(stories.url, { prompt: "Once", grammar: 'root ::= "a"+', logit_bias: banAll(512), temperature: 1, seed: 7 });
       assert.ok(hot.status === 200 || hot.status === 400, JSON.stringify(hot));
       await assertFleetUnharmed(stories);
