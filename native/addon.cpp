@@ -1,12 +1,18 @@
 // JavaScript binding of the native engine: `loadBackend(dir)` and class `NativeEngine`. Every call
 // from JavaScript only queues a command for the decode loop (no llama.cpp work on the event loop
 // thread besides tokenization); the loop's events come back in one callback per batch of steps.
+//
+// No C++ exception may cross into N-API (built without C++ exceptions there, it would terminate the
+// process): every entry point runs through `guard`, which turns one into a JavaScript Error with
+// a `code` naming whose fault it was: `unsupported_characters` (text the vocabulary cannot
+// tokenize), `invalid_grammar`, `grammar_dead_end` (no token allowed), `engine_failed` (ours).
 #include <napi.h>
 
 #include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -22,6 +28,32 @@ std::atomic<bool> quiet{false};
 void logToStderr(ggml_log_level level, const char* text, void*) {
   // Load-time notices and warnings are expected; only errors are worth a line.
   if (level == GGML_LOG_LEVEL_ERROR && !quiet.load(std::memory_order_relaxed)) std::fprintf(stderr, "llama.cpp: %s", text);
+}
+
+// An error whose code the TypeScript side maps to a client answer (see native-errors.ts).
+struct CodedError : std::runtime_error {
+  CodedError(const char* code, const std::string& message) : std::runtime_error(message), code(code) {}
+  const char* code;
+};
+
+void throwCoded(Napi::Env env, const char* code, const std::string& message) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  e.ThrowAsJavaScriptException();
+}
+
+template <typename F>
+Napi::Value guard(Napi::Env env, F&& body) {
+  try {
+    return body();
+  } catch (const CodedError& e) {
+    throwCoded(env, e.code, e.what());
+  } catch (const std::exception& e) {
+    throwCoded(env, "engine_failed", std::string("llama.cpp failed: ") + e.what());
+  } catch (...) {
+    throwCoded(env, "engine_failed", "llama.cpp failed");
+  }
+  return env.Undefined();
 }
 
 struct QuietScope {
@@ -44,15 +76,15 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeEngine",
                        {
-                           InstanceMethod<&NativeEngine::Info>("info"),
-                           InstanceMethod<&NativeEngine::Tokenize>("tokenize"),
-                           InstanceMethod<&NativeEngine::CheckGrammar>("checkGrammar"),
-                           InstanceMethod<&NativeEngine::Prefill>("prefill"),
-                           InstanceMethod<&NativeEngine::Generate>("generate"),
-                           InstanceMethod<&NativeEngine::Grant>("grant"),
-                           InstanceMethod<&NativeEngine::Cancel>("cancel"),
-                           InstanceMethod<&NativeEngine::Clear>("clear"),
-                           InstanceMethod<&NativeEngine::Close>("close"),
+                           InstanceMethod<&NativeEngine::Guarded<&NativeEngine::Info>>("info"),
+                           InstanceMethod<&NativeEngine::Guarded<&NativeEngine::Tokenize>>("tokenize"),
+                           InstanceMethod<&NativeEngine::Guarded<&NativeEngine::CheckGrammar>>("checkGrammar"),
+                           InstanceMethod<&NativeEngine::Guarded<&NativeEngine::Prefill>>("prefill"),
+                           InstanceMethod<&NativeEngine::Guarded<&NativeEngine::Generate>>("generate"),
+                           InstanceMethod<&NativeEngine::Guarded<&NativeEngine::Grant>>("grant"),
+                           InstanceMethod<&NativeEngine::Guarded<&NativeEngine::Cancel>>("cancel"),
+                           InstanceMethod<&NativeEngine::Guarded<&NativeEngine::Clear>>("clear"),
+                           InstanceMethod<&NativeEngine::Guarded<&NativeEngine::Close>>("close"),
                        });
   }
 
@@ -75,28 +107,43 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     p.poll = intOr(o, "poll", 0);
     p.flashAttn = intOr(o, "flashAttn", -1);
     if (o.Get("kvUnified").IsBoolean()) p.kvUnified = o.Get("kvUnified").As<Napi::Boolean>().Value();
-    std::string error;
-    engine_ = EngineContext::create(p, error);
-    if (!engine_) {
-      Napi::Error::New(env, error).ThrowAsJavaScriptException();
-      return;
-    }
-    tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "inference-engine-decode", 0, 1);
-    loop_ = std::make_shared<DecodeLoop>(engine_->context(), LoopConfig{p.parallel, (int32_t)llama_n_ctx_seq(engine_->context()), p.batch},
-                                         [this] { notify(); });
-    parallel_ = p.parallel;
+    guard(env, [&]() -> Napi::Value {
+      std::string error;
+      engine_ = EngineContext::create(p, error);
+      if (!engine_) throw CodedError("engine_failed", error);
+      tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "inference-engine-decode", 0, 1);
+      loop_ = std::make_shared<DecodeLoop>(engine_->context(), LoopConfig{p.parallel, (int32_t)llama_n_ctx_seq(engine_->context()), p.batch},
+                                           [this] { notify(); });
+      parallel_ = p.parallel;
+      return env.Undefined();
+    });
   }
 
-  ~NativeEngine() override { shutdown(); }
+  ~NativeEngine() override {
+    try {
+      shutdown();
+    } catch (...) {
+    }
+  }
 
  private:
+  template <Napi::Value (NativeEngine::*Method)(const Napi::CallbackInfo&)>
+  Napi::Value Guarded(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&] { return (this->*Method)(info); });
+  }
+
   void notify() {
     // Called on the loop thread; the weak reference keeps a late call harmless after close().
     std::weak_ptr<DecodeLoop> weak = loop_;
     tsfn_.NonBlockingCall([weak](Napi::Env env, Napi::Function fn) {
       auto loop = weak.lock();
       if (!loop) return;
-      deliver(env, fn, loop->takeEvents());
+      // Not guard(): a JavaScript exception left pending here would be uncaught, ending the process.
+      try {
+        deliver(env, fn, loop->takeEvents());
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "inference-engine: decode events lost: %s\n", e.what());
+      }
     });
   }
 
@@ -155,15 +202,18 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     const std::string text = info[0].As<Napi::String>().Utf8Value();
     const bool addSpecial = info[1].ToBoolean().Value();
     std::vector<llama_token> out(text.size() + 2);
-    int32_t n = llama_tokenize(engine_->vocab(), text.data(), (int32_t)text.size(), out.data(), (int32_t)out.size(), addSpecial, false);
-    if (n < 0) {
-      out.resize((size_t)-n);
+    int32_t n = 0;
+    try {
       n = llama_tokenize(engine_->vocab(), text.data(), (int32_t)text.size(), out.data(), (int32_t)out.size(), addSpecial, false);
+      if (n < 0) {
+        out.resize((size_t)-n);
+        n = llama_tokenize(engine_->vocab(), text.data(), (int32_t)text.size(), out.data(), (int32_t)out.size(), addSpecial, false);
+      }
+    } catch (const std::out_of_range&) {
+      // A SentencePiece vocabulary without byte tokens: a character it lacks has no fallback.
+      throw CodedError("unsupported_characters", "the text holds a character the model's vocabulary cannot represent");
     }
-    if (n < 0) {
-      Napi::Error::New(env, "tokenization failed").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+    if (n < 0) throw CodedError("engine_failed", "tokenization failed");
     Napi::Int32Array arr = Napi::Int32Array::New(env, (size_t)n);
     for (int32_t i = 0; i < n; i++) arr[(size_t)i] = out[(size_t)i];
     return arr;
@@ -175,7 +225,12 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     if (!ready(info)) return env.Undefined();
     const std::string gbnf = info[0].As<Napi::String>().Utf8Value();
     QuietScope q;
-    llama_sampler* g = llama_sampler_init_grammar(engine_->vocab(), gbnf.c_str(), "root");
+    llama_sampler* g = nullptr;
+    try {
+      g = llama_sampler_init_grammar(engine_->vocab(), gbnf.c_str(), "root");
+    } catch (const std::exception& e) {
+      return Napi::String::New(env, std::string("grammar does not parse: ") + e.what());
+    }
     if (g == nullptr) return Napi::String::New(env, "grammar does not parse");
     llama_sampler_free(g);
     return env.Undefined();
@@ -223,19 +278,21 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     }
     if (s.Get("grammar").IsString()) c.grammar = s.Get("grammar").As<Napi::String>().Utf8Value();
     std::string error;
-    QuietScope q;
-    std::unique_ptr<TokenSampler> sampler = TokenSampler::create(engine_->vocab(), c, error);
-    if (!sampler) {
-      Napi::Error::New(env, error).ThrowAsJavaScriptException();
-      return env.Undefined();
+    std::unique_ptr<TokenSampler> sampler;
+    {
+      QuietScope q;
+      try {
+        sampler = TokenSampler::create(engine_->vocab(), c, error);
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
     }
+    if (!sampler) throw CodedError(c.grammar.empty() ? "engine_failed" : "invalid_grammar", error);
     const int32_t maxTokens = info[2].As<Napi::Number>().Int32Value();
     const int32_t credit = info[3].As<Napi::Number>().Int32Value();
     DecodeLoop::FirstToken first = loop_->sampleFirst(seq, *sampler);
-    if (!first.ok) {
-      Napi::Error::New(env, "generate() before prefill()").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+    if (!first.ok) throw CodedError("engine_failed", "generate() before prefill()");
+    if (first.deadEnd) throw CodedError("grammar_dead_end", "no token is allowed: the grammar and logit_bias together exclude every token");
     if (!first.end && maxTokens > 1) loop_->generate(seq, std::move(sampler), first.token, maxTokens - 1, credit - 1);
     Napi::Object out = Napi::Object::New(env);
     out.Set("token", first.token);
@@ -285,7 +342,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
 };
 
 // loadBackend(dir, preferred?: string[]): whether a CPU backend is available afterwards
-Napi::Value LoadBackend(const Napi::CallbackInfo& info) {
+Napi::Value LoadBackendUnguarded(const Napi::CallbackInfo& info) {
   llama_log_set(logToStderr, nullptr);
   const std::string dir = info[0].As<Napi::String>().Utf8Value();
   std::vector<std::string> preferred;
@@ -296,6 +353,10 @@ Napi::Value LoadBackend(const Napi::CallbackInfo& info) {
   const bool ok = ensureCpuBackend(dir, preferred);
   if (ok) llama_backend_init();
   return Napi::Boolean::New(info.Env(), ok);
+}
+
+Napi::Value LoadBackend(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&] { return LoadBackendUnguarded(info); });
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -68,6 +68,7 @@ DecodeLoop::FirstToken DecodeLoop::sampleFirst(int32_t seq, TokenSampler& sample
   if (!s.hasLogits) return FirstToken{false, 0, false, {}};
   s.hasLogits = false;
   const llama_token token = sampler.sample(s.logits.data());
+  if (token == LLAMA_TOKEN_NULL) return FirstToken{true, token, true, {}, true};
   if (isEnd(token)) return FirstToken{true, token, true, {}};
   s.text.reset();
   const std::string piece = pieceOf(vocab_, token);
@@ -105,9 +106,21 @@ void DecodeLoop::run() {
       if (stopping_) return;
       cmds.swap(commands_);
     }
-    for (auto& c : cmds) apply(c);
+    for (auto& c : cmds) {
+      try {
+        apply(c);
+      } catch (...) {
+        failCommand(c);
+      }
+    }
     cmds.clear();
-    step();
+    try {
+      step();
+    } catch (...) {
+      // step() catches what one sequence causes; this is the rest (e.g. allocation): no sequence
+      // can be trusted to be where it thinks.
+      failAll();
+    }
     publish();
   }
 }
@@ -175,6 +188,25 @@ void DecodeLoop::apply(Command& c) {
       s.hasLogits = false;
       pendingEvents_.push_back(LoopEvent{c.seq, EventKind::Cleared, 0, 0, 0, {}});
       break;
+  }
+}
+
+void DecodeLoop::failCommand(const Command& c) {
+  if (c.seq < 0 || c.seq >= config_.parallel) return;
+  Seq& s = seqs_[(size_t)c.seq];
+  if (s.state == SeqState::Prefilling) endPrefill(c.seq, PrefillStatus::Failed);
+  else if (s.state == SeqState::Generating) finish(c.seq, DoneReason::Error);
+  // A command that failed before taking effect still owes its answer (one event per command).
+  else if (c.kind == CommandKind::Prefill) endPrefill(c.seq, PrefillStatus::Failed);
+  else if (c.kind == CommandKind::Generate) finish(c.seq, DoneReason::Error);
+  else if (c.kind == CommandKind::Clear) pendingEvents_.push_back(LoopEvent{c.seq, EventKind::Cleared, 0, 0, 0, {}});
+}
+
+void DecodeLoop::failAll() {
+  for (int32_t i = 0; i < config_.parallel; i++) {
+    const SeqState st = seqs_[(size_t)i].state;
+    if (st == SeqState::Prefilling) endPrefill(i, PrefillStatus::Failed);
+    else if (st == SeqState::Generating) finish(i, DoneReason::Error);
   }
 }
 
@@ -262,7 +294,13 @@ void DecodeLoop::step() {
   roundRobin_ = (roundRobin_ + 1) % config_.parallel;
   if (batch_.n_tokens == 0) return;
 
-  if (llama_decode(ctx_, batch_) != 0) {
+  int32_t rc;
+  try {
+    rc = llama_decode(ctx_, batch_);
+  } catch (...) {
+    rc = -1;
+  }
+  if (rc != 0) {
     for (const auto& sl : slices) endPrefill(sl.seq, PrefillStatus::Failed);
     for (int32_t i : outputs) finish(i, DoneReason::Error);
     return;
@@ -281,7 +319,18 @@ void DecodeLoop::step() {
   for (size_t k = 0; k < outputs.size(); k++) {
     const int32_t i = outputs[k];
     seqs_[(size_t)i].held.push_back(seqs_[(size_t)i].next);
-    accept(i, seqs_[(size_t)i].sampler->sample(llama_get_logits_ith(ctx_, (int32_t)k)));
+    llama_token token;
+    try {
+      token = seqs_[(size_t)i].sampler->sample(llama_get_logits_ith(ctx_, (int32_t)k));
+    } catch (...) {
+      finish(i, DoneReason::Error);
+      continue;
+    }
+    if (token == LLAMA_TOKEN_NULL) {
+      finish(i, DoneReason::DeadEnd);
+      continue;
+    }
+    accept(i, token);
   }
 }
 

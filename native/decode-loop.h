@@ -13,6 +13,10 @@
 // Flow control: a generating sequence holds `credit` tokens it may still produce before its
 // consumer takes them; at zero it sits out the steps until `grant` gives more. Cancel and clear
 // take effect before the next step, so at most the step in flight completes.
+//
+// Failures: no C++ exception leaves the loop thread (it would terminate the process). One thrown
+// while a sequence's command is applied or its token sampled ends that sequence with an Error; one
+// thrown by a step's llama_decode ends every sequence in that step; the loop goes on.
 #pragma once
 
 #include <condition_variable>
@@ -29,7 +33,9 @@
 #include "utf8-stream.h"
 
 enum class EventKind : int32_t { Token = 0, Done = 1, Prefilled = 2, Cleared = 3 };
-enum class DoneReason : int32_t { Stop = 0, Length = 1, Cancelled = 2, Error = 3 };
+// Error: llama.cpp failed (the sequence's KV is dropped). DeadEnd: the request's grammar and
+// logit bias left no token allowed (the KV stays valid).
+enum class DoneReason : int32_t { Stop = 0, Length = 1, Cancelled = 2, Error = 3, DeadEnd = 4 };
 enum class PrefillStatus : int32_t { Ok = 0, Cancelled = 1, Failed = 2 };
 
 struct LoopEvent {
@@ -66,6 +72,7 @@ class DecodeLoop {
     llama_token token;
     bool end;  // an end-of-generation token (not to be emitted)
     std::string text;
+    bool deadEnd = false;  // no token allowed (see TokenSampler): nothing was generated
   };
   // Samples the first token of a generation from the logits its prefill kept. Called on the
   // JavaScript thread after the Prefilled event and before any other command for `seq`: the loop
@@ -116,6 +123,8 @@ class DecodeLoop {
   void run();
   void push(Command c);
   void apply(Command& c);
+  void failCommand(const Command& c);
+  void failAll();
   bool hasWork() const;
   void step();
   void accept(int32_t seq, llama_token token);

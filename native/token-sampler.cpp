@@ -17,22 +17,19 @@ std::unique_ptr<TokenSampler> TokenSampler::create(const llama_vocab* vocab, con
   }
   if (isGreedyFastPath(c)) return s;
 
+  // The grammar goes first (with the bias, added by hand): later samplers then only ever see
+  // tokens the grammar allows.
+  if (!c.grammar.empty()) {
+    s->grammar_ = llama_sampler_init_grammar(vocab, c.grammar.c_str(), "root");
+    if (s->grammar_ == nullptr) {
+      error = "grammar does not parse";
+      return nullptr;
+    }
+  }
   llama_sampler_chain_params params = llama_sampler_chain_default_params();
   params.no_perf = true;
   llama_sampler* chain = llama_sampler_chain_init(params);
   s->chain_ = chain;
-  // The grammar goes first: later samplers then only ever see tokens the grammar allows.
-  if (!c.grammar.empty()) {
-    llama_sampler* g = llama_sampler_init_grammar(vocab, c.grammar.c_str(), "root");
-    if (g == nullptr) {
-      error = "grammar does not parse";
-      return nullptr;
-    }
-    llama_sampler_chain_add(chain, g);
-  }
-  if (!s->bias_.empty()) {
-    llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(s->nVocab_, (int32_t)s->bias_.size(), s->bias_.data()));
-  }
   if (c.repeatPenalty != 1.0f || c.presencePenalty != 0.0f || c.frequencyPenalty != 0.0f) {
     llama_sampler_chain_add(chain, llama_sampler_init_penalties(s->nVocab_, c.penaltyLastN, c.repeatPenalty, c.frequencyPenalty, c.presencePenalty));
   }
@@ -51,22 +48,45 @@ std::unique_ptr<TokenSampler> TokenSampler::create(const llama_vocab* vocab, con
 }
 
 TokenSampler::~TokenSampler() {
+  if (grammar_ != nullptr) llama_sampler_free(grammar_);
   if (chain_ != nullptr) llama_sampler_free(chain_);
 }
 
 llama_token TokenSampler::sample(float* logits) {
+  // The logits are ours until the next decode; biasing them in place saves a copy.
+  for (const auto& b : bias_) logits[b.token] += b.bias;
   if (chain_ != nullptr) {
     candidates_.resize((size_t)nVocab_);
     for (int32_t i = 0; i < nVocab_; i++) candidates_[(size_t)i] = llama_token_data{i, logits[i], 0.0f};
     llama_token_data_array cur{candidates_.data(), candidates_.size(), -1, false};
+    if (grammar_ != nullptr) llama_sampler_apply(grammar_, &cur);
+    // What the grammar and the bias allow, by id (the chain reorders the candidates).
+    allowed_.resize((size_t)nVocab_);
+    bool any = false;
+    for (size_t i = 0; i < cur.size; i++) {
+      const bool ok = cur.data[i].logit > -INFINITY;
+      allowed_[(size_t)cur.data[i].id] = ok;
+      any = any || ok;
+    }
+    if (!any) return LLAMA_TOKEN_NULL;
     llama_sampler_apply(chain_, &cur);
-    // Every chain ends in a sampler that selects (greedy or dist).
-    const llama_token token = cur.selected >= 0 ? cur.data[cur.selected].id : 0;
+    // Every chain ends in a sampler that selects (greedy or dist). Probabilities gone NaN (extreme
+    // parameters) can make it pick a token the grammar forbids: that is never accepted.
+    if (cur.selected < 0 || (size_t)cur.selected >= cur.size) return LLAMA_TOKEN_NULL;
+    const llama_token token = cur.data[cur.selected].id;
+    if (token < 0 || token >= nVocab_ || !allowed_[(size_t)token]) return LLAMA_TOKEN_NULL;
+    if (grammar_ != nullptr) {
+      // The token was allowed by the grammar's own apply; a throw here is still the grammar's
+      // dead end (llama.cpp's "Unexpected empty grammar stack"), never a reason to die.
+      try {
+        llama_sampler_accept(grammar_, token);
+      } catch (const std::exception&) {
+        return LLAMA_TOKEN_NULL;
+      }
+    }
     llama_sampler_accept(chain_, token);
     return token;
   }
-  // The logits are ours until the next decode; biasing them in place saves a copy.
-  for (const auto& b : bias_) logits[b.token] += b.bias;
   // Argmax, first index on ties (as llama.cpp's greedy sampler).
   int32_t best = 0;
   float bestLogit = logits[0];
@@ -76,5 +96,6 @@ llama_token TokenSampler::sample(float* logits) {
       best = i;
     }
   }
-  return best;
+  // Every token banned by the bias: nothing may be chosen.
+  return std::isfinite(bestLogit) ? best : LLAMA_TOKEN_NULL;
 }

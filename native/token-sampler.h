@@ -1,6 +1,11 @@
 // Chooses the next token of one sequence from its logits, doing only the work the request asked
 // for: greedy requests without penalties or grammar take an argmax over the (biased) logits; every
 // other request runs a llama.cpp sampler chain built once per generation.
+//
+// Dead ends: when the grammar and the logit bias together leave no token allowed, llama.cpp would
+// pick one anyway and then throw ("Unexpected empty grammar stack") or abort (an end token
+// accepted before the grammar is complete). `sample` checks that some token is still allowed
+// before anything selects or accepts one, and answers LLAMA_TOKEN_NULL instead.
 #pragma once
 
 #include <memory>
@@ -34,16 +39,20 @@ class TokenSampler {
   TokenSampler(const TokenSampler&) = delete;
   TokenSampler& operator=(const TokenSampler&) = delete;
 
-  // Samples from `logits` (n_vocab floats, modified in place) and records the token (penalties, grammar).
+  // Samples from `logits` (n_vocab floats, modified in place) and records the token (penalties,
+  // grammar); LLAMA_TOKEN_NULL: a dead end, no token allowed (nothing recorded). Other failures throw.
   llama_token sample(float* logits);
 
  private:
   TokenSampler() = default;
   int32_t nVocab_ = 0;
   std::vector<llama_logit_bias> bias_;
-  // nullptr: the greedy fast path.
+  // Applied and accepted apart from the chain, so that a dead end is seen before selection.
+  llama_sampler* grammar_ = nullptr;
+  // Penalties, truncation, temperature, selection; nullptr (and no grammar): the greedy fast path.
   llama_sampler* chain_ = nullptr;
   std::vector<llama_token_data> candidates_;
+  std::vector<bool> allowed_;  // per token id, for the last sample
 };
 
 // Whether the config is plain greedy (an argmax suffices).

@@ -1,5 +1,5 @@
 import { ConfigError, loadOptions } from "../common/config-parse.js";
-import { coordinatorOptions, pullOptions, serveOptions, workerOptions } from "../common/config.js";
+import { checkWorkerConfig, coordinatorOptions, pullOptions, serveOptions, workerOptions } from "../common/config.js";
 import { createLogger } from "../common/logger.js";
 import { benchOptions } from "../bench/bench-options.js";
 import { TOP_USAGE, usageOf } from "./usage.js";
@@ -43,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case "worker": {
       const { config } = loadOptions(workerOptions, rest, process.env);
+      checkWorkerConfig(config);
       const log = createLogger("worker", config.logLevel);
       const { startWorker } = await import("../worker/start-worker.js");
       const running = await startWorker(config, { log, localWorkers: config.localWorkers, modelsDir: config.modelsDir });
@@ -60,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
       return (await import("../bench/run-bench.js")).runBenchCli(rest);
     case "serve": {
       const { config } = loadOptions(serveOptions, rest, process.env);
+      checkWorkerConfig(config);
       const { runServe } = await import("./serve.js");
       return runServe(config);
     }

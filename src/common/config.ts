@@ -1,5 +1,5 @@
 import {
-  autoIntOpt, boolOpt, bytesOpt, choiceOpt, intOpt, listOpt, numberOpt, optionalStrOpt, parseHttpUrl, parseNumber, parseUrlList, strOpt,
+  ConfigError, autoIntOpt, boolOpt, bytesOpt, choiceOpt, intOpt, listOpt, numberOpt, optionalStrOpt, parseHttpUrl, parseNumber, parseUrlList, strOpt,
   type Option,
 } from "./config-parse.js";
 
@@ -216,6 +216,24 @@ function parseSha256(raw: string): string {
   if (!/^[0-9a-fA-F]{64}$/.test(raw)) throw new Error("expected 64 hex digits");
   return raw.toLowerCase();
 }
+
+/**
+ * Checks between worker fields, after each field is valid on its own. llama.cpp asserts (aborting
+ * the process) when a context has more sequences than a decode batch has tokens: every sequence
+ * must be able to place at least one token per step. `auto` PARALLEL means 8 (engine-tuning.ts).
+ */
+export function checkWorkerConfig(c: { readonly parallel: number | "auto"; readonly batchSize: number }): void {
+  const parallel = c.parallel === "auto" ? AUTO_PARALLEL : c.parallel;
+  if (parallel > c.batchSize) {
+    throw new ConfigError(
+      `PARALLEL (--parallel) ${c.parallel === "auto" ? `auto (${parallel})` : parallel} exceeds BATCH_SIZE (--batch-size) ${c.batchSize}: ` +
+        "each sequence needs a token of every batch; lower PARALLEL or raise BATCH_SIZE",
+    );
+  }
+}
+
+/** What PARALLEL=auto resolves to (engine-tuning.ts's chooseParallel uses this value). */
+export const AUTO_PARALLEL = 8;
 
 export type PullConfig = { readonly [K in keyof typeof pullOptions]: OptionValue<(typeof pullOptions)[K]> };
 export type CoordinatorConfig = { readonly [K in keyof typeof coordinatorOptions]: OptionValue<(typeof coordinatorOptions)[K]> };

@@ -10,10 +10,17 @@ const STATUS: Record<ErrorCode, number> = {
   missing_field: 400,
   invalid_field: 400,
   prompt_too_long: 400,
+  // The prompt (its byte length alone, checked before tokenizing) or prompt + max_tokens cannot fit the context.
+  context_length_exceeded: 400,
+  // Text the model's vocabulary cannot represent (no byte-fallback tokens).
+  unsupported_characters: 400,
+  // A grammar beyond the nesting, rule or size limits, or one llama.cpp cannot compile.
+  invalid_grammar: 400,
+  // The grammar and logit_bias together leave no token allowed.
+  grammar_dead_end: 400,
   model_required: 400,
   unknown_model: 400,
   json_too_deep: 400,
-  context_length_exceeded: 400,
   unauthorized: 401,
   cluster_token_required: 401,
   forbidden: 403,

@@ -10,11 +10,14 @@ export type ErrorCode =
   | "missing_field"
   | "invalid_field"
   | "prompt_too_long"
+  /** The prompt (by its bytes, before tokenizing) or prompt + max_tokens exceed the context of every worker serving the model. */
+  | "context_length_exceeded"
+  | "unsupported_characters"
+  | "invalid_grammar"
+  | "grammar_dead_end"
   | "model_required"
   | "unknown_model"
   | "json_too_deep"
-  /** The prompt and max_tokens exceed the context of every worker serving the model. */
-  | "context_length_exceeded"
   // 401 / 403
   | "unauthorized"
   | "cluster_token_required"

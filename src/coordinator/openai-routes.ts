@@ -9,7 +9,7 @@ import {
 } from "../protocol/openai-stream.js";
 import type { JsonObject } from "../protocol/validate.js";
 import { SSE_HEADERS, sseComment } from "../protocol/sse.js";
-import { toServingError } from "../common/error-mapping.js";
+import { httpStatusOf, isErrorCode, toServingError } from "../common/error-mapping.js";
 import type { InferencePipeline, StartedInference } from "./inference-pipeline.js";
 import type { StreamFormat } from "./relay.js";
 import { priorityOf } from "./request-priority.js";
@@ -120,6 +120,9 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
     log.info({ termination: result.termination, completion_tokens: result.tokens, api: "openai" }, "stream.end");
     if (result.termination === "client_disconnect") return;
     if (result.termination === "worker_error") {
+      // The request's own fault found while generating (a grammar dead end): the client's 4xx.
+      const code = result.error?.code;
+      if (code !== undefined && isErrorCode(code) && httpStatusOf(code) < 500) throw new ServingError(code, result.error!.message);
       throw new ServingError("worker_failed", `the worker failed while generating: ${result.error!.message}`);
     }
     const f = result.final!;

@@ -215,6 +215,9 @@ function isTimeout(reason: unknown): boolean {
   return reason instanceof DOMException && reason.name === "TimeoutError";
 }
 
+/** Machine-readable fields of a worker's 400 that reach the client as they are. */
+const RELAYED_DETAILS = ["character", "offset", "min_tokens", "context_tokens"] as const;
+
 /** A worker's error answer: 4xx and capacity 503s become ServingErrors; other statuses are faults. */
 function statusError(status: number, text: string): Error {
   let reason: string | undefined;
@@ -222,11 +225,15 @@ function statusError(status: number, text: string): Error {
   let param: string | undefined;
   let details: Record<string, unknown> | undefined;
   try {
-    const body = JSON.parse(text) as { reason?: unknown; error?: unknown; param?: unknown; prompt_tokens?: unknown; context_size?: unknown };
+    const body = JSON.parse(text) as Record<string, unknown>;
     if (typeof body.reason === "string") reason = body.reason;
     if (typeof body.error === "string") message = body.error;
     if (typeof body.param === "string") param = body.param;
     if (body.context_size !== undefined) details = { prompt_tokens: body.prompt_tokens, context_size: body.context_size };
+    // unsupported_characters names the character and its offset; context_length_exceeded its bound.
+    for (const key of RELAYED_DETAILS) {
+      if (typeof body[key] === "string" || typeof body[key] === "number") (details ??= {})[key] = body[key];
+    }
   } catch {
     // not JSON: a fault below
   }

@@ -19,15 +19,22 @@ export interface ChatTemplateSource {
   tokenizer: Tokenizer;
   bosString: string | null;
   filename?: string;
+  /**
+   * Refuses text the tokenizer cannot take (vocabulary-coverage.ts), called on each message and on
+   * the rendered text before it is tokenized: a native tokenizer would throw on it, uncaught.
+   */
+  checkText?: (text: string, where: string) => void;
 }
 
 export class ChatTemplate {
   private readonly wrapper: ChatWrapper;
   private readonly tokenizer: Tokenizer;
   private stopsCache: { stops: string[]; stopTokens: number[] } | undefined;
+  private readonly checkText: ((text: string, where: string) => void) | undefined;
 
   constructor(source: ChatTemplateSource) {
     this.tokenizer = source.tokenizer;
+    this.checkText = source.checkText;
     this.wrapper =
       resolveChatWrapper({
         bosString: source.bosString, fileInfo: source.fileInfo, tokenizer: source.tokenizer, filename: source.filename, warningLogs: false,
@@ -40,6 +47,7 @@ export class ChatTemplate {
   }
 
   render(messages: readonly ChatMessage[]): RenderedChat {
+    messages.forEach((m, i) => this.checkText?.(m.content, `messages[${i}].content`));
     const history: ChatHistoryItem[] = messages.map((m) =>
       m.role === "system" ? { type: "system", text: m.content }
         : m.role === "user" ? { type: "user", text: m.content }
@@ -52,6 +60,11 @@ export class ChatTemplate {
       state = this.wrapper.generateContextState({ chatHistory: history });
     } catch (err) {
       throw new ServingError("invalid_field", `the model's chat template cannot render these messages: ${(err as Error).message}`, { param: "messages" });
+    }
+    // The template's own text too (its special tokens are tokens, not text).
+    if (this.checkText !== undefined) {
+      const plain = state.contextText.values.filter((v): v is string => typeof v === "string").join("");
+      this.checkText(plain, "the chat template's output");
     }
     const tokens = state.contextText.tokenize(this.tokenizer) as number[];
     this.stopsCache ??= this.stopsOf(state.stopGenerationTriggers);

@@ -1,4 +1,4 @@
-import type { EngineKind, GpuMode } from "../common/config.js";
+import { AUTO_PARALLEL, type EngineKind, type GpuMode } from "../common/config.js";
 
 /**
  * Thread and parallelism defaults. On CPU, llama.cpp's threads must never exceed the cores (all
@@ -16,7 +16,7 @@ export interface ThreadChoiceInput {
 
 /** Below this model size (bytes) one thread beats several (measured: stories260K, 1.2 MB). */
 export const TINY_MODEL_BYTES = 8 * 1024 * 1024;
-export const DEFAULT_PARALLEL = 8;
+export const DEFAULT_PARALLEL = AUTO_PARALLEL;
 
 export function chooseThreads(i: ThreadChoiceInput): number {
   const share = Math.max(1, Math.floor(i.cores / Math.max(1, i.localWorkers)));

@@ -19,6 +19,12 @@ export interface LlamaSpec {
   /** Vocabulary: word pieces first, then generated pieces up to `vocabSize`. */
   vocabSize: number;
   words?: readonly string[];
+  /**
+   * The 256 byte-fallback pieces `<0x00>`…`<0xFF>` (default true). Without them, as in some
+   * published models, text with a character the vocabulary lacks cannot be tokenized at all: tests
+   * use such a model to check that the worker refuses it instead of crashing.
+   */
+  byteTokens?: boolean;
   fileType: "f32" | "f16";
   /** Share the output projection with the token embeddings. */
   tiedEmbeddings: boolean;
@@ -44,10 +50,10 @@ interface TensorSpec {
   init: "ones" | "random";
 }
 
-export function buildVocab(spec: Pick<LlamaSpec, "vocabSize" | "words">): { tokens: string[]; scores: number[]; types: number[] } {
+export function buildVocab(spec: Pick<LlamaSpec, "vocabSize" | "words" | "byteTokens">): { tokens: string[]; scores: number[]; types: number[] } {
   const tokens = ["<unk>", "<s>", "</s>"];
   const types = [TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_CONTROL];
-  for (let b = 0; b < 256; b++) {
+  for (let b = 0; spec.byteTokens !== false && b < 256; b++) {
     tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
     types.push(TOKEN_BYTE);
   }
@@ -61,6 +67,10 @@ export function buildVocab(spec: Pick<LlamaSpec, "vocabSize" | "words">): { toke
   const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,!?'\"-:;()";
   add("▁");
   for (const c of chars) add(c);
+  // Without byte tokens nothing else could stand for the rest of printable ASCII and the newline
+  // (node-llama-cpp tokenizes "\n" when it loads a model): only characters past ASCII are missing.
+  if (spec.byteTokens === false) for (let b = 0x21; b < 0x7f; b++) add(String.fromCharCode(b));
+  if (spec.byteTokens === false) add("\n");
   for (const c of chars) add("▁" + c);
   for (const w of spec.words ?? []) add("▁" + w);
   // Fill the rest with generated letter pieces, with and without the word-start mark.

@@ -1,5 +1,5 @@
 import {
-  getLlama, LlamaGrammarEvaluationState, LlamaLogLevel, TokenBias,
+  getLlama, readGgufFileInfo, LlamaGrammarEvaluationState, LlamaLogLevel, TokenBias,
   type Llama, type LlamaContext, type LlamaContextSequence, type LlamaGrammar, type LlamaModel, type SequenceEvaluateOptions, type Token,
 } from "node-llama-cpp";
 import { ServingError } from "../common/serving-error.js";
@@ -11,6 +11,10 @@ import { tightenJsonNumbers } from "./json-grammar.js";
 import type { Engine, EngineInfo, EngineSequence, GenerateOptions, GeneratedToken, PrefillResult, RenderedChat } from "./engine.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
+import { boundedSampling } from "./sampling-bounds.js";
+import { VocabularyCoverage, vocabularyFromMetadata } from "./vocabulary-coverage.js";
+import { checkGrammarLimits } from "../protocol/grammar-limits.js";
+import { checkGrammarCoverage } from "./grammar-coverage.js";
 
 /**
  * The llama.cpp engine, through node-llama-cpp. One context holds `parallel` sequences; node-llama-cpp
@@ -30,6 +34,13 @@ export interface LlamaEngineOptions {
 }
 
 const AUTO_CONTEXT_CAP = 4096;
+/**
+ * The bias that bans a token (logit_bias -100, control tokens under a grammar): finite, unlike
+ * node-llama-cpp's "never" (-inf). When a grammar's every allowed token is banned, -inf everywhere
+ * makes llama.cpp's grammar sampler throw or abort inside node-llama-cpp's addon; a finite ban
+ * leaves the least-bad allowed token, so the generation goes on within the grammar.
+ */
+const BAN_LOGIT = -1e9;
 /** Prompt evaluation is chunked so that an abort is noticed between chunks (tokens). */
 const PREFILL_CHUNK = 512;
 
@@ -72,7 +83,8 @@ export async function createLlamaEngine(opts: LlamaEngineOptions): Promise<Engin
     trainContextSize: model.trainContextSize,
     vocabSize: Number(meta["tokenizer.ggml.tokens.length"] ?? (meta["tokenizer.ggml.tokens"] as unknown[] | undefined)?.length ?? 0),
   };
-  return new LlamaEngine(llama, model, context, info, opts.log);
+  const vocabulary = vocabularyFromMetadata(model.fileInfo.metadata) ?? vocabularyFromMetadata((await readGgufFileInfo(opts.modelPath)).metadata);
+  return new LlamaEngine(llama, model, context, info, new VocabularyCoverage(vocabulary ?? { model: "", tokens: [] }), opts.log);
 }
 
 class LlamaEngine implements Engine {
@@ -85,12 +97,15 @@ class LlamaEngine implements Engine {
     readonly model: LlamaModel,
     readonly context: LlamaContext,
     readonly info: EngineInfo,
+    /** What text the vocabulary can tokenize: node-llama-cpp's tokenizer aborts on the rest. */
+    readonly coverage: VocabularyCoverage,
     readonly log: Logger,
   ) {
     this.sequences = Array.from({ length: info.parallel }, (_, i) => new LlamaSequence(this, context.getSequence(), i));
   }
 
   tokenize(text: string): number[] {
+    this.coverage.check(text, this.info.contextSize, "the prompt", "prompt");
     const tokens = this.model.tokenize(text, false);
     const bos = this.model.tokens.bos;
     if (this.model.tokens.shouldPrependBosToken && bos !== null && tokens[0] !== bos) return [bos, ...tokens];
@@ -100,6 +115,7 @@ class LlamaEngine implements Engine {
   renderChat(messages: readonly ChatMessage[]): RenderedChat {
     this.chat ??= new ChatTemplate({
       fileInfo: this.model.fileInfo, tokenizer: this.model.tokenizer, bosString: this.model.tokens.bosString, filename: this.model.filename,
+      checkText: (text, where) => this.coverage.check(text, this.info.contextSize, where, "messages"),
     });
     return this.chat.render(messages);
   }
@@ -129,6 +145,11 @@ class LlamaEngine implements Engine {
     const key = s.grammar !== undefined ? `g:${s.grammar}` : `j:${JSON.stringify(s.json_schema)}`;
     let p = this.grammars.get(key);
     if (p === undefined) {
+      // Before llama.cpp's parser, which recurses per nesting level (a deep grammar overflows its stack).
+      if (s.grammar !== undefined) {
+        checkGrammarLimits(s.grammar, "grammar");
+        checkGrammarCoverage(s.grammar, this.coverage, "grammar");
+      }
       p = s.grammar !== undefined
         ? this.llama.createGrammar({ grammar: s.grammar })
         : Object.keys(s.json_schema!).length === 0
@@ -141,8 +162,9 @@ class LlamaEngine implements Engine {
     try {
       return await p;
     } catch (err) {
+      if (err instanceof ServingError) throw err;
       const param = s.grammar !== undefined ? "grammar" : "json_schema";
-      throw new ServingError("invalid_field", `'${param}' could not be compiled: ${(err as Error).message}`, { param });
+      throw new ServingError("invalid_grammar", `'${param}' could not be compiled: ${(err as Error).message}`, { param });
     }
   }
 
@@ -150,6 +172,8 @@ class LlamaEngine implements Engine {
   private async schemaGrammar(schema: SamplingParams["json_schema"]): Promise<LlamaGrammar> {
     const compiled = await this.llama.createGrammarForJsonSchema(schema as never);
     const text = tightenJsonNumbers(compiled.grammar);
+    checkGrammarLimits(text, "json_schema");
+    checkGrammarCoverage(text, this.coverage, "json_schema");
     return text === compiled.grammar ? compiled : this.llama.createGrammar({ grammar: text });
   }
 
@@ -197,7 +221,7 @@ class LlamaSequence implements EngineSequence {
     const held = this.seq.contextTokens as readonly number[];
     const last = this.lastPromptToken;
     if (last === undefined) throw new Error("generate() before prefill()");
-    const s = opts.sampling;
+    const s = boundedSampling(opts.sampling);
     const grammar = await engine.grammarFor(s);
     const generated: number[] = [];
     const evalOpts: SequenceEvaluateOptions = {
@@ -220,8 +244,12 @@ class LlamaSequence implements EngineSequence {
       // Under a grammar, control tokens (BOS, UNK, …) match as their literal text ("<s>") while
       // they decode to nothing: the grammar's state and the output would part ways. Only the
       // end-of-generation tokens stay, which the grammar allows where the output may end.
-      if (grammar !== undefined) for (const t of engine.controlTokens()) bias.set(asToken(t), "never");
-      for (const [id, b] of Object.entries(s.logit_bias ?? {})) bias.set(asToken(Number(id)), b <= -100 ? "never" : { logit: b });
+      if (grammar !== undefined) for (const t of engine.controlTokens()) bias.set(asToken(t), { logit: BAN_LOGIT });
+      for (const [id, b] of Object.entries(s.logit_bias ?? {})) {
+        // Ids past the vocabulary are ignored, as by the native engine (node-llama-cpp would throw).
+        if (Number(id) >= engine.info.vocabSize) continue;
+        bias.set(asToken(Number(id)), { logit: b <= -100 ? BAN_LOGIT : b });
+      }
       evalOpts.tokenBias = bias;
     }
     if (grammar !== undefined) evalOpts.grammarEvaluationState = new LlamaGrammarEvaluationState({ model, grammar });

@@ -79,7 +79,7 @@ export interface NativeBinding {
 }
 
 export const enum EventKind { Token = 0, Done = 1, Prefilled = 2, Cleared = 3 }
-export const enum DoneReason { Stop = 0, Length = 1, Cancelled = 2, Error = 3 }
+export const enum DoneReason { Stop = 0, Length = 1, Cancelled = 2, Error = 3, DeadEnd = 4 }
 export const enum PrefillStatus { Ok = 0, Cancelled = 1, Failed = 2 }
 
 export type NativeBindingResult =

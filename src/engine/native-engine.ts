@@ -13,6 +13,10 @@ import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-acco
 import { EventKind, loadNativeBinding, type NativeEngineHandle, type NativeSampling } from "./native-binding.js";
 import { nativeSampling } from "./native-sampling.js";
 import { NativeSequence } from "./native-sequence.js";
+import { nativeErrorToServing } from "./native-errors.js";
+import { VocabularyCoverage, vocabularyFromMetadata } from "./vocabulary-coverage.js";
+import { checkGrammarLimits } from "../protocol/grammar-limits.js";
+import { checkGrammarCoverage } from "./grammar-coverage.js";
 
 /**
  * The native engine: our own decode loop in C++ (native/), over the llama.cpp libraries that
@@ -104,7 +108,9 @@ export async function createNativeEngine(o: NativeEngineOptions): Promise<Engine
     trainContextSize: native.trainContextSize,
     vocabSize: native.vocabSize,
   };
-  engine = new NativeEngine(handle, info, native.bos, native.addBos, llama, vocab, o.log);
+  const source = vocabularyFromMetadata(file.metadata) ?? vocabularyFromMetadata(vocab.fileInfo.metadata);
+  const coverage = new VocabularyCoverage(source ?? { model: "", tokens: [] });
+  engine = new NativeEngine(handle, info, native.bos, native.addBos, llama, vocab, coverage, o.log);
   o.log.info({ cpu_backend: loadedCpuBackend(), choice: backend.kind, reason: backend.reason }, "engine.native");
   return engine;
 }
@@ -134,13 +140,22 @@ class NativeEngine implements Engine {
     private readonly llama: Llama,
     /** The same GGUF loaded without weights, for node-llama-cpp's tokenizer-level helpers. */
     private readonly vocab: LlamaModel,
+    /** What text the vocabulary can tokenize, checked before the native tokenizer runs. */
+    readonly coverage: VocabularyCoverage,
     private readonly log: Logger,
   ) {
     this.sequences = Array.from({ length: info.parallel }, (_, i) => new NativeSequence(this, i));
   }
 
   tokenize(text: string): number[] {
-    const tokens = Array.from(this.handle.tokenize(text, false));
+    this.coverage.check(text, this.info.contextSize, "the prompt", "prompt");
+    let ids: Int32Array;
+    try {
+      ids = this.handle.tokenize(text, false);
+    } catch (err) {
+      throw nativeErrorToServing(err, "prompt");
+    }
+    const tokens = Array.from(ids);
     if (this.addBos && this.bos >= 0 && tokens[0] !== this.bos) tokens.unshift(this.bos);
     return tokens;
   }
@@ -148,6 +163,7 @@ class NativeEngine implements Engine {
   renderChat(messages: readonly ChatMessage[]): RenderedChat {
     this.chat ??= new ChatTemplate({
       fileInfo: this.vocab.fileInfo, tokenizer: this.vocab.tokenizer, bosString: this.vocab.tokens.bosString, filename: this.vocab.filename,
+      checkText: (text, where) => this.coverage.check(text, this.info.contextSize, where, "messages"),
     });
     return this.chat.render(messages);
   }
@@ -185,6 +201,9 @@ class NativeEngine implements Engine {
     if (p === undefined) {
       p = (async () => {
         const gbnf = s.grammar ?? (await this.schemaGrammar(s.json_schema!));
+        // Before llama.cpp's parser, which recurses per nesting level (a deep grammar overflows its stack).
+        checkGrammarLimits(gbnf, param);
+        checkGrammarCoverage(gbnf, this.coverage, param);
         const problem = this.handle.checkGrammar(gbnf);
         if (problem !== undefined) throw new Error(problem);
         return gbnf;
@@ -198,7 +217,8 @@ class NativeEngine implements Engine {
     try {
       return await p;
     } catch (err) {
-      throw new ServingError("invalid_field", `'${param}' could not be compiled: ${(err as Error).message}`, { param });
+      if (err instanceof ServingError) throw err;
+      throw new ServingError("invalid_grammar", `'${param}' could not be compiled: ${(err as Error).message}`, { param });
     }
   }
 

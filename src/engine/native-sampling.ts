@@ -1,5 +1,6 @@
 import type { SamplingParams } from "../protocol/sampling.js";
 import type { NativeSampling } from "./native-binding.js";
+import { boundedSampling } from "./sampling-bounds.js";
 
 /**
  * A request's sampling as the native sampler takes it, with the defaults the node-llama-cpp engine
@@ -13,7 +14,8 @@ export const DEFAULT_TOP_K = 40;
 export const DEFAULT_TOP_P = 0.95;
 export const PENALTY_LAST_N = 64;
 
-export function nativeSampling(s: SamplingParams, grammar: string | undefined, banned: readonly number[] = []): NativeSampling {
+export function nativeSampling(request: SamplingParams, grammar: string | undefined, banned: readonly number[] = []): NativeSampling {
+  const s = boundedSampling(request);
   const out: NativeSampling = {
     temperature: s.temperature ?? DEFAULT_TEMPERATURE,
     // top_k ≤ 0 means the whole vocabulary, which the native side reads from 0.

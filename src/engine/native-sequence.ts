@@ -1,6 +1,7 @@
 import { ServingError } from "../common/serving-error.js";
 import type { EngineSequence, GenerateOptions, GeneratedToken, PrefillResult } from "./engine.js";
 import { DoneReason, PrefillStatus, type NativeEngineHandle, type NativeSampling } from "./native-binding.js";
+import { grammarDeadEnd, nativeErrorToServing } from "./native-errors.js";
 import { TokenStream } from "./native-token-stream.js";
 
 /**
@@ -65,7 +66,13 @@ export class NativeSequence implements EngineSequence {
     const { handle, credit } = this.host;
     const launch = (sampling: NativeSampling): void => {
       if (opts.maxTokens <= 0) return stream.finish(undefined);
-      const first = handle.generate(this.index, sampling, opts.maxTokens, credit);
+      let first: ReturnType<NativeEngineHandle["generate"]>;
+      try {
+        first = handle.generate(this.index, sampling, opts.maxTokens, credit);
+      } catch (err) {
+        // Thrown before anything was generated: the sampler did not build or no token is allowed.
+        throw nativeErrorToServing(err);
+      }
       if (!first.end) stream.push(first.token, first.text);
       // Nothing more comes from the native side when the first token already ended it.
       if (first.end || opts.maxTokens === 1) return stream.finish(undefined);
@@ -103,7 +110,11 @@ export class NativeSequence implements EngineSequence {
     const g = this.generations.shift();
     if (g === undefined) return;
     this.held = [...g.base, ...g.stream.ids].slice(0, heldCount);
-    g.stream.finish(reason === DoneReason.Error ? new Error("llama.cpp decode failed") : undefined);
+    g.stream.finish(
+      reason === DoneReason.Error ? new ServingError("internal", "llama.cpp decode failed")
+        : reason === DoneReason.DeadEnd ? grammarDeadEnd()
+          : undefined,
+    );
   }
 
   onPrefilled(status: PrefillStatus, heldCount: number, reused: number): void {

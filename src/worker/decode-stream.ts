@@ -2,6 +2,8 @@ import type { ServerResponse } from "node:http";
 import { once } from "node:events";
 import { BoundedChannel } from "../common/bounded-channel.js";
 import type { Logger } from "../common/logger.js";
+import { httpStatusOf } from "../common/error-mapping.js";
+import { isServingError } from "../common/serving-error.js";
 import type { EngineSequence } from "../engine/engine.js";
 import type { CacheNotice } from "../protocol/heartbeat.js";
 import type { DecodeFinalEvent, StopReason } from "../protocol/worker-api.js";
@@ -75,8 +77,11 @@ export async function streamDecode(o: DecodeStreamOptions): Promise<DecodeOutcom
       }
     } catch (err) {
       if (!signal.aborted) {
-        failure = { code: "decode_failed", message: (err as Error).message };
-        o.log.error({ err }, "decode.failed");
+        // A request's own fault (a grammar dead end) keeps its code and is no engine failure.
+        const own = isServingError(err) && httpStatusOf(err.code) < 500;
+        failure = { code: own ? err.code : "decode_failed", message: (err as Error).message };
+        if (own) o.log.info({ code: err.code, error: err.message }, "decode.refused");
+        else o.log.error({ err }, "decode.failed");
       }
     } finally {
       channel.close();

@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { stat } from "node:fs/promises";
 import { systemClock, type Clock } from "../common/clock.js";
-import type { WorkerConfig } from "../common/config.js";
+import { checkWorkerConfig, type WorkerConfig } from "../common/config.js";
 import { HttpServer, sendJson, type HttpServerOptions } from "../common/http-server.js";
 import { createGuard, logClusterPlane } from "../common/access-guard.js";
 import { ConfigError } from "../common/config-parse.js";
@@ -151,6 +151,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
 
 async function createEngine(config: WorkerConfig, deps: StartWorkerDeps): Promise<{ engine: Engine; modelCreatedS: number }> {
   // A simulated model is "created" when its worker starts.
+  checkWorkerConfig(config);
   if (config.engine === "sim") return { engine: createSimWorkerEngine(config, deps), modelCreatedS: Math.floor((deps.clock ?? systemClock).wallNow() / 1000) };
   const model = await resolveModel(config.modelPath, deps.modelsDir, {
     hfEndpoint: config.hfEndpoint, hfToken: config.hfToken, log: deps.log,

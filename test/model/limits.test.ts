@@ -156,7 +156,7 @@ describe("a worker enforces its own limits and its API's rules", { skip }, () =>
       [{ session_id: randomUUID(), prompt: "", max_tokens: 1 }, 400, "invalid_field"],
       [{ session_id: randomUUID(), prompt: "x", max_tokens: 0 }, 400, "invalid_field"],
       [{ session_id: randomUUID(), prompt: "x", max_tokens: 1, sampling: { temperature: "hot" } }, 400, "invalid_field"],
-      [{ session_id: randomUUID(), prompt: "x", max_tokens: 1, sampling: { grammar: "root ::= (" } }, 400, "invalid_field"],
+      [{ session_id: randomUUID(), prompt: "x", max_tokens: 1, sampling: { grammar: "root ::= (" } }, 400, "invalid_grammar"],
     ];
     for (const [body, status, reason] of cases) {
       const r = await postJson(`${w}/worker/prefill`, body);

@@ -205,7 +205,7 @@ describe("the native engine", { skip }, () => {
     const run = await generate(native, native.sequences[0]!, PROMPTS[0]!, 30, { temperature: 0, grammar: 'root ::= " the" (" the" | " a")*' });
     // Tokens may split a word: the text is whole words, then possibly the start of one.
     assert.match(run.text, /^( the| a)+( | t| th)?$/);
-    await assert.rejects(native.validateSampling!({ grammar: "root ::= (" }), { code: "invalid_field" });
+    await assert.rejects(native.validateSampling!({ grammar: "root ::= (" }), { code: "invalid_grammar" });
     await native.validateSampling!({ json_schema: { type: "object", properties: { n: { type: "number" } } } });
   });
 });
