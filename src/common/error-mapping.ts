@@ -59,6 +59,16 @@ export function isErrorCode(s: string): s is ErrorCode {
   return Object.prototype.hasOwnProperty.call(STATUS, s);
 }
 
+/**
+ * A code that names the client's own mistake: a 4xx other than 401/403 (those are about
+ * credentials, which between coordinator and worker are the fleet's fault, never the client's).
+ */
+export function isClientErrorCode(code: string): code is ErrorCode {
+  if (!isErrorCode(code)) return false;
+  const status = httpStatusOf(code);
+  return status >= 400 && status < 500 && status !== 401 && status !== 403;
+}
+
 export function httpStatusOf(code: ErrorCode): number {
   return STATUS[code];
 }

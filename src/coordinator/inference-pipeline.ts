@@ -3,6 +3,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import type { Clock } from "../common/clock.js";
+import { isClientErrorCode } from "../common/error-mapping.js";
 import type { CoordinatorConfig } from "../common/config.js";
 import type { Logger } from "../common/logger.js";
 import type { Rng } from "../common/rng.js";
@@ -125,7 +126,7 @@ export class InferencePipeline {
         onFirstToken: tel.onFirstToken, onTokens: tel.onTokens, onSlowClient: tel.onSlowClient, onWriteWait: tel.onWriteWait,
         ...this.resilience(started),
       });
-      this.streamOutcome(started.currentWorkerId(), result.termination, result.final);
+      this.streamOutcome(started.currentWorkerId(), result.termination, result.final, result.error);
       return result;
     } finally {
       tel.end(result);
@@ -139,7 +140,7 @@ export class InferencePipeline {
     let result: CollectResult | undefined;
     try {
       result = await collectStream({ upstream: started.upstream, res, log, abortUpstream: started.abortUpstream, ...this.resilience(started) });
-      this.streamOutcome(started.currentWorkerId(), result.termination, result.final);
+      this.streamOutcome(started.currentWorkerId(), result.termination, result.final, result.error);
       return result;
     } finally {
       tel.collected(result);
@@ -163,8 +164,10 @@ export class InferencePipeline {
    * completed stream's cache notice goes into the prefix index before the client (which has the
    * end already) can send its next turn: this runs before the event loop reads another request.
    */
-  private streamOutcome(workerId: string, termination: string, final: FinalInfo | undefined): void {
-    if (termination === "worker_error" || termination === "complete") this.streamEnded(workerId, termination === "worker_error");
+  private streamOutcome(workerId: string, termination: string, final: FinalInfo | undefined, error: { code: string } | undefined): void {
+    // An error the request itself caused (a client code in the worker's error event) is no fault of the worker's.
+    const clientFault = error !== undefined && isClientErrorCode(error.code);
+    if (termination === "complete" || termination === "worker_error") this.streamEnded(workerId, termination === "worker_error" && !clientFault);
     const notice = final?.cache === undefined ? undefined : parseCacheNotice(final.cache);
     if (notice !== undefined) this.d.index.applyNotice(workerId, notice);
   }

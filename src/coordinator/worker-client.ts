@@ -1,6 +1,6 @@
 import { Agent, request, errors as undiciErrors, type Dispatcher } from "undici";
 import { ServingError } from "../common/serving-error.js";
-import { httpStatusOf, isErrorCode } from "../common/error-mapping.js";
+import { isClientErrorCode, isErrorCode } from "../common/error-mapping.js";
 import type { ErrorCode } from "../common/serving-error.js";
 import type { DrainListing, HandoffEntry, PrefillRequest, PrefillResponse } from "../protocol/worker-api.js";
 
@@ -242,7 +242,7 @@ function statusError(status: number, text: string): Error {
   if (status >= 400 && status < 500) {
     // Our worker names the request's fault with a known code and a message written for the client;
     // anything else (an unknown code, or one that is not the client's 4xx) is not passed on verbatim.
-    const known = reason !== undefined && isErrorCode(reason) && isClientCode(reason) ? reason : undefined;
+    const known = reason !== undefined && isClientErrorCode(reason) ? reason : undefined;
     return new ServingError(known ?? "invalid_request", known !== undefined ? message : `the worker refused the request (${status})`, {
       ...(param ? { param } : {}), ...(details ? { details } : {}),
     });
@@ -251,11 +251,6 @@ function statusError(status: number, text: string): Error {
   return new WorkerFault(message, "status", status);
 }
 
-/** A code for the client's own mistake (4xx other than 401/403, which are about credentials). */
-function isClientCode(code: ErrorCode): boolean {
-  const status = httpStatusOf(code);
-  return status >= 400 && status < 500 && status !== 401 && status !== 403;
-}
 
 export function isCapacityError(err: unknown): err is ServingError {
   return err instanceof ServingError && CAPACITY_CODES.has(err.code);

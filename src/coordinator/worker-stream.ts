@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import type { Logger } from "../common/logger.js";
+import { isClientErrorCode } from "../common/error-mapping.js";
 import { ServingError } from "../common/serving-error.js";
 
 /**
@@ -78,7 +79,9 @@ export class WorkerStream {
   /** The current worker failed: continue on another one when allowed, else end with the error. */
   fail(error: WorkerFailure): void {
     if (this.closed || this.recovering) return;
-    if (this.o.failover === undefined) return this.reader.failed(error);
+    // The request's own fault (grammar_dead_end, unsupported_characters, …): another worker would
+    // answer the same, so the answer ends here with that code.
+    if (this.o.failover === undefined || isClientErrorCode(error.code)) return this.reader.failed(error);
     this.recovering = true;
     this.detach();
     if (!this.upstream.destroyed) this.upstream.destroy();

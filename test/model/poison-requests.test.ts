@@ -2,6 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { startCluster, workerHealth, type Cluster } from "../helpers/cluster.js";
 import { postJson, streamSse } from "../helpers/http.js";
+import { parsePromText, scrape } from "../helpers/prom-text.js";
 import { writeNoByteModel } from "../helpers/no-byte-model.js";
 import { STORIES_MODEL, missingModel, spawnCli } from "../helpers/processes.js";
 import { loadNativeBinding } from "../../src/engine/native-binding.js";
@@ -128,6 +129,17 @@ for (const engine of ["native", "llama"] as const) {
       }
       const hot = await infer(stories.url, { prompt: "Once", grammar: 'root ::= "a"+', logit_bias: banAll(512), temperature: 1, seed: 7 });
       assert.ok(hot.status === 200 || hot.status === 400, JSON.stringify(hot));
+      await assertFleetUnharmed(stories);
+    });
+
+    it("ends a stream whose every token is banned with the request's own error, without failing over", { skip: engine !== "native" ? "node-llama-cpp's bans are finite: it never reaches a dead end" : undefined }, async () => {
+      const failovers = async () => parsePromText((await scrape(stories.url)).text).find((m) => m.name === "inference_coordinator_stream_failovers_total")?.value ?? 0;
+      const before = await failovers();
+      // No grammar: a failover would be allowed if the coordinator took the dead end for the worker's fault.
+      const r = await infer(stories.url, { prompt: "Once", logit_bias: banAll(512), temperature: 0 });
+      assert.equal(r.status, 200, JSON.stringify(r));
+      assert.equal(r.reason, "grammar_dead_end", JSON.stringify(r));
+      assert.equal(await failovers(), before, "no failover for the request's own fault");
       await assertFleetUnharmed(stories);
     });
 
