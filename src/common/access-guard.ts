@@ -1,7 +1,7 @@
 import type { RouteContext } from "./http-server.js";
 import type { Logger } from "./logger.js";
 import { bearerToken, matchesAny, secretId, secretsEqual } from "./secret.js";
-import { ServingError } from "./serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 
 /**
  * Who may call what. Clients present an API key, operators an admin key, services (workers,

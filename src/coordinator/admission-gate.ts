@@ -1,7 +1,7 @@
 import type { Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
 import type { Logger } from "../common/logger.js";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import { admit, type AdmissionDecision } from "./admission.js";
 import type { AdmissionQueue, QueueTicket } from "./admission-queue.js";
 import type { CapLease, ClientCaps } from "./client-caps.js";

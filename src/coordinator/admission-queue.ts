@@ -1,5 +1,5 @@
 import type { Clock } from "../common/clock.js";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import type { Timers } from "../common/timers.js";
 import { DrainRate } from "./drain-rate.js";
 

@@ -1,4 +1,4 @@
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 
 /**
  * Per-client caps (a client is an API key's id, or an address without keys): requests in flight

@@ -1,6 +1,6 @@
 import type { Clock } from "../common/clock.js";
 import type { RouteContext } from "../common/http-server.js";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import type { CapLease, ClientCaps } from "./client-caps.js";
 import type { RateLimiter } from "./rate-limiter.js";
 

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { sendJson, type HttpServer } from "../common/http-server.js";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import { dashboardState, type DashboardDeps } from "./dashboard-state.js";
 
 /**

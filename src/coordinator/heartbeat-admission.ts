@@ -1,5 +1,5 @@
 import { BlockList, isIP } from "node:net";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import { MIN_HEARTBEAT_INTERVAL_MS, type Heartbeat } from "../protocol/heartbeat.js";
 import type { WorkerTable } from "./worker-table.js";
 

@@ -2,14 +2,14 @@ import { randomUUID } from "node:crypto";
 import type { Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
 import { sendJson, type HttpServer, type RouteContext } from "../common/http-server.js";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import { parseChatRequest, parseCompletionRequest, type OpenAiRequest } from "../protocol/openai-api.js";
 import {
   OpenAiChunks, finishReasonOf, openAiResponseBody, openAiStreamError, usageOf, type OpenAiResponseMeta,
 } from "../protocol/openai-stream.js";
 import type { JsonObject } from "../protocol/validate.js";
 import { SSE_HEADERS, sseComment } from "../protocol/sse.js";
-import { httpStatusOf, isErrorCode, toServingError } from "../common/error-mapping.js";
+import { httpStatusOf, isErrorCode, toServingError } from "../protocol/error-mapping.js";
 import type { InferencePipeline, StartedInference } from "./inference-pipeline.js";
 import type { StreamFormat } from "./relay.js";
 import { priorityOf } from "./request-priority.js";

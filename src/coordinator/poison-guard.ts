@@ -1,5 +1,5 @@
 import type { Clock } from "../common/clock.js";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import type { CoordinatorMetrics } from "./coordinator-metrics.js";
 import type { InferenceJob } from "./inference-job.js";
 import { PoisonStore } from "./poison-store.js";

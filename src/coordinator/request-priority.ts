@@ -1,6 +1,6 @@
 import type { RouteContext } from "../common/http-server.js";
-import { ServingError } from "../common/serving-error.js";
-import { MAX_PRIORITY } from "../protocol/seed-api.js";
+import { ServingError } from "../protocol/serving-error.js";
+import { MAX_PRIORITY } from "../protocol/limits.js";
 
 /**
  * A request's place in the admission queue: the body's `priority` when given, else the

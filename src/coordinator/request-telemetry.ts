@@ -1,4 +1,4 @@
-import { httpStatusOf, toServingError } from "../common/error-mapping.js";
+import { httpStatusOf, toServingError } from "../protocol/error-mapping.js";
 import type { RateWindow } from "../common/rate-window.js";
 import { SpanKind, type Span } from "../common/tracer.js";
 import { parseTraceparent } from "../protocol/traceparent.js";

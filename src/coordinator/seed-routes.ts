@@ -3,7 +3,7 @@ import type { HttpServer, RouteContext } from "../common/http-server.js";
 import { parseInferRequest } from "../protocol/seed-api.js";
 import { seedEndEvent, seedErrorEvent, seedTokenEvents } from "../protocol/seed-stream.js";
 import { SSE_HEADERS, sseComment } from "../protocol/sse.js";
-import { toServingError } from "../common/error-mapping.js";
+import { toServingError } from "../protocol/error-mapping.js";
 import type { InferencePipeline, StartedInference } from "./inference-pipeline.js";
 import type { StreamFormat } from "./relay.js";
 import { priorityOf } from "./request-priority.js";

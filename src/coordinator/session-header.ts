@@ -1,5 +1,5 @@
 import type { RouteContext } from "../common/http-server.js";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 
 /**
  * `x-session-id`: the client's name for a conversation. Turns that carry the same id go to the

@@ -1,7 +1,7 @@
 import { Agent, request, errors as undiciErrors, type Dispatcher } from "undici";
-import { ServingError } from "../common/serving-error.js";
-import { isClientErrorCode, isErrorCode } from "../common/error-mapping.js";
-import type { ErrorCode } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
+import { isClientErrorCode, isErrorCode } from "../protocol/error-mapping.js";
+import type { ErrorCode } from "../protocol/serving-error.js";
 import type { DrainListing, HandoffEntry, PrefillRequest, PrefillResponse } from "../protocol/worker-api.js";
 
 /**

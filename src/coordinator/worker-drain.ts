@@ -1,5 +1,5 @@
 import type { Logger } from "../common/logger.js";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import type { InferencePipeline } from "./inference-pipeline.js";
 import type { WorkerClient } from "./worker-client.js";
 import type { WorkerTable } from "./worker-table.js";

@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import type { Logger } from "../common/logger.js";
-import { isClientErrorCode } from "../common/error-mapping.js";
-import { ServingError } from "../common/serving-error.js";
+import { isClientErrorCode } from "../protocol/error-mapping.js";
+import { ServingError } from "../protocol/serving-error.js";
 
 /**
  * The worker side of one answer, as the relay (streaming) and the collector (one JSON body) both

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import pino from "pino";
 import { ManualClock } from "../../src/common/clock.js";
 import { createRng } from "../../src/common/rng.js";
-import type { ServingError } from "../../src/common/serving-error.js";
+import type { ServingError } from "../../src/protocol/serving-error.js";
 import { ManualTimers } from "../../src/common/timers.js";
 import { loadOptions } from "../../src/common/config-parse.js";
 import { coordinatorOptions } from "../../src/common/config.js";

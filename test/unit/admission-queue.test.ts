@@ -4,7 +4,7 @@ import { ManualClock } from "../../src/common/clock.js";
 import { ManualTimers } from "../../src/common/timers.js";
 import { AdmissionQueue, type QueueTicket } from "../../src/coordinator/admission-queue.js";
 import { DrainRate } from "../../src/coordinator/drain-rate.js";
-import { ServingError } from "../../src/common/serving-error.js";
+import { ServingError } from "../../src/protocol/serving-error.js";
 
 /**
  * The admission queue driven the way the pipeline drives it: each waiter loops on `turn()` and

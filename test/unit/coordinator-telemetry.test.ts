@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/common/clock.js";
-import { ServingError } from "../../src/common/serving-error.js";
+import { ServingError } from "../../src/protocol/serving-error.js";
 import { CoordinatorTelemetry } from "../../src/coordinator/coordinator-telemetry.js";
 import { seedProfile } from "../../src/coordinator/scheduler/profiles.js";
 import type { Decision } from "../../src/coordinator/scheduler/types.js";

@@ -6,7 +6,7 @@ import { ManualClock } from "../../src/common/clock.js";
 import { ConfigError, loadOptions } from "../../src/common/config-parse.js";
 import { coordinatorOptions, workerOptions } from "../../src/common/config.js";
 import type { RouteContext } from "../../src/common/http-server.js";
-import type { ServingError } from "../../src/common/serving-error.js";
+import type { ServingError } from "../../src/protocol/serving-error.js";
 import { ClientCaps } from "../../src/coordinator/client-caps.js";
 import { HeartbeatAdmission } from "../../src/coordinator/heartbeat-admission.js";
 import { WorkerTable } from "../../src/coordinator/worker-table.js";
