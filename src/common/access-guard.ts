@@ -26,15 +26,6 @@ export interface AccessSecrets {
   insecure: boolean;
 }
 
-export function coordinatorRouteClass(path: string): RouteClass {
-  // The dashboard's page holds no data (it sends the key it is given to /dashboard/api/state).
-  if (path === "/coordinator/health" || path === "/metrics" || path === "/dashboard") return "open";
-  if (path === "/coordinator/health/heartbeat") return "cluster";
-  if (path === "/coordinator/health/prefix-index" || path === "/coordinator/health/routing") return "admin";
-  if (path.startsWith("/coordinator/workers/")) return "admin";
-  return "client";
-}
-
 /** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (a dual-stack socket's view of 127.0.0.1). */
 export function isLoopback(address: string | undefined): boolean {
   if (address === undefined) return false;

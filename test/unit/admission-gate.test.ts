@@ -7,15 +7,15 @@ import type { ServingError } from "../../src/protocol/serving-error.js";
 import { ManualTimers } from "../../src/common/timers.js";
 import { loadOptions } from "../../src/common/config-parse.js";
 import { coordinatorOptions } from "../../src/common/config.js";
-import { AdmissionGate, type Admitted } from "../../src/coordinator/admission-gate.js";
-import { AdmissionQueue } from "../../src/coordinator/admission-queue.js";
-import { ClientCaps } from "../../src/coordinator/client-caps.js";
+import { AdmissionGate, type Admitted } from "../../src/coordinator/admission/admission-gate.js";
+import { AdmissionQueue } from "../../src/coordinator/admission/admission-queue.js";
+import { ClientCaps } from "../../src/coordinator/admission/client-caps.js";
 import { seedProfile } from "../../src/coordinator/scheduler/profiles.js";
 import { schedule } from "../../src/coordinator/scheduler/schedule.js";
-import { SessionTracker } from "../../src/coordinator/session-tracker.js";
-import { WorkerTable } from "../../src/coordinator/worker-table.js";
+import { SessionTracker } from "../../src/coordinator/fleet/session-tracker.js";
+import { WorkerTable } from "../../src/coordinator/fleet/worker-table.js";
 import { parseHeartbeat } from "../../src/protocol/heartbeat.js";
-import { priorityOf } from "../../src/coordinator/request-priority.js";
+import { priorityOf } from "../../src/coordinator/routes/request-priority.js";
 import type { RouteContext } from "../../src/common/http-server.js";
 
 /** A fleet of one worker holding one session, a tracker, a queue and the gate over them. */

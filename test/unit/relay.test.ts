@@ -4,7 +4,7 @@ import { createServer, request, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { createLogger } from "../../src/common/logger.js";
-import { relay, type RelayResult, type StreamFormat } from "../../src/coordinator/relay.js";
+import { relay, type RelayResult, type StreamFormat } from "../../src/coordinator/stream/relay.js";
 import { fastTokenSeq, fastTokenText } from "../../src/protocol/worker-token-event.js";
 import { SseReader } from "../../src/protocol/sse.js";
 
