@@ -1,11 +1,9 @@
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import { StringDecoder } from "node:string_decoder";
 import type { Logger } from "../../common/logger.js";
-import { parseDecodeEvent } from "../../protocol/decode-event.js";
-import { SseReader } from "../../protocol/sse.js";
-import { fastTokenSeq, fastTokenText } from "../../protocol/worker-token-event.js";
-import { WorkerStream, type WorkerStreamOptions } from "./worker-stream.js";
+import { DecodeReader } from "./decode-reader.js";
+import { FlushBatch } from "./flush-batch.js";
+import { WorkerStream, type WorkerFailure, type WorkerStreamOptions } from "./worker-stream.js";
 
 /**
  * Relays one worker's decode stream to one client. Tokens read from the worker go into a bounded
@@ -63,6 +61,8 @@ export interface RelayOptions {
   promptTokens?: number;
   /** Called after each successful failover. */
   onFailover?(): void;
+  /** Shares one flush per event-loop turn with the other relays (the pipeline's); default: its own. */
+  flushes?: FlushBatch;
 }
 
 export interface RelayResult {
@@ -79,225 +79,188 @@ export interface RelayResult {
 const MAX_PENDING_CHARS = 1 << 20;
 
 /**
- * Flushes are batched across all relays: one setImmediate per event-loop turn runs every relay
- * that received tokens in that turn (instead of one setImmediate per stream per turn).
+ * The client side's states: `writing` (the socket takes writes; tokens leave once per turn),
+ * `awaiting_drain` (the socket is full: no write until 'drain', under the write deadline),
+ * `finished` (the result is decided; nothing more happens).
  */
-let flushQueue: (() => void)[] = [];
-let flushTurnScheduled = false;
+export type RelayState = "writing" | "awaiting_drain" | "finished";
+/** Whether the worker flows or is held back (paused) because the buffer is full. */
+export type UpstreamHold = "flowing" | "held";
 
-function runFlushes(): void {
-  flushTurnScheduled = false;
-  const q = flushQueue;
-  flushQueue = [];
-  for (const f of q) f();
-}
-
-function queueFlush(f: () => void): void {
-  flushQueue.push(f);
-  if (!flushTurnScheduled) {
-    flushTurnScheduled = true;
-    setImmediate(runFlushes);
-  }
+export function relay(o: RelayOptions): Promise<RelayResult> {
+  return new Promise<RelayResult>((resolve) => new Relay(o, resolve));
 }
 
 /**
- * The relay's states: events are parsed from the worker's bytes only while the buffer has room,
- * so no stream does more than `bufferTokens` events of work per turn and the buffer never holds
- * more; the rest waits unparsed, with the worker stream paused, until a write empties the buffer.
+ * Events are parsed from the worker's bytes only while the buffer has room, so no stream does more
+ * than `bufferTokens` events of work per turn and the buffer never holds more; the rest waits
+ * unparsed, with the worker paused, until a write empties the buffer. The worker side (its
+ * timeouts, its end, a failover) is the WorkerStream's; the relay only reads events and writes.
  */
-export function relay(o: RelayOptions): Promise<RelayResult> {
-  const { res, format, log } = o;
-  return new Promise<RelayResult>((resolve) => {
-    let reader = new SseReader();
-    let decoder = new StringDecoder("utf8");
-    let buffer: string[] = [];
-    let received = 0;
-    /** Tokens received from earlier workers of this stream (their counts precede the current one's). */
-    let receivedBefore = 0;
-    /** All token text received, kept only when a failover may need to continue it. */
-    let relayedText = "";
-    let expectedSeq = 0;
-    let done = false;
-    let waitingDrain = false;
-    let flushQueued = false;
-    let paused = false;
-    let upstreamEnded = false;
-    let firstSent = false;
-    let slow = false;
-    let waitStartMs = 0;
-    let deadline: NodeJS.Timeout | undefined;
-    const keepText = o.failover !== undefined;
+class Relay {
+  state: RelayState = "writing";
+  hold: UpstreamHold = "flowing";
+  private readonly events: DecodeReader;
+  private readonly worker: WorkerStream;
+  private readonly flushes: FlushBatch;
+  private buffer: string[] = [];
+  /** Tokens received, from every worker of this stream. */
+  private received = 0;
+  /** Tokens received from earlier workers of this stream (their counts precede the current one's). */
+  private receivedBefore = 0;
+  /** Tokens written to the client. */
+  private written = 0;
+  /** All token text received, kept only when a failover may need to continue it. */
+  private relayedText = "";
+  private readonly keepText: boolean;
+  private flushScheduled = false;
+  private slowReported = false;
+  private waitStartMs = 0;
+  private deadline: NodeJS.Timeout | undefined;
 
-    const finish = (termination: Termination, final?: FinalInfo, error?: { code: string; message: string }) => {
-      if (done) return;
-      done = true;
-      clearTimeout(deadline);
-      res.off("drain", onDrain);
-      res.off("close", onClientClose);
-      if (termination === "complete" || termination === "worker_error") {
-        const n = buffer.length;
-        let tail = n > 0 ? format.tokens(buffer) : "";
-        buffer = [];
-        tail += termination === "complete" ? format.end(final!) : format.error(error!.code, error!.message);
-        if (!firstSent && received > 0) o.onFirstToken?.();
-        if (n > 0) o.onTokens?.(n);
-        res.end(tail);
-        if (!res.writableFinished) {
-          const t = setTimeout(() => res.destroy(), o.writeTimeoutMs);
-          res.once("close", () => clearTimeout(t));
-        }
-      } else {
-        if (termination !== "client_disconnect") res.destroy();
-      }
-      if (termination !== "complete") o.abortUpstream();
-      worker.close(termination !== "complete");
-      resolve({ termination, failovers: worker.failovers, tokens: received, final, error });
-    };
-
-    const push = (text: string) => {
-      received++;
-      buffer.push(text);
-      if (keepText) relayedText += text;
-    };
-
-    /** Handles one worker event; returns false once the stream is over. */
-    const handle = (data: string): boolean => {
-      const fast = fastTokenText(data);
-      if (fast !== undefined) {
-        const seq = fastTokenSeq();
-        if (seq !== expectedSeq) log.warn({ expected: expectedSeq, got: seq }, "stream.sequence_gap");
-        expectedSeq = seq + 1;
-        push(fast);
-        return true;
-      }
-      const e = parseDecodeEvent(data);
-      if (e === null) {
-        log.warn({ data: data.slice(0, 200) }, "stream.bad_event");
-        return true;
-      }
-      if (e.kind === "error") {
-        worker.fail({ code: e.code, message: e.message });
-        return false;
-      }
-      if (e.kind === "end") {
-        if (e.text !== "") buffer.push(e.text);
-        finish("complete", {
-          reason: e.reason,
-          promptTokens: worker.failovers > 0 && o.promptTokens !== undefined ? o.promptTokens : (e.promptTokens ?? 0),
-          completionTokens: receivedBefore + (e.completionTokens ?? received - receivedBefore),
-          ...(e.cache !== undefined ? { cache: e.cache } : {}),
-        });
-        return false;
-      }
-      if (e.seq !== expectedSeq) log.warn({ expected: expectedSeq, got: e.seq }, "stream.sequence_gap");
-      expectedSeq = (e.seq ?? expectedSeq) + 1;
-      push(e.text);
-      return true;
-    };
-
-    /** Parses events while the buffer has room; pauses the worker when it is full, resumes it when all is parsed. */
-    const pump = () => {
-      if (!worker.recovering) {
-        while (buffer.length < o.bufferTokens) {
-          const data = reader.nextData();
-          if (data === undefined) break;
-          if (!handle(data)) return;
-          if (worker.recovering) break;
-        }
-      }
-      if (!worker.recovering) {
-        if (buffer.length >= o.bufferTokens) {
-          if (!paused) {
-            paused = true;
-            worker.pause();
-            log.debug({ buffered: buffer.length }, "stream.buffer_high");
-            if (!slow) {
-              slow = true;
-              log.warn({ buffered: buffer.length, tokens: received }, "stream.slow_client");
-              o.onSlowClient?.();
-            }
-          }
-        } else if (upstreamEnded) {
-          worker.fail({ code: "worker_error", message: "the worker stream ended before the last token", died: true });
-        } else if (paused) {
-          paused = false;
-          worker.resume();
-        }
-      }
-      if (buffer.length > 0 && !flushQueued && !waitingDrain) {
-        flushQueued = true;
-        queueFlush(flush);
-      }
-    };
-
-    const flush = () => {
-      flushQueued = false;
-      if (done || waitingDrain) return;
-      if (buffer.length === 0) return pump();
-      const n = buffer.length;
-      const chunk = format.tokens(buffer);
-      buffer = [];
-      const ok = res.write(chunk);
-      if (!firstSent) {
-        firstSent = true;
-        o.onFirstToken?.();
-      }
-      o.onTokens?.(n);
-      if (!ok) {
-        waitingDrain = true;
-        waitStartMs = performance.now();
-        deadline = setTimeout(() => {
-          o.onWriteWait?.(o.writeTimeoutMs);
-          log.warn({ write_timeout_ms: o.writeTimeoutMs, buffered: buffer.length }, "stream.write_timeout");
-          finish("write_timeout");
-        }, o.writeTimeoutMs);
-      }
-      pump();
-    };
-
-    const onDrain = () => {
-      waitingDrain = false;
-      clearTimeout(deadline);
-      o.onWriteWait?.(performance.now() - waitStartMs);
-      flush();
-    };
-
-    const worker: WorkerStream = new WorkerStream(o, {
-      data: (chunk) => {
-        reader.push(typeof chunk === "string" ? chunk : decoder.write(chunk));
-        if (reader.pendingLength > MAX_PENDING_CHARS) {
-          if (reader.hasEvent) {
-            log.warn({ buffered: buffer.length, pending_chars: reader.pendingLength }, "stream.buffer_overflow");
-            return finish("buffer_overflow");
-          }
-          return worker.fail({ code: "worker_error", message: "worker sent an oversized event" });
-        }
-        worker.alive();
-        pump();
-      },
-      ended: () => {
-        if (upstreamEnded) return;
-        upstreamEnded = true;
-        pump();
-      },
+  constructor(private readonly o: RelayOptions, private readonly resolve: (r: RelayResult) => void) {
+    this.events = new DecodeReader(o.log);
+    this.flushes = o.flushes ?? new FlushBatch();
+    this.keepText = o.failover !== undefined;
+    this.worker = new WorkerStream(o, {
+      data: (chunk) => this.onWorkerData(chunk),
+      ended: () => this.pump(),
       // Events parsed from the failed stream stay in the buffer and reach the client; unparsed ones are dropped.
       switched: () => {
-        reader = new SseReader();
-        decoder = new StringDecoder("utf8");
-        expectedSeq = 0;
-        receivedBefore = received;
-        upstreamEnded = false;
+        this.events.restart();
+        this.receivedBefore = this.received;
       },
-      failed: (error) => finish("worker_error", undefined, error),
-      relayed: () => ({ text: relayedText, tokens: received }),
-      holding: () => paused,
+      failed: (error) => this.finish("worker_error", undefined, error),
+      relayed: () => ({ text: this.relayedText, tokens: this.received }),
+      holding: () => this.hold === "held",
     });
-    const onClientClose = () => {
-      if (!res.writableFinished) finish("client_disconnect");
-    };
+    o.res.on("drain", this.onDrain);
+    o.res.on("close", this.onClientClose);
+  }
 
-    res.on("drain", onDrain);
-    res.on("close", onClientClose);
-  });
+  private onWorkerData(chunk: Buffer | string): void {
+    this.events.push(chunk);
+    if (this.events.pendingLength > MAX_PENDING_CHARS) {
+      if (this.events.hasEvent) {
+        this.o.log.warn({ buffered: this.buffer.length, pending_chars: this.events.pendingLength }, "stream.buffer_overflow");
+        return this.finish("buffer_overflow");
+      }
+      return this.worker.fail({ code: "worker_error", message: "worker sent an oversized event" });
+    }
+    this.worker.alive();
+    this.pump();
+  }
+
+  /** Reads events while the buffer has room; holds the worker when it is full, lets it flow when all is read. */
+  private pump(): void {
+    if (this.worker.recovering) return this.scheduleFlush();
+    while (this.buffer.length < this.o.bufferTokens) {
+      const e = this.events.next();
+      if (e === undefined) break;
+      if (typeof e === "string") {
+        this.take(e);
+        continue;
+      }
+      if (e.kind === "error") return this.worker.fail({ code: e.code, message: e.message });
+      if (e.text !== "") this.buffer.push(e.text);
+      return this.finish("complete", {
+        reason: e.reason,
+        promptTokens: this.worker.failovers > 0 && this.o.promptTokens !== undefined ? this.o.promptTokens : (e.promptTokens ?? 0),
+        completionTokens: this.receivedBefore + (e.completionTokens ?? this.received - this.receivedBefore),
+        ...(e.cache !== undefined ? { cache: e.cache } : {}),
+      });
+    }
+    if (this.buffer.length >= this.o.bufferTokens) this.holdWorker();
+    else if (this.worker.state === "ended") this.worker.fail({ code: "worker_error", message: "the worker stream ended before the last token", died: true });
+    else if (this.hold === "held") {
+      this.hold = "flowing";
+      this.worker.resume();
+    }
+    this.scheduleFlush();
+  }
+
+  private take(text: string): void {
+    this.received++;
+    this.buffer.push(text);
+    if (this.keepText) this.relayedText += text;
+  }
+
+  private holdWorker(): void {
+    if (this.hold === "held") return;
+    this.hold = "held";
+    this.worker.pause();
+    this.o.log.debug({ buffered: this.buffer.length }, "stream.buffer_high");
+    if (this.slowReported) return;
+    this.slowReported = true;
+    this.o.log.warn({ buffered: this.buffer.length, tokens: this.received }, "stream.slow_client");
+    this.o.onSlowClient?.();
+  }
+
+  private scheduleFlush(): void {
+    if (this.buffer.length === 0 || this.flushScheduled || this.state !== "writing") return;
+    this.flushScheduled = true;
+    this.flushes.schedule(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.state !== "writing") return;
+    if (this.buffer.length === 0) return this.pump();
+    const n = this.buffer.length;
+    const chunk = this.o.format.tokens(this.buffer);
+    this.buffer = [];
+    const ok = this.o.res.write(chunk);
+    if (this.written === 0) this.o.onFirstToken?.();
+    this.written += n;
+    this.o.onTokens?.(n);
+    if (!ok) {
+      this.state = "awaiting_drain";
+      this.waitStartMs = performance.now();
+      this.deadline = setTimeout(() => {
+        this.o.onWriteWait?.(this.o.writeTimeoutMs);
+        this.o.log.warn({ write_timeout_ms: this.o.writeTimeoutMs, buffered: this.buffer.length }, "stream.write_timeout");
+        this.finish("write_timeout");
+      }, this.o.writeTimeoutMs);
+    }
+    this.pump();
+  };
+
+  private readonly onDrain = (): void => {
+    if (this.state !== "awaiting_drain") return;
+    this.state = "writing";
+    clearTimeout(this.deadline);
+    this.o.onWriteWait?.(performance.now() - this.waitStartMs);
+    this.flush();
+  };
+
+  private readonly onClientClose = (): void => {
+    if (!this.o.res.writableFinished) this.finish("client_disconnect");
+  };
+
+  private finish(termination: Termination, final?: FinalInfo, error?: WorkerFailure): void {
+    if (this.state === "finished") return;
+    this.state = "finished";
+    const { res, format } = this.o;
+    clearTimeout(this.deadline);
+    res.off("drain", this.onDrain);
+    res.off("close", this.onClientClose);
+    if (termination === "complete" || termination === "worker_error") {
+      const n = this.buffer.length;
+      let tail = n > 0 ? format.tokens(this.buffer) : "";
+      this.buffer = [];
+      tail += termination === "complete" ? format.end(final!) : format.error(error!.code, error!.message);
+      if (this.written === 0 && this.received > 0) this.o.onFirstToken?.();
+      if (n > 0) this.o.onTokens?.(n);
+      res.end(tail);
+      if (!res.writableFinished) {
+        const t = setTimeout(() => res.destroy(), this.o.writeTimeoutMs);
+        res.once("close", () => clearTimeout(t));
+      }
+    } else if (termination !== "client_disconnect") {
+      res.destroy();
+    }
+    if (termination !== "complete") this.o.abortUpstream();
+    this.worker.close(termination !== "complete");
+    this.resolve({ termination, failovers: this.worker.failovers, tokens: this.received, final, error });
+  }
 }
-

@@ -1,9 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import { StringDecoder } from "node:string_decoder";
 import type { Logger } from "../../common/logger.js";
-import { parseDecodeEvent } from "../../protocol/decode-event.js";
-import { SseParser } from "../../protocol/sse.js";
+import { DecodeReader } from "./decode-reader.js";
 import type { FinalInfo } from "./relay.js";
 import { WorkerStream, type WorkerFailure, type WorkerStreamOptions } from "./worker-stream.js";
 
@@ -45,8 +43,7 @@ const MAX_TEXT_CHARS = 64 * 1024 * 1024;
 export function collectStream(o: CollectOptions): Promise<CollectResult> {
   const { res, log } = o;
   return new Promise<CollectResult>((resolve) => {
-    let parser = new SseParser();
-    let decoder = new StringDecoder("utf8");
+    const events = new DecodeReader(log);
     const parts: string[] = [];
     let chars = 0;
     let tokens = 0;
@@ -65,16 +62,12 @@ export function collectStream(o: CollectOptions): Promise<CollectResult> {
     const worker: WorkerStream = new WorkerStream(o, {
       data: (chunk) => {
         worker.alive();
-        for (const ev of parser.push(typeof chunk === "string" ? chunk : decoder.write(chunk))) {
-          const e = parseDecodeEvent(ev.data);
-          if (e === null) {
-            log.warn({ data: ev.data.slice(0, 200) }, "stream.bad_event");
-            continue;
-          }
-          if (e.kind === "token") {
+        events.push(chunk);
+        for (let e = events.next(); e !== undefined; e = events.next()) {
+          if (typeof e === "string") {
             tokens++;
-            parts.push(e.text);
-            chars += e.text.length;
+            parts.push(e);
+            chars += e.length;
           } else if (e.kind === "end") {
             parts.push(e.text);
             return finish("complete", {
@@ -87,14 +80,13 @@ export function collectStream(o: CollectOptions): Promise<CollectResult> {
             return worker.fail({ code: e.code, message: e.message });
           }
         }
-        if (chars > MAX_TEXT_CHARS || parser.pendingLength > 1 << 20) {
+        if (chars > MAX_TEXT_CHARS || events.pendingLength > 1 << 20) {
           finish("worker_error", undefined, { code: "worker_error", message: "the worker sent more than a response can hold" });
         }
       },
       ended: () => worker.fail({ code: "worker_error", message: "the worker stream ended before the last token", died: true }),
       switched: () => {
-        parser = new SseParser();
-        decoder = new StringDecoder("utf8");
+        events.restart();
         tokensBefore = tokens;
       },
       failed: (error) => finish("worker_error", undefined, error),

@@ -43,13 +43,18 @@ export interface WorkerStreamReader {
   holding(): boolean;
 }
 
+/**
+ * The worker side's states: `live` (the current worker's stream is open), `ended` (it ended; what it
+ * sent may still wait in the reader), `recovering` (between a failure and the next worker's stream,
+ * or the end), `closed` (the answer is over). Only `live` is watched for stalls.
+ */
+export type WorkerStreamState = "live" | "ended" | "recovering" | "closed";
+
 export class WorkerStream {
   /** Workers that took over the answer mid-way. */
   failovers = 0;
-  /** Between a failure and the next worker's stream (or the end). */
-  recovering = false;
+  state: WorkerStreamState = "live";
   private upstream: Readable;
-  private closed = false;
   private firstOfUpstream = true;
   private stallTimer: NodeJS.Timeout | undefined;
   private readonly gone = new AbortController();
@@ -57,6 +62,11 @@ export class WorkerStream {
   constructor(private readonly o: WorkerStreamOptions, private readonly reader: WorkerStreamReader) {
     this.upstream = o.upstream;
     this.attach();
+  }
+
+  /** Between a failure and the next worker's stream (or the end): nothing is read meanwhile. */
+  get recovering(): boolean {
+    return this.state === "recovering";
   }
 
   /** Data arrived from the current worker: it is alive, and the stall clock starts again. */
@@ -78,16 +88,16 @@ export class WorkerStream {
 
   /** The current worker failed: continue on another one when allowed, else end with the error. */
   fail(error: WorkerFailure): void {
-    if (this.closed || this.recovering) return;
+    if (this.state === "closed" || this.state === "recovering") return;
     // The request's own fault (grammar_dead_end, unsupported_characters, …): another worker would
     // answer the same, so the answer ends here with that code.
     if (this.o.failover === undefined || isClientErrorCode(error.code)) return this.reader.failed(error);
-    this.recovering = true;
+    this.state = "recovering";
     this.detach();
     if (!this.upstream.destroyed) this.upstream.destroy();
     void this.o.failover(error, this.reader.relayed(), this.gone.signal).then(
       (next) => {
-        if (this.closed) {
+        if (this.state === "closed") {
           next?.destroy();
           return;
         }
@@ -97,7 +107,7 @@ export class WorkerStream {
         this.upstream = next;
         this.firstOfUpstream = true;
         this.reader.switched();
-        this.recovering = false;
+        this.state = "live";
         if (this.reader.holding()) next.pause();
         this.attach();
       },
@@ -108,19 +118,21 @@ export class WorkerStream {
 
   /** The answer is over: stop listening, stop any failover in flight, and close the worker's stream unless it ended well. */
   close(destroyUpstream: boolean): void {
-    this.closed = true;
+    this.state = "closed";
     this.detach();
     this.gone.abort();
     if (destroyUpstream && !this.upstream.destroyed) this.upstream.destroy();
   }
 
   private readonly onData = (chunk: Buffer | string) => {
-    if (this.closed || this.recovering) return;
+    if (this.state !== "live") return;
     this.reader.data(chunk);
   };
 
   private readonly onEnd = () => {
-    if (this.closed || this.recovering) return;
+    if (this.state !== "live") return;
+    this.state = "ended";
+    clearTimeout(this.stallTimer);
     this.reader.ended();
   };
 
@@ -151,7 +163,7 @@ export class WorkerStream {
   /** The worker must send within its timeout unless the reader itself holds it back. */
   private armStall(): void {
     clearTimeout(this.stallTimer);
-    if (this.closed || this.recovering || this.reader.holding()) return;
+    if (this.state !== "live" || this.reader.holding()) return;
     const ms = this.firstOfUpstream ? this.o.firstTokenTimeoutMs : this.o.stallTimeoutMs;
     if (ms === undefined) return;
     const first = this.firstOfUpstream;
