@@ -1,7 +1,5 @@
-import { randomUUID } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import type { ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
 import type { Clock } from "../../common/clock.js";
 import { isClientErrorCode } from "../../protocol/error-mapping.js";
 import type { CoordinatorConfig } from "../../common/config.js";
@@ -9,29 +7,31 @@ import type { Logger } from "../../common/logger.js";
 import type { Rng } from "../../common/rng.js";
 import { ServingError } from "../../protocol/serving-error.js";
 import { parseCacheNotice } from "../../protocol/heartbeat.js";
-import { canonicalText, type PromptInput } from "../../protocol/prefix-blocks.js";
-import type { PrefillRequest, PrefillResponse } from "../../protocol/worker-api.js";
-import { AdmissionGate, noCandidate, type Admitted } from "../admission/admission-gate.js";
+import { canonicalText } from "../../protocol/prefix-blocks.js";
+import { AdmissionGate } from "../admission/admission-gate.js";
+import { enterAdmission, type AdmissionOutcome } from "../admission/admission-entry.js";
 import type { AdmissionQueue } from "../admission/admission-queue.js";
 import type { ClientCaps } from "../admission/client-caps.js";
 import type { CoordinatorTelemetry } from "../telemetry/coordinator-telemetry.js";
-import type { PrefixIndex, PrefixMatch } from "../fleet/prefix-index.js";
+import type { PrefixIndex } from "../fleet/prefix-index.js";
 import { PromptTokenEstimator } from "../admission/prompt-token-estimator.js";
 import type { RateLimiter } from "../admission/rate-limiter.js";
 import { relay, type FinalInfo, type RelayResult, type StreamFormat } from "../stream/relay.js";
+import { FlushBatch } from "../stream/flush-batch.js";
+import { Failover } from "../stream/failover.js";
 import type { RequestTelemetry } from "../telemetry/request-telemetry.js";
-import { RouteLog, logDecision } from "../telemetry/route-log.js";
+import { RouteLog } from "../telemetry/route-log.js";
 import { schedule } from "../scheduler/schedule.js";
 import type { Candidate, Decision, Profile } from "../scheduler/types.js";
 import { collectStream, type CollectResult } from "../stream/stream-collector.js";
 import { candidatesOf } from "../fleet/candidate-snapshot.js";
 import type { InferenceJob, StartedInference } from "./inference-job.js";
-import { SessionTracker, type SessionLease } from "../fleet/session-tracker.js";
-import { WorkerClient, WorkerFault, isCapacityError } from "../fleet/worker-client.js";
-import { PoisonGuard, type RequestCrashes } from "./poison-guard.js";
-import { neverFits } from "../admission/fit-check.js";
-import type { FaultKind } from "../fleet/circuit-breaker.js";
+import type { SessionTracker } from "../fleet/session-tracker.js";
+import { isCapacityError, type WorkerClient } from "../fleet/worker-client.js";
+import { PoisonGuard } from "./poison-guard.js";
 import type { WorkerTable } from "../fleet/worker-table.js";
+import { Dispatcher, inputOf, type Dispatched } from "./dispatcher.js";
+import { planRequest, type RequestPlan } from "./request-plan.js";
 
 /**
  * One pipeline behind every front door: resolve the model, rate-limit, admit in O(1) (or wait in
@@ -63,9 +63,12 @@ export class InferencePipeline {
   readonly estimator = new PromptTokenEstimator();
   /** The last routing decisions, for operators (`GET /coordinator/health/routing`). */
   readonly routes = new RouteLog();
+  /** One write per event-loop turn for all of this coordinator's relays. */
+  private readonly flushes = new FlushBatch();
   /** Requests scheduled so far (the round-robin picker's cursor). */
   private sequence = 0;
   private readonly gate: AdmissionGate;
+  private readonly dispatcher: Dispatcher;
   /** Requests on which two workers died: identical ones are refused at once (POISON_TTL_MS). */
   readonly poison: PoisonGuard;
 
@@ -74,6 +77,10 @@ export class InferencePipeline {
       ttlMs: d.config.poisonTtlMs, maxEntries: d.config.poisonMaxEntries, clock: d.clock, metrics: d.telemetry.metrics,
     });
     this.gate = new AdmissionGate({ config: d.config, table: d.table, tracker: d.tracker, queue: d.queue, clock: d.clock, caps: d.caps });
+    this.dispatcher = new Dispatcher({
+      table: d.table, tracker: d.tracker, client: d.client, profile: d.profile, clock: d.clock, rng: d.rng,
+      estimator: this.estimator, routes: this.routes, poison: this.poison,
+    });
   }
 
   get profile(): Profile {
@@ -122,7 +129,7 @@ export class InferencePipeline {
       result = await relay({
         upstream: started.upstream, res, format, log,
         bufferTokens: config.relayBufferTokens, writeTimeoutMs: config.clientWriteTimeoutMs,
-        abortUpstream: started.abortUpstream,
+        abortUpstream: started.abortUpstream, flushes: this.flushes,
         onFirstToken: tel.onFirstToken, onTokens: tel.onTokens, onSlowClient: tel.onSlowClient, onWriteWait: tel.onWriteWait,
         ...this.resilience(started),
       });
@@ -172,227 +179,101 @@ export class InferencePipeline {
     if (notice !== undefined) this.d.index.applyNotice(workerId, notice);
   }
 
+  /**
+   * The steps of one request before its stream: plan (what it costs, may it try at all), admit and
+   * dispatch (with capacity retries), then the started stream with its failover.
+   */
   private async run(job: InferenceJob, tel: RequestTelemetry): Promise<StartedInference> {
-    const { config, table, log } = this.d;
     const model = this.resolveModel(job.model, job.unknownModel, job.anyNameWhenSingleModel);
-    // A request that already took down two workers is refused before it touches a third.
-    const crashes = this.poison.check(model, job);
-    const promptBytes = promptBytesOf(job);
-    // Without max_tokens the worker reserves the whole context; so does the estimate.
-    const generation = job.maxTokens ?? (table.capacity(model).maxContextSize || FALLBACK_CONTEXT_TOKENS);
-    const tokens = this.estimator.estimate(model, promptBytes) + generation;
-    // The request itself was counted before its body was read (client-preflight.ts); its tokens now.
-    const rate = this.d.rateLimiter.takeTokens(job.clientId, tokens, this.d.clock.now());
-    if (!rate.ok) {
-      job.log.info({ limit: rate.limit, client: job.clientId }, "ratelimit.reject");
-      throw new ServingError("rate_limited", `rate limit of ${rate.limit} per minute reached`, { retryAfterS: rate.retryAfterS });
-    }
-    const never = neverFits(this.snapshot(), model, tokens, job.maxTokens);
-    if (never !== undefined) {
-      job.log.info({ reason: never.code, tokens }, "admission.never_fits");
-      throw never;
-    }
-    const sequence = this.sequence++;
-    const prefix = this.d.index.match(canonicalText(inputOf(job, undefined)));
-    const arrivedMs = this.d.clock.now();
-    let first: Dispatched;
-    let queuedMs: number;
-    // Workers this request has tried; a failover skips them too.
-    let exclude = new Set<string>();
+    const plan = planRequest(job, model, () => this.sequence++, {
+      table: this.d.table, clock: this.d.clock, estimator: this.estimator, rateLimiter: this.d.rateLimiter,
+      index: this.d.index, poison: this.poison, snapshot: () => this.snapshot(),
+    });
+    const { first, queuedMs, exclude } = await this.admitAndDispatch(job, tel, plan);
+    return this.startedInference(job, tel, plan, first, queuedMs, exclude);
+  }
+
+  /**
+   * Admission, then dispatch; when every worker tried answered that it is full though the
+   * coordinator's count had room (a session the coordinator already released may still be ending
+   * on its worker: its end travels on a closing connection), the request waits a moment and goes
+   * through admission again, within the queue's timeout, rather than failing (queue on only).
+   */
+  private async admitAndDispatch(job: InferenceJob, tel: RequestTelemetry, plan: RequestPlan): Promise<{ first: Dispatched; queuedMs: number; exclude: Set<string> }> {
+    const { config } = this.d;
     for (let round = 0; ; round++) {
-      const admitted = await this.admit(job, tel, { model, tokens, prefix, sequence });
+      const admitted = await this.admit(job, tel, plan);
       // After a capacity retry the request has waited since it arrived, in the queue or not.
-      queuedMs = round === 0 ? admitted.queuedMs : this.d.clock.now() - arrivedMs;
+      const queuedMs = round === 0 ? admitted.queuedMs : this.d.clock.now() - plan.arrivedMs;
       // Leaving wakes the next in line, whose own check runs only after this request has claimed its
       // capacity (in dispatch, synchronously up to the first prefill).
-      admitted.ticket?.leave();
-      exclude = new Set<string>();
+      admitted.claimed();
+      // Workers this request has tried; a failover skips them too.
+      const exclude = new Set<string>();
       try {
-        first = await this.dispatch(job, tel, {
-          model, tokens, promptBytes, exclude, lease: undefined, continuation: undefined, attempts: config.prefillRetries + 1,
-          prefix, sequence, queuedMs, firstDecision: admitted.decision, crashes,
+        const first = await this.dispatcher.dispatch(job, tel, {
+          model: plan.model, tokens: plan.tokens, promptBytes: plan.promptBytes, exclude, lease: undefined, continuation: undefined,
+          attempts: config.prefillRetries + 1, prefix: plan.prefix, sequence: plan.sequence, queuedMs, firstDecision: admitted.decision,
+          crashes: plan.crashes,
         });
-        break;
+        return { first, queuedMs, exclude };
       } catch (err) {
-        // Every worker tried answered that it is full, though the coordinator's count had room: a
-        // session the coordinator already released may still be ending on its worker (its end travels
-        // on a closing connection). With the queue on, the request waits a moment and goes through
-        // admission again, within the queue's timeout, rather than failing.
         if (!isCapacityError(err) || !this.d.queue.enabled || job.signal.aborted) throw err;
         const waitMs = Math.min(CAPACITY_RETRY_MAX_MS, CAPACITY_RETRY_BASE_MS * 2 ** round);
-        if (this.d.clock.now() - arrivedMs + waitMs > config.queueTimeoutMs) throw err;
+        if (this.d.clock.now() - plan.arrivedMs + waitMs > config.queueTimeoutMs) throw err;
         job.log.info({ reason: err.code, wait_ms: waitMs, round }, "queue.capacity_retry");
         await delay(waitMs, undefined, { signal: job.signal }).catch(() => undefined);
         if (job.signal.aborted) throw new ServingError("client_closed", "client went away", { cause: err });
       }
     }
-    // Failover state: the stream's current worker and how many continuations are left.
-    let current = first;
-    let failoversLeft = config.maxFailovers;
-    const started: StartedInference = {
-      model, sessionId: first.sessionId, workerId: first.workerId, workerUrl: first.workerUrl, lease: first.lease, prefill: first.prefill,
-      upstream: first.upstream, decision: first.decision, attempts: first.attempts, telemetry: tel, prefix, queuedMs,
-      abortUpstream: () => current.abort.abort(),
-      currentWorkerId: () => current.workerId,
-      failover: async (failure, relayed, signal) => {
-        const failed = current;
-        failed.abort.abort();
-        this.d.table.recordFault(failed.workerId, failure.code === "worker_stalled" ? "timeout" : "stream");
-        void this.d.client.cancel(failed.workerUrl, failed.sessionId, job.requestId);
-        // A worker that died mid-stream counts like one that died in prefill; the second death ends it.
-        if (failure.died === true) {
-          const poison = this.poison.workerDied(job, crashes, failed.workerId);
-          if (poison !== undefined) throw poison;
-        }
-        // A grammar constrains the whole answer from its start; a continuation cannot resume one.
-        if (failoversLeft <= 0 || job.sampling.grammar !== undefined || job.sampling.json_schema !== undefined || signal.aborted) return undefined;
-        failoversLeft--;
-        const remaining = job.maxTokens === undefined ? undefined : job.maxTokens - relayed.tokens;
-        if (remaining !== undefined && remaining <= 0) return undefined;
-        log.warn({ request_id: job.requestId, worker_id: failed.workerId, reason: failure.code, relayed_tokens: relayed.tokens }, "stream.failover");
-        try {
-          const next = await this.dispatch({ ...job, maxTokens: remaining, signal }, tel, {
-            model, tokens, promptBytes: promptBytes + Buffer.byteLength(relayed.text), exclude, lease: first.lease,
-            continuation: relayed.text, attempts: config.prefillRetries + 1,
-            prefix: this.d.index.match(canonicalText(inputOf(job, relayed.text))), sequence, queuedMs: 0, firstDecision: undefined, crashes,
-          });
-          current = next;
-          return next.upstream;
-        } catch (err) {
-          if (err instanceof ServingError && err.code === "request_crashed_worker") throw err;
-          log.warn({ request_id: job.requestId, err: (err as Error).message }, "stream.failover_failed");
-          return undefined;
-        }
-      },
-    };
-    return started;
   }
 
-  /** The admission gate (O(1) check, first decision, the queue at capacity), with its span. */
-  private async admit(job: InferenceJob, tel: RequestTelemetry, p: { model: string; tokens: number; prefix: PrefixMatch; sequence: number }): Promise<Admitted> {
+  /** The admission step (O(1) check, first decision, the queue at capacity), with its span. */
+  private async admit(job: InferenceJob, tel: RequestTelemetry, plan: RequestPlan): Promise<Extract<AdmissionOutcome, { kind: "admitted" }>> {
     const admissionSpan = tel.span("admission");
-    let admitted: Admitted;
+    let outcome: AdmissionOutcome;
     try {
-      const a = this.gate.enter({
-        model: p.model, tokens: p.tokens, priority: job.priority ?? 0, clientId: job.clientId, signal: job.signal, log: job.log,
-        decide: () => this.decide(job, { model: p.model, tokens: p.tokens, exclude: new Set(), prefix: p.prefix, sequence: p.sequence }),
+      outcome = await enterAdmission(this.gate, {
+        model: plan.model, tokens: plan.tokens, priority: job.priority ?? 0, clientId: job.clientId, signal: job.signal, log: job.log,
+        decide: () => this.dispatcher.decide(job, { model: plan.model, tokens: plan.tokens, exclude: new Set(), prefix: plan.prefix, sequence: plan.sequence }),
         ...(job.onQueued ? { onQueued: job.onQueued } : {}),
       });
-      // The fast path answers synchronously: the capacity it saw is claimed by the caller in the same turn.
-      admitted = a instanceof Promise ? await a : a;
     } catch (err) {
-      admissionSpan.setError(err instanceof ServingError ? err.code : "error");
-      admissionSpan.end();
-      throw err;
+      outcome = { kind: "rejected", reason: err as ServingError };
     }
-    tel.admission(admitted.admission, admissionSpan);
-    return admitted;
+    if (outcome.kind !== "admitted") {
+      admissionSpan.setError(outcome.reason instanceof ServingError ? outcome.reason.code : "error");
+      admissionSpan.end();
+      throw outcome.reason;
+    }
+    tel.admission(outcome.admission, admissionSpan);
+    return outcome;
   }
 
-  /**
-   * Schedules and prefills on one worker after another (never one in `exclude`) until one answers,
-   * then starts its decode stream. With a continuation, the prompt is followed by the text a failed
-   * worker already produced (for chat: as the start of the assistant's answer), and the lease moves.
-   */
-  private async dispatch(job: InferenceJob, tel: RequestTelemetry, plan: DispatchPlan): Promise<Dispatched> {
-    const { table, tracker, client } = this.d;
-    const { model, tokens, promptBytes, exclude, continuation } = plan;
-    const failures: { worker: string; error: string }[] = [];
-    let lastCapacityError: ServingError | undefined;
-    let capacityFailures = 0;
-    let lastDecision: Decision | undefined;
-    const conversation = job.conversationId;
-    // A suspect request (a worker died on it) gets one more attempt at most.
-    let attempts = plan.crashes.workers.length > 0 ? 1 : plan.attempts;
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      const scheduleSpan = tel.span("schedule");
-      const decision = attempt === 0 && plan.firstDecision !== undefined ? plan.firstDecision : this.decide(job, plan);
-      tel.scheduled(decision, attempt, scheduleSpan);
-      lastDecision = decision;
-      if (!decision.ok) break;
-      const w = decision.pick.candidate;
-      exclude.add(w.id);
-      const wlog = job.log.child({ worker_id: w.id });
-      logDecision(wlog, decision, plan.prefix, { attempt, ...(continuation !== undefined ? { failover: true } : {}) });
-      const sessionId = randomUUID();
-      const lease = plan.lease ?? tracker.open(job.requestId, w.id, tokens * w.kvBytesPerToken);
-      const previousWorker = lease.workerId;
-      lease.moveTo(w.id);
-      table.dispatched(w.id);
-      const upstreamAbort = new AbortController();
-      const onClientAbort = () => upstreamAbort.abort();
-      job.signal.addEventListener("abort", onClientAbort, { once: true });
-      let prefilled = false;
-      const prefillSpan = tel.prefillStarted(w.id, sessionId);
-      const prefillStartMs = this.d.clock.now();
-      try {
-        if (job.signal.aborted) throw new WorkerFault("client went away", "aborted");
-        const body: PrefillRequest = {
-          session_id: sessionId, model: job.model, max_tokens: job.maxTokens, sampling: job.sampling,
-          ...promptOf(job, continuation),
-          ...(conversation !== undefined ? { conversation_id: conversation } : {}),
-        };
-        const prefill = await client.prefill(w.url, body, {
-          requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(prefillSpan),
-        });
-        prefilled = true;
-        tel.prefillDone(prefillSpan, prefill, prefillStartMs);
-        table.recordSuccess(w.id);
-        lease.trueUp(prefill.kv_cache_bytes);
-        if (continuation === undefined) this.estimator.observe(model, promptBytes, prefill.prompt_tokens);
-        const decodeSpan = tel.decodeStarted(w.id, sessionId);
-        const upstream = await client.decode(w.url, sessionId, job.maxTokens, {
-          requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(decodeSpan),
-        });
-        job.signal.removeEventListener("abort", onClientAbort);
-        this.routes.record(this.d.clock.wallNow(), job.requestId, decision, plan.prefix, plan.queuedMs, attempt + 1, prefill.cached_tokens, prefill.prompt_tokens);
-        wlog.debug({ session_id: sessionId, prompt_tokens: prefill.prompt_tokens, cached_tokens: prefill.cached_tokens }, "prefill.done");
-        return { sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1, abort: upstreamAbort };
-      } catch (err) {
-        if (prefilled) tel.decodeFailed(w.id, (err as Error).message);
-        else tel.prefillFailed(prefillSpan, w.id, (err as Error).message);
-        job.signal.removeEventListener("abort", onClientAbort);
-        if (plan.lease === undefined) lease.release();
-        else lease.moveTo(previousWorker);
-        if (prefilled) void client.cancel(w.url, sessionId, job.requestId);
-        if (job.signal.aborted) throw new ServingError("client_closed", "client went away", { cause: err });
-        if (err instanceof ServingError && !isCapacityError(err)) throw err; // the request's own fault: no retry
-        if (err instanceof ServingError) {
-          lastCapacityError = err;
-          capacityFailures++;
-        }
-        if (err instanceof WorkerFault && err.kind !== "aborted") table.recordFault(w.id, breakerFault(err.kind));
-        const message = (err as Error).message;
-        const kind = err instanceof WorkerFault ? err.kind : (err as ServingError).code;
-        failures.push({ worker: w.id, error: kind });
-        if (err instanceof WorkerFault && err.kind === "auth") {
-          wlog.error({ session_id: sessionId, status: err.status, err: message }, "worker.credentials_refused");
-        } else {
-          wlog.warn({ session_id: sessionId, err: message, attempt }, "prefill.failed");
-        }
-        if (err instanceof WorkerFault && err.kind === "died") {
-          const poison = this.poison.workerDied(job, plan.crashes, w.id);
-          if (poison !== undefined) throw poison;
-          attempts = Math.min(attempts, attempt + 2);
-        }
-      }
-    }
-    if (failures.length === 0) {
-      const refusal = noCandidate(lastDecision);
-      job.log.info({ reason: refusal.code, dropped: lastDecision?.dropped ?? {} }, "scheduler.reject");
-      throw refusal;
-    }
-    // Every worker tried refused the session as larger than its per-session limit, which no wait
-    // changes (the coordinator's token estimate was low): refused, not queued.
-    if (failures.every((f) => f.error === "session_kv_limit")) {
-      throw new ServingError("session_kv_limit_exceeded", lastCapacityError?.message ?? "the request exceeds the per-session KV limit", { param: "max_tokens" });
-    }
-    // Every worker tried was merely full: that is capacity (503), not a failure (502).
-    if (lastCapacityError !== undefined && capacityFailures === failures.length) throw lastCapacityError;
-    // The workers' own error texts went to the log; the client learns which workers and what kind of failure.
-    throw new ServingError("worker_failed", `prefill failed on ${failures.map((f) => `${f.worker} (${f.error})`).join(", ")}`, {
-      details: { tried: failures },
+  /** The started stream: its first worker, and a failover that continues it on another one. */
+  private startedInference(job: InferenceJob, tel: RequestTelemetry, plan: RequestPlan, first: Dispatched, queuedMs: number, exclude: Set<string>): StartedInference {
+    const { config } = this.d;
+    const failover = new Failover<Dispatched>(first, {
+      requestId: job.requestId, log: this.d.log, maxFailovers: config.maxFailovers, maxTokens: job.maxTokens,
+      constrained: job.sampling.grammar !== undefined || job.sampling.json_schema !== undefined,
+      recordFault: (id, kind) => this.d.table.recordFault(id, kind),
+      cancel: (w) => void this.d.client.cancel(w.workerUrl, w.sessionId, job.requestId),
+      workerDied: (id) => this.poison.workerDied(job, plan.crashes, id),
+      continueOn: (relayed, remaining, signal) =>
+        this.dispatcher.dispatch({ ...job, maxTokens: remaining, signal }, tel, {
+          model: plan.model, tokens: plan.tokens, promptBytes: plan.promptBytes + Buffer.byteLength(relayed.text), exclude, lease: first.lease,
+          continuation: relayed.text, attempts: config.prefillRetries + 1,
+          prefix: this.d.index.match(canonicalText(inputOf(job, relayed.text))), sequence: plan.sequence, queuedMs: 0, firstDecision: undefined,
+          crashes: plan.crashes,
+        }),
     });
+    return {
+      model: plan.model, sessionId: first.sessionId, workerId: first.workerId, workerUrl: first.workerUrl, lease: first.lease, prefill: first.prefill,
+      upstream: first.upstream, decision: first.decision, attempts: first.attempts, telemetry: tel, prefix: plan.prefix, queuedMs,
+      abortUpstream: () => failover.worker.abort.abort(),
+      currentWorkerId: () => failover.worker.workerId,
+      failover: (failure, relayed, signal) => failover.continue(failure, relayed, signal),
+    };
   }
 
   /** A stream that broke mid-decode counts as a worker fault; one that completed as a success. */
@@ -409,65 +290,6 @@ export class InferencePipeline {
       { nowMs: this.d.clock.now(), rng: this.d.rng },
     );
   }
-
-  /** The profile's decision over the current snapshot, for a request (its conversation, prompt match). */
-  private decide(job: InferenceJob, p: Pick<DispatchPlan, "model" | "tokens" | "exclude" | "prefix" | "sequence">): Decision {
-    return schedule(
-      this.d.profile, this.snapshot(),
-      { model: p.model, tokens: p.tokens, exclude: p.exclude, affinityKey: job.conversationId, prefix: p.prefix },
-      { nowMs: this.d.clock.now(), rng: this.d.rng, sequence: p.sequence },
-    );
-  }
-}
-
-interface DispatchPlan {
-  model: string;
-  /** Estimated prompt + generation tokens, for the KV filters and the lease's first reservation. */
-  tokens: number;
-  promptBytes: number;
-  /** Workers tried already (for a failover: every worker the stream has used). */
-  exclude: Set<string>;
-  /** The stream's lease when it moves to another worker; undefined for a new request. */
-  lease: SessionLease | undefined;
-  /** Text the answer already has, for a continuation. */
-  continuation: string | undefined;
-  attempts: number;
-  /** The prompt (with the continuation) against the prefix index. */
-  prefix: PrefixMatch;
-  /** The request's number (the round-robin picker's cursor). */
-  sequence: number;
-  queuedMs: number;
-  /** The decision admission already made, for the first attempt. */
-  firstDecision: Decision | undefined;
-  /** Workers that died on this request so far (shared by its prefills and failovers). */
-  crashes: RequestCrashes;
-}
-
-/** How a WorkerFault counts for its worker's circuit breaker. */
-function breakerFault(kind: WorkerFault["kind"]): FaultKind {
-  if (kind === "died") return "connect";
-  if (kind === "auth") return "status";
-  return kind === "aborted" ? "connect" : kind;
-}
-
-interface Dispatched {
-  sessionId: string;
-  workerId: string;
-  workerUrl: string;
-  lease: SessionLease;
-  prefill: PrefillResponse;
-  upstream: Readable;
-  decision: Extract<Decision, { ok: true }>;
-  attempts: number;
-  abort: AbortController;
-}
-
-/** The prompt fields of a prefill: the job's, continued by the text already produced. */
-function promptOf(job: InferenceJob, continuation: string | undefined): Pick<PrefillRequest, "prompt" | "messages"> {
-  if (job.messages !== undefined) {
-    return { messages: continuation === undefined ? job.messages : [...job.messages, { role: "assistant", content: continuation }] };
-  }
-  return { prompt: continuation === undefined ? job.prompt! : job.prompt! + continuation };
 }
 
 /**
@@ -476,20 +298,3 @@ function promptOf(job: InferenceJob, continuation: string | undefined): Pick<Pre
  */
 const CAPACITY_RETRY_BASE_MS = 10;
 const CAPACITY_RETRY_MAX_MS = 200;
-/** Context assumed for a model whose workers report none (seed workers), in tokens. */
-const FALLBACK_CONTEXT_TOKENS = 2048;
-/** Bytes counted per chat message for the template's own text (role markers, separators). */
-const CHAT_MESSAGE_OVERHEAD_BYTES = 16;
-
-function promptBytesOf(job: InferenceJob): number {
-  if (job.messages === undefined) return Buffer.byteLength(job.prompt ?? "");
-  let n = 0;
-  for (const m of job.messages) n += Buffer.byteLength(m.content) + CHAT_MESSAGE_OVERHEAD_BYTES;
-  return n;
-}
-
-/** The same, as the prefix index's input. */
-function inputOf(job: InferenceJob, continuation: string | undefined): PromptInput {
-  const p = promptOf(job, continuation);
-  return p.messages !== undefined ? { messages: p.messages } : { prompt: p.prompt! };
-}
