@@ -8,12 +8,10 @@ import {
   OpenAiChunks, finishReasonOf, openAiResponseBody, openAiStreamError, usageOf, type OpenAiResponseMeta,
 } from "../../protocol/openai-stream.js";
 import type { JsonObject } from "../../protocol/validate.js";
-import { SSE_HEADERS, sseComment } from "../../protocol/sse.js";
-import { httpStatusOf, isErrorCode, toServingError } from "../../protocol/error-mapping.js";
-import type { InferencePipeline, StartedInference } from "../pipeline/inference-pipeline.js";
+import { httpStatusOf, isErrorCode } from "../../protocol/error-mapping.js";
+import type { InferencePipeline } from "../pipeline/inference-pipeline.js";
 import type { StreamFormat } from "../stream/relay.js";
-import { priorityOf } from "./request-priority.js";
-import { queueComments, routeDecisionHeader, traceparentOf } from "./seed-routes.js";
+import { throughFrontDoor } from "./front-door.js";
 import { SESSION_HEADER, conversationIdOf } from "./session-header.js";
 import type { WorkerTable } from "../fleet/worker-table.js";
 import { clientPreflight, type PreflightDeps } from "./client-preflight.js";
@@ -65,43 +63,27 @@ export function registerOpenAiRoutes(server: HttpServer, d: OpenAiRoutesDeps): v
 
 async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest): Promise<void> {
   const conversationId = conversationIdOf(ctx);
-  const clientGone = new AbortController();
-  const onClose = () => {
-    if (!ctx.res.writableFinished) clientGone.abort();
-  };
-  ctx.res.on("close", onClose);
-  const priority = priorityOf(ctx, req.priority);
-  let started: StartedInference;
-  try {
-    started = await d.pipeline.start({
-      requestId: ctx.requestId, log: ctx.log, model: req.model, maxTokens: req.maxTokens, sampling: req.sampling,
+  const door = {
+    ctx, pipeline: d.pipeline, bodyPriority: req.priority, streaming: req.stream, streamError: openAiStreamError,
+    refusal: (err: unknown) => inOpenAiTerms(err, req),
+    job: {
+      model: req.model, maxTokens: req.maxTokens, sampling: req.sampling,
       ...(req.messages !== undefined ? { messages: req.messages } : { prompt: req.prompt! }),
       ...(conversationId !== undefined ? { conversationId } : {}),
-      ...(req.stream ? { onQueued: queueComments(ctx.res) } : {}),
-      signal: clientGone.signal, unknownModel: "model_not_found", anyNameWhenSingleModel: false, clientId: ctx.clientId, priority,
-      traceparent: traceparentOf(ctx),
-    });
-  } catch (err) {
-    if (!ctx.res.headersSent) throw inOpenAiTerms(err, req);
-    // Refused after waiting in the queue: the stream had started, so the error travels inside it.
-    const e = toServingError(inOpenAiTerms(err, req));
-    if (!ctx.res.writableEnded && !ctx.res.destroyed) ctx.res.end(openAiStreamError(e.code, e.message));
-    return;
-  } finally {
-    ctx.res.off("close", onClose);
-  }
-  const log = ctx.log.child({ worker_id: started.workerId, session_id: started.sessionId });
-  const meta: OpenAiResponseMeta = {
-    kind: req.kind,
-    id: `${req.kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replaceAll("-", "")}`,
-    created: Math.floor(d.clock.wallNow() / 1000),
-    model: started.model,
-    includeUsage: req.includeUsage,
+      unknownModel: "model_not_found" as const, anyNameWhenSingleModel: false,
+    },
   };
-  const cached = started.prefill.cached_tokens ?? 0;
-  const headers: Record<string, string> = { "x-route-decision": routeDecisionHeader(started), "x-worker-id": started.workerId };
-  if (conversationId !== undefined) headers[SESSION_HEADER] = conversationId;
-  try {
+  await throughFrontDoor(door, async ({ started, log, headers: routeHeaders, startStream }) => {
+    const meta: OpenAiResponseMeta = {
+      kind: req.kind,
+      id: `${req.kind === "chat" ? "chatcmpl" : "cmpl"}-${randomUUID().replaceAll("-", "")}`,
+      created: Math.floor(d.clock.wallNow() / 1000),
+      model: started.model,
+      includeUsage: req.includeUsage,
+    };
+    const cached = started.prefill.cached_tokens ?? 0;
+    const headers: Record<string, string> = { ...routeHeaders };
+    if (conversationId !== undefined) headers[SESSION_HEADER] = conversationId;
     if (req.stream) {
       const chunks = new OpenAiChunks(meta);
       const format: StreamFormat = {
@@ -109,8 +91,7 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
         end: (f) => chunks.end(finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached)),
         error: openAiStreamError,
       };
-      if (ctx.res.headersSent) ctx.res.write(sseComment(`route ${headers["x-route-decision"]}`));
-      else ctx.res.writeHead(200, { ...SSE_HEADERS, ...headers });
+      startStream(headers);
       ctx.res.write(chunks.role());
       const result = await d.pipeline.stream(started, ctx.res, format, log);
       log.info({ termination: result.termination, completion_tokens: result.tokens, api: "openai" }, "stream.end");
@@ -127,9 +108,7 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
     }
     const f = result.final!;
     sendJson(ctx.res, 200, openAiResponseBody(meta, result.text, finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached)), headers);
-  } finally {
-    started.lease.release();
-  }
+  });
 }
 
 /**
