@@ -83,6 +83,20 @@ describe("the import direction between rooms", () => {
     assert.deepEqual(bad, []);
   });
 
+  it("inside the coordinator, the rooms below never import the pipeline or the routes, nor the pipeline the routes", () => {
+    const below = new Set(["scheduler", "fleet", "admission", "stream", "telemetry"]);
+    const roomIn = (path: string) => (path.startsWith("coordinator/") ? path.split("/")[1] : undefined);
+    const bad = all
+      .filter((e) => e.relative && e.from.startsWith("coordinator/") && e.to.startsWith("coordinator/"))
+      .filter((e) => {
+        const from = roomIn(e.from) as string;
+        const to = roomIn(e.to) as string;
+        return (below.has(from) && (to === "pipeline" || to === "routes")) || (from === "pipeline" && to === "routes");
+      })
+      .map((e) => `${e.from} -> ${e.to}`);
+    assert.deepEqual(bad, []);
+  });
+
   it("protocol is the leaf: no package, no file outside protocol/", () => {
     const bad = all.filter((e) => NO_PACKAGES.has(roomOf(e.from)) && !e.relative).map((e) => `${e.from} -> ${e.to}`);
     assert.deepEqual(bad, []);

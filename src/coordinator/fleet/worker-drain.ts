@@ -1,6 +1,6 @@
 import type { Logger } from "../../common/logger.js";
 import { ServingError } from "../../protocol/serving-error.js";
-import type { InferencePipeline } from "../pipeline/inference-pipeline.js";
+import type { Decision } from "../scheduler/types.js";
 import type { WorkerClient } from "./worker-client.js";
 import type { WorkerTable } from "./worker-table.js";
 
@@ -28,7 +28,8 @@ export interface DrainResult {
 export interface DrainDeps {
   table: WorkerTable;
   client: WorkerClient;
-  pipeline: InferencePipeline;
+  /** Where a conversation would go now (the pipeline's scheduling, without its request steps). */
+  pipeline: Placement;
   log: Logger;
 }
 
@@ -91,4 +92,9 @@ export async function undrainWorker(d: Pick<DrainDeps, "table" | "client" | "log
   d.table.markUndrained(workerId);
   d.log.info({ worker_id: workerId }, "worker.undrained");
   return { worker_id: workerId, draining: false };
+}
+
+/** The scheduling a drain asks for: where the profile would send a conversation's next turn now. */
+export interface Placement {
+  placement(model: string, tokens: number, exclude: ReadonlySet<string>, conversationId: string | undefined): Decision;
 }

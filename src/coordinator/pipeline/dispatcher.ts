@@ -15,10 +15,10 @@ import { WorkerFault, isCapacityError, type WorkerClient } from "../fleet/worker
 import type { WorkerTable } from "../fleet/worker-table.js";
 import { schedule } from "../scheduler/schedule.js";
 import type { Decision, Profile } from "../scheduler/types.js";
-import type { RequestTelemetry } from "../telemetry/request-telemetry.js";
 import { logDecision, type RouteLog } from "../telemetry/route-log.js";
 import type { InferenceJob } from "./inference-job.js";
 import type { PoisonGuard, RequestCrashes } from "./poison-guard.js";
+import type { RequestEvents } from "../telemetry/request-events.js";
 
 /**
  * The dispatch step: schedule, claim (the session lease), prefill, start the decode stream, on one
@@ -46,7 +46,7 @@ export class Dispatcher {
    * then starts its decode stream. With a continuation, the prompt is followed by the text a failed
    * worker already produced (for chat: as the start of the assistant's answer), and the lease moves.
    */
-  async dispatch(job: InferenceJob, tel: RequestTelemetry, plan: DispatchPlan): Promise<Dispatched> {
+  async dispatch(job: InferenceJob, tel: RequestEvents, plan: DispatchPlan): Promise<Dispatched> {
     const { table, tracker, client } = this.d;
     const { model, tokens, promptBytes, exclude, continuation } = plan;
     const failures: { worker: string; error: string }[] = [];

@@ -19,6 +19,7 @@ import type { RateLimiter } from "../admission/rate-limiter.js";
 import { relay, type FinalInfo, type RelayResult, type StreamFormat } from "../stream/relay.js";
 import { FlushBatch } from "../stream/flush-batch.js";
 import { Failover } from "../stream/failover.js";
+import type { RequestEvents } from "../telemetry/request-events.js";
 import type { RequestTelemetry } from "../telemetry/request-telemetry.js";
 import { RouteLog } from "../telemetry/route-log.js";
 import { schedule } from "../scheduler/schedule.js";
@@ -199,7 +200,7 @@ export class InferencePipeline {
    * on its worker: its end travels on a closing connection), the request waits a moment and goes
    * through admission again, within the queue's timeout, rather than failing (queue on only).
    */
-  private async admitAndDispatch(job: InferenceJob, tel: RequestTelemetry, plan: RequestPlan): Promise<{ first: Dispatched; queuedMs: number; exclude: Set<string> }> {
+  private async admitAndDispatch(job: InferenceJob, tel: RequestEvents, plan: RequestPlan): Promise<{ first: Dispatched; queuedMs: number; exclude: Set<string> }> {
     const { config } = this.d;
     for (let round = 0; ; round++) {
       const admitted = await this.admit(job, tel, plan);
@@ -229,7 +230,7 @@ export class InferencePipeline {
   }
 
   /** The admission step (O(1) check, first decision, the queue at capacity), with its span. */
-  private async admit(job: InferenceJob, tel: RequestTelemetry, plan: RequestPlan): Promise<Extract<AdmissionOutcome, { kind: "admitted" }>> {
+  private async admit(job: InferenceJob, tel: RequestEvents, plan: RequestPlan): Promise<Extract<AdmissionOutcome, { kind: "admitted" }>> {
     const admissionSpan = tel.span("admission");
     let outcome: AdmissionOutcome;
     try {

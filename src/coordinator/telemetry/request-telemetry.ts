@@ -10,6 +10,7 @@ import type { RequestRecord } from "./recent-requests.js";
 import type { RelayResult } from "../stream/relay.js";
 import type { CollectResult } from "../stream/stream-collector.js";
 import type { Decision } from "../scheduler/types.js";
+import type { RequestEvents } from "./request-events.js";
 
 /**
  * One request as the coordinator observes it, from arrival to the stream's end: its timeline
@@ -29,7 +30,7 @@ export interface TelemetryJob {
 
 const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
-export class RequestTelemetry {
+export class RequestTelemetry implements RequestEvents {
   readonly record: RequestRecord;
   private readonly startMs: number;
   private readonly root: Span;
