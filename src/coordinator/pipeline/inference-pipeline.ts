@@ -35,12 +35,19 @@ import { Dispatcher, inputOf, type Dispatched } from "./dispatcher.js";
 import { planRequest, type RequestPlan } from "./request-plan.js";
 
 /**
- * One pipeline behind every front door: resolve the model, rate-limit, admit in O(1) (or wait in
- * the admission queue for capacity: admission-gate.ts), schedule with the configured profile (the
- * prefix index tells which workers hold the prompt; a conversation's `x-session-id` is its affinity
- * key), prefill (on failure: another worker, fresh session id, up to PREFILL_RETRIES), start the
- * decode stream. Errors before the stream starts are ServingErrors the front door answers with a
- * status; once a stream has started it is never replayed (a failover continues it elsewhere).
+ * One pipeline behind every front door, as a short sequence of named steps (run()):
+ * 1. plan (request-plan.ts): resolve the model, refuse a known poison request, estimate the tokens,
+ *    charge the client's token rate, refuse what no worker could ever hold;
+ * 2. admit (admission/admission-entry.ts): the O(1) check and a first decision, or a wait in the
+ *    queue; at capacity a wait and, when every worker answered full, a capacity retry;
+ * 3. dispatch (dispatcher.ts): schedule with the configured profile (the prefix index tells which
+ *    workers hold the prompt; `x-session-id` is the affinity key), claim the lease, prefill (on
+ *    failure: another worker, fresh session id, up to PREFILL_RETRIES), start the decode stream;
+ * 4. stream or collect (stream/): the relay or the collector, with stall timeouts and a failover
+ *    (stream/failover.ts) that continues the answer elsewhere, never replays it; then the outcome
+ *    (the worker's breaker, the prefix index's cache notice).
+ * Errors before the stream starts are ServingErrors the front door answers with a status. The
+ * steps report to telemetry through the events of telemetry/request-events.ts.
  */
 export type { InferenceJob, StartedInference } from "./inference-job.js";
 
