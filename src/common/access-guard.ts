@@ -1,7 +1,7 @@
 import type { RouteContext } from "./http-server.js";
 import type { Logger } from "./logger.js";
 import { bearerToken, matchesAny, secretId, secretsEqual } from "./secret.js";
-import { ServingError } from "./serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 
 /**
  * Who may call what. Clients present an API key, operators an admin key, services (workers,
@@ -24,15 +24,6 @@ export interface AccessSecrets {
   clusterToken: string | undefined;
   /** Without a cluster token, serve the cluster plane to every address (the behaviour before). */
   insecure: boolean;
-}
-
-export function coordinatorRouteClass(path: string): RouteClass {
-  // The dashboard's page holds no data (it sends the key it is given to /dashboard/api/state).
-  if (path === "/coordinator/health" || path === "/metrics" || path === "/dashboard") return "open";
-  if (path === "/coordinator/health/heartbeat") return "cluster";
-  if (path === "/coordinator/health/prefix-index" || path === "/coordinator/health/routing") return "admin";
-  if (path.startsWith("/coordinator/workers/")) return "admin";
-  return "client";
 }
 
 /** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (a dual-stack socket's view of 127.0.0.1). */

@@ -1,28 +1,29 @@
 import { systemClock, type Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
-import { HttpServer, sendJson } from "../common/http-server.js";
-import { coordinatorRouteClass, createGuard, logClusterPlane } from "../common/access-guard.js";
+import { HttpServer } from "../common/http-server.js";
+import { createGuard, logClusterPlane } from "../common/access-guard.js";
+import { coordinatorRouteClass } from "./routes/route-class.js";
 import type { Logger } from "../common/logger.js";
 import { registerMetricsRoute } from "../common/metrics-route.js";
 import { mathRng, type Rng } from "../common/rng.js";
 import { startTracing } from "../common/tracing.js";
-import { CoordinatorTelemetry } from "./coordinator-telemetry.js";
-import { registerDashboardRoutes } from "./dashboard-routes.js";
-import { registerHealthRoutes } from "./health-routes.js";
-import { InferencePipeline } from "./inference-pipeline.js";
-import { drainWorker, undrainWorker } from "./worker-drain.js";
-import { ClientCaps } from "./client-caps.js";
-import { HeartbeatAdmission } from "./heartbeat-admission.js";
-import { RateLimiter } from "./rate-limiter.js";
-import { registerOpenAiRoutes } from "./openai-routes.js";
+import { CoordinatorTelemetry } from "./telemetry/coordinator-telemetry.js";
+import { registerDashboardRoutes } from "./routes/dashboard-routes.js";
+import { registerHealthRoutes } from "./routes/health-routes.js";
+import { InferencePipeline } from "./pipeline/inference-pipeline.js";
+import { registerAdminRoutes } from "./routes/admin-routes.js";
+import { ClientCaps } from "./admission/client-caps.js";
+import { HeartbeatAdmission } from "./fleet/heartbeat-admission.js";
+import { RateLimiter } from "./admission/rate-limiter.js";
+import { registerOpenAiRoutes } from "./routes/openai-routes.js";
 import { systemTimers } from "../common/timers.js";
-import { AdmissionQueue } from "./admission-queue.js";
-import { PrefixIndex } from "./prefix-index.js";
+import { AdmissionQueue } from "./admission/admission-queue.js";
+import { PrefixIndex } from "./fleet/prefix-index.js";
 import { profileNamed } from "./scheduler/profiles.js";
-import { registerSeedRoutes } from "./seed-routes.js";
-import { SessionTracker } from "./session-tracker.js";
-import { WorkerClient } from "./worker-client.js";
-import { WorkerTable } from "./worker-table.js";
+import { registerSeedRoutes } from "./routes/seed-routes.js";
+import { SessionTracker } from "./fleet/session-tracker.js";
+import { WorkerClient } from "./fleet/worker-client.js";
+import { WorkerTable } from "./fleet/worker-table.js";
 
 /** Wires a coordinator: worker table, session tracker, pipeline, routes, and the expiry sweep. */
 export interface RunningCoordinator {
@@ -78,12 +79,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   const preflight = { rateLimiter, caps, clock };
   registerSeedRoutes(server, pipeline, config, preflight);
   registerOpenAiRoutes(server, { pipeline, config, table, clock, preflight });
-  server.route("POST", "/coordinator/workers/:id/drain", async (ctx) => {
-    sendJson(ctx.res, 200, await drainWorker({ table, client, pipeline, log: ctx.log }, ctx.params.id!, ctx.requestId));
-  });
-  server.route("POST", "/coordinator/workers/:id/undrain", async (ctx) => {
-    sendJson(ctx.res, 200, await undrainWorker({ table, client, log: ctx.log }, ctx.params.id!, ctx.requestId));
-  });
+  registerAdminRoutes(server, { table, client, pipeline });
   registerMetricsRoute(server, telemetry.metrics.registry);
   registerDashboardRoutes(server, { table, tracker, telemetry, config, clock, startedMs });
   // Expiry is checked often enough to notice a silent worker within a fraction of its interval.
