@@ -1,7 +1,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../helpers/ports.js";
@@ -60,6 +60,9 @@ describe("the container image and the compose fleet", { skip }, () => {
     console.log(`# image built in ${((performance.now() - t) / 1000).toFixed(0)} s`);
     models = mkdtempSync(join(tmpdir(), "ie-models-"));
     copyFileSync(STORIES_MODEL, join(models, "stories260K.gguf"));
+    // The containers run as uid 10001: mkdtemp's folder is the test's (root's) alone.
+    chmodSync(models, 0o755);
+    chmodSync(join(models, "stories260K.gguf"), 0o644);
     port = await freePort();
   });
 
@@ -74,7 +77,7 @@ describe("the container image and the compose fleet", { skip }, () => {
   });
 
   it("the image runs as a non-root user and carries no CPU backend built for the build machine", () => {
-    const out = run("podman", ["run", "--rm", "--entrypoint", "sh", IMAGE, "-c", "id -u; cat native/build/stamp.json; node --version"], 60_000);
+    const out = run("podman", ["run", "--rm", "--entrypoint", "sh", IMAGE, "-c", "id -u; cat native/build/stamp.json; echo; node --version"], 60_000);
     const [uid, ...rest] = out.trim().split("\n");
     assert.equal(uid, "10001");
     const stamp = JSON.parse(rest.slice(0, -1).join("\n")) as { cpuBackend?: { skipped?: string; file?: string } };
