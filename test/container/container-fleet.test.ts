@@ -107,6 +107,15 @@ describe("the container image and the compose fleet", { skip }, () => {
       assert.ok(name, `a container for ${service}`);
       const hc = spawnSync("podman", ["healthcheck", "run", name], { env, encoding: "utf8", timeout: 30_000 });
       assert.equal(hc.status, 0, `${service} health check: ${hc.stdout}${hc.stderr}`);
+      if (service.startsWith("worker")) {
+        // The native engine, on one of the prebuilt CPU variants that ggml found this CPU can run.
+        const logs = run("podman", ["logs", name], 30_000);
+        const line = logs.split("\n").find((l) => l.includes('"msg":"engine.native"'));
+        assert.ok(line, `${service} logs engine.native`);
+        const native = JSON.parse(line) as { choice?: string; cpu_backend?: string };
+        assert.equal(native.choice, "prebuilt");
+        assert.match(native.cpu_backend ?? "", /^libggml-cpu-[a-z0-9]+\.so$/);
+      }
     }
   });
 });
