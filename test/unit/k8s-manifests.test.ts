@@ -1,6 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { loadOptions } from "../../src/common/config-parse.js";
+import { coordinatorOptions, workerOptions } from "../../src/common/config.js";
 
 // The validator is a plain script (run by CI as `npm run validate:k8s`); the test drives the same code.
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -38,6 +40,26 @@ describe("Kubernetes manifests", () => {
       const url = worker.env.find((e: { name: string }) => e.name === "COORDINATOR_URL").value as string;
       assert.equal(new URL(url).hostname, headless.metadata.name, "workers heartbeat the coordinators' headless Service");
       assert.ok(worker.startupProbe.failureThreshold * worker.startupProbe.periodSeconds >= 300, "startup probe allows minutes for a model load");
+    }
+  });
+
+  it("every container's environment passes the engine's own configuration checks", { skip }, async () => {
+    for (const { overlay, yaml } of v.renderOverlays(`${ROOT}deploy/k8s`)) {
+      const { objects } = await v.checkYaml(yaml);
+      const config = objects.find((o) => o.kind === "ConfigMap")!.data as Record<string, string>;
+      const secret = objects.find((o) => o.kind === "Secret")!;
+      const secrets: Record<string, string> = secret.stringData
+        ?? Object.fromEntries(Object.entries(secret.data as Record<string, string>).map(([k, b]) => [k, Buffer.from(b, "base64").toString()]));
+      // The downward API's values, as the kubelet fills them in.
+      const fieldRefs: Record<string, string> = { POD_NAME: "inference-worker-0", POD_IP: "10.0.0.7" };
+      for (const [kind, options] of [["Deployment", coordinatorOptions], ["StatefulSet", workerOptions]] as const) {
+        const c = objects.find((o) => o.kind === kind)!.spec.template.spec.containers[0];
+        const env: Record<string, string> = { ...config, ...secrets };
+        for (const e of c.env as { name: string; value?: string }[]) {
+          env[e.name] = e.value === undefined ? fieldRefs[e.name]! : e.value.replace(/\$\((\w+)\)/g, (_, n: string) => env[n]!);
+        }
+        assert.doesNotThrow(() => loadOptions(options as typeof workerOptions, [], env), `${overlay} ${kind}`);
+      }
     }
   });
 
