@@ -6,7 +6,7 @@ import { ServingError } from "./serving-error.js";
 /**
  * Who may call what. Clients present an API key, operators an admin key, services (workers,
  * coordinators) the cluster token, all as `Authorization: Bearer …`. Routes are classed by path:
- * - open: the coordinator's liveness health, metrics and the dashboard's page (no data);
+ * - open: the coordinator's liveness health and readiness, metrics and the dashboard's page (no data);
  * - cluster: heartbeats and every worker endpoint. With CLUSTER_TOKEN they need it; without it
  *   they serve loopback peers only (401 cluster_token_required), unless INSECURE restores the old
  *   open behaviour;
@@ -28,7 +28,7 @@ export interface AccessSecrets {
 
 export function coordinatorRouteClass(path: string): RouteClass {
   // The dashboard's page holds no data (it sends the key it is given to /dashboard/api/state).
-  if (path === "/coordinator/health" || path === "/metrics" || path === "/dashboard") return "open";
+  if (path === "/coordinator/health" || path === "/coordinator/ready" || path === "/metrics" || path === "/dashboard") return "open";
   if (path === "/coordinator/health/heartbeat") return "cluster";
   if (path === "/coordinator/health/prefix-index" || path === "/coordinator/health/routing") return "admin";
   if (path.startsWith("/coordinator/workers/")) return "admin";
