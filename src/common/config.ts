@@ -157,7 +157,7 @@ export const workerOptions = {
   workerUrl: { ...optionalStrOpt("WORKER_URL", "--worker-url", "URL the coordinator uses to reach this worker (default: http://127.0.0.1:<port>)"), parse: parseHttpUrl } as Option<string | undefined>,
   coordinatorUrls: {
     env: "COORDINATOR_URL", flag: "--coordinator-url", default: ["http://127.0.0.1:1337"],
-    describe: "coordinator(s) to send heartbeats to, comma-separated", parse: parseUrlList,
+    describe: "coordinator(s) to send heartbeats to, comma-separated; a DNS name is resolved again every heartbeat interval and every address it returns is heartbeated (a headless Service)", parse: parseUrlList,
   } as Option<string[]>,
   modelPath: optionalStrOpt("MODEL_PATH", "--model-path", "GGUF file to serve (default: ./models/*.gguf, else the built-in demo model)", ["--model"]),
   modelId: optionalStrOpt("MODEL_ID", "--model-id", "model name advertised to the coordinator (default: from the file name)"),

@@ -66,10 +66,17 @@ export class HeartbeatSender {
     return [...this.peers.keys()];
   }
 
-  /** Resolves the coordinators' names again (when any), then beats. */
+  /**
+   * Beats the coordinators known now (a slow DNS answer must not delay them), then resolves the
+   * names again (when any) and beats the coordinators the answer added at once.
+   */
   private async tick(): Promise<void> {
-    if (this.resolver.dynamic) await this.refresh();
     this.beat();
+    if (!this.resolver.dynamic) return;
+    const before = new Set(this.peers.keys());
+    await this.refresh();
+    if (this.stopped) return;
+    for (const p of this.peers.values()) if (!before.has(p.url)) this.send(p);
   }
 
   /** Applies a fresh DNS answer: keeps the state of addresses still there, adds new ones, drops the rest. */

@@ -5,7 +5,7 @@
  * Usage: node fleet-load.js '{"targets":[...],"concurrency":8,"durationMs":10000,...}'
  * Outcomes: completed (finish_reason seen and [DONE]), rejected (429/503 before the stream),
  * errored (any other status, a connection error, an error event, a stream cut short), hung (no end
- * within hungMs). `started` marks errored streams that had sent a token first.
+ * within hungMs). `errored_after_start` counts errored requests whose response had begun (status 200).
  */
 interface LoadSpec {
   targets: string[];
@@ -15,6 +15,8 @@ interface LoadSpec {
   maxTokens?: number;
   hungMs?: number;
   model?: string;
+  /** Send x-session-id (the conversation) as the project's clients do for multi-turn chats. */
+  sessionHeader?: boolean;
 }
 
 interface Outcome {
@@ -38,7 +40,7 @@ const hungMs = spec.hungMs ?? 30_000;
 const outcomes: Outcome[] = [];
 const t0 = Date.now();
 
-async function one(target: string, messages: { role: string; content: string }[], turn: number): Promise<{ o: Outcome; text: string }> {
+async function one(target: string, messages: { role: string; content: string }[], turn: number, sessionId: string): Promise<{ o: Outcome; text: string }> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), hungMs);
   const sent = Date.now();
@@ -46,10 +48,11 @@ async function one(target: string, messages: { role: string; content: string }[]
   let text = "";
   try {
     const res = await fetch(`${target}/v1/chat/completions`, {
-      method: "POST", signal: ac.signal, headers: { "content-type": "application/json" },
+      method: "POST", signal: ac.signal, headers: { "content-type": "application/json", ...(spec.sessionHeader ? { "x-session-id": sessionId } : {}) },
       body: JSON.stringify({ model: spec.model ?? "m", messages, max_tokens: maxTokens, stream: true, stream_options: { include_usage: true } }),
     });
     o.status = res.status;
+    o.startedStreaming = res.status === 200; // the response began: a cut now is a cut stream
     o.worker = res.headers.get("x-worker-id") ?? undefined;
     if (res.status !== 200) {
       const body = await res.text();
@@ -75,7 +78,7 @@ async function one(target: string, messages: { role: string; content: string }[]
         if (j.error) { o.reason = JSON.stringify(j.error).slice(0, 200); continue; }
         const c = j.choices?.[0];
         if (c?.delta?.content) {
-          if (firstMs === undefined) { firstMs = Date.now(); o.ttftMs = firstMs - sent; o.startedStreaming = true; }
+          if (firstMs === undefined) { firstMs = Date.now(); o.ttftMs = firstMs - sent; }
           o.tokens++;
           text += c.delta.content;
         }
@@ -102,7 +105,7 @@ async function client(id: number): Promise<void> {
     for (let turn = 1; turn <= turns && Date.now() - t0 < spec.durationMs; turn++) {
       messages.push({ role: "user", content: `turn ${turn} of conversation ${conv} by client ${id}: tell me more` });
       const target = spec.targets[Math.floor(Math.random() * spec.targets.length)]!;
-      const { o, text } = await one(target, messages, turn);
+      const { o, text } = await one(target, messages, turn, `c${id}-${conv}-${process.pid}`);
       outcomes.push(o);
       if (o.kind !== "completed") break; // a conversation ends at its first failure
       messages.push({ role: "assistant", content: text });
@@ -140,6 +143,7 @@ console.log(JSON.stringify({
   later_turns: later.length,
   rejected_statuses: [...new Set(by("rejected").map((o) => o.status))],
   error_samples: by("errored").slice(0, 3).map((o) => `${o.status} ${o.reason ?? ""}`),
+  rejected_samples: [...new Set(by("rejected").map((o) => `${o.status} ${/"reason":"([a-z_]+)"|"code":"([a-z_]+)"/.exec(o.reason ?? "")?.slice(1).find(Boolean) ?? (o.reason ?? "").slice(0, 60)}`))].slice(0, 4),
   per_worker: perWorker,
   wall_ms: Date.now() - t0,
 }));

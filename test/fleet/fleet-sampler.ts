@@ -6,12 +6,13 @@
  * long the coordinators together held more sessions than the fleet has.
  * Usage: node fleet-sampler.js '{"workers":[url...],"coordinators":[url...],"everyMs":50,"durationMs":10000}'
  */
-interface Spec { workers: string[]; coordinators: string[]; everyMs: number; durationMs: number }
+interface Spec { workers: string[]; coordinators: string[]; everyMs: number; durationMs: number; token: string }
 const spec = JSON.parse(process.argv[2]!) as Spec;
 
 async function json(url: string): Promise<any> {
   try {
-    const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    const r = await fetch(url, { signal: AbortSignal.timeout(1000), headers: { authorization: `Bearer ${spec.token}` } });
+    if (r.status !== 200) return undefined;
     return await r.json();
   } catch {
     return undefined;
