@@ -21,6 +21,8 @@ interface LoadSpec {
 
 interface Outcome {
   kind: "completed" | "rejected" | "errored" | "hung";
+  /** Refused inside the stream after queueing (see CAPACITY_CODES). */
+  inStream?: boolean;
   status: number;
   turn: number;
   startedStreaming: boolean;
@@ -34,6 +36,13 @@ interface Outcome {
 }
 
 const spec = JSON.parse(process.argv[2]!) as LoadSpec;
+/**
+ * Capacity refusals (the codes of 429/503). A streaming request that waited in a coordinator's
+ * admission queue has its 200 and queue comments already; its refusal then travels in the stream as
+ * an error event with one of these codes before any token: the client's 503, not an error.
+ */
+const CAPACITY_CODES = new Set(["no_workers", "system_sessions_full", "system_kv_cache_full", "worker_sessions_full", "worker_kv_cache_full",
+  "session_kv_limit", "draining", "queue_timeout", "overloaded", "queue_full", "rate_limited", "too_many_streams", "too_many_queued"]);
 const turns = spec.turns ?? 1;
 const maxTokens = spec.maxTokens ?? 16;
 const hungMs = spec.hungMs ?? 30_000;
@@ -75,7 +84,11 @@ async function one(target: string, messages: { role: string; content: string }[]
         if (data === "[DONE]") { done = true; continue; }
         if (data === "") continue;
         const j = JSON.parse(data) as any;
-        if (j.error) { o.reason = JSON.stringify(j.error).slice(0, 200); continue; }
+        if (j.error) {
+          o.reason = JSON.stringify(j.error).slice(0, 200);
+          if (firstMs === undefined && CAPACITY_CODES.has(j.error.code)) o.inStream = true;
+          continue;
+        }
         const c = j.choices?.[0];
         if (c?.delta?.content) {
           if (firstMs === undefined) { firstMs = Date.now(); o.ttftMs = firstMs - sent; }
@@ -87,7 +100,7 @@ async function one(target: string, messages: { role: string; content: string }[]
       }
     }
     if (firstMs !== undefined) o.streamMs = Date.now() - firstMs;
-    o.kind = finished && done && o.reason === undefined ? "completed" : "errored";
+    o.kind = finished && done && o.reason === undefined ? "completed" : o.inStream ? "rejected" : "errored";
   } catch (err) {
     o.kind = ac.signal.aborted ? "hung" : "errored";
     o.reason ??= String((err as Error).cause ?? err).slice(0, 200);
@@ -142,6 +155,7 @@ console.log(JSON.stringify({
   later_turn_hit_ratio: later.length ? later.reduce((s, o) => s + (o.cached ?? 0), 0) / Math.max(1, later.reduce((s, o) => s + (o.prompt ?? 0), 0)) : null,
   later_turns: later.length,
   rejected_statuses: [...new Set(by("rejected").map((o) => o.status))],
+  rejected_in_stream: by("rejected").filter((o) => o.inStream).length,
   error_samples: by("errored").slice(0, 3).map((o) => `${o.status} ${o.reason ?? ""}`),
   rejected_samples: [...new Set(by("rejected").map((o) => `${o.status} ${/"reason":"([a-z_]+)"|"code":"([a-z_]+)"/.exec(o.reason ?? "")?.slice(1).find(Boolean) ?? (o.reason ?? "").slice(0, 60)}`))].slice(0, 4),
   per_worker: perWorker,

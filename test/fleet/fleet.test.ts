@@ -372,9 +372,11 @@ describe("a fleet on separate network stacks", { skip: missing }, () => {
       sampler(10_000),
     ]);
     const leak = await leaked();
-    measured.overload = { load: pick(r), sampler: s };
+    const refusedAt: Record<string, number> = {};
+    for (const p of allCoordProcs) for (const l of p.logs) if (JSON.stringify(l).includes("worker_sessions_full")) refusedAt[String(l.msg)] = (refusedAt[String(l.msg)] ?? 0) + 1;
+    measured.overload = { load: pick(r), sampler: s, coordinator_log_lines_naming_worker_sessions_full: refusedAt };
     row("2× capacity (48 clients, 24 sessions) direct to c1/c2", r, failovers() - fo, leak,
-      `statuses ${r.rejected_statuses.join("/")}; errors: ${r.error_samples.join("; ") || "none"}; worker above its limit by ≤ ${s.max_worker_excess}; coordinators together admitted ≤ ${s.max_over_admit} over the fleet's ${s.fleet_capacity} for ${s.over_admit_ms} ms of ${s.samples * 50} ms sampled`);
+      `refusals: ${r.rejected_samples.join(", ")} (${r.rejected_in_stream} of them in the stream after queueing); errors: ${r.error_samples.join("; ") || "none"}; worker above its limit by ≤ ${s.max_worker_excess}; coordinators together admitted ≤ ${s.max_over_admit} over the fleet's ${s.fleet_capacity} for ${s.over_admit_ms} ms of ${s.sampled_ms} ms sampled; coordinator log lines naming worker_sessions_full: ${JSON.stringify(refusedAt)}`);
     assert.equal(s.max_worker_excess <= 0, true, "no worker above its limits");
     assert.equal(r.errored + r.hung + leak, 0, r.error_samples.join("; "));
   });
