@@ -176,5 +176,12 @@ export function openTestbed(): Testbed | string {
     return `could not create the testbed: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`;
   }
   process.once("exit", () => bed.removeAll());
+  // Interrupted (Ctrl-C, a runner's timeout): clean up, then die of the signal as usual.
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.once(sig, () => {
+      bed.removeAll();
+      process.kill(process.pid, sig);
+    });
+  }
   return bed;
 }
