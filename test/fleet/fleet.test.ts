@@ -95,7 +95,9 @@ function startCoordinator(c: "c1" | "c2" | "c3"): Proc {
 function startWorker(w: string, extraEnv: Record<string, string> = {}, args: string[] = []): Proc {
   const p = bed.engine(w, w, ["worker", "--port", "3001", ...SIM, ...args], {
     HOST: IP[w as keyof typeof IP], WORKER_ID: w, WORKER_URL: wUrl(w), COORDINATOR_URL: `http://${NAME}:${PORT}`,
-    HEARTBEAT_INTERVAL_MS: String(HB_MS), CLUSTER_TOKEN: TOKEN, PARALLEL: "8", WORKER_MAX_SESSIONS: "8", THREADS: "1", ...extraEnv,
+    HEARTBEAT_INTERVAL_MS: String(HB_MS), CLUSTER_TOKEN: TOKEN, PARALLEL: "8", WORKER_MAX_SESSIONS: "8", THREADS: "1",
+    // A session prefilled for a coordinator that then died is freed after this (default 30 s): within the leak check's wait.
+    DECODE_CLAIM_TIMEOUT_MS: "4000", ...extraEnv,
   });
   workers[w] = p;
   return p;
@@ -132,17 +134,20 @@ async function sampler(durationMs: number): Promise<any> {
 
 /** Sessions still held anywhere once the load is over: coordinators' and workers' (bounded wait). */
 async function leaked(): Promise<number> {
-  const count = () => {
-    let n = 0;
-    for (const c of ["c1", "c2", "c3"] as const) if (coords[c]?.alive) n += curlJson(`${cUrl(c)}/coordinator/health`)?.active_sessions ?? 0;
-    for (const [w, p] of Object.entries(workers)) if (p.alive) n += curlJson(`${wUrl(w)}/worker/health`)?.active_sessions ?? 0;
-    return n;
+  const held = () => {
+    const by: Record<string, number> = {};
+    for (const c of ["c1", "c2", "c3"] as const) if (coords[c]?.alive) by[c] = curlJson(`${cUrl(c)}/coordinator/health`)?.active_sessions ?? 0;
+    for (const [w, p] of Object.entries(workers)) if (p.alive) by[w] = curlJson(`${wUrl(w)}/worker/health`)?.active_sessions ?? 0;
+    return by;
   };
+  const total = (by: Record<string, number>) => Object.values(by).reduce((a, b) => a + b, 0);
   try {
-    await until(() => count() === 0, "no session left", 10_000, 200);
+    await until(() => total(held()) === 0, "no session left", 10_000, 200);
     return 0;
   } catch {
-    return count();
+    const by = held();
+    console.log(`# fleet leaked ${JSON.stringify(by)}`);
+    return total(by);
   }
 }
 
