@@ -36,6 +36,7 @@ export class HeartbeatSender {
   /** Coordinators by address URL; the map's order is the order of COORDINATOR_URL's answer. */
   private peers = new Map<string, Peer>();
   private stopped = false;
+  private resolving = false;
   private readonly resolver: CoordinatorResolver;
   /** Entries whose last lookup failed (logged once per outage). */
   private readonly lookupFailing = new Set<string>();
@@ -72,11 +73,17 @@ export class HeartbeatSender {
    */
   private async tick(): Promise<void> {
     this.beat();
-    if (!this.resolver.dynamic) return;
-    const before = new Set(this.peers.keys());
-    await this.refresh();
-    if (this.stopped) return;
-    for (const p of this.peers.values()) if (!before.has(p.url)) this.send(p);
+    // One lookup at a time: a slow resolver must not pile lookups up, nor apply an older answer last.
+    if (!this.resolver.dynamic || this.resolving) return;
+    this.resolving = true;
+    try {
+      const before = new Set(this.peers.keys());
+      await this.refresh();
+      if (this.stopped) return;
+      for (const p of this.peers.values()) if (!before.has(p.url)) this.send(p);
+    } finally {
+      this.resolving = false;
+    }
   }
 
   /** Applies a fresh DNS answer: keeps the state of addresses still there, adds new ones, drops the rest. */
