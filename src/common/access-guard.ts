@@ -6,7 +6,7 @@ import { ServingError } from "../protocol/serving-error.js";
 /**
  * Who may call what. Clients present an API key, operators an admin key, services (workers,
  * coordinators) the cluster token, all as `Authorization: Bearer …`. Routes are classed by path:
- * - open: the coordinator's liveness health, metrics and the dashboard's page (no data);
+ * - open: the coordinator's liveness health and readiness, metrics and the dashboard's page (no data);
  * - cluster: heartbeats and every worker endpoint. With CLUSTER_TOKEN they need it; without it
  *   they serve loopback peers only (401 cluster_token_required), unless INSECURE restores the old
  *   open behaviour;

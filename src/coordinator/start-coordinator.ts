@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { systemClock, type Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
 import { HttpServer } from "../common/http-server.js";
@@ -32,6 +33,12 @@ export interface RunningCoordinator {
   readonly tracker: SessionTracker;
   readonly pipeline: InferencePipeline;
   readonly telemetry: CoordinatorTelemetry;
+  /**
+   * SIGTERM's first step: readiness turns 503 and new inference requests get 503 draining (a load
+   * balancer retries them elsewhere), while the client requests already running finish, for at most
+   * `timeoutMs`. Resolves with the requests still open when it gave up (0: all finished).
+   */
+  drain(timeoutMs: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -85,6 +92,19 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   // Expiry is checked often enough to notice a silent worker within a fraction of its interval.
   const sweeper = setInterval(() => table.sweep(), Math.max(25, Math.min(1000, config.heartbeatIntervalMs / 4)));
   sweeper.unref();
+  // Client requests open now (inference, models, dashboard data): what a drain waits for.
+  let openRequests = 0;
+  let onRequestDone: (() => void) | undefined;
+  server.server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    if (coordinatorRouteClass(new URL(req.url ?? "/", "http://x").pathname) !== "client") return;
+    // While draining, no connection is kept for a next request: it should go to another coordinator.
+    if (pipeline.draining) res.shouldKeepAlive = false;
+    openRequests++;
+    res.once("close", () => {
+      openRequests--;
+      onRequestDone?.();
+    });
+  });
   const url = await server.listen(config.port, config.host);
   log.info({ url, port: server.port, profile: profile.name, queue_size: config.queueSize }, "server.listening");
   logClusterPlane(log, config, "coordinator");
@@ -94,6 +114,25 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     tracker,
     pipeline,
     telemetry,
+    async drain(timeoutMs) {
+      pipeline.draining = true;
+      queue.kick();
+      log.info({ open_requests: openRequests, timeout_ms: timeoutMs }, "coordinator.draining");
+      const started = clock.now();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        const check = () => {
+          if (openRequests > 0) return;
+          clearTimeout(timer);
+          resolve();
+        };
+        onRequestDone = check;
+        check();
+      });
+      onRequestDone = undefined;
+      log.info({ open_requests: openRequests, waited_ms: Math.round(clock.now() - started) }, "coordinator.drained");
+      return openRequests;
+    },
     async close() {
       clearInterval(sweeper);
       server.server.closeAllConnections();

@@ -112,7 +112,11 @@ export class InferencePipeline {
     return candidatesOf(this.d.table, this.d.tracker, this.d.clock.now());
   }
 
+  /** Set on SIGTERM: new requests are refused (503 draining) while the running ones finish. */
+  draining = false;
+
   async start(job: InferenceJob): Promise<StartedInference> {
+    if (this.draining) throw new ServingError("draining", "coordinator is shutting down; send the request to another coordinator");
     const tel = this.d.telemetry.begin({
       requestId: job.requestId, model: job.model, maxTokens: job.maxTokens, traceparent: job.traceparent,
     });

@@ -49,6 +49,18 @@ export function registerHealthRoutes(server: HttpServer, deps: HealthRoutesDeps)
     });
   });
 
+  /**
+   * Readiness, for load balancers and Kubernetes: 200 while this coordinator can route (at least
+   * one routable worker) and is not draining, else 503, so traffic moves to the other coordinators.
+   * Liveness is `/coordinator/health`, which stays 200 while draining.
+   */
+  server.route("GET", "/coordinator/ready", (ctx) => {
+    const routable = table.capacity().routable;
+    const draining = deps.pipeline.draining;
+    const ready = routable > 0 && !draining;
+    sendJson(ctx.res, ready ? 200 : 503, { ready, draining, routable_workers: routable });
+  });
+
   server.route("GET", "/coordinator/health/workers", (ctx) => {
     const now = clock.now();
     const workers = table.list().map((e) => ({

@@ -6,7 +6,7 @@ import type { RouteClass } from "../../common/access-guard.js";
  */
 export function coordinatorRouteClass(path: string): RouteClass {
   // The dashboard's page holds no data (it sends the key it is given to /dashboard/api/state).
-  if (path === "/coordinator/health" || path === "/metrics" || path === "/dashboard") return "open";
+  if (path === "/coordinator/health" || path === "/coordinator/ready" || path === "/metrics" || path === "/dashboard") return "open";
   if (path === "/coordinator/health/heartbeat") return "cluster";
   if (path === "/coordinator/health/prefix-index" || path === "/coordinator/health/routing") return "admin";
   if (path.startsWith("/coordinator/workers/")) return "admin";
