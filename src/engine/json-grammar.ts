@@ -1,3 +1,5 @@
+import { schemaToGbnf } from "../protocol/json-schema/schema-to-gbnf.js";
+
 /**
  * node-llama-cpp 3.21.1 compiles a JSON schema's numbers with an optional exponent of up to 16
  * digits: an `integer` may come out as `23E5784949` (Infinity in any JSON parser) or `1e-5` (not an
@@ -18,4 +20,12 @@ export function tightenJsonNumbers(gbnf: string): string {
       return line;
     })
     .join("\n");
+}
+
+/**
+ * The grammar of a request's JSON schema: our own compiler (protocol/json-schema/) for a schema
+ * with keywords, node-llama-cpp's "any JSON" grammar (numbers tightened) for `{}` (json_object).
+ */
+export function jsonSchemaGrammar(schema: object, anyJson: () => string): string {
+  return Object.keys(schema).length === 0 ? tightenJsonNumbers(anyJson()) : schemaToGbnf(schema, "json_schema");
 }
