@@ -16,7 +16,7 @@ export const FORMAT_REGEX: Readonly<Record<string, string>> = {
   date: DATE,
   time: `${CLOCK}(?:Z|[+-](?:[01]\\d|2[0-3]):[0-5]\\d)`,
   "date-time": `${DATE}T${CLOCK}Z`,
-  duration: "P(?:\\d{1,2}W|\\d{1,4}Y(?:\\d{1,2}M)?(?:\\d{1,2}D)?|\\d{1,2}M(?:\\d{1,2}D)?|\\d{1,2}D)(?:T\\d{1,2}H(?:\\d{1,2}M)?(?:\\d{1,2}S)?)?|PT\\d{1,2}H(?:\\d{1,2}M)?(?:\\d{1,2}S)?",
+  duration: "P\\d{1,2}W|P(?:\\d{1,4}Y(?:\\d{1,2}M)?(?:\\d{1,2}D)?|\\d{1,2}M(?:\\d{1,2}D)?|\\d{1,2}D)(?:T\\d{1,2}H(?:\\d{1,2}M)?(?:\\d{1,2}S)?)?|PT\\d{1,2}H(?:\\d{1,2}M)?(?:\\d{1,2}S)?",
   email: `${LABEL}(?:\\.${LABEL})?@${LABEL}(?:\\.${LABEL})?\\.[a-z]{2,6}`,
   hostname: `${LABEL}(?:\\.${LABEL}){0,3}`,
   ipv4: `${OCTET}(?:\\.${OCTET}){3}`,
