@@ -11,7 +11,8 @@ const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? 
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as unknown as (a: AjvLike) => void;
 
 export function schemaOracle(): (schema: object) => Validator {
-  const ajv = new Ajv2020({ strict: false, allErrors: false });
+  // ownProperties: a property named like one of Object.prototype (constructor) must not be read from it.
+  const ajv = new Ajv2020({ strict: false, allErrors: false, ownProperties: true });
   addFormats(ajv);
   return (schema) => ajv.compile(schema);
 }
