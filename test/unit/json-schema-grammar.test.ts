@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { schemaToGbnf } from "../../src/protocol/json-schema/schema-to-gbnf.js";
+import { schemaToGbnf, schemaToGbnfRules } from "../../src/protocol/json-schema/schema-to-gbnf.js";
+import { Gbnf } from "../helpers/gbnf-matcher.js";
 
 /** The grammar each keyword compiles to, exactly (rules after `root`, in the order they are made). */
 const CHAR = 'char2 ::= ([^"\\\\\\x00-\\x1f] | "\\\\" (["\\\\/bfnrt] | "u" ([0-9a-cA-Ce-fE-F] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2})))';
@@ -42,4 +43,16 @@ describe("the grammar of each schema keyword", () => {
   for (const [name, schema, rules] of table) {
     it(name, () => assert.equal(schemaToGbnf(schema, "json_schema"), ["root ::= schema1", ...rules].join("\n")));
   }
+});
+
+describe("a schema's rules embedded in a larger grammar", () => {
+  it("prefixes every rule with its namespace, so that two schemas share one grammar", () => {
+    const a = schemaToGbnfRules({ type: "object", properties: { n: { type: "integer", minimum: 1, maximum: 3 } }, required: ["n"] }, "tools[0]", "t0-");
+    const b = schemaToGbnfRules({ type: "object", properties: { n: { type: "string", maxLength: 2 } }, required: ["n"] }, "tools[1]", "t1-");
+    assert.equal(a.root, "t0-schema1");
+    for (const line of [...a.rules.split("\n"), ...b.rules.split("\n")]) assert.match(line, /^t[01]-[a-z]+[0-9]+ ::= /);
+    const g = new Gbnf([`root ::= ${a.root} | ${b.root}`, a.rules, b.rules].join("\n"));
+    for (const ok of ['{"n":2}', '{"n":"hi"}']) assert.ok(g.matches(ok), ok);
+    for (const bad of ['{"n":4}', '{"n":"abc"}', "root"]) assert.ok(!g.matches(bad), bad);
+  });
 });

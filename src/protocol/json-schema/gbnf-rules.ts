@@ -10,11 +10,14 @@ export class GbnfRules {
   private readonly byKey = new Map<string, string>();
   private next = 0;
 
+  /** `namespace` prefixes every rule name, so that several schemas' rules can share one grammar. */
+  constructor(private readonly namespace = "") {}
+
   /** Adds `body` under a fresh name (or returns the name it already has). */
   add(body: string, prefix = "r"): string {
     const known = this.byBody.get(body);
     if (known !== undefined) return known;
-    const name = `${prefix}${++this.next}`;
+    const name = `${this.namespace}${prefix}${++this.next}`;
     this.byBody.set(body, name);
     this.lines.push(`${name} ::= ${body}`);
     return name;
@@ -32,7 +35,7 @@ export class GbnfRules {
 
   /** Reserves a name whose body comes later (recursive `$ref`s). */
   reserve(prefix: string): string {
-    return `${prefix}${++this.next}`;
+    return `${this.namespace}${prefix}${++this.next}`;
   }
 
   define(name: string, body: string): void {
@@ -42,6 +45,11 @@ export class GbnfRules {
   /** The grammar, `root` first. */
   toString(root: string): string {
     return [`root ::= ${root}`, ...this.lines].join("\n");
+  }
+
+  /** The rules alone (no `root`), one per line. */
+  definitions(): string {
+    return this.lines.join("\n");
   }
 }
 

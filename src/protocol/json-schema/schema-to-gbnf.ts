@@ -30,13 +30,29 @@ const KNOWN = new Set<string>(["type", "enum", "const", "anyOf", "oneOf", "$ref"
 
 export function schemaToGbnf(schema: unknown, param: string): string {
   const rules = new GbnfRules();
+  return rules.toString(compileInto(rules, schema, param));
+}
+
+/**
+ * A schema's rules for embedding in a larger grammar (several tools' arguments in one call
+ * grammar): every rule name starts with `namespace` (letters, digits, '-'), `root` names the rule
+ * of the whole value, and no `root ::=` line is written.
+ */
+export function schemaToGbnfRules(schema: unknown, param: string, namespace: string): { root: string; rules: string } {
+  if (!/^[a-zA-Z][a-zA-Z0-9-]*$/.test(namespace)) throw new RangeError(`bad GBNF rule namespace '${namespace}'`);
+  const rules = new GbnfRules(namespace);
+  const root = compileInto(rules, schema, param);
+  return { root, rules: rules.definitions() };
+}
+
+function compileInto(rules: GbnfRules, schema: unknown, param: string): string {
   const defs = new Map<string, Definition>();
   const ctx: SchemaContext = { rules, param, defs, compile: (node, pointer, depth) => compile(ctx, node, pointer, depth) };
   const rootRule = rules.reserve("schema");
   defs.set("#", { schema, pointer: "", rule: rootRule });
   collectDefs(ctx, schema, "");
   rules.define(rootRule, body(ctx, schema, "", 0));
-  return rules.toString(rootRule);
+  return rootRule;
 }
 
 /** `$defs` anywhere in the schema are collected first; a `$ref` names one by `#/$defs/<name>`. */
@@ -54,7 +70,7 @@ function collectDefs(ctx: SchemaContext, node: unknown, pointer: string): void {
 
 function compile(ctx: SchemaContext, node: unknown, pointer: string, depth: number): string {
   const g = body(ctx, node, pointer, depth);
-  return /^[a-z]+[0-9]+$/.test(g) ? g : ctx.rules.add(g);
+  return /^[a-zA-Z0-9-]*[a-z][0-9]+$/.test(g) && !g.includes(" ") ? g : ctx.rules.add(g);
 }
 
 function body(ctx: SchemaContext, node: unknown, pointer: string, depth: number): string {
