@@ -43,3 +43,30 @@ describe("random schemas: every output of the grammar validates", () => {
     }
   });
 });
+
+describe("the less common keywords: every drawn output validates", () => {
+  const schemas: object[] = [
+    { type: "object", properties: { a: { type: "boolean" }, b: { type: "null" }, c: { type: "integer", minimum: 0, maximum: 3 } }, minProperties: 2, maxProperties: 2 },
+    { type: "array", prefixItems: [{ type: "integer", minimum: 0, maximum: 9 }, { const: "x" }], items: { type: "boolean" }, minItems: 1, maxItems: 4 },
+    { type: "array", prefixItems: [{ type: "null" }], items: false },
+    { type: "integer", format: "int32" },
+    { type: "number", format: "int64", minimum: -5 },
+    { type: "integer", multipleOf: 7 },
+    { type: "number", multipleOf: 4, minimum: -40, maximum: 40 },
+    { oneOf: [{ type: "string", maxLength: 2 }, { type: "integer", minimum: 0, maximum: 5 }, { type: "null" }] },
+    { type: "object", required: ["free"], properties: {} },
+    { type: "object", properties: { a: { type: "string", maxLength: 3 } }, required: ["a"], additionalProperties: { type: "integer" } },
+  ];
+  for (const schema of schemas) {
+    it(JSON.stringify(schema), () => {
+      const g = new Gbnf(schemaToGbnf(schema, "s"));
+      const valid = oracle(schema);
+      let s = 11;
+      const rng = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+      for (let i = 0; i < 200; i++) {
+        const text = g.sample(rng);
+        assert.ok(valid(JSON.parse(text)), `${text} does not validate against ${JSON.stringify(schema)}`);
+      }
+    });
+  }
+});

@@ -146,10 +146,8 @@ class Parser {
     this.i++;
     const negated = this.eat("^");
     const ranges: Ranges = [];
-    let first = true;
-    while (this.peek() !== "]" || (first && false)) {
+    while (this.peek() !== "]") {
       if (this.i >= this.src.length) this.fail("an unclosed character class");
-      first = false;
       const from = this.classAtom();
       if (this.peek() === "-" && this.src[this.i + 1] !== "]" && this.i + 1 < this.src.length) {
         this.i++;
