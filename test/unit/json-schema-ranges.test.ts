@@ -34,7 +34,7 @@ describe("integer ranges are exact digit grammars", () => {
       const hi = max === undefined ? undefined : BigInt(max);
       for (const v of candidates(lo, hi, [SAFE, -SAFE, 12345n, -98765n])) {
         const text = v.toString();
-        const expected = valid(Number(text)) && (text.replace("-", "").length <= 16);
+        const expected = valid(Number(text)) && v >= -SAFE && v <= SAFE;
         assert.equal(g.matches(text), expected, `${text} in ${JSON.stringify(schema)}`);
       }
       for (const bad of ["01", "-0", "+1", "1.0", "1e2", " 1", ""]) assert.equal(g.matches(bad), false, bad);
@@ -49,11 +49,17 @@ describe("integer ranges are exact digit grammars", () => {
         const hi = a < b ? b : a;
         if ((xmin || xmax) && hi - lo < 3n) return;
         const schema = { type: "integer", [xmin ? "exclusiveMinimum" : "minimum"]: Number(lo), [xmax ? "exclusiveMaximum" : "maximum"]: Number(hi) };
-        // Bounds are read as doubles (what a client's JSON holds); compare against those.
+        // Bounds are read as doubles (what a client's JSON holds); outputs stay within ±(2^53 − 1).
         const loD = BigInt(Number(lo)) + (xmin ? 1n : 0n);
         const hiD = BigInt(Number(hi)) - (xmax ? 1n : 0n);
+        if (loD > SAFE || hiD < -SAFE) return;
         const g = new Gbnf(schemaToGbnf(schema, "s"));
-        for (const v of candidates(loD, hiD, vs)) assert.equal(g.matches(v.toString()), v >= loD && v <= hiD, `${v} in ${JSON.stringify(schema)}`);
+        const valid = oracle(schema);
+        for (const v of candidates(loD, hiD, vs)) {
+          const inRange = v >= loD && v <= hiD && v >= -SAFE && v <= SAFE;
+          assert.equal(g.matches(v.toString()), inRange, `${v} in ${JSON.stringify(schema)}`);
+          if (inRange) assert.ok(valid(Number(v)), `Ajv refuses ${v} for ${JSON.stringify(schema)}`);
+        }
       }),
       { seed: 13, numRuns: 150 },
     );
@@ -91,6 +97,15 @@ describe("number bounds are exact by construction", () => {
       }
     });
   }
+
+  it("keeps numbers within ±(2^53 − 1) where a bound lies beyond, so that no output rounds across it", () => {
+    const schema = { type: "number", exclusiveMaximum: 1e17 };
+    const g = new Gbnf(schemaToGbnf(schema, "s"));
+    assert.equal(g.matches("99999999999999999"), false);
+    assert.equal(g.matches("9007199254740991"), true);
+    assert.equal(g.matches("9007199254740992"), false);
+    assert.throws(() => schemaToGbnf({ type: "integer", minimum: 1e17 }, "s"), /beyond/);
+  });
 
   it("refuses a fractional bound on a number, naming the keyword and pointer", () => {
     assert.throws(() => schemaToGbnf({ type: "object", properties: { x: { type: "number", minimum: 0.5 } } }, "s"), /'minimum'.*at \/properties\/x/);

@@ -15,6 +15,12 @@ import { fail, type Schema, type SchemaContext } from "./schema-context.js";
  */
 export const NUMBER_KEYWORDS = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"] as const;
 export const MAX_LISTED = 256;
+/**
+ * Outputs stay within ±(2^53 − 1), where every integer is an exact double: past it, parsing rounds
+ * (99999999999999999 reads as 1e17) and a value could land on or across a bound. Wider bounds are
+ * narrowed to it (fewer outputs, all valid); a range entirely past it is refused.
+ */
+export const SAFE = 9007199254740991n;
 /** multipleOf without bounds: one rule per remainder. */
 export const MAX_MODULUS = 32;
 
@@ -58,7 +64,8 @@ export function numberGrammar(ctx: SchemaContext, s: Schema, pointer: string, in
     }
     if (lo !== undefined && hi !== undefined && lo > hi) fail(ctx, pointer, "has bounds that no integer satisfies");
     if (step !== undefined && step !== 1) return multiples(ctx, BigInt(step), lo, hi, pointer);
-    return integerRange(lo, hi);
+    if ((lo !== undefined && lo > SAFE) || (hi !== undefined && hi < -SAFE)) fail(ctx, pointer, "has a range beyond ±(2^53 − 1), where integers are not exact");
+    return integerRange(maxOf(lo, -SAFE), minOf(hi, SAFE));
   }
   if (min === undefined && max === undefined && xmin === undefined && xmax === undefined) return NUMBER;
   const bound = (v: number | undefined, x: number | undefined, lower: boolean): Bound | undefined => {
@@ -68,8 +75,11 @@ export function numberGrammar(ctx: SchemaContext, s: Schema, pointer: string, in
     if (!Number.isInteger(pick)) fail(ctx, `${pointer}/${key}`, `has a fractional '${key}' (${pick}) on a number, which no digit grammar here enforces exactly`);
     return { value: BigInt(pick), inclusive: pick !== x };
   };
-  const lo = bound(min, xmin, true);
-  const hi = bound(max, xmax, false);
+  let lo = bound(min, xmin, true);
+  let hi = bound(max, xmax, false);
+  if ((lo !== undefined && lo.value >= SAFE) || (hi !== undefined && hi.value <= -SAFE)) fail(ctx, pointer, "has a range beyond ±(2^53 − 1), where numbers are not exact");
+  if (lo !== undefined && lo.value < -SAFE) lo = { value: -SAFE, inclusive: true };
+  if (hi !== undefined && hi.value > SAFE) hi = { value: SAFE, inclusive: true };
   try {
     return numberRange(lo, hi);
   } catch {
