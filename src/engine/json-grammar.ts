@@ -1,7 +1,8 @@
 import { schemaToGbnf } from "../protocol/json-schema/schema-to-gbnf.js";
 
 /**
- * node-llama-cpp 3.21.1 compiles a JSON schema's numbers with an optional exponent of up to 16
+ * Used for `json_object` (node-llama-cpp's "any JSON" grammar); schemas with keywords go through our
+ * own compiler below. node-llama-cpp 3.21.1 writes JSON numbers with an optional exponent of up to 16
  * digits: an `integer` may come out as `23E5784949` (Infinity in any JSON parser) or `1e-5` (not an
  * integer), a `number` as `1e999`. Such output is valid to the grammar but fails the schema where it
  * is used, so the two number rules are tightened: integers get no exponent, fractional numbers an
