@@ -1,5 +1,8 @@
+import { schemaToGbnf } from "../protocol/json-schema/schema-to-gbnf.js";
+
 /**
- * node-llama-cpp 3.21.1 compiles a JSON schema's numbers with an optional exponent of up to 16
+ * Used for `json_object` (node-llama-cpp's "any JSON" grammar); schemas with keywords go through our
+ * own compiler below. node-llama-cpp 3.21.1 writes JSON numbers with an optional exponent of up to 16
  * digits: an `integer` may come out as `23E5784949` (Infinity in any JSON parser) or `1e-5` (not an
  * integer), a `number` as `1e999`. Such output is valid to the grammar but fails the schema where it
  * is used, so the two number rules are tightened: integers get no exponent, fractional numbers an
@@ -18,4 +21,12 @@ export function tightenJsonNumbers(gbnf: string): string {
       return line;
     })
     .join("\n");
+}
+
+/**
+ * The grammar of a request's JSON schema: our own compiler (protocol/json-schema/) for a schema
+ * with keywords, node-llama-cpp's "any JSON" grammar (numbers tightened) for `{}` (json_object).
+ */
+export function jsonSchemaGrammar(schema: object, anyJson: () => string): string {
+  return Object.keys(schema).length === 0 ? tightenJsonNumbers(anyJson()) : schemaToGbnf(schema, "json_schema");
 }

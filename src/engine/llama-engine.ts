@@ -7,7 +7,7 @@ import type { Logger } from "../common/logger.js";
 import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
 import { ChatTemplate } from "./chat-template.js";
-import { tightenJsonNumbers } from "./json-grammar.js";
+import { jsonSchemaGrammar } from "./json-grammar.js";
 import type { Engine, EngineInfo, EngineSequence, GenerateOptions, GeneratedToken, PrefillResult, RenderedChat } from "./engine.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
@@ -168,13 +168,13 @@ class LlamaEngine implements Engine {
     }
   }
 
-  /** A schema's grammar, with number rules whose output always parses to its type (json-grammar.ts). */
-  private async schemaGrammar(schema: SamplingParams["json_schema"]): Promise<LlamaGrammar> {
-    const compiled = await this.llama.createGrammarForJsonSchema(schema as never);
-    const text = tightenJsonNumbers(compiled.grammar);
+  /** A schema's grammar, by our compiler (json-grammar.ts): every output validates against the schema. */
+  private async schemaGrammar(schema: NonNullable<SamplingParams["json_schema"]>): Promise<LlamaGrammar> {
+    const anyJson = Object.keys(schema).length === 0 ? (await this.llama.createGrammarForJsonSchema({} as never)).grammar : "";
+    const text = jsonSchemaGrammar(schema, () => anyJson);
     checkGrammarLimits(text, "json_schema");
     checkGrammarCoverage(text, this.coverage, "json_schema");
-    return text === compiled.grammar ? compiled : this.llama.createGrammar({ grammar: text });
+    return this.llama.createGrammar({ grammar: text });
   }
 
   async validateSampling(s: SamplingParams): Promise<void> {

@@ -8,7 +8,7 @@ import { ChatTemplate } from "./chat-template.js";
 import { chooseCpuBackend, cpuFlagsOf, dominantWeightType, preferredCpuVariants, rowLengthsFromMetadata } from "./cpu-variant.js";
 import { TINY_MODEL_BYTES } from "./engine-tuning.js";
 import type { Engine, EngineInfo, GenerateOptions, RenderedChat } from "./engine.js";
-import { tightenJsonNumbers } from "./json-grammar.js";
+import { jsonSchemaGrammar } from "./json-grammar.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
 import { EventKind, loadNativeBinding, type NativeEngineHandle, type NativeSampling } from "./native-binding.js";
 import { nativeSampling } from "./native-sampling.js";
@@ -222,10 +222,10 @@ class NativeEngine implements Engine {
     }
   }
 
-  /** A JSON schema as GBNF, by node-llama-cpp's converter, numbers tightened (json-grammar.ts). */
+  /** A JSON schema as GBNF, by our compiler (json-grammar.ts). */
   private async schemaGrammar(schema: NonNullable<SamplingParams["json_schema"]>): Promise<string> {
-    const g = Object.keys(schema).length === 0 ? await this.llama.getGrammarFor("json") : await this.llama.createGrammarForJsonSchema(schema as never);
-    return tightenJsonNumbers(g.grammar);
+    const anyJson = Object.keys(schema).length === 0 ? (await this.llama.getGrammarFor("json")).grammar : "";
+    return jsonSchemaGrammar(schema, () => anyJson);
   }
 
   /** Events of one or more decode steps: 5 integers each (sequence, kind, token, a, b). */

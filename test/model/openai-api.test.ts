@@ -258,9 +258,9 @@ describe("the OpenAI API with the openai client", { skip }, () => {
       ["max_tokens beyond the context", () => client.completions.create({ model: STORIES, prompt: "hi", max_tokens: 100_000 }), "max_tokens"],
       ["max_completion_tokens beyond the context", () => client.chat.completions.create({ model: STORIES, messages: msgs, max_completion_tokens: 100_000 }), "max_completion_tokens"],
       ["a chat longer than the context", () => client.chat.completions.create({ model: STORIES, messages: [{ role: "user", content: "story ".repeat(3000) }] }), "messages"],
-      ["a schema with a pattern", () => client.chat.completions.create({
+      ["a schema with a lookahead in a pattern", () => client.chat.completions.create({
         model: STORIES, messages: msgs,
-        response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "object", properties: { a: { type: "string", pattern: "^a" } } } } },
+        response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "object", properties: { a: { type: "string", pattern: "^(?=a)a" } } } } },
       }), "response_format.json_schema.schema"],
       ["a grammar that does not compile", () => client.completions.create({ model: STORIES, prompt: "hi", grammar: "root ::= (" } as never), "grammar"],
       ["logprobs", () => client.completions.create({ model: STORIES, prompt: "hi", logprobs: 2 }), "logprobs"],
