@@ -9,6 +9,8 @@ import { ChatOpenAI } from "@langchain/openai";
 import { waitForRoutable } from "../helpers/cluster.js";
 import { STORIES_MODEL, missingModel, startCoordinatorProc, startWorkerProc, type Served } from "../helpers/processes.js";
 import { schemaOracle } from "../helpers/schema-oracle.js";
+import { Person } from "../helpers/person-schema.js";
+import { assertPersonChecksKept, recordingFetch } from "../helpers/langchain-requests.js";
 
 /**
  * Structured output through the client libraries JavaScript developers use, unmodified, against a
@@ -23,22 +25,6 @@ import { schemaOracle } from "../helpers/schema-oracle.js";
 const skip = missingModel(STORIES_MODEL);
 const MAX_TOKENS = 700;
 
-const Pet = z.object({
-  name: z.string().min(1).max(10),
-  kind: z.enum(["cat", "dog", "bird"]),
-  legs: z.number().int().min(0).max(4),
-  tags: z.array(z.string().max(6)).min(1).max(3),
-});
-const Person = z.object({
-  name: z.string().max(12),
-  age: z.number().int().min(1).max(120),
-  visits: z.number().int().positive(),
-  born: z.iso.date(),
-  email: z.email(),
-  id: z.uuid(),
-  height: z.number().min(0).max(3),
-  pets: z.array(Pet).max(2),
-});
 type PersonT = z.infer<typeof Person>;
 const PROMPT = "Tell me about Lily and her pets as JSON.";
 
@@ -93,12 +79,19 @@ describe("structured output with the client libraries", { skip }, () => {
     check(await r.object);
   });
 
-  it("LangChain's withStructuredOutput (json_schema, strict) returns an object the zod schema accepts", async () => {
-    // @langchain/openai 0.6.7 converts a zod schema with its own bundled zod 3.25, which drops every
-    // check of a zod 4.6 schema (bounds, lengths, formats: only the types reach the server). Handing
-    // it zod 4's own JSON schema keeps them; the answer is then parsed with the zod schema here.
-    const chat = new ChatOpenAI({ model: "stories", apiKey: "not-needed", configuration: { baseURL }, maxTokens: MAX_TOKENS, maxRetries: 0 });
-    const structured = chat.withStructuredOutput(z.toJSONSchema(Person), { method: "jsonSchema", strict: true, name: "person" });
-    for (const _ of [1, 2]) check(Person.parse(await structured.invoke(PROMPT)));
+  it("LangChain's withStructuredOutput(zodSchema) (json_schema, strict) sends the schema's checks and returns an object the zod schema accepts", async () => {
+    // The zod 4 schema itself, as users write it: @langchain/core 1.x converts it with zod 4's own
+    // JSON schema conversion (0.3.x converted it with a bundled zod 3.25 that kept only the types).
+    const bodies: Record<string, unknown>[] = [];
+    const chat = new ChatOpenAI({ model: "stories", apiKey: "not-needed", configuration: { baseURL, fetch: recordingFetch(bodies) }, maxTokens: MAX_TOKENS, maxRetries: 0 });
+    const structured = chat.withStructuredOutput(Person, { method: "jsonSchema", strict: true, name: "person" });
+    for (const _ of [1, 2]) {
+      const p: PersonT = await structured.invoke(PROMPT);
+      check(p);
+    }
+    assert.equal(bodies.length, 2);
+    const rf = bodies[0]!.response_format as { type: string; json_schema: { name: string; strict: boolean; schema: Record<string, unknown> } };
+    assert.deepEqual([rf.type, rf.json_schema.name, rf.json_schema.strict], ["json_schema", "person", true]);
+    assertPersonChecksKept(rf.json_schema.schema);
   });
 });
