@@ -251,7 +251,8 @@ export class InferencePipeline {
         if (remaining !== undefined && remaining <= 0) return undefined;
         log.warn({ request_id: job.requestId, worker_id: failed.workerId, reason: failure.code, relayed_tokens: relayed.tokens }, "stream.failover");
         try {
-          const next = await this.dispatch({ ...job, maxTokens: remaining, signal }, tel, {
+          // A continuation may go anywhere: the KV the pin was for is on the failed worker.
+          const next = await this.dispatch({ ...job, maxTokens: remaining, signal, pinWorker: undefined }, tel, {
             model, tokens, promptBytes: promptBytes + Buffer.byteLength(relayed.text), exclude, lease: first.lease,
             continuation: relayed.text, attempts: config.prefillRetries + 1,
             prefix: this.d.index.match(canonicalText(inputOf(job, relayed.text))), sequence, queuedMs: 0, firstDecision: undefined, crashes,
@@ -412,9 +413,12 @@ export class InferencePipeline {
 
   /** The profile's decision over the current snapshot, for a request (its conversation, prompt match). */
   private decide(job: InferenceJob, p: Pick<DispatchPlan, "model" | "tokens" | "exclude" | "prefix" | "sequence">): Decision {
+    const snapshot = this.snapshot();
+    const pin = job.pinWorker;
+    const exclude = pin === undefined ? p.exclude : new Set([...p.exclude, ...snapshot.filter((c) => c.id !== pin).map((c) => c.id)]);
     return schedule(
-      this.d.profile, this.snapshot(),
-      { model: p.model, tokens: p.tokens, exclude: p.exclude, affinityKey: job.conversationId, prefix: p.prefix },
+      this.d.profile, snapshot,
+      { model: p.model, tokens: p.tokens, exclude, affinityKey: job.conversationId, prefix: p.prefix },
       { nowMs: this.d.clock.now(), rng: this.d.rng, sequence: p.sequence },
     );
   }

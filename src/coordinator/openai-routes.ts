@@ -10,7 +10,8 @@ import {
 import type { JsonObject } from "../protocol/validate.js";
 import { SSE_HEADERS, sseComment } from "../protocol/sse.js";
 import { httpStatusOf, isErrorCode, toServingError } from "../common/error-mapping.js";
-import type { InferencePipeline, StartedInference } from "./inference-pipeline.js";
+import type { InferenceJob, InferencePipeline, StartedInference } from "./inference-pipeline.js";
+import { serveChoices } from "./openai-choices.js";
 import type { StreamFormat } from "./relay.js";
 import { priorityOf } from "./request-priority.js";
 import { queueComments, routeDecisionHeader, traceparentOf } from "./seed-routes.js";
@@ -55,11 +56,11 @@ export function registerOpenAiRoutes(server: HttpServer, d: OpenAiRoutesDeps): v
   // Rate and in-flight caps before the body is read (client-preflight.ts).
   server.route("POST", "/v1/completions", async (ctx) => {
     clientPreflight(ctx, d.preflight);
-    await serve(ctx, d, parseCompletionRequest(await ctx.readJson(), d.config.maxTokensLimit));
+    await serve(ctx, d, parseCompletionRequest(await ctx.readJson(), d.config.maxTokensLimit, d.config.maxChoices));
   }, "openai");
   server.route("POST", "/v1/chat/completions", async (ctx) => {
     clientPreflight(ctx, d.preflight);
-    await serve(ctx, d, parseChatRequest(await ctx.readJson(), d.config.maxTokensLimit));
+    await serve(ctx, d, parseChatRequest(await ctx.readJson(), d.config.maxTokensLimit, d.config.maxChoices));
   }, "openai");
 }
 
@@ -71,16 +72,25 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
   };
   ctx.res.on("close", onClose);
   const priority = priorityOf(ctx, req.priority);
+  const job: InferenceJob = {
+    requestId: ctx.requestId, log: ctx.log, model: req.model, maxTokens: req.maxTokens, sampling: req.sampling,
+    ...(req.messages !== undefined ? { messages: req.messages } : { prompt: req.prompt! }),
+    ...(conversationId !== undefined ? { conversationId } : {}),
+    ...(req.stream ? { onQueued: queueComments(ctx.res) } : {}),
+    signal: clientGone.signal, unknownModel: "model_not_found", anyNameWhenSingleModel: false, clientId: ctx.clientId, priority,
+    traceparent: traceparentOf(ctx),
+  };
+  if (req.n > 1) {
+    try {
+      await serveChoices(ctx, d, req, job);
+    } finally {
+      ctx.res.off("close", onClose);
+    }
+    return;
+  }
   let started: StartedInference;
   try {
-    started = await d.pipeline.start({
-      requestId: ctx.requestId, log: ctx.log, model: req.model, maxTokens: req.maxTokens, sampling: req.sampling,
-      ...(req.messages !== undefined ? { messages: req.messages } : { prompt: req.prompt! }),
-      ...(conversationId !== undefined ? { conversationId } : {}),
-      ...(req.stream ? { onQueued: queueComments(ctx.res) } : {}),
-      signal: clientGone.signal, unknownModel: "model_not_found", anyNameWhenSingleModel: false, clientId: ctx.clientId, priority,
-      traceparent: traceparentOf(ctx),
-    });
+    started = await d.pipeline.start(job);
   } catch (err) {
     if (!ctx.res.headersSent) throw inOpenAiTerms(err, req);
     // Refused after waiting in the queue: the stream had started, so the error travels inside it.
@@ -105,7 +115,7 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
     if (req.stream) {
       const chunks = new OpenAiChunks(meta);
       const format: StreamFormat = {
-        tokens: (texts) => chunks.text(texts),
+        tokens: (texts, logprobs) => chunks.text(texts, logprobs),
         end: (f) => chunks.end(finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached)),
         error: openAiStreamError,
       };
@@ -126,7 +136,8 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
       throw new ServingError("worker_failed", `the worker failed while generating: ${result.error!.message}`);
     }
     const f = result.final!;
-    sendJson(ctx.res, 200, openAiResponseBody(meta, result.text, finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached)), headers);
+    const logprobs = req.sampling.top_logprobs !== undefined ? result.logprobs : undefined;
+    sendJson(ctx.res, 200, openAiResponseBody(meta, result.text, finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached), logprobs), headers);
   } finally {
     started.lease.release();
   }
@@ -137,7 +148,7 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
  * (`json_schema` → `response_format`, a chat's `prompt` → `messages`, `max_tokens` → the field
  * the client sent).
  */
-function inOpenAiTerms(err: unknown, req: OpenAiRequest): unknown {
+export function inOpenAiTerms(err: unknown, req: OpenAiRequest): unknown {
   if (!(err instanceof ServingError) || err.param === undefined) return err;
   const names: JsonObject = {
     json_schema: "response_format",

@@ -3,6 +3,7 @@ import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import type { Logger } from "../common/logger.js";
 import { parseDecodeEvent } from "../protocol/decode-event.js";
+import type { LogprobContent } from "../protocol/token-logprobs.js";
 import { SseReader } from "../protocol/sse.js";
 import { fastTokenSeq, fastTokenText } from "../protocol/worker-token-event.js";
 import { WorkerStream, type WorkerStreamOptions } from "./worker-stream.js";
@@ -33,7 +34,8 @@ export interface FinalInfo {
 
 /** How one API frames tokens, the end and an error on the wire. */
 export interface StreamFormat {
-  tokens(texts: readonly string[]): string;
+  /** `logprobs`: the entries of these tokens, when the request asked for them (else empty). */
+  tokens(texts: readonly string[], logprobs: readonly LogprobContent[]): string;
   end(final: FinalInfo): string;
   error(code: string, message: string): string;
 }
@@ -111,6 +113,8 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
     let reader = new SseReader();
     let decoder = new StringDecoder("utf8");
     let buffer: string[] = [];
+    // Logprob entries of the buffered tokens (only when the request asked for them).
+    let logprobs: LogprobContent[] = [];
     let received = 0;
     /** Tokens received from earlier workers of this stream (their counts precede the current one's). */
     let receivedBefore = 0;
@@ -136,8 +140,9 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
       res.off("close", onClientClose);
       if (termination === "complete" || termination === "worker_error") {
         const n = buffer.length;
-        let tail = n > 0 ? format.tokens(buffer) : "";
+        let tail = n > 0 || logprobs.length > 0 ? format.tokens(buffer, logprobs) : "";
         buffer = [];
+        logprobs = [];
         tail += termination === "complete" ? format.end(final!) : format.error(error!.code, error!.message);
         if (!firstSent && received > 0) o.onFirstToken?.();
         if (n > 0) o.onTokens?.(n);
@@ -192,6 +197,7 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
       if (e.seq !== expectedSeq) log.warn({ expected: expectedSeq, got: e.seq }, "stream.sequence_gap");
       expectedSeq = (e.seq ?? expectedSeq) + 1;
       push(e.text);
+      if (e.logprobs !== undefined) for (const l of e.logprobs) logprobs.push(l);
       return true;
     };
 
@@ -235,8 +241,9 @@ export function relay(o: RelayOptions): Promise<RelayResult> {
       if (done || waitingDrain) return;
       if (buffer.length === 0) return pump();
       const n = buffer.length;
-      const chunk = format.tokens(buffer);
+      const chunk = format.tokens(buffer, logprobs);
       buffer = [];
+      logprobs = [];
       const ok = res.write(chunk);
       if (!firstSent) {
         firstSent = true;

@@ -4,6 +4,7 @@ import { StringDecoder } from "node:string_decoder";
 import type { Logger } from "../common/logger.js";
 import { parseDecodeEvent } from "../protocol/decode-event.js";
 import { SseParser } from "../protocol/sse.js";
+import type { LogprobContent } from "../protocol/token-logprobs.js";
 import type { FinalInfo } from "./relay.js";
 import { WorkerStream, type WorkerFailure, type WorkerStreamOptions } from "./worker-stream.js";
 
@@ -24,6 +25,8 @@ export interface CollectResult {
   tokens: number;
   final: FinalInfo | undefined;
   error: { code: string; message: string } | undefined;
+  /** Every token's logprob entry, in order, when the request asked for them. */
+  logprobs: LogprobContent[];
 }
 
 export interface CollectOptions {
@@ -48,6 +51,7 @@ export function collectStream(o: CollectOptions): Promise<CollectResult> {
     let parser = new SseParser();
     let decoder = new StringDecoder("utf8");
     const parts: string[] = [];
+    const logprobs: LogprobContent[] = [];
     let chars = 0;
     let tokens = 0;
     let tokensBefore = 0;
@@ -59,7 +63,7 @@ export function collectStream(o: CollectOptions): Promise<CollectResult> {
       res.off("close", onClientClose);
       if (termination !== "complete") o.abortUpstream();
       worker.close(termination !== "complete");
-      resolve({ termination, failovers: worker.failovers, text: parts.join(""), tokens, final, error });
+      resolve({ termination, failovers: worker.failovers, text: parts.join(""), tokens, final, error, logprobs });
     };
 
     const worker: WorkerStream = new WorkerStream(o, {
@@ -75,6 +79,7 @@ export function collectStream(o: CollectOptions): Promise<CollectResult> {
             tokens++;
             parts.push(e.text);
             chars += e.text.length;
+            if (e.logprobs !== undefined) for (const l of e.logprobs) logprobs.push(l);
           } else if (e.kind === "end") {
             parts.push(e.text);
             return finish("complete", {
