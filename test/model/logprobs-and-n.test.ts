@@ -93,6 +93,31 @@ describe("logprobs and n through the OpenAI API", { skip }, () => {
     }
   });
 
+  it("logprobs are those after the logit bias and the penalties", async () => {
+    const ask = (prompt: string, extra: Record<string, unknown>) => client.completions.create({
+      model: STORIES, prompt, max_tokens: 2, temperature: 0, logprobs: 5, ...extra,
+    });
+    type Legacy = { tokens: string[]; token_logprobs: number[]; top_logprobs: Record<string, number>[] };
+    // A token biased far above the rest has all the probability; a banned one none (never listed).
+    const biased = (await ask("the dog", { logit_bias: { "300": 100 } })).choices[0]!.logprobs! as Legacy;
+    for (const lp of biased.token_logprobs) assert.ok(Math.abs(lp) < EPS, `biased token logprob ${lp}`);
+    // A presence penalty of 2 lowers the first token's logit at the second position by 2: its
+    // logprob drops, the others' rise. Some prompt makes the model likely to repeat its first token.
+    let checked = 0;
+    for (const prompt of ["Lily Lily Lily Lily Lily", "the the the the the", "a a a a a a a", "big big big big big"]) {
+      const plain = (await ask(prompt, { logit_bias: { "1": -100, "2": -100 } })).choices[0]!.logprobs! as Legacy;
+      const penalized = (await ask(prompt, { logit_bias: { "1": -100, "2": -100 }, presence_penalty: 2 })).choices[0]!.logprobs! as Legacy;
+      assert.ok(Math.abs(plain.token_logprobs[0]! - penalized.token_logprobs[0]!) < EPS, "nothing to penalize at the first position");
+      const first = plain.tokens[0]!;
+      const before = plain.top_logprobs[1]![first];
+      if (before === undefined) continue;
+      const after = penalized.top_logprobs[1]![first];
+      assert.ok(after === undefined || after < before - 0.5, `'${first}': ${before} → ${after}`);
+      checked++;
+    }
+    assert.ok(checked > 0, "some prompt repeats its first token among the likeliest 5");
+  });
+
   it("completions logprobs come in the legacy shape", async () => {
     const r = await client.completions.create({ model: STORIES, prompt: "Once upon a time", max_tokens: 6, temperature: 0, logprobs: 2, logit_bias: NO_END });
     const lp = r.choices[0]!.logprobs!;
