@@ -232,7 +232,8 @@ size_t DecodeLoop::shareKv(int32_t seq, const std::vector<llama_token>& tokens, 
   size_t best = common;
   for (int32_t j = 0; j < config_.parallel; j++) {
     const Seq& o = seqs_[(size_t)j];
-    if (j == seq || o.kv < 0) continue;
+    // A prefilling sequence may itself hold a copy still pending (made at the next llama_decode).
+    if (j == seq || o.kv < 0 || o.state == SeqState::Prefilling) continue;
     // The last prompt token is always evaluated (its logits give the first sample).
     size_t k = 0;
     while (k < o.held.size() && k + 1 < tokens.size() && o.held[k] == tokens[k]) k++;
