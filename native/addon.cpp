@@ -89,7 +89,8 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   }
 
   // new NativeEngine({ modelPath, parallel, ctxPerSeq, batch, threads, threadsBatch, poll }, onEvents)
-  // onEvents(ints: Int32Array /* 5 per event: seq, kind, token, a, b */, texts: string[] /* per token event */)
+  // onEvents(ints: Int32Array /* 5 per event: seq, kind, token, a, b */, texts: string[] /* per token event */,
+  //          logprobs?: (object | undefined)[] /* per token event, only when some generation asked for them */)
   NativeEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeEngine>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
@@ -152,8 +153,14 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     Napi::HandleScope scope(env);
     Napi::Int32Array ints = Napi::Int32Array::New(env, events.size() * 5);
     size_t texts = 0;
-    for (const auto& e : events) texts += e.kind == EventKind::Token ? 1 : 0;
+    bool anyLogprobs = false;
+    for (const auto& e : events) {
+      texts += e.kind == EventKind::Token ? 1 : 0;
+      anyLogprobs = anyLogprobs || e.logprobs.present;
+    }
     Napi::Array textArray = Napi::Array::New(env, texts);
+    // Per token event, its logprobs or undefined; only built when some generation asked for them.
+    Napi::Array logprobArray = Napi::Array::New(env, anyLogprobs ? texts : 0);
     size_t t = 0;
     for (size_t i = 0; i < events.size(); i++) {
       const LoopEvent& e = events[i];
@@ -162,9 +169,29 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
       ints[i * 5 + 2] = e.token;
       ints[i * 5 + 3] = e.a;
       ints[i * 5 + 4] = e.b;
-      if (e.kind == EventKind::Token) textArray.Set(t++, Napi::String::New(env, e.text));
+      if (e.kind != EventKind::Token) continue;
+      if (anyLogprobs) logprobArray.Set(t, e.logprobs.present ? logprobsValue(env, e.logprobs) : env.Undefined());
+      textArray.Set(t++, Napi::String::New(env, e.text));
     }
-    fn.Call({ints, textArray});
+    if (anyLogprobs) fn.Call({ints, textArray, logprobArray});
+    else fn.Call({ints, textArray});
+  }
+
+  static Napi::Object logprobEntry(Napi::Env env, const EventLogprobs::Entry& e) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", e.id);
+    o.Set("logprob", (double)e.logprob);
+    o.Set("bytes", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(e.piece.data()), e.piece.size()));
+    return o;
+  }
+
+  // { id, logprob, bytes, top: [{ id, logprob, bytes }] }
+  static Napi::Value logprobsValue(Napi::Env env, const EventLogprobs& lp) {
+    Napi::Object o = logprobEntry(env, lp.chosen);
+    Napi::Array top = Napi::Array::New(env, lp.top.size());
+    for (size_t k = 0; k < lp.top.size(); k++) top.Set(k, logprobEntry(env, lp.top[k]));
+    o.Set("top", top);
+    return o;
   }
 
   bool ready(const Napi::CallbackInfo& info) {
@@ -247,7 +274,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     return info.Env().Undefined();
   }
 
-  // generate(seq, sampling, maxTokens, credit): { token, text, end } — the first token, sampled at
+  // generate(seq, sampling, maxTokens, credit): { token, text, end, logprobs? } — the first token, sampled at
   // once from the prefill's logits; the loop continues (when neither `end` nor maxTokens is reached)
   Napi::Value Generate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -277,6 +304,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
       }
     }
     if (s.Get("grammar").IsString()) c.grammar = s.Get("grammar").As<Napi::String>().Utf8Value();
+    c.topLogprobs = intOr(s, "topLogprobs", -1);
     std::string error;
     std::unique_ptr<TokenSampler> sampler;
     {
@@ -298,6 +326,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     out.Set("token", first.token);
     out.Set("text", Napi::String::New(env, first.text));
     out.Set("end", first.end);
+    if (first.logprobs.present) out.Set("logprobs", logprobsValue(env, first.logprobs));
     return out;
   }
 

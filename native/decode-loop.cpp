@@ -4,6 +4,9 @@
 
 namespace {
 
+// Shortest prefix (tokens) worth copying from another sequence rather than evaluating.
+constexpr size_t kMinSharedTokens = 8;
+
 void batchAdd(llama_batch& b, llama_token token, llama_pos pos, llama_seq_id seq, bool output) {
   const int32_t i = b.n_tokens++;
   b.token[i] = token;
@@ -72,7 +75,18 @@ DecodeLoop::FirstToken DecodeLoop::sampleFirst(int32_t seq, TokenSampler& sample
   if (isEnd(token)) return FirstToken{true, token, true, {}};
   s.text.reset();
   const std::string piece = pieceOf(vocab_, token);
-  return FirstToken{true, token, false, s.text.push(piece.data(), piece.size())};
+  return FirstToken{true, token, false, s.text.push(piece.data(), piece.size()), false, logprobsOf(sampler, token)};
+}
+
+EventLogprobs DecodeLoop::logprobsOf(const TokenSampler& sampler, llama_token token) const {
+  EventLogprobs out;
+  if (!sampler.wantsLogprobs()) return out;
+  const TokenLogprobs& lp = sampler.lastLogprobs();
+  out.present = true;
+  out.chosen = EventLogprobs::Entry{token, lp.logprob, pieceOf(vocab_, token)};
+  out.top.reserve(lp.top.size());
+  for (const auto& t : lp.top) out.top.push_back(EventLogprobs::Entry{t.first, t.second, pieceOf(vocab_, t.first)});
+  return out;
 }
 
 void DecodeLoop::generate(int32_t seq, std::unique_ptr<TokenSampler> sampler, llama_token first, int32_t maxTokens, int32_t credit) {
@@ -157,6 +171,7 @@ void DecodeLoop::apply(Command& c) {
         s.held.resize(common);
       }
       placeKv(c.seq);
+      common = shareKv(c.seq, c.tokens, common);
       s.pending = std::move(c.tokens);
       s.pendingPos = common;
       s.reused = (int32_t)common;
@@ -208,6 +223,41 @@ void DecodeLoop::failAll() {
     if (st == SeqState::Prefilling) endPrefill(i, PrefillStatus::Failed);
     else if (st == SeqState::Generating) finish(i, DoneReason::Error);
   }
+}
+
+size_t DecodeLoop::shareKv(int32_t seq, const std::vector<llama_token>& tokens, size_t common) {
+  Seq& s = seqs_[(size_t)seq];
+  if (s.kv < 0) return common;
+  int32_t donor = -1;
+  size_t best = common;
+  for (int32_t j = 0; j < config_.parallel; j++) {
+    const Seq& o = seqs_[(size_t)j];
+    // A prefilling sequence may itself hold a copy still pending (made at the next llama_decode).
+    if (j == seq || o.kv < 0 || o.state == SeqState::Prefilling) continue;
+    // The last prompt token is always evaluated (its logits give the first sample).
+    size_t k = 0;
+    while (k < o.held.size() && k + 1 < tokens.size() && o.held[k] == tokens[k]) k++;
+    if (k > best) {
+      best = k;
+      donor = j;
+    }
+  }
+  // A copy moves the donor's whole KV stream; a few tokens (a BOS, a template's first line) are
+  // cheaper to evaluate again.
+  if (donor < 0 || best - common < kMinSharedTokens) return common;
+  llama_memory_t mem = llama_get_memory(ctx_);
+  // The whole donor sequence is copied, then cut at the shared prefix: with one KV stream per
+  // sequence llama.cpp copies only whole streams (a partial range would abort), and the copy
+  // itself happens at the next llama_decode, before the batch that evaluates the rest.
+  llama_memory_seq_rm(mem, s.kv, -1, -1);
+  llama_memory_seq_cp(mem, seqs_[(size_t)donor].kv, s.kv, -1, -1);
+  if (!llama_memory_seq_rm(mem, s.kv, (llama_pos)best, -1)) {
+    llama_memory_seq_rm(mem, s.kv, -1, -1);
+    s.held.clear();
+    return 0;
+  }
+  s.held.assign(tokens.begin(), tokens.begin() + (long)best);
+  return best;
 }
 
 void DecodeLoop::dropKv(int32_t seq) {
@@ -341,7 +391,7 @@ void DecodeLoop::accept(int32_t i, llama_token token) {
     return;
   }
   const std::string piece = pieceOf(vocab_, token);
-  pendingEvents_.push_back(LoopEvent{i, EventKind::Token, token, 0, 0, s.text.push(piece.data(), piece.size())});
+  pendingEvents_.push_back(LoopEvent{i, EventKind::Token, token, 0, 0, s.text.push(piece.data(), piece.size()), logprobsOf(*s.sampler, token)});
   s.next = token;
   s.credit--;
   if (--s.remaining <= 0) finish(i, DoneReason::Length);

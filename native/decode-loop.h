@@ -5,6 +5,9 @@
 // without waiting for a step. JavaScript talks to it only through commands (queued, applied between steps)
 // and events (collected per step, handed over in one batch).
 //
+// Prefix sharing: a prefill whose prompt begins with tokens another sequence holds copies their KV
+// (llama_memory_seq_cp) instead of evaluating them.
+//
 // KV placement: each sequence's cache lives in a llama.cpp sequence (`kv`) assigned when it first
 // holds tokens, the lowest free one. With one KV stream per sequence, llama.cpp splits a batch into
 // one computation per run of consecutive sequence ids, so keeping the busy ones packed at the low
@@ -38,6 +41,18 @@ enum class EventKind : int32_t { Token = 0, Done = 1, Prefilled = 2, Cleared = 3
 enum class DoneReason : int32_t { Stop = 0, Length = 1, Cancelled = 2, Error = 3, DeadEnd = 4 };
 enum class PrefillStatus : int32_t { Ok = 0, Cancelled = 1, Failed = 2 };
 
+// A token's logprobs as they leave the loop: the pieces are the tokens' bytes (OpenAI's `bytes`).
+struct EventLogprobs {
+  struct Entry {
+    llama_token id;
+    float logprob;
+    std::string piece;
+  };
+  bool present = false;
+  Entry chosen{0, 0.0f, {}};
+  std::vector<Entry> top;  // most likely first
+};
+
 struct LoopEvent {
   int32_t seq;
   EventKind kind;
@@ -49,6 +64,8 @@ struct LoopEvent {
   int32_t b;
   // Token: the text this token completes (may be empty).
   std::string text;
+  // Token: when the sampler was asked for logprobs.
+  EventLogprobs logprobs;
 };
 
 struct LoopConfig {
@@ -73,6 +90,7 @@ class DecodeLoop {
     bool end;  // an end-of-generation token (not to be emitted)
     std::string text;
     bool deadEnd = false;  // no token allowed (see TokenSampler): nothing was generated
+    EventLogprobs logprobs;
   };
   // Samples the first token of a generation from the logits its prefill kept. Called on the
   // JavaScript thread after the Prefilled event and before any other command for `seq`: the loop
@@ -128,10 +146,15 @@ class DecodeLoop {
   bool hasWork() const;
   void step();
   void accept(int32_t seq, llama_token token);
+  EventLogprobs logprobsOf(const TokenSampler& sampler, llama_token token) const;
   bool isEnd(llama_token token) const;
   void finish(int32_t seq, DoneReason reason);
   void endPrefill(int32_t seq, PrefillStatus status);
   void dropKv(int32_t seq);
+  // Copies the KV of the longest prefix of `tokens` another sequence holds, when it is longer than
+  // `common` (what `seq` holds already); returns the tokens `seq` holds now. One prompt's n choices
+  // and prompts with a shared beginning are evaluated once.
+  size_t shareKv(int32_t seq, const std::vector<llama_token>& tokens, size_t common);
   llama_seq_id placeKv(int32_t seq);
   void publish();
 

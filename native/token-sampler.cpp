@@ -12,6 +12,7 @@ bool isGreedyFastPath(const SamplingConfig& c) {
 std::unique_ptr<TokenSampler> TokenSampler::create(const llama_vocab* vocab, const SamplingConfig& c, std::string& error) {
   std::unique_ptr<TokenSampler> s(new TokenSampler());
   s->nVocab_ = llama_vocab_n_tokens(vocab);
+  s->topLogprobs_ = c.topLogprobs < 0 ? -1 : std::min(c.topLogprobs, 20);
   for (const auto& b : c.bias) {
     if (b.token >= 0 && b.token < s->nVocab_) s->bias_.push_back(b);
   }
@@ -31,7 +32,9 @@ std::unique_ptr<TokenSampler> TokenSampler::create(const llama_vocab* vocab, con
   llama_sampler* chain = llama_sampler_chain_init(params);
   s->chain_ = chain;
   if (c.repeatPenalty != 1.0f || c.presencePenalty != 0.0f || c.frequencyPenalty != 0.0f) {
-    llama_sampler_chain_add(chain, llama_sampler_init_penalties(s->nVocab_, c.penaltyLastN, c.repeatPenalty, c.frequencyPenalty, c.presencePenalty));
+    llama_sampler* penalties = llama_sampler_init_penalties(s->nVocab_, c.penaltyLastN, c.repeatPenalty, c.frequencyPenalty, c.presencePenalty);
+    if (s->topLogprobs_ >= 0) s->penalties_ = penalties;
+    else llama_sampler_chain_add(chain, penalties);
   }
   if (c.temperature <= 0.0f) {
     llama_sampler_chain_add(chain, llama_sampler_init_greedy());
@@ -50,6 +53,36 @@ std::unique_ptr<TokenSampler> TokenSampler::create(const llama_vocab* vocab, con
 TokenSampler::~TokenSampler() {
   if (grammar_ != nullptr) llama_sampler_free(grammar_);
   if (chain_ != nullptr) llama_sampler_free(chain_);
+  if (penalties_ != nullptr) llama_sampler_free(penalties_);
+}
+
+void TokenSampler::readLogprobs(const llama_token_data_array& cur, llama_token chosen) {
+  // log softmax over what is left allowed: logprob = logit - max - log(sum(exp(logit - max))).
+  float maxLogit = -INFINITY;
+  for (size_t i = 0; i < cur.size; i++) maxLogit = std::max(maxLogit, cur.data[i].logit);
+  double sum = 0.0;
+  for (size_t i = 0; i < cur.size; i++) {
+    if (cur.data[i].logit > -INFINITY) sum += std::exp((double)(cur.data[i].logit - maxLogit));
+  }
+  const float logZ = maxLogit + (float)std::log(sum);
+  last_.logprob = -INFINITY;
+  last_.top.clear();
+  for (size_t i = 0; i < cur.size; i++) {
+    if (cur.data[i].id == chosen) last_.logprob = cur.data[i].logit - logZ;
+  }
+  if (topLogprobs_ <= 0) return;
+  // The k largest by a partial sort of indices; ties keep the lower token id first.
+  std::vector<size_t> idx;
+  idx.reserve(cur.size);
+  for (size_t i = 0; i < cur.size; i++) {
+    if (cur.data[i].logit > -INFINITY) idx.push_back(i);
+  }
+  const size_t k = std::min(idx.size(), (size_t)topLogprobs_);
+  std::partial_sort(idx.begin(), idx.begin() + (long)k, idx.end(), [&](size_t a, size_t b) {
+    if (cur.data[a].logit != cur.data[b].logit) return cur.data[a].logit > cur.data[b].logit;
+    return cur.data[a].id < cur.data[b].id;
+  });
+  for (size_t j = 0; j < k; j++) last_.top.emplace_back(cur.data[idx[j]].id, cur.data[idx[j]].logit - logZ);
 }
 
 llama_token TokenSampler::sample(float* logits) {
@@ -69,6 +102,11 @@ llama_token TokenSampler::sample(float* logits) {
       any = any || ok;
     }
     if (!any) return LLAMA_TOKEN_NULL;
+    if (penalties_ != nullptr) llama_sampler_apply(penalties_, &cur);
+    // The distribution logprobs report: after bias, grammar and penalties, before truncation.
+    // Truncation samplers reorder and cut `cur`, so the logits are kept aside first.
+    std::vector<llama_token_data> before;
+    if (topLogprobs_ >= 0) before.assign(cur.data, cur.data + cur.size);
     llama_sampler_apply(chain_, &cur);
     // Every chain ends in a sampler that selects (greedy or dist). Probabilities gone NaN (extreme
     // parameters) can make it pick a token the grammar forbids: that is never accepted.
@@ -85,6 +123,8 @@ llama_token TokenSampler::sample(float* logits) {
       }
     }
     llama_sampler_accept(chain_, token);
+    if (penalties_ != nullptr) llama_sampler_accept(penalties_, token);
+    if (topLogprobs_ >= 0) readLogprobs(llama_token_data_array{before.data(), before.size(), -1, false}, token);
     return token;
   }
   // Argmax, first index on ties (as llama.cpp's greedy sampler).
@@ -97,5 +137,11 @@ llama_token TokenSampler::sample(float* logits) {
     }
   }
   // Every token banned by the bias: nothing may be chosen.
-  return std::isfinite(bestLogit) ? best : LLAMA_TOKEN_NULL;
+  if (!std::isfinite(bestLogit)) return LLAMA_TOKEN_NULL;
+  if (topLogprobs_ >= 0) {
+    candidates_.resize((size_t)nVocab_);
+    for (int32_t i = 0; i < nVocab_; i++) candidates_[(size_t)i] = llama_token_data{i, logits[i], 0.0f};
+    readLogprobs(llama_token_data_array{candidates_.data(), candidates_.size(), -1, false}, best);
+  }
+  return best;
 }

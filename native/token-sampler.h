@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "llama.h"
@@ -29,6 +30,16 @@ struct SamplingConfig {
   std::vector<llama_logit_bias> bias;
   // GBNF; empty: none.
   std::string grammar;
+  // Log-probabilities of each chosen token and of the `topLogprobs` likeliest (0..20); -1: off.
+  int32_t topLogprobs = -1;
+};
+
+// The log-probability of a chosen token and the likeliest alternatives, from the distribution
+// after the logit bias, the grammar and the penalties, before truncation and temperature
+// (natural log, softmax at temperature 1).
+struct TokenLogprobs {
+  float logprob = 0.0f;
+  std::vector<std::pair<llama_token, float>> top;  // most likely first
 };
 
 class TokenSampler {
@@ -42,6 +53,9 @@ class TokenSampler {
   // Samples from `logits` (n_vocab floats, modified in place) and records the token (penalties,
   // grammar); LLAMA_TOKEN_NULL: a dead end, no token allowed (nothing recorded). Other failures throw.
   llama_token sample(float* logits);
+  // Whether logprobs are asked for; then `lastLogprobs` describes the last token `sample` chose.
+  bool wantsLogprobs() const { return topLogprobs_ >= 0; }
+  const TokenLogprobs& lastLogprobs() const { return last_; }
 
  private:
   TokenSampler() = default;
@@ -53,7 +67,12 @@ class TokenSampler {
   llama_sampler* chain_ = nullptr;
   std::vector<llama_token_data> candidates_;
   std::vector<bool> allowed_;  // per token id, for the last sample
+  // With logprobs the penalties run apart from the chain, before the distribution is read.
+  llama_sampler* penalties_ = nullptr;
+  int32_t topLogprobs_ = -1;
+  TokenLogprobs last_;
+  void readLogprobs(const llama_token_data_array& cur, llama_token chosen);
 };
 
-// Whether the config is plain greedy (an argmax suffices).
+// Whether the config is plain greedy (an argmax suffices; logprobs then come from the biased logits).
 bool isGreedyFastPath(const SamplingConfig& config);

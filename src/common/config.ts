@@ -73,6 +73,8 @@ export const coordinatorOptions = {
     "longest silence of a decode stream between tokens before its worker counts as stalled (ms; not while the client holds it back)"),
   maxTokensLimit: intOpt("MAX_TOKENS_LIMIT", "--max-tokens-limit", 1_000_000, 1, 100_000_000,
     "largest max_tokens a request may ask for; the worker also checks its context"),
+  maxChoices: intOpt("MAX_CHOICES", "--max-choices", 8, 1, 256,
+    "largest OpenAI `n` (choices of one prompt); each choice is a session on the first choice's worker, so n is also capped by its PARALLEL"),
   workerConnectTimeoutMs: intOpt("WORKER_CONNECT_TIMEOUT_MS", "--worker-connect-timeout-ms", 2000, 10, 600_000,
     "TCP connect timeout toward a worker (ms)"),
   prefillTimeoutMs: intOpt("PREFILL_TIMEOUT_MS", "--prefill-timeout-ms", 120_000, 10, 3_600_000,

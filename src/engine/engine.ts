@@ -28,6 +28,23 @@ export interface GeneratedToken {
   readonly id: number;
   /** Text this token completes; empty while a multi-byte character is still incomplete. */
   readonly text: string;
+  /** When the sampling asked for logprobs (`top_logprobs`). */
+  readonly logprobs?: TokenLogprobs;
+}
+
+/** A token's log-probability (natural log) with its bytes (the token's own, not the text it completes). */
+export interface LogprobEntry {
+  readonly id: number;
+  readonly logprob: number;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * The chosen token's entry and the `top_logprobs` likeliest, most likely first, from the
+ * distribution after the logit bias, grammar and penalties, before truncation and temperature.
+ */
+export interface TokenLogprobs extends LogprobEntry {
+  readonly top: readonly LogprobEntry[];
 }
 
 export interface GenerateOptions {

@@ -12,6 +12,7 @@ import type { Engine, EngineInfo, EngineSequence, GenerateOptions, GeneratedToke
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
 import { boundedSampling } from "./sampling-bounds.js";
+import { refuseLogprobs } from "./logprobs-support.js";
 import { VocabularyCoverage, vocabularyFromMetadata } from "./vocabulary-coverage.js";
 import { checkGrammarLimits } from "../protocol/grammar-limits.js";
 import { checkGrammarCoverage } from "./grammar-coverage.js";
@@ -178,6 +179,9 @@ class LlamaEngine implements Engine {
   }
 
   async validateSampling(s: SamplingParams): Promise<void> {
+    // node-llama-cpp's sampler does not expose the distribution after its penalties and bias, the
+    // one logprobs must report: refused rather than approximated.
+    if (s.top_logprobs !== undefined) refuseLogprobs("llama");
     await this.grammarFor(s);
   }
 

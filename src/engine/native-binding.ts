@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BuiltCpuBackend } from "./cpu-variant.js";
+import type { TokenLogprobs } from "./engine.js";
 
 /**
  * The native engine addon (native/*.cpp, built by scripts/build-native.mjs at install time) and
@@ -37,6 +38,8 @@ export interface NativeSampling {
   /** ≤ -100 bans the token. */
   biasValues?: Float32Array;
   grammar?: string;
+  /** Logprobs of each chosen token and of this many likeliest (0..20); absent: none. */
+  topLogprobs?: number;
 }
 
 export interface NativeModelInfo {
@@ -50,8 +53,11 @@ export interface NativeModelInfo {
   threadsBatch: number;
 }
 
-/** Events come 5 integers each: sequence, kind, token, a, b; `texts` holds one string per token event. */
-export type NativeEventsHandler = (ints: Int32Array, texts: string[]) => void;
+/**
+ * Events come 5 integers each: sequence, kind, token, a, b; `texts` holds one string per token
+ * event, and `logprobs` (only when some generation asked for them) one entry or undefined per token event.
+ */
+export type NativeEventsHandler = (ints: Int32Array, texts: string[], logprobs?: (TokenLogprobs | undefined)[]) => void;
 
 export interface NativeEngineHandle {
   info(): NativeModelInfo;
@@ -65,7 +71,7 @@ export interface NativeEngineHandle {
    * on unless it is an end token or `maxTokens` is 1. Throws when the sampler cannot be built (a
    * grammar that does not parse) or the sequence was not just prefilled.
    */
-  generate(seq: number, sampling: NativeSampling, maxTokens: number, credit: number): { token: number; text: string; end: boolean };
+  generate(seq: number, sampling: NativeSampling, maxTokens: number, credit: number): { token: number; text: string; end: boolean; logprobs?: TokenLogprobs };
   grant(seq: number, tokens: number): void;
   cancel(seq: number): void;
   clear(seq: number): void;

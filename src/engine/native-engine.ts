@@ -7,7 +7,7 @@ import type { SamplingParams } from "../protocol/sampling.js";
 import { ChatTemplate } from "./chat-template.js";
 import { chooseCpuBackend, cpuFlagsOf, dominantWeightType, preferredCpuVariants, rowLengthsFromMetadata } from "./cpu-variant.js";
 import { TINY_MODEL_BYTES } from "./engine-tuning.js";
-import type { Engine, EngineInfo, GenerateOptions, RenderedChat } from "./engine.js";
+import type { Engine, EngineInfo, GenerateOptions, RenderedChat, TokenLogprobs } from "./engine.js";
 import { jsonSchemaGrammar } from "./json-grammar.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
 import { EventKind, loadNativeBinding, type NativeEngineHandle, type NativeSampling } from "./native-binding.js";
@@ -93,7 +93,7 @@ export async function createNativeEngine(o: NativeEngineOptions): Promise<Engine
       modelPath: o.modelPath, parallel: o.parallel, ctxPerSeq: ctx, batch: Math.min(o.batchSize, ctx),
       threads: o.threads, threadsBatch: o.threadsBatch, poll: o.poll,
     },
-    (ints, texts) => engine?.onEvents(ints, texts),
+    (ints, texts, logprobs) => engine?.onEvents(ints, texts, logprobs),
   );
   const native = handle.info();
   const info: EngineInfo = {
@@ -229,13 +229,16 @@ class NativeEngine implements Engine {
   }
 
   /** Events of one or more decode steps: 5 integers each (sequence, kind, token, a, b). */
-  onEvents(ints: Int32Array, texts: string[]): void {
+  onEvents(ints: Int32Array, texts: string[], logprobs?: (TokenLogprobs | undefined)[]): void {
     let t = 0;
     for (let i = 0; i < ints.length; i += 5) {
       const seq = this.sequences[ints[i]!];
       const kind = ints[i + 1]!;
       try {
-        if (kind === EventKind.Token) seq?.onToken(ints[i + 2]!, texts[t++]!);
+        if (kind === EventKind.Token) {
+          seq?.onToken(ints[i + 2]!, texts[t]!, logprobs?.[t]);
+          t++;
+        }
         else if (kind === EventKind.Done) seq?.onDone(ints[i + 3]!, ints[i + 2]!);
         else if (kind === EventKind.Prefilled) seq?.onPrefilled(ints[i + 3]!, ints[i + 2]!, ints[i + 4]!);
         else if (kind === EventKind.Cleared) seq?.onCleared();

@@ -35,5 +35,6 @@ export function nativeSampling(request: SamplingParams, grammar: string | undefi
     out.biasValues = Float32Array.from(bias.values());
   }
   if (grammar !== undefined) out.grammar = grammar;
+  if (s.top_logprobs !== undefined) out.topLogprobs = s.top_logprobs;
   return out;
 }

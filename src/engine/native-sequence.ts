@@ -1,5 +1,5 @@
 import { ServingError } from "../protocol/serving-error.js";
-import type { EngineSequence, GenerateOptions, GeneratedToken, PrefillResult } from "./engine.js";
+import type { EngineSequence, GenerateOptions, GeneratedToken, PrefillResult, TokenLogprobs } from "./engine.js";
 import { DoneReason, PrefillStatus, type NativeEngineHandle, type NativeSampling } from "./native-binding.js";
 import { grammarDeadEnd, nativeErrorToServing } from "./native-errors.js";
 import { TokenStream } from "./native-token-stream.js";
@@ -73,7 +73,7 @@ export class NativeSequence implements EngineSequence {
         // Thrown before anything was generated: the sampler did not build or no token is allowed.
         throw nativeErrorToServing(err);
       }
-      if (!first.end) stream.push(first.token, first.text);
+      if (!first.end) stream.push(first.token, first.text, first.logprobs);
       // Nothing more comes from the native side when the first token already ended it.
       if (first.end || opts.maxTokens === 1) return stream.finish(undefined);
       this.generations.push({ stream, base: this.held });
@@ -102,8 +102,8 @@ export class NativeSequence implements EngineSequence {
     });
   }
 
-  onToken(id: number, text: string): void {
-    this.generations[0]?.stream.push(id, text);
+  onToken(id: number, text: string, logprobs?: TokenLogprobs): void {
+    this.generations[0]?.stream.push(id, text, logprobs);
   }
 
   onDone(reason: DoneReason, heldCount: number): void {

@@ -1,4 +1,4 @@
-import type { GeneratedToken } from "./engine.js";
+import type { GeneratedToken, TokenLogprobs } from "./engine.js";
 
 /**
  * The tokens of one native generation, as an async iterator for the decode pump. The native loop
@@ -58,10 +58,10 @@ export class TokenStream implements AsyncIterableIterator<GeneratedToken> {
   }
 
   /** A token from the native loop. */
-  push(id: number, text: string): void {
+  push(id: number, text: string, logprobs?: TokenLogprobs): void {
     this.ids.push(id);
     if (this.closed) return;
-    const token: GeneratedToken = { id, text };
+    const token: GeneratedToken = logprobs === undefined ? { id, text } : { id, text, logprobs };
     const w = this.waiter;
     if (w !== undefined && this.head === this.queue.length) {
       this.waiter = undefined;

@@ -1,6 +1,8 @@
 import type { Clock } from "../common/clock.js";
 import { createRng, type Rng } from "../common/rng.js";
 import { ServingError } from "../protocol/serving-error.js";
+import type { SamplingParams } from "../protocol/sampling.js";
+import { refuseLogprobs } from "./logprobs-support.js";
 import type { Engine, EngineInfo, EngineSequence, GenerateOptions, GeneratedToken, PrefillResult } from "./engine.js";
 import type { SimFaults, SimProcessHooks } from "./sim-faults.js";
 import type { SimSleeper } from "./sim-sleeper.js";
@@ -117,6 +119,11 @@ export class SimEngine implements Engine {
       // Reached only where crash() returns (tests): the stream fails like a dead worker's.
       throw new Error(`simulated crash after ${n} tokens`);
     }
+  }
+
+  /** The simulated engine has no distribution to report logprobs from. */
+  async validateSampling(s: SamplingParams): Promise<void> {
+    if (s.top_logprobs !== undefined) refuseLogprobs("sim");
   }
 
   async close(): Promise<void> {}

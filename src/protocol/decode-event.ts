@@ -1,9 +1,11 @@
+import { readLogprobContent, type LogprobContent } from "./token-logprobs.js";
+
 /**
  * One event of a worker's `/worker/decode` stream, classified: a token, the normal end, or an
  * error end. Anything else (not JSON, no token) is `null` and skipped by the reader.
  */
 export type DecodeEvent =
-  | { kind: "token"; text: string; seq: number | undefined }
+  | { kind: "token"; text: string; seq: number | undefined; logprobs?: LogprobContent[] }
   | { kind: "end"; reason: string; promptTokens: number | undefined; completionTokens: number | undefined; text: string; cache?: unknown }
   | { kind: "error"; code: string; message: string };
 
@@ -34,5 +36,6 @@ export function parseDecodeEvent(data: string): DecodeEvent | null {
     };
   }
   if (typeof msg.token !== "string") return null;
-  return { kind: "token", text: msg.token, seq: typeof msg.seq === "number" ? msg.seq : undefined };
+  const logprobs = readLogprobContent(msg.logprobs);
+  return { kind: "token", text: msg.token, seq: typeof msg.seq === "number" ? msg.seq : undefined, ...(logprobs !== undefined ? { logprobs } : {}) };
 }

@@ -9,7 +9,7 @@ import { MAX_PRIORITY } from "./limits.js";
 /**
  * OpenAI's `POST /v1/completions` and `POST /v1/chat/completions` requests, read into one shape
  * the coordinator's pipeline takes. Every refusal names the parameter (OpenAI's `param`). Fields we
- * cannot honour are refused rather than ignored (n > 1, logprobs, echo, tools); unknown fields are
+ * cannot honour are refused rather than ignored (echo, tools); unknown fields are
  * ignored, as OpenAI's own API does for forward compatibility.
  */
 export type OpenAiKind = "completion" | "chat";
@@ -32,29 +32,43 @@ export interface OpenAiRequest {
   user: string | undefined;
   /** Added (as vLLM's): order in the admission queue, lower first. */
   priority?: number;
+  /** Choices of the one prompt (OpenAI's `n`), 1..the coordinator's MAX_CHOICES. */
+  n: number;
 }
 
+/** OpenAI's ceiling for the completions API's `logprobs`. */
+export const MAX_COMPLETION_LOGPROBS = 5;
 /** OpenAI's default for `/v1/completions` when `max_tokens` is absent. */
 export const COMPLETION_DEFAULT_MAX_TOKENS = 16;
 /** OpenAI's default temperature (the seed API defaults to greedy instead). */
 export const OPENAI_DEFAULT_TEMPERATURE = 1;
 
-export function parseCompletionRequest(o: JsonObject, maxTokensLimit: number): OpenAiRequest {
-  const common = readCommon(o, maxTokensLimit, "completion");
+/** The coordinator's default MAX_CHOICES. */
+export const DEFAULT_MAX_CHOICES = 8;
+
+export function parseCompletionRequest(o: JsonObject, maxTokensLimit: number, maxChoices = DEFAULT_MAX_CHOICES): OpenAiRequest {
+  const common = readCommon(o, maxTokensLimit, "completion", maxChoices);
   for (const key of ["suffix"] as const) {
     if (o[key] !== undefined && o[key] !== null && o[key] !== "") unsupported(key);
   }
   if (o.echo === true) unsupported("echo");
-  if (o.logprobs !== undefined && o.logprobs !== null && o.logprobs !== 0) unsupported("logprobs");
+  // OpenAI's legacy `logprobs`: the count of alternatives (0..5) besides each chosen token's own.
+  delete common.sampling.top_logprobs;
+  const logprobs = optionalInteger(o, "logprobs", 0, MAX_COMPLETION_LOGPROBS);
+  if (logprobs !== undefined) common.sampling.top_logprobs = logprobs;
   const bestOf = optionalInteger(o, "best_of", 1, 1_000);
   if (bestOf !== undefined && bestOf !== 1) throw new ServingError("invalid_field", "only 'best_of': 1 is supported", { param: "best_of" });
   return { ...common, prompt: readPrompt(o.prompt), messages: undefined };
 }
 
-export function parseChatRequest(o: JsonObject, maxTokensLimit: number): OpenAiRequest {
-  const common = readCommon(o, maxTokensLimit, "chat");
-  if (o.logprobs === true) unsupported("logprobs");
-  if (o.top_logprobs !== undefined && o.top_logprobs !== null) unsupported("top_logprobs");
+export function parseChatRequest(o: JsonObject, maxTokensLimit: number, maxChoices = DEFAULT_MAX_CHOICES): OpenAiRequest {
+  const common = readCommon(o, maxTokensLimit, "chat", maxChoices);
+  const logprobs = optionalBoolean(o, "logprobs") ?? false;
+  // readSampling read `top_logprobs` (0..20); OpenAI accepts it only together with `logprobs: true`.
+  if (!logprobs && common.sampling.top_logprobs !== undefined) {
+    throw new ServingError("invalid_request", "'top_logprobs' requires 'logprobs': true", { param: "top_logprobs" });
+  }
+  if (logprobs) common.sampling.top_logprobs ??= 0;
   for (const key of ["tools", "functions"] as const) {
     const v = o[key];
     if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0)) unsupported(key);
@@ -68,10 +82,9 @@ export function parseChatRequest(o: JsonObject, maxTokensLimit: number): OpenAiR
   return { ...common, prompt: undefined, messages: readChatMessages(o.messages) };
 }
 
-function readCommon(o: JsonObject, maxTokensLimit: number, kind: OpenAiKind): Omit<OpenAiRequest, "prompt" | "messages"> {
+function readCommon(o: JsonObject, maxTokensLimit: number, kind: OpenAiKind, maxChoices: number): Omit<OpenAiRequest, "prompt" | "messages"> {
   const model = requireString(o, "model", { nonEmpty: true, maxLength: 256 });
-  const n = optionalInteger(o, "n", 1, 128);
-  if (n !== undefined && n !== 1) throw new ServingError("invalid_field", "only 'n': 1 is supported", { param: "n" });
+  const n = optionalInteger(o, "n", 1, maxChoices) ?? 1;
   const stream = optionalBoolean(o, "stream") ?? false;
   const includeUsage = readStreamOptions(o.stream_options);
   const maxCompletion = kind === "chat" ? optionalInteger(o, "max_completion_tokens", 1, maxTokensLimit) : undefined;
@@ -84,7 +97,7 @@ function readCommon(o: JsonObject, maxTokensLimit: number, kind: OpenAiKind): Om
   const priority = optionalInteger(o, "priority", -MAX_PRIORITY, MAX_PRIORITY);
   return {
     kind, model, maxTokens, maxTokensParam: maxCompletion !== undefined ? "max_completion_tokens" : "max_tokens",
-    sampling, stream, includeUsage: stream && includeUsage, user, ...(priority !== undefined ? { priority } : {}),
+    sampling, stream, includeUsage: stream && includeUsage, user, ...(priority !== undefined ? { priority } : {}), n,
   };
 }
 

@@ -1,5 +1,6 @@
 import { sseData } from "./sse.js";
 import type { OpenAiKind } from "./openai-api.js";
+import { completionLogprobsOf, type LogprobContent } from "./token-logprobs.js";
 
 /**
  * OpenAI's response shapes, exact bytes: streamed chunks (`data: {chunk}` … `data: [DONE]`) and the
@@ -47,43 +48,74 @@ function head(m: OpenAiResponseMeta, object: string): string {
   return `{"id":${JSON.stringify(m.id)},"object":"${object}","created":${m.created},"model":${JSON.stringify(m.model)},`;
 }
 
-/** Builds the chunks of one streamed response. */
+/**
+ * Builds the chunks of one streamed response. With `n` choices every chunk names its choice's
+ * `index`; `end` closes one choice (its finish chunk) and `done` the response (usage, `[DONE]`).
+ */
 export class OpenAiChunks {
-  private readonly tokenPrefix: string;
+  private readonly prefixes: string[] = [];
   private readonly tokenSuffix: string;
   private readonly base: string;
   private readonly usageNull: string;
+  /** Completions: the text offset of each choice's next token (UTF-16 units), for `text_offset`. */
+  private readonly offsets: number[] = [];
 
   constructor(readonly meta: OpenAiResponseMeta) {
     const chat = meta.kind === "chat";
     this.base = head(meta, chat ? "chat.completion.chunk" : "text_completion");
     this.usageNull = meta.includeUsage ? `,"usage":null` : "";
-    this.tokenPrefix = `data: ${this.base}"choices":[{"index":0,${chat ? `"delta":{"content":` : `"text":`}`;
     this.tokenSuffix = `${chat ? "}" : ""},"logprobs":null,"finish_reason":null}]${this.usageNull}}\n\n`;
   }
 
+  private prefix(index: number): string {
+    return (this.prefixes[index] ??= `data: ${this.base}"choices":[{"index":${index},${this.meta.kind === "chat" ? `"delta":{"content":` : `"text":`}`);
+  }
+
   /** Chat streams open with the assistant's role, as OpenAI's do. */
-  role(): string {
+  role(index = 0): string {
     if (this.meta.kind !== "chat") return "";
-    return sseData(`${this.base}"choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]${this.usageNull}}`);
+    return sseData(`${this.base}"choices":[{"index":${index},"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]${this.usageNull}}`);
   }
 
-  /** One chunk for whatever text arrived together; nothing for empty text. */
-  text(texts: readonly string[]): string {
+  /** One chunk for whatever text arrived together; nothing for empty text without logprobs. */
+  text(texts: readonly string[], logprobs: readonly LogprobContent[] = [], index = 0): string {
     const text = texts.length === 1 ? texts[0]! : texts.join("");
+    if (logprobs.length > 0) return this.textWithLogprobs(text, logprobs, index);
     if (text === "") return "";
-    return this.tokenPrefix + JSON.stringify(text) + this.tokenSuffix;
+    return this.prefix(index) + JSON.stringify(text) + this.tokenSuffix;
   }
 
-  /** The chunk with the finish reason, the usage chunk when asked for, and `[DONE]`. */
-  end(finish: FinishReason, usage: OpenAiUsage): string {
+  private textWithLogprobs(text: string, logprobs: readonly LogprobContent[], index: number): string {
     const chat = this.meta.kind === "chat";
-    const choice = chat
-      ? `{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finish}"}`
-      : `{"index":0,"text":"","logprobs":null,"finish_reason":"${finish}"}`;
-    let out = sseData(`${this.base}"choices":[${choice}]${this.usageNull}}`);
-    if (this.meta.includeUsage) out += sseData(`${this.base}"choices":[],"usage":${JSON.stringify(usage)}}`);
+    let lp: string;
+    if (chat) {
+      lp = `{"content":${JSON.stringify(logprobs)},"refusal":null}`;
+    } else {
+      const offset = this.offsets[index] ?? 0;
+      const c = completionLogprobsOf(logprobs, offset);
+      this.offsets[index] = offset + c.tokens.reduce((n, t) => n + t.length, 0);
+      lp = JSON.stringify(c);
+    }
+    return this.prefix(index) + JSON.stringify(text) + `${chat ? "}" : ""},"logprobs":${lp},"finish_reason":null}]${this.usageNull}}\n\n`;
+  }
+
+  /** The chunk with one choice's finish reason. */
+  finish(finish: FinishReason, index = 0): string {
+    const choice = this.meta.kind === "chat"
+      ? `{"index":${index},"delta":{},"logprobs":null,"finish_reason":"${finish}"}`
+      : `{"index":${index},"text":"","logprobs":null,"finish_reason":"${finish}"}`;
+    return sseData(`${this.base}"choices":[${choice}]${this.usageNull}}`);
+  }
+
+  /** The usage chunk when asked for, and `[DONE]`. */
+  done(usage: OpenAiUsage): string {
+    const out = this.meta.includeUsage ? sseData(`${this.base}"choices":[],"usage":${JSON.stringify(usage)}}`) : "";
     return out + SSE_DONE;
+  }
+
+  /** The chunk with the finish reason, the usage chunk when asked for, and `[DONE]` (one choice). */
+  end(finish: FinishReason, usage: OpenAiUsage): string {
+    return this.finish(finish) + this.done(usage);
   }
 }
 
@@ -92,15 +124,36 @@ export function openAiStreamError(code: string, message: string): string {
   return sseData(JSON.stringify({ error: { message, type: "server_error", param: null, code } }));
 }
 
+/** One choice of a non-streamed response; `logprobs` undefined when the request asked for none. */
+export interface OpenAiChoice {
+  text: string;
+  finish: FinishReason;
+  logprobs: readonly LogprobContent[] | undefined;
+}
+
 /** The non-streamed response body. */
-export function openAiResponseBody(m: OpenAiResponseMeta, text: string, finish: FinishReason, usage: OpenAiUsage): Record<string, unknown> {
+export function openAiResponseBody(m: OpenAiResponseMeta, text: string, finish: FinishReason, usage: OpenAiUsage, logprobs?: readonly LogprobContent[]): Record<string, unknown> {
+  return openAiChoicesBody(m, [{ text, finish, logprobs }], usage);
+}
+
+/** The non-streamed response body of n choices, `index` their position. */
+export function openAiChoicesBody(m: OpenAiResponseMeta, choices: readonly OpenAiChoice[], usage: OpenAiUsage): Record<string, unknown> {
   const base = { id: m.id, created: m.created, model: m.model };
   if (m.kind === "chat") {
     return {
       ...base, object: "chat.completion",
-      choices: [{ index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: finish }],
+      choices: choices.map((c, index) => ({
+        index, message: { role: "assistant", content: c.text, refusal: null },
+        logprobs: c.logprobs === undefined ? null : { content: c.logprobs, refusal: null }, finish_reason: c.finish,
+      })),
       usage,
     };
   }
-  return { ...base, object: "text_completion", choices: [{ index: 0, text, logprobs: null, finish_reason: finish }], usage };
+  return {
+    ...base, object: "text_completion",
+    choices: choices.map((c, index) => ({
+      index, text: c.text, logprobs: c.logprobs === undefined ? null : completionLogprobsOf(c.logprobs, 0), finish_reason: c.finish,
+    })),
+    usage,
+  };
 }

@@ -23,7 +23,15 @@ export interface SamplingParams {
   grammar?: string;
   /** A JSON schema the output must follow (`{}` means any JSON object). */
   json_schema?: JsonObject;
+  /**
+   * Logprobs asked for: each token's, with this many likeliest alternatives (0..MAX_TOP_LOGPROBS).
+   * The OpenAI front door sets it from chat's `logprobs`/`top_logprobs` or completions' `logprobs`.
+   */
+  top_logprobs?: number;
 }
+
+/** OpenAI's ceiling for chat's `top_logprobs`. */
+export const MAX_TOP_LOGPROBS = 20;
 
 export const MAX_STOP_SEQUENCES = 16;
 
@@ -48,6 +56,8 @@ export function readSampling(o: JsonObject): SamplingParams {
   if (freq !== undefined) s.frequency_penalty = freq;
   const bias = readLogitBias(o.logit_bias);
   if (bias !== undefined) s.logit_bias = bias;
+  const topLogprobs = optionalInteger(o, "top_logprobs", 0, MAX_TOP_LOGPROBS);
+  if (topLogprobs !== undefined) s.top_logprobs = topLogprobs;
   const stop = readStop(o.stop);
   if (stop !== undefined) s.stop = stop;
   if (o.grammar !== undefined && o.grammar !== null) {

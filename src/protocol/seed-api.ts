@@ -1,3 +1,4 @@
+import { ServingError } from "./serving-error.js";
 import { readSampling, type SamplingParams } from "./sampling.js";
 import { optionalInteger, requireInteger, requireString, type JsonObject } from "./validate.js";
 import { MAX_PRIORITY, MAX_PROMPT_CHARS } from "./limits.js";
@@ -25,6 +26,10 @@ export function parseInferRequest(o: JsonObject, maxTokensLimit: number): InferR
   const max_tokens = requireInteger(o, "max_tokens", 1, maxTokensLimit);
   const sampling = readSampling(o);
   if (sampling.temperature === undefined) sampling.temperature = 0;
+  // The seed's token events have no place for them: refused rather than computed and dropped.
+  if (sampling.top_logprobs !== undefined) {
+    throw new ServingError("invalid_field", "'top_logprobs' is served by the OpenAI API (/v1/chat/completions, /v1/completions), not /infer", { param: "top_logprobs" });
+  }
   const priority = optionalInteger(o, "priority", -MAX_PRIORITY, MAX_PRIORITY);
   return { prompt, model, max_tokens, sampling, ...(priority !== undefined ? { priority } : {}) };
 }

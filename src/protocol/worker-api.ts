@@ -3,6 +3,7 @@ import { readChatMessages, type ChatMessage } from "./chat.js";
 import type { CacheNotice } from "./cache-notice.js";
 import { MAX_PROMPT_CHARS, MAX_TOKENS_CEILING } from "./limits.js";
 import { readSampling, type SamplingParams } from "./sampling.js";
+import type { LogprobContent } from "./token-logprobs.js";
 import { optionalInteger, requireSessionId, optionalString, type JsonObject } from "./validate.js";
 
 /** The worker's HTTP contract (seed: /worker/prefill, /worker/decode, /worker/health), plus added fields. */
@@ -51,6 +52,8 @@ export type StopReason = "length" | "stop" | "cancelled" | "error";
 export interface DecodeTokenEvent {
   token: string;
   seq: number;
+  /** Added: when the sampling asked for `top_logprobs`, this token's entry (token-logprobs.ts). */
+  logprobs?: LogprobContent[];
 }
 
 export interface DecodeFinalEvent {

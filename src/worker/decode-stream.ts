@@ -10,6 +10,7 @@ import type { DecodeFinalEvent, StopReason } from "../protocol/worker-api.js";
 import { sseData } from "../protocol/sse.js";
 import type { Session } from "./session.js";
 import { StopMatcher } from "./stop-matcher.js";
+import { logprobContentOf } from "./logprob-entry.js";
 
 /**
  * The decode pump of one session: the engine produces tokens into a bounded channel (32 by
@@ -72,7 +73,9 @@ export async function streamDecode(o: DecodeStreamOptions): Promise<DecodeOutcom
           stopped = step.stop;
         }
         session.outputText += text;
-        if (!(await channel.push(`{"token":${JSON.stringify(text)},"seq":${seq}}`))) break;
+        // A token's logprobs ride on its own event, even when its text is held back (stop strings).
+        const lp = tok.logprobs === undefined ? "" : `,"logprobs":[${JSON.stringify(logprobContentOf(tok.logprobs))}]`;
+        if (!(await channel.push(`{"token":${JSON.stringify(text)},"seq":${seq}${lp}}`))) break;
         if (signal.aborted || stopped) break;
       }
     } catch (err) {

@@ -191,6 +191,60 @@ describe("the native engine", { skip }, () => {
     );
   });
 
+  it("copies a prompt's KV from another sequence that holds it, and generates exactly what a fresh evaluation does", async () => {
+    const prompt = PROMPTS[1]!;
+    const tokens = native.tokenize(prompt);
+    const donor = native.sequences[0]!;
+    await donor.prefill(tokens, new AbortController().signal);
+    const donorRun = donor.generate({ sampling: GREEDY, maxTokens: 100, signal: new AbortController().signal })[Symbol.asyncIterator]();
+    await donorRun.next(); // the donor is generating while the others copy from it
+    const copied = await native.sequences[2]!.prefill(tokens, new AbortController().signal);
+    assert.deepEqual(copied, { evaluated: 1, reused: tokens.length - 1 });
+    const run = await collect(native.sequences[2]!.generate({ sampling: GREEDY, maxTokens: 100, signal: new AbortController().signal }));
+    assert.deepEqual(run.ids, expected.get(prompt)!.ids);
+    // A longer prompt with the same beginning evaluates only what follows the shared tokens.
+    const longer = native.tokenize(`${prompt}, Tom went to the park with his dog and his friend`);
+    // The donors hold their prompt and what they generated since; the longest match counts.
+    const commonWith = (held: readonly number[]) => {
+      let k = 0;
+      while (k < held.length && k + 1 < longer.length && longer[k] === held[k]) k++;
+      return k;
+    };
+    const common = Math.max(commonWith(native.sequences[0]!.heldTokens()), commonWith(native.sequences[2]!.heldTokens()));
+    assert.ok(common >= tokens.length - 1);
+    const extended = await native.sequences[3]!.prefill(longer, new AbortController().signal);
+    assert.equal(extended.reused, common);
+    const fresh = await collect(native.sequences[3]!.generate({ sampling: GREEDY, maxTokens: 30, signal: new AbortController().signal }));
+    await donorRun.return!();
+    for (const i of [0, 2, 3]) await native.sequences[i]!.clear();
+    const alone = await reference.sequences[0]!.prefill(longer, new AbortController().signal).then(() =>
+      collect(reference.sequences[0]!.generate({ sampling: GREEDY, maxTokens: 30, signal: new AbortController().signal })));
+    await reference.sequences[0]!.clear();
+    assert.deepEqual(fresh.ids, alone.ids);
+  });
+
+  it("reports logprobs without changing what is sampled: greedy picks the top entry, penalties and seeds sample the same", async () => {
+    const seq = native.sequences[1]!;
+    const greedy = await generate(native, seq, PROMPTS[2]!, 20, { temperature: 0, top_logprobs: 3 });
+    assert.deepEqual(greedy.ids, expected.get(PROMPTS[2]!)!.ids.slice(0, 20));
+    const sampled: SamplingParams = { temperature: 0.9, seed: 5, presence_penalty: 1, frequency_penalty: 0.5, repeat_penalty: 1.2 };
+    const plain = await generate(native, seq, PROMPTS[3]!, 30, sampled);
+    await seq.prefill(native.tokenize(PROMPTS[3]!), new AbortController().signal);
+    const tokens: GeneratedToken[] = [];
+    for await (const t of seq.generate({ sampling: { ...sampled, top_logprobs: 4 }, maxTokens: 30, signal: new AbortController().signal })) tokens.push(t);
+    await seq.clear();
+    assert.deepEqual(tokens.map((t) => t.id), plain.ids);
+    for (const t of tokens) {
+      const lp = t.logprobs!;
+      assert.equal(lp.id, t.id);
+      assert.equal(lp.top.length, 4);
+      assert.ok(lp.logprob <= 0);
+      for (let i = 1; i < lp.top.length; i++) assert.ok(lp.top[i - 1]!.logprob >= lp.top[i]!.logprob);
+      const own = lp.top.find((e) => e.id === t.id);
+      if (own !== undefined) assert.ok(Math.abs(own.logprob - lp.logprob) < 1e-5);
+    }
+  });
+
   it("samples reproducibly with a seed and honours logit bias", async () => {
     const s: SamplingParams = { temperature: 0.9, seed: 1234, top_k: 20 };
     const a = await generate(native, native.sequences[0]!, PROMPTS[0]!, 40, s);

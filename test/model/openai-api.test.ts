@@ -251,7 +251,7 @@ describe("the OpenAI API with the openai client", { skip }, () => {
   it("answers bad parameters with BadRequestError naming the parameter", async () => {
     const msgs = [{ role: "user" as const, content: "hi" }];
     const cases: [string, () => Promise<unknown>, string][] = [
-      ["n: 2", () => client.chat.completions.create({ model: STORIES, messages: msgs, n: 2 }), "n"],
+      ["n: 5, beyond PARALLEL", () => client.chat.completions.create({ model: STORIES, messages: msgs, n: 5 }), "n"],
       ["temperature: 9", () => client.chat.completions.create({ model: STORIES, messages: msgs, temperature: 9 }), "temperature"],
       ["empty messages", () => client.chat.completions.create({ model: STORIES, messages: [] }), "messages"],
       ["a tool role", () => client.chat.completions.create({ model: STORIES, messages: [{ role: "tool", content: "x", tool_call_id: "1" }] }), "messages[0].role"],
@@ -263,7 +263,7 @@ describe("the OpenAI API with the openai client", { skip }, () => {
         response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "object", properties: { a: { type: "string", pattern: "^(?=a)a" } } } } },
       }), "response_format.json_schema.schema"],
       ["a grammar that does not compile", () => client.completions.create({ model: STORIES, prompt: "hi", grammar: "root ::= (" } as never), "grammar"],
-      ["logprobs", () => client.completions.create({ model: STORIES, prompt: "hi", logprobs: 2 }), "logprobs"],
+      ["logprobs: 6", () => client.completions.create({ model: STORIES, prompt: "hi", logprobs: 6 }), "logprobs"],
     ];
     for (const [name, call, param] of cases) {
       const err = await call().then(() => assert.fail(`${name}: expected 400`), (e: unknown) => e);

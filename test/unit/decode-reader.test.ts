@@ -14,6 +14,18 @@ function warnings(): { log: Logger; seen: string[] } {
 const token = (text: string, seq: number) => `data: {"token":${JSON.stringify(text)},"seq":${seq}}\n\n`;
 
 describe("the decode reader", () => {
+  it("hands a token's logprob entries with it, and none with a token that carries none", () => {
+    const { log, seen } = warnings();
+    const r = new DecodeReader(log);
+    const entry = { token: "a", logprob: -0.25, bytes: [97], top_logprobs: [{ token: "a", logprob: -0.25, bytes: [97] }] };
+    r.push(`data: ${JSON.stringify({ token: "a", seq: 0, logprobs: [entry] })}\n\n` + token("b", 1));
+    assert.equal(r.next(), "a");
+    assert.deepEqual(r.tokenLogprobs, [entry]);
+    assert.equal(r.next(), "b");
+    assert.equal(r.tokenLogprobs, undefined);
+    assert.deepEqual(seen, []);
+  });
+
   it("reads tokens as text, the end as an event, across chunk boundaries inside a character", () => {
     const { log, seen } = warnings();
     const r = new DecodeReader(log);

@@ -19,6 +19,8 @@ describe("a request's sampling as the native sampler takes it", () => {
     },
     { name: "a negative seed wraps to 32 bits", input: { seed: -1 }, expected: { ...defaults, seed: 4294967295 } },
     { name: "a large seed keeps its low 32 bits", input: { seed: 2 ** 32 + 7 }, expected: { ...defaults, seed: 7 } },
+    { name: "top_logprobs asks the sampler for logprobs", input: { top_logprobs: 5 }, expected: { ...defaults, topLogprobs: 5 } },
+    { name: "top_logprobs 0 still asks for the chosen token's", input: { top_logprobs: 0 }, expected: { ...defaults, topLogprobs: 0 } },
     { name: "a grammar is passed as GBNF", input: { grammar: "root ::= \"a\"" }, grammar: "root ::= \"a\"", expected: { ...defaults, grammar: "root ::= \"a\"" } },
   ];
   for (const c of cases) {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { ServingError } from "../../src/protocol/serving-error.js";
 import { parseDecodeEvent } from "../../src/protocol/decode-event.js";
 import { parseChatRequest, parseCompletionRequest } from "../../src/protocol/openai-api.js";
-import { OpenAiChunks, finishReasonOf, openAiResponseBody, openAiStreamError, usageOf } from "../../src/protocol/openai-stream.js";
+import { OpenAiChunks, finishReasonOf, openAiChoicesBody, openAiResponseBody, openAiStreamError, usageOf } from "../../src/protocol/openai-stream.js";
 import { parsePrefillRequest } from "../../src/protocol/worker-api.js";
 
 const LIMIT = 100_000;
@@ -27,7 +27,7 @@ describe("OpenAI requests", () => {
     assert.deepEqual(r, {
       kind: "chat", model: "m", prompt: undefined,
       messages: [{ role: "system", content: "be brief" }, { role: "user", content: "hi" }],
-      maxTokens: undefined, maxTokensParam: "max_tokens", sampling: { temperature: 1 }, stream: false, includeUsage: false, user: undefined,
+      maxTokens: undefined, maxTokensParam: "max_tokens", sampling: { temperature: 1 }, stream: false, includeUsage: false, user: undefined, n: 1,
     });
   });
 
@@ -71,8 +71,10 @@ describe("OpenAI requests", () => {
     ["an unknown role", () => chat({ messages: [{ role: "user", content: "a" }, { role: "tool", content: "x" }] }), "messages[1].role"],
     ["non-text content", () => chat({ messages: [{ role: "user", content: [{ type: "image_url", image_url: {} }] }] }), "messages[0].content[0]"],
     ["numeric content", () => chat({ messages: [{ role: "user", content: 5 }] }), "messages[0].content"],
-    ["n = 2", () => chat({ n: 2 }), "n"],
+    ["n = 9 (above the default MAX_CHOICES of 8)", () => chat({ n: 9 }), "n"],
+    ["n = 3 above a MAX_CHOICES of 2", () => parseChatRequest({ model: "m", messages: [{ role: "user", content: "hi" }], n: 3 }, LIMIT, 2), "n"],
     ["n = 0", () => chat({ n: 0 }), "n"],
+    ["n = 1.5", () => chat({ n: 1.5 }), "n"],
     ["temperature 3", () => chat({ temperature: 3 }), "temperature"],
     ["top_p as text", () => chat({ top_p: "high" }), "top_p"],
     ["max_tokens 0", () => chat({ max_tokens: 0 }), "max_tokens"],
@@ -91,7 +93,10 @@ describe("OpenAI requests", () => {
     ["response_format with a grammar", () => chat({ grammar: "root ::= \"a\"", response_format: { type: "json_object" } }), "response_format"],
     ["tools", () => chat({ tools: [{ type: "function", function: { name: "f" } }] }), "tools"],
     ["tool_choice required", () => chat({ tool_choice: "required" }), "tool_choice"],
-    ["chat logprobs", () => chat({ logprobs: true }), "logprobs"],
+    ["chat logprobs as a number", () => chat({ logprobs: 1 }), "logprobs"],
+    ["top_logprobs without logprobs", () => chat({ top_logprobs: 2 }), "top_logprobs"],
+    ["top_logprobs of 21", () => chat({ logprobs: true, top_logprobs: 21 }), "top_logprobs"],
+    ["top_logprobs of -1", () => chat({ logprobs: true, top_logprobs: -1 }), "top_logprobs"],
     ["a user that is not a string", () => chat({ user: 5 }), "user"],
     ["a priority that is not an integer", () => chat({ priority: "high" }), "priority"],
     ["a missing prompt", () => parseCompletionRequest({ model: "m" }, LIMIT), "prompt"],
@@ -99,11 +104,29 @@ describe("OpenAI requests", () => {
     ["a token-id prompt", () => completion({ prompt: [1, 2, 3] }), "prompt"],
     ["a batch of prompts", () => completion({ prompt: ["a", "b"] }), "prompt"],
     ["echo", () => completion({ echo: true }), "echo"],
-    ["completion logprobs", () => completion({ logprobs: 3 }), "logprobs"],
+    ["completion logprobs of 6", () => completion({ logprobs: 6 }), "logprobs"],
+    ["completion logprobs as true", () => completion({ logprobs: true }), "logprobs"],
     ["best_of 2", () => completion({ best_of: 2 }), "best_of"],
     ["a suffix", () => completion({ suffix: "end" }), "suffix"],
   ];
   for (const [name, fn, param] of refusals) it(`refuses ${name}, naming '${param}'`, () => assert.equal(paramOf(fn), param));
+
+  it("reads logprobs: chat's logprobs and top_logprobs, completions' count, as top_logprobs", () => {
+    assert.equal(chat({}).sampling.top_logprobs, undefined);
+    assert.equal(chat({ logprobs: false }).sampling.top_logprobs, undefined);
+    assert.equal(chat({ logprobs: true }).sampling.top_logprobs, 0);
+    assert.equal(chat({ logprobs: true, top_logprobs: 20 }).sampling.top_logprobs, 20);
+    assert.equal(completion({}).sampling.top_logprobs, undefined);
+    assert.equal(completion({ logprobs: 0 }).sampling.top_logprobs, 0);
+    assert.equal(completion({ logprobs: 5 }).sampling.top_logprobs, 5);
+    assert.equal(completion({ top_logprobs: 3 }).sampling.top_logprobs, undefined, "not a completions parameter");
+  });
+
+  it("reads n, 1 by default", () => {
+    assert.equal(chat({}).n, 1);
+    assert.equal(chat({ n: 8 }).n, 8);
+    assert.equal(completion({ n: 3 }).n, 3);
+  });
 
   it("takes vLLM's priority for the admission queue", () => {
     assert.equal(chat({ priority: 7 }).priority, 7);
@@ -152,6 +175,52 @@ describe("OpenAI response bytes", () => {
     const body = openAiResponseBody({ ...meta, kind: "completion" }, "hi", "length", usageOf(2, 1, 0));
     assert.equal(body.object, "text_completion");
     assert.deepEqual(body.choices, [{ index: 0, text: "hi", logprobs: null, finish_reason: "length" }]);
+  });
+
+  const entry = (token: string, logprob: number, top: [string, number][]) => ({
+    token, logprob, bytes: [...Buffer.from(token)], top_logprobs: top.map(([t, l]) => ({ token: t, logprob: l, bytes: [...Buffer.from(t)] })),
+  });
+
+  it("streams a chat chunk per choice index, with logprobs in OpenAI's content shape", () => {
+    const c = new OpenAiChunks({ ...meta, includeUsage: false });
+    const head = '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"m",';
+    const e = entry("hé", -0.5, [["hé", -0.5], ["a", -1.25]]);
+    assert.equal(c.role(2), `data: ${head}"choices":[{"index":2,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n`);
+    assert.equal(
+      c.text(["hé"], [e], 2),
+      `data: ${head}"choices":[{"index":2,"delta":{"content":"hé"},"logprobs":{"content":[{"token":"hé","logprob":-0.5,"bytes":[104,195,169],` +
+        `"top_logprobs":[{"token":"hé","logprob":-0.5,"bytes":[104,195,169]},{"token":"a","logprob":-1.25,"bytes":[97]}]}],"refusal":null},"finish_reason":null}]}\n\n`,
+    );
+    // A token whose text is still held back (a stop string may begin) still sends its logprobs.
+    assert.notEqual(c.text([""], [e], 0), "");
+    assert.equal(c.finish("stop", 1), `data: ${head}"choices":[{"index":1,"delta":{},"logprobs":null,"finish_reason":"stop"}]}\n\n`);
+    assert.equal(c.done(usageOf(1, 1, 0)), "data: [DONE]\n\n");
+  });
+
+  it("streams completion logprobs in the legacy shape, text offsets running on per choice", () => {
+    const c = new OpenAiChunks({ ...meta, kind: "completion", id: "cmpl-1", includeUsage: false });
+    const first = JSON.parse(c.text(["ab"], [entry("a", -1, [["a", -1]]), entry("b", -2, [["c", -0.5], ["b", -2]])], 1).slice(6));
+    assert.deepEqual(first.choices[0].logprobs, {
+      tokens: ["a", "b"], token_logprobs: [-1, -2], top_logprobs: [{ a: -1 }, { c: -0.5, b: -2 }], text_offset: [0, 1],
+    });
+    const next = JSON.parse(c.text(["cd"], [entry("cd", -3, [])], 1).slice(6));
+    assert.deepEqual(next.choices[0].logprobs.text_offset, [2]);
+    const other = JSON.parse(c.text(["x"], [entry("x", -3, [])], 0).slice(6));
+    assert.deepEqual(other.choices[0].logprobs.text_offset, [0]);
+  });
+
+  it("answers n choices and their logprobs in one body", () => {
+    const e = entry("a", -0.25, []);
+    const body = openAiChoicesBody(meta, [
+      { text: "a", finish: "stop", logprobs: [e] },
+      { text: "b", finish: "length", logprobs: [] },
+    ], usageOf(2, 2, 0));
+    assert.deepEqual(body.choices, [
+      { index: 0, message: { role: "assistant", content: "a", refusal: null }, logprobs: { content: [e], refusal: null }, finish_reason: "stop" },
+      { index: 1, message: { role: "assistant", content: "b", refusal: null }, logprobs: { content: [], refusal: null }, finish_reason: "length" },
+    ]);
+    const legacy = openAiChoicesBody({ ...meta, kind: "completion" }, [{ text: "a", finish: "stop", logprobs: [e] }], usageOf(2, 1, 0));
+    assert.deepEqual(legacy.choices, [{ index: 0, text: "a", logprobs: { tokens: ["a"], token_logprobs: [-0.25], top_logprobs: [{}], text_offset: [0] }, finish_reason: "stop" }]);
   });
 
   it("maps the worker's reasons and frames errors", () => {

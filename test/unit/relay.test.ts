@@ -10,7 +10,7 @@ import { SseReader } from "../../src/protocol/sse.js";
 
 const log = createLogger("test", "silent");
 const format: StreamFormat = {
-  tokens: (t) => t.map((x) => `[${x}]`).join(""),
+  tokens: (t, lp) => t.map((x) => `[${x}]`).join("") + (lp.length > 0 ? `{${lp.map((e) => `${e.token}:${e.logprob}`).join(",")}}` : ""),
   end: (f) => `<end ${f.reason} ${f.completionTokens}>`,
   error: (code) => `<error ${code}>`,
 };
@@ -70,6 +70,20 @@ describe("the relay", () => {
     assert.equal(result.termination, "complete");
     assert.equal(result.tokens, texts.length);
     assert.equal(body, texts.map((t) => `[${t}]`).join("") + `<end length ${texts.length}>`);
+  });
+
+  it("hands every token's logprobs to the format once, in order, a token with held-back text included", async () => {
+    const entry = (token: string, logprob: number) => ({ token, logprob, bytes: [...Buffer.from(token)], top_logprobs: [] });
+    const events = [["a", "a", -1], ["", "b", -2], ["bc", "c", -0.5]] as const;
+    const wire = events.map(([text, token, lp], i) => `data: ${JSON.stringify({ token: text, seq: i, logprobs: [entry(token, lp)] })}\n\n`).join("") + finalEvent(3);
+    const upstream = new PassThrough();
+    const { body, result } = await run(upstream, () => {
+      upstream.end(wire);
+    });
+    assert.equal(result.termination, "complete");
+    const seen = [...body.matchAll(/\{([^}]*)\}/g)].flatMap((m) => m[1]!.split(","));
+    assert.deepEqual(seen, ["a:-1", "b:-2", "c:-0.5"]);
+    assert.equal(body.replace(/\{[^}]*\}/g, "").replace(/<end[^>]*>/, "").replaceAll("[", "").replaceAll("]", ""), "abc");
   });
 
   it("parses at most the buffer's worth per turn, pausing the worker, and loses nothing", async () => {

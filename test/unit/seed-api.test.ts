@@ -37,6 +37,7 @@ describe("seed infer request", () => {
     ["logit_bias with a bad key", { prompt: "p", model: "m", max_tokens: 5, logit_bias: { x: 1 } }, "invalid_field", "logit_bias"],
     ["a fractional priority", { prompt: "p", model: "m", max_tokens: 5, priority: 1.5 }, "invalid_field", "priority"],
     ["a priority out of range", { prompt: "p", model: "m", max_tokens: 5, priority: 2_000_000 }, "invalid_field", "priority"],
+    ["top_logprobs (the OpenAI API's)", { prompt: "p", model: "m", max_tokens: 5, top_logprobs: 2 }, "invalid_field", "top_logprobs"],
   ];
   for (const [name, body, code, param] of bad) {
     it(`refuses ${name} with ${code} naming '${param}'`, () => {
@@ -58,6 +59,9 @@ describe("worker requests", () => {
       session_id: id, prompt: "p", model: "m", max_tokens: 3, sampling: {},
     });
     assert.deepEqual(parseDecodeRequest({ session_id: id }), { session_id: id, max_tokens: undefined });
+    // The coordinator asks a worker for logprobs in the sampling object, 0..20 alternatives.
+    assert.equal(parsePrefillRequest({ session_id: id, prompt: "p", sampling: { top_logprobs: 20 } }).sampling.top_logprobs, 20);
+    assert.throws(() => parsePrefillRequest({ session_id: id, prompt: "p", sampling: { top_logprobs: 21 } }), (e: unknown) => e instanceof ServingError && e.param === "top_logprobs");
   });
 
   it("refuses unsafe session ids", () => {

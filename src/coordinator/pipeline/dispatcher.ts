@@ -149,9 +149,12 @@ export class Dispatcher {
 
   /** The profile's decision over the current snapshot, for a request (its conversation, prompt match). */
   decide(job: InferenceJob, p: Pick<DispatchPlan, "model" | "tokens" | "exclude" | "prefix" | "sequence">): Decision {
+    const snapshot = candidatesOf(this.d.table, this.d.tracker, this.d.clock.now());
+    const pin = job.pinWorker;
+    const exclude = pin === undefined ? p.exclude : new Set([...p.exclude, ...snapshot.filter((c) => c.id !== pin).map((c) => c.id)]);
     return schedule(
-      this.d.profile, candidatesOf(this.d.table, this.d.tracker, this.d.clock.now()),
-      { model: p.model, tokens: p.tokens, exclude: p.exclude, affinityKey: job.conversationId, prefix: p.prefix },
+      this.d.profile, snapshot,
+      { model: p.model, tokens: p.tokens, exclude, affinityKey: job.conversationId, prefix: p.prefix },
       { nowMs: this.d.clock.now(), rng: this.d.rng, sequence: p.sequence },
     );
   }

@@ -36,6 +36,11 @@ export interface InferenceJob {
   anyNameWhenSingleModel: boolean;
   /** The client's W3C `traceparent` header, if any. */
   traceparent?: string;
+  /**
+   * Only this worker may serve the request (OpenAI's `n`: the choices after the first go where the
+   * first one's prompt KV is, which the worker copies instead of evaluating the prompt again).
+   */
+  pinWorker?: string;
 }
 
 export interface StartedInference {

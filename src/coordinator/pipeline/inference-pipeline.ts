@@ -272,7 +272,8 @@ export class InferencePipeline {
       cancel: (w) => void this.d.client.cancel(w.workerUrl, w.sessionId, job.requestId),
       workerDied: (id) => this.poison.workerDied(job, plan.crashes, id),
       continueOn: (relayed, remaining, signal) =>
-        this.dispatcher.dispatch({ ...job, maxTokens: remaining, signal }, tel, {
+        // A continuation may go anywhere: the KV the pin was for is on the failed worker.
+        this.dispatcher.dispatch({ ...job, maxTokens: remaining, signal, pinWorker: undefined }, tel, {
           model: plan.model, tokens: plan.tokens, promptBytes: plan.promptBytes + Buffer.byteLength(relayed.text), exclude, lease: first.lease,
           continuation: relayed.text, attempts: config.prefillRetries + 1,
           prefix: this.d.index.match(canonicalText(inputOf(job, relayed.text))), sequence: plan.sequence, queuedMs: 0, firstDecision: undefined,

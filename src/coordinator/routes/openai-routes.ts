@@ -9,9 +9,11 @@ import {
 } from "../../protocol/openai-stream.js";
 import type { JsonObject } from "../../protocol/validate.js";
 import { httpStatusOf, isErrorCode } from "../../protocol/error-mapping.js";
-import type { InferencePipeline } from "../pipeline/inference-pipeline.js";
+import type { InferenceJob, InferencePipeline } from "../pipeline/inference-pipeline.js";
 import type { StreamFormat } from "../stream/relay.js";
-import { throughFrontDoor } from "./front-door.js";
+import { queueComments, throughFrontDoor, traceparentOf, type FrontDoor } from "./front-door.js";
+import { serveChoices } from "./openai-choices.js";
+import { priorityOf } from "./request-priority.js";
 import { SESSION_HEADER, conversationIdOf } from "./session-header.js";
 import type { WorkerTable } from "../fleet/worker-table.js";
 import { clientPreflight, type PreflightDeps } from "./client-preflight.js";
@@ -53,17 +55,17 @@ export function registerOpenAiRoutes(server: HttpServer, d: OpenAiRoutesDeps): v
   // Rate and in-flight caps before the body is read (client-preflight.ts).
   server.route("POST", "/v1/completions", async (ctx) => {
     clientPreflight(ctx, d.preflight);
-    await serve(ctx, d, parseCompletionRequest(await ctx.readJson(), d.config.maxTokensLimit));
+    await serve(ctx, d, parseCompletionRequest(await ctx.readJson(), d.config.maxTokensLimit, d.config.maxChoices));
   }, "openai");
   server.route("POST", "/v1/chat/completions", async (ctx) => {
     clientPreflight(ctx, d.preflight);
-    await serve(ctx, d, parseChatRequest(await ctx.readJson(), d.config.maxTokensLimit));
+    await serve(ctx, d, parseChatRequest(await ctx.readJson(), d.config.maxTokensLimit, d.config.maxChoices));
   }, "openai");
 }
 
 async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest): Promise<void> {
   const conversationId = conversationIdOf(ctx);
-  const door = {
+  const door: FrontDoor = {
     ctx, pipeline: d.pipeline, bodyPriority: req.priority, streaming: req.stream, streamError: openAiStreamError,
     refusal: (err: unknown) => inOpenAiTerms(err, req),
     job: {
@@ -73,6 +75,10 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
       unknownModel: "model_not_found" as const, anyNameWhenSingleModel: false,
     },
   };
+  if (req.n > 1) {
+    await serveChoicesRequest(ctx, d, req, door.job);
+    return;
+  }
   await throughFrontDoor(door, async ({ started, log, headers: routeHeaders, startStream }) => {
     const meta: OpenAiResponseMeta = {
       kind: req.kind,
@@ -87,7 +93,7 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
     if (req.stream) {
       const chunks = new OpenAiChunks(meta);
       const format: StreamFormat = {
-        tokens: (texts) => chunks.text(texts),
+        tokens: (texts, logprobs) => chunks.text(texts, logprobs),
         end: (f) => chunks.end(finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached)),
         error: openAiStreamError,
       };
@@ -107,8 +113,32 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
       throw new ServingError("worker_failed", `the worker failed while generating: ${result.error!.message}`);
     }
     const f = result.final!;
-    sendJson(ctx.res, 200, openAiResponseBody(meta, result.text, finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached)), headers);
+    const logprobs = req.sampling.top_logprobs !== undefined ? result.logprobs : undefined;
+    sendJson(ctx.res, 200, openAiResponseBody(meta, result.text, finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached), logprobs), headers);
   });
+}
+
+/**
+ * OpenAI's `n` > 1 (openai-choices.ts): n sessions, so the front door's one lease does not fit;
+ * the same client-gone abort, priority, queue comments and trace as the door's are set here.
+ */
+async function serveChoicesRequest(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest, parsed: FrontDoor["job"]): Promise<void> {
+  const clientGone = new AbortController();
+  const onClose = () => {
+    if (!ctx.res.writableFinished) clientGone.abort();
+  };
+  ctx.res.on("close", onClose);
+  const job: InferenceJob = {
+    ...parsed, requestId: ctx.requestId, log: ctx.log, signal: clientGone.signal, clientId: ctx.clientId,
+    priority: priorityOf(ctx, req.priority),
+    ...(req.stream ? { onQueued: queueComments(ctx.res) } : {}),
+    traceparent: traceparentOf(ctx),
+  };
+  try {
+    await serveChoices(ctx, d, req, job);
+  } finally {
+    ctx.res.off("close", onClose);
+  }
 }
 
 /**
@@ -116,7 +146,7 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
  * (`json_schema` → `response_format`, a chat's `prompt` → `messages`, `max_tokens` → the field
  * the client sent).
  */
-function inOpenAiTerms(err: unknown, req: OpenAiRequest): unknown {
+export function inOpenAiTerms(err: unknown, req: OpenAiRequest): unknown {
   if (!(err instanceof ServingError) || err.param === undefined) return err;
   const names: JsonObject = {
     json_schema: "response_format",

@@ -2,6 +2,7 @@ import { StringDecoder } from "node:string_decoder";
 import type { Logger } from "../../common/logger.js";
 import { parseDecodeEvent, type DecodeEvent } from "../../protocol/decode-event.js";
 import { SseReader } from "../../protocol/sse.js";
+import type { LogprobContent } from "../../protocol/token-logprobs.js";
 import { fastTokenText, type TokenSeqSlot } from "../../protocol/worker-token-event.js";
 
 /**
@@ -12,6 +13,7 @@ import { fastTokenText, type TokenSeqSlot } from "../../protocol/worker-token-ev
  * A token comes back as its text alone (a string: no object per token on the hot path); the end
  * and an error as their DecodeEvent. Anything else (not JSON, no token) is logged and skipped; a
  * token whose `seq` is not the next one is logged as a gap and relayed all the same.
+ * A token's logprob entries (when the request asked for them) are `tokenLogprobs` after it is read.
  */
 export type ReadEvent = string | Exclude<DecodeEvent, { kind: "token" }>;
 
@@ -20,6 +22,8 @@ export class DecodeReader {
   private decoder = new StringDecoder("utf8");
   private expectedSeq = 0;
   private readonly slot: TokenSeqSlot = { seq: 0 };
+  /** The logprob entries of the token `next()` returned last (undefined when it carried none). */
+  tokenLogprobs: LogprobContent[] | undefined;
 
   constructor(private readonly log: Logger) {}
 
@@ -35,6 +39,8 @@ export class DecodeReader {
       if (data === undefined) return undefined;
       const fast = fastTokenText(data, this.slot);
       if (fast !== undefined) {
+        // An event with logprobs never takes the fast path (it has a field after `seq`).
+        this.tokenLogprobs = undefined;
         this.sequenced(this.slot.seq);
         return fast;
       }
@@ -45,6 +51,7 @@ export class DecodeReader {
       }
       if (e.kind !== "token") return e;
       this.sequenced(e.seq);
+      this.tokenLogprobs = e.logprobs;
       return e.text;
     }
   }

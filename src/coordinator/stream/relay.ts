@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import type { Logger } from "../../common/logger.js";
+import type { LogprobContent } from "../../protocol/token-logprobs.js";
 import { DecodeReader } from "./decode-reader.js";
 import { FlushBatch } from "./flush-batch.js";
 import { WorkerStream, type WorkerFailure, type WorkerStreamOptions } from "./worker-stream.js";
@@ -31,7 +32,8 @@ export interface FinalInfo {
 
 /** How one API frames tokens, the end and an error on the wire. */
 export interface StreamFormat {
-  tokens(texts: readonly string[]): string;
+  /** `logprobs`: the entries of these tokens, when the request asked for them (else empty). */
+  tokens(texts: readonly string[], logprobs: readonly LogprobContent[]): string;
   end(final: FinalInfo): string;
   error(code: string, message: string): string;
 }
@@ -104,6 +106,8 @@ class Relay {
   private readonly worker: WorkerStream;
   private readonly flushes: FlushBatch;
   private buffer: string[] = [];
+  /** Logprob entries of the buffered tokens (only when the request asked for them). */
+  private logprobs: LogprobContent[] = [];
   /** Tokens received, from every worker of this stream. */
   private received = 0;
   /** Tokens received from earlier workers of this stream (their counts precede the current one's). */
@@ -159,6 +163,8 @@ class Relay {
       if (e === undefined) break;
       if (typeof e === "string") {
         this.take(e);
+        const lp = this.events.tokenLogprobs;
+        if (lp !== undefined) for (const l of lp) this.logprobs.push(l);
         continue;
       }
       if (e.kind === "error") return this.worker.fail({ code: e.code, message: e.message });
@@ -207,8 +213,9 @@ class Relay {
     if (this.state !== "writing") return;
     if (this.buffer.length === 0) return this.pump();
     const n = this.buffer.length;
-    const chunk = this.o.format.tokens(this.buffer);
+    const chunk = this.o.format.tokens(this.buffer, this.logprobs);
     this.buffer = [];
+    this.logprobs = [];
     const ok = this.o.res.write(chunk);
     if (this.written === 0) this.o.onFirstToken?.();
     this.written += n;
@@ -246,8 +253,9 @@ class Relay {
     res.off("close", this.onClientClose);
     if (termination === "complete" || termination === "worker_error") {
       const n = this.buffer.length;
-      let tail = n > 0 ? format.tokens(this.buffer) : "";
+      let tail = n > 0 || this.logprobs.length > 0 ? format.tokens(this.buffer, this.logprobs) : "";
       this.buffer = [];
+      this.logprobs = [];
       tail += termination === "complete" ? format.end(final!) : format.error(error!.code, error!.message);
       if (this.written === 0 && this.received > 0) this.o.onFirstToken?.();
       if (n > 0) this.o.onTokens?.(n);

@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import type { Logger } from "../../common/logger.js";
+import type { LogprobContent } from "../../protocol/token-logprobs.js";
 import { DecodeReader } from "./decode-reader.js";
 import type { FinalInfo } from "./relay.js";
 import { WorkerStream, type WorkerFailure, type WorkerStreamOptions } from "./worker-stream.js";
@@ -22,6 +23,8 @@ export interface CollectResult {
   tokens: number;
   final: FinalInfo | undefined;
   error: { code: string; message: string } | undefined;
+  /** Every token's logprob entry, in order, when the request asked for them. */
+  logprobs: LogprobContent[];
 }
 
 export interface CollectOptions {
@@ -45,6 +48,7 @@ export function collectStream(o: CollectOptions): Promise<CollectResult> {
   return new Promise<CollectResult>((resolve) => {
     const events = new DecodeReader(log);
     const parts: string[] = [];
+    const logprobs: LogprobContent[] = [];
     let chars = 0;
     let tokens = 0;
     let tokensBefore = 0;
@@ -56,7 +60,7 @@ export function collectStream(o: CollectOptions): Promise<CollectResult> {
       res.off("close", onClientClose);
       if (termination !== "complete") o.abortUpstream();
       worker.close(termination !== "complete");
-      resolve({ termination, failovers: worker.failovers, text: parts.join(""), tokens, final, error });
+      resolve({ termination, failovers: worker.failovers, text: parts.join(""), tokens, final, error, logprobs });
     };
 
     const worker: WorkerStream = new WorkerStream(o, {
@@ -68,6 +72,8 @@ export function collectStream(o: CollectOptions): Promise<CollectResult> {
             tokens++;
             parts.push(e);
             chars += e.length;
+            const lp = events.tokenLogprobs;
+            if (lp !== undefined) for (const l of lp) logprobs.push(l);
           } else if (e.kind === "end") {
             parts.push(e.text);
             return finish("complete", {
