@@ -3,7 +3,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { engineBenchDefaults, workerVsLlamaServer } from "../engine/engine-section.js";
+import { engineBenchDefaults, workerVsLlamaServer } from "../worker-vs-llama/engine-section.js";
 import { coordinatorOverhead } from "./coordinator-overhead.js";
 import { ensureNginx, nginxBinary, nginxVersion } from "./nginx-relay.js";
 import { overload } from "./overload.js";

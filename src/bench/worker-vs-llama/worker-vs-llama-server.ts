@@ -7,7 +7,7 @@ import { engineBenchDefaults, workerVsLlamaServer, type EngineBenchOptions } fro
  * (other models, stream counts, repetitions, worker environments). Prints the section's Markdown;
  * never writes docs/PERFORMANCE.md (`npm run bench:engine` does, through the suite).
  *
- *   node dist/src/bench/engine/worker-vs-llama-server.js [--with-llama-server]
+ *   node dist/src/bench/worker-vs-llama/worker-vs-llama-server.js [--with-llama-server]
  *     [--models stories260K,tiny15m,small110m] [--streams 1,4,8] [--reps 5] [--max-tokens 128]
  *     [--server-threads match|N] [--worker-env K=V,…] [--cache-dir DIR] [--json PATH]
  *

@@ -176,7 +176,7 @@ export async function workerVsLlamaServer(mode: SuiteMode, o: EngineBenchOptions
     ...(missed.length > 0 ? ["", MISS_NOTES] : []),
     "",
     "Regenerate: `npm run bench:engine` (this section alone; add `-- --with-llama-server` to build and run llama-server), " +
-      "or `node dist/src/bench/engine/worker-vs-llama-server.js --help` for other models, stream counts and repetitions.",
+      "or `node dist/src/bench/worker-vs-llama/worker-vs-llama-server.js --help` for other models, stream counts and repetitions.",
   ].join("\n");
   return { title: ENGINE_SECTION_TITLE, markdown, data: { options: o, worker: workerInfo, llamaServer: server ?? null, cells } };
 }
