@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { writeLlamaGguf } from "../../engine/gguf-writer.js";
 import { Target } from "../targets.js";
-import { startQuiet, track } from "./fleet.js";
+import { trackChild } from "../../common/process-harness.js";
+import { startQuiet } from "./fleet.js";
 import { table, verdict } from "./markdown.js";
 import { median } from "./measure.js";
 import type { SectionResult, SuiteMode } from "./suite-types.js";
@@ -36,7 +37,7 @@ async function tiny15m(): Promise<string> {
 
 function runDirect(model: string, threads: number, contextSize: number, prompts: string[], maxTokens: number): Promise<{ tokens: number; wallMs: number }> {
   return new Promise((resolve, reject) => {
-    const child = track(spawn(process.execPath, [DIRECT, JSON.stringify({ model, threads, contextSize, prompts, maxTokens })], {
+    const child = trackChild(spawn(process.execPath, [DIRECT, JSON.stringify({ model, threads, contextSize, prompts, maxTokens })], {
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", UV_THREADPOOL_SIZE: "1" }, stdio: ["ignore", "pipe", "pipe"],
     }));
     let out = "";
