@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { engineBenchDefaults, workerVsLlamaServer, type EngineBenchOptions } from "./engine-section.js";
 
 /**
@@ -16,47 +17,43 @@ import { engineBenchDefaults, workerVsLlamaServer, type EngineBenchOptions } fro
 const USAGE = `usage: worker-vs-llama-server [--with-llama-server] [--models a,b] [--streams 1,4,8] [--reps N]
   [--max-tokens N] [--server-threads match|N] [--worker-env K=V,...] [--cache-dir DIR] [--json PATH]`;
 
-function parseArgs(argv: string[]): { opts: EngineBenchOptions; json: string | undefined } {
-  const o = engineBenchDefaults(false);
-  let json: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    const ints = (v: string) => v.split(",").map((x) => {
-      const n = Number(x);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: '${x}' is not a positive integer`);
-      return n;
-    });
-    if (flag === "--help" || flag === "-h") {
-      process.stdout.write(`${USAGE}\n`);
-      process.exit(0);
-    } else if (flag === "--with-llama-server" || flag === "--build-llama-server") o.withServer = true;
-    else if (flag === "--models") o.models = value().split(",");
-    else if (flag === "--streams") o.streams = ints(value());
-    else if (flag === "--reps") o.reps = ints(value())[0]!;
-    else if (flag === "--max-tokens") o.maxTokens = ints(value())[0]!;
-    else if (flag === "--server-threads") {
-      const v = value();
-      o.serverThreads = v === "match" ? "match" : ints(v)[0]!;
-    } else if (flag === "--worker-env") {
-      for (const kv of value().split(",")) {
-        const eq = kv.indexOf("=");
-        if (eq < 1) throw new Error(`--worker-env: '${kv}' is not KEY=VALUE`);
-        o.workerEnv[kv.slice(0, eq)] = kv.slice(eq + 1);
-      }
-    } else if (flag === "--json") json = resolve(value());
-    else if (flag === "--cache-dir") o.cacheDir = resolve(value());
-    else throw new Error(`unknown flag ${flag}\n${USAGE}`);
+function readArgs(argv: string[]): { opts: EngineBenchOptions; json: string | undefined } {
+  const { values: v } = parseArgs({
+    args: argv, strict: true,
+    options: {
+      help: { type: "boolean", short: "h" }, "with-llama-server": { type: "boolean" }, "build-llama-server": { type: "boolean" },
+      models: { type: "string" }, streams: { type: "string" }, reps: { type: "string" }, "max-tokens": { type: "string" },
+      "server-threads": { type: "string" }, "worker-env": { type: "string" }, json: { type: "string" }, "cache-dir": { type: "string" },
+    },
+  });
+  if (v.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
   }
-  return { opts: o, json };
+  const ints = (flag: string, s: string) => s.split(",").map((x) => {
+    const n = Number(x);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag}: '${x}' is not a positive integer`);
+    return n;
+  });
+  const o = engineBenchDefaults(false);
+  if (v["with-llama-server"] || v["build-llama-server"]) o.withServer = true;
+  if (v.models !== undefined) o.models = v.models.split(",");
+  if (v.streams !== undefined) o.streams = ints("streams", v.streams);
+  if (v.reps !== undefined) o.reps = ints("reps", v.reps)[0]!;
+  if (v["max-tokens"] !== undefined) o.maxTokens = ints("max-tokens", v["max-tokens"])[0]!;
+  const threads = v["server-threads"];
+  if (threads !== undefined) o.serverThreads = threads === "match" ? "match" : ints("server-threads", threads)[0]!;
+  for (const kv of v["worker-env"]?.split(",") ?? []) {
+    const eq = kv.indexOf("=");
+    if (eq < 1) throw new Error(`--worker-env: '${kv}' is not KEY=VALUE`);
+    o.workerEnv[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  if (v["cache-dir"] !== undefined) o.cacheDir = resolve(v["cache-dir"]);
+  return { opts: o, json: v.json === undefined ? undefined : resolve(v.json) };
 }
 
 async function main(): Promise<void> {
-  const { opts, json } = parseArgs(process.argv.slice(2));
+  const { opts, json } = readArgs(process.argv.slice(2));
   const r = await workerVsLlamaServer({ quick: false, log: (l) => process.stderr.write(`${l}\n`) }, opts);
   process.stdout.write(`## ${r.title}\n\n${r.markdown}\n`);
   const jsonPath = json ?? join(opts.cacheDir, "results", `worker-vs-llama-server-${Date.now()}.json`);
