@@ -54,27 +54,11 @@ export function registerScrapeMetric(
   def: { name: string; help: string; type: "counter" | "gauge"; read: ScrapeRead },
 ): void {
   const r = def.read;
-  const labelNames = typeof r === "function" ? [] : [...r.labelNames];
+  const base = { name: def.name, help: def.help, labelNames: typeof r === "function" ? [] : [...r.labelNames], registers: [registry] };
+  const samples = (): Iterable<Sample> => (typeof r === "function" ? [[NO_LABELS, r()]] : r.read());
   // collect() rebuilds the values from scratch: a label set that disappeared (a worker gone) goes.
-  if (def.type === "gauge") {
-    new Gauge({
-      name: def.name, help: def.help, labelNames, registers: [registry],
-      collect() {
-        this.reset();
-        if (typeof r === "function") this.set(r());
-        else for (const [labels, v] of r.read()) this.set(labels, v);
-      },
-    });
-  } else {
-    new Counter({
-      name: def.name, help: def.help, labelNames, registers: [registry],
-      collect() {
-        this.reset();
-        if (typeof r === "function") this.inc(r());
-        else for (const [labels, v] of r.read()) this.inc(labels, v);
-      },
-    });
-  }
+  if (def.type === "gauge") new Gauge({ ...base, collect() { this.reset(); for (const [l, v] of samples()) this.set(l, v); } });
+  else new Counter({ ...base, collect() { this.reset(); for (const [l, v] of samples()) this.inc(l, v); } });
 }
 
 /** A histogram over BucketHistograms (one per label set), rendered cumulatively as Prometheus wants. */
