@@ -5,8 +5,8 @@ import { SseParser } from "../protocol/sse.js";
  * The one HTTP client of every load the project drives (the bench targets, the engine bench's
  * streams, the soak's clients, the chaos suite's streams): a JSON POST whose socket timers are off
  * (the caller's AbortSignal bounds each request, so a slow stream is measured, not cut by undici),
- * an SSE reader that hands each event's `data` over with its arrival time, and the error code of a
- * refusal's body.
+ * an SSE reader that hands each event's `data` over with its arrival time, the error code of a
+ * refusal's body, and closed loops (each sends its next request when its last one ended).
  */
 export type HttpResponse = Dispatcher.ResponseData;
 
@@ -51,4 +51,11 @@ export function errorReason(text: string, status: number): string {
     // not JSON
   }
   return `http_${status}`;
+}
+
+/** Runs `loops` closed loops of `step` until a step says there is no more to do (returns false). */
+export async function closedLoops(loops: number, step: () => Promise<boolean>): Promise<void> {
+  await Promise.all(Array.from({ length: loops }, async () => {
+    while (await step());
+  }));
 }

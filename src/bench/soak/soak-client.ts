@@ -1,6 +1,6 @@
 import { Agent } from "undici";
 import type { Rng } from "../../common/rng.js";
-import { postJson } from "../load-client.js";
+import { closedLoops, postJson } from "../load-client.js";
 
 /**
  * The soak's clients: closed loops, each sending its next request when the last one ended, over
@@ -38,12 +38,12 @@ export class SoakClient {
 
   /** Runs `loops` closed loops until `stop` is aborted; resolves when every loop's last request ended. */
   async run(loops: number, stop: AbortSignal): Promise<void> {
-    await Promise.all(Array.from({ length: loops }, async () => {
-      while (!stop.aborted) {
-        const outcome = await this.one();
-        this.counts.set(outcome, this.counts.get(outcome)! + 1);
-      }
-    }));
+    await closedLoops(loops, async () => {
+      if (stop.aborted) return false;
+      const outcome = await this.one();
+      this.counts.set(outcome, this.counts.get(outcome)! + 1);
+      return true;
+    });
   }
 
   async close(): Promise<void> {
