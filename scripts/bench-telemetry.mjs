@@ -5,9 +5,9 @@
 import { writeFileSync } from "node:fs";
 import { Histogram, Registry } from "prom-client";
 import { systemClock } from "../dist/src/common/clock.js";
-import { CoordinatorTelemetry } from "../dist/src/coordinator/coordinator-telemetry.js";
-import { SessionTracker } from "../dist/src/coordinator/session-tracker.js";
-import { WorkerTable } from "../dist/src/coordinator/worker-table.js";
+import { CoordinatorTelemetry } from "../dist/src/coordinator/telemetry/coordinator-telemetry.js";
+import { SessionTracker } from "../dist/src/coordinator/fleet/session-tracker.js";
+import { WorkerTable } from "../dist/src/coordinator/fleet/worker-table.js";
 import { WorkerMetrics } from "../dist/src/worker/worker-metrics.js";
 
 const N = 1_000_000;

@@ -6,12 +6,15 @@
 // and source of different releases), it prints why and exits 0: the worker then uses the
 // node-llama-cpp engine. `--strict` makes such a failure exit 1; `--force` rebuilds. Then it builds
 // llama.cpp's CPU backend for this very CPU (build-cpu-backend.mjs), which only ever adds a choice.
+// `--portable` (container images, packages: built on one machine, run on others) leaves that
+// -march=native build out: node-llama-cpp's prebuilt variants, from SSE4.2 to AVX-512, stay the
+// only choice, and ggml picks the fastest one the running CPU has when the model loads.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildCpuBackend } from "./build-cpu-backend.mjs";
+import { CPU_BACKEND_FILE, buildCpuBackend } from "./build-cpu-backend.mjs";
 import { extractFromBundle, runTool } from "./llama-bundle.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -21,6 +24,7 @@ export const ADDON = join(OUT_DIR, "inference-engine-native.node");
 const SOURCES = ["addon.cpp", "decode-loop.cpp", "engine-context.cpp", "token-sampler.cpp"];
 const strict = process.argv.includes("--strict");
 const force = process.argv.includes("--force");
+const portable = process.argv.includes("--portable");
 
 class Skip extends Error {}
 
@@ -96,12 +100,21 @@ async function build() {
     await buildAddon(pkg, libs);
     console.log(`native engine: built ${relative(ROOT, ADDON)} against llama.cpp ${pkg.release}`);
   }
-  const cpuBackend = await buildCpuBackend({
-    outDir: OUT_DIR, bins: pkg.bins, release: pkg.release, bundle: pkg.bundle, previous: force ? undefined : previous.cpuBackend,
-  });
+  const cpuBackend = portable
+    ? portableBuild()
+    : await buildCpuBackend({
+      outDir: OUT_DIR, bins: pkg.bins, release: pkg.release, bundle: pkg.bundle, previous: force ? undefined : previous.cpuBackend,
+    });
   // The engine loads llama.cpp's CPU backend variants from `bins` (relative to this folder) at run
   // time, and the one built for this CPU when `cpuBackend.file` is there.
   writeFileSync(stamp, JSON.stringify({ digest, release: pkg.release, bins: relative(OUT_DIR, pkg.bins), cpuBackend }, null, 2));
+}
+
+/** No backend for the build machine's CPU: one left from an earlier build is removed. */
+function portableBuild() {
+  rmSync(join(OUT_DIR, CPU_BACKEND_FILE), { force: true });
+  console.log("native engine: portable build, llama.cpp's CPU backend is chosen among the prebuilt variants at run time");
+  return { skipped: "portable build (--portable): the prebuilt variants only" };
 }
 
 async function buildAddon(pkg, libs) {

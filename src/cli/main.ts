@@ -36,6 +36,7 @@ async function main(argv: string[]): Promise<number> {
       const { startCoordinator } = await import("../coordinator/start-coordinator.js");
       const running = await startCoordinator(config, { log });
       await untilSignal();
+      await running.drain(config.coordinatorDrainTimeoutMs);
       await running.close();
       log.info({}, "coordinator.stopped");
       log.flush();

@@ -1,12 +1,12 @@
 import type { RouteContext } from "./http-server.js";
 import type { Logger } from "./logger.js";
 import { bearerToken, matchesAny, secretId, secretsEqual } from "./secret.js";
-import { ServingError } from "./serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 
 /**
  * Who may call what. Clients present an API key, operators an admin key, services (workers,
  * coordinators) the cluster token, all as `Authorization: Bearer …`. Routes are classed by path:
- * - open: the coordinator's liveness health, metrics and the dashboard's page (no data);
+ * - open: the coordinator's liveness health and readiness, metrics and the dashboard's page (no data);
  * - cluster: heartbeats and every worker endpoint. With CLUSTER_TOKEN they need it; without it
  *   they serve loopback peers only (401 cluster_token_required), unless INSECURE restores the old
  *   open behaviour;
@@ -24,15 +24,6 @@ export interface AccessSecrets {
   clusterToken: string | undefined;
   /** Without a cluster token, serve the cluster plane to every address (the behaviour before). */
   insecure: boolean;
-}
-
-export function coordinatorRouteClass(path: string): RouteClass {
-  // The dashboard's page holds no data (it sends the key it is given to /dashboard/api/state).
-  if (path === "/coordinator/health" || path === "/metrics" || path === "/dashboard") return "open";
-  if (path === "/coordinator/health/heartbeat") return "cluster";
-  if (path === "/coordinator/health/prefix-index" || path === "/coordinator/health/routing") return "admin";
-  if (path.startsWith("/coordinator/workers/")) return "admin";
-  return "client";
 }
 
 /** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (a dual-stack socket's view of 127.0.0.1). */

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseHttpUrl } from "../protocol/http-url.js";
 
 /**
  * Generic option parsing: defaults → environment → flags → validate, once at start-up. A bad value
@@ -134,16 +135,8 @@ export function parseBoolean(raw: string): boolean {
   throw new Error("expected true or false");
 }
 
-export function parseHttpUrl(raw: string): string {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new Error("expected an http(s) URL");
-  }
-  if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("expected an http(s) URL");
-  return u.origin + u.pathname.replace(/\/+$/, "");
-}
+// The wire format owns what a cluster URL is (heartbeats carry one); config reads it the same way.
+export { parseHttpUrl };
 
 export function parseUrlList(raw: string): string[] {
   const parts = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");

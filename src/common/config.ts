@@ -133,6 +133,8 @@ export const coordinatorOptions = {
     "requests that may wait for capacity; beyond it 429 with Retry-After; 0 = answer 503 at once at capacity (the seed's behaviour)"),
   queueTimeoutMs: intOpt("QUEUE_TIMEOUT_MS", "--queue-timeout-ms", 30_000, 1, 3_600_000,
     "longest a request waits in the admission queue (ms) before a 503 queue_timeout"),
+  coordinatorDrainTimeoutMs: intOpt("COORDINATOR_DRAIN_TIMEOUT_MS", "--coordinator-drain-timeout-ms", 30_000, 0, 3_600_000,
+    "on SIGTERM the coordinator refuses new requests (503 draining, readiness 503) and waits this long (ms) for running ones before it exits"),
   poisonTtlMs: intOpt("POISON_TTL_MS", "--poison-ttl-ms", 600_000, 0, 86_400_000,
     "how long a request on which two workers died is refused at once (502 request_crashed_worker) when sent again (ms; 0: not remembered)"),
   poisonMaxEntries: intOpt("POISON_MAX_ENTRIES", "--poison-max-entries", 10_000, 1, 10_000_000,
@@ -183,7 +185,7 @@ export const workerOptions = {
   workerUrl: { ...optionalStrOpt("WORKER_URL", "--worker-url", "URL the coordinator uses to reach this worker (default: http://127.0.0.1:<port>)"), parse: parseHttpUrl } as Option<string | undefined>,
   coordinatorUrls: {
     env: "COORDINATOR_URL", flag: "--coordinator-url", default: ["http://127.0.0.1:1337"],
-    describe: "coordinator(s) to send heartbeats to, comma-separated", parse: parseUrlList,
+    describe: "coordinator(s) to send heartbeats to, comma-separated; a DNS name is resolved again every heartbeat interval and every address it returns is heartbeated (a headless Service)", parse: parseUrlList,
   } as Option<string[]>,
   modelPath: optionalStrOpt("MODEL_PATH", "--model-path", "GGUF file to serve (default: ./models/*.gguf, else the built-in demo model)", ["--model"]),
   modelId: optionalStrOpt("MODEL_ID", "--model-id", "model name advertised to the coordinator (default: from the file name)"),

@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "./logger.js";
-import { ServingError } from "./serving-error.js";
-import { errorHeaders, httpStatusOf, openAiErrorBody, seedErrorBody, toServingError } from "./error-mapping.js";
+import { ServingError } from "../protocol/serving-error.js";
+import { errorHeaders, httpStatusOf, openAiErrorBody, seedErrorBody, toServingError } from "../protocol/error-mapping.js";
 import { parseJsonObject, type JsonObject } from "../protocol/validate.js";
 import { JsonDepthScanner } from "../protocol/json-depth.js";
 

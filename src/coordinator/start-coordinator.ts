@@ -1,28 +1,30 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { systemClock, type Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
-import { HttpServer, sendJson } from "../common/http-server.js";
-import { coordinatorRouteClass, createGuard, logClusterPlane } from "../common/access-guard.js";
+import { HttpServer } from "../common/http-server.js";
+import { createGuard, logClusterPlane } from "../common/access-guard.js";
+import { coordinatorRouteClass } from "./routes/route-class.js";
 import type { Logger } from "../common/logger.js";
 import { registerMetricsRoute } from "../common/metrics-route.js";
 import { mathRng, type Rng } from "../common/rng.js";
 import { startTracing } from "../common/tracing.js";
-import { CoordinatorTelemetry } from "./coordinator-telemetry.js";
-import { registerDashboardRoutes } from "./dashboard-routes.js";
-import { registerHealthRoutes } from "./health-routes.js";
-import { InferencePipeline } from "./inference-pipeline.js";
-import { drainWorker, undrainWorker } from "./worker-drain.js";
-import { ClientCaps } from "./client-caps.js";
-import { HeartbeatAdmission } from "./heartbeat-admission.js";
-import { RateLimiter } from "./rate-limiter.js";
-import { registerOpenAiRoutes } from "./openai-routes.js";
+import { CoordinatorTelemetry } from "./telemetry/coordinator-telemetry.js";
+import { registerDashboardRoutes } from "./routes/dashboard-routes.js";
+import { registerHealthRoutes } from "./routes/health-routes.js";
+import { InferencePipeline } from "./pipeline/inference-pipeline.js";
+import { registerAdminRoutes } from "./routes/admin-routes.js";
+import { ClientCaps } from "./admission/client-caps.js";
+import { HeartbeatAdmission } from "./fleet/heartbeat-admission.js";
+import { RateLimiter } from "./admission/rate-limiter.js";
+import { registerOpenAiRoutes } from "./routes/openai-routes.js";
 import { systemTimers } from "../common/timers.js";
-import { AdmissionQueue } from "./admission-queue.js";
-import { PrefixIndex } from "./prefix-index.js";
+import { AdmissionQueue } from "./admission/admission-queue.js";
+import { PrefixIndex } from "./fleet/prefix-index.js";
 import { profileNamed } from "./scheduler/profiles.js";
-import { registerSeedRoutes } from "./seed-routes.js";
-import { SessionTracker } from "./session-tracker.js";
-import { WorkerClient } from "./worker-client.js";
-import { WorkerTable } from "./worker-table.js";
+import { registerSeedRoutes } from "./routes/seed-routes.js";
+import { SessionTracker } from "./fleet/session-tracker.js";
+import { WorkerClient } from "./fleet/worker-client.js";
+import { WorkerTable } from "./fleet/worker-table.js";
 
 /** Wires a coordinator: worker table, session tracker, pipeline, routes, and the expiry sweep. */
 export interface RunningCoordinator {
@@ -31,6 +33,12 @@ export interface RunningCoordinator {
   readonly tracker: SessionTracker;
   readonly pipeline: InferencePipeline;
   readonly telemetry: CoordinatorTelemetry;
+  /**
+   * SIGTERM's first step: readiness turns 503 and new inference requests get 503 draining (a load
+   * balancer retries them elsewhere), while the client requests already running finish, for at most
+   * `timeoutMs`. Resolves with the requests still open when it gave up (0: all finished).
+   */
+  drain(timeoutMs: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -78,17 +86,25 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   const preflight = { rateLimiter, caps, clock };
   registerSeedRoutes(server, pipeline, config, preflight);
   registerOpenAiRoutes(server, { pipeline, config, table, clock, preflight });
-  server.route("POST", "/coordinator/workers/:id/drain", async (ctx) => {
-    sendJson(ctx.res, 200, await drainWorker({ table, client, pipeline, log: ctx.log }, ctx.params.id!, ctx.requestId));
-  });
-  server.route("POST", "/coordinator/workers/:id/undrain", async (ctx) => {
-    sendJson(ctx.res, 200, await undrainWorker({ table, client, log: ctx.log }, ctx.params.id!, ctx.requestId));
-  });
+  registerAdminRoutes(server, { table, client, pipeline });
   registerMetricsRoute(server, telemetry.metrics.registry);
   registerDashboardRoutes(server, { table, tracker, telemetry, config, clock, startedMs });
   // Expiry is checked often enough to notice a silent worker within a fraction of its interval.
   const sweeper = setInterval(() => table.sweep(), Math.max(25, Math.min(1000, config.heartbeatIntervalMs / 4)));
   sweeper.unref();
+  // Client requests open now (inference, models, dashboard data): what a drain waits for.
+  let openRequests = 0;
+  let onRequestDone: (() => void) | undefined;
+  server.server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    if (coordinatorRouteClass(new URL(req.url ?? "/", "http://x").pathname) !== "client") return;
+    // While draining, no connection is kept for a next request: it should go to another coordinator.
+    if (pipeline.draining) res.shouldKeepAlive = false;
+    openRequests++;
+    res.once("close", () => {
+      openRequests--;
+      onRequestDone?.();
+    });
+  });
   const url = await server.listen(config.port, config.host);
   log.info({ url, port: server.port, profile: profile.name, queue_size: config.queueSize }, "server.listening");
   logClusterPlane(log, config, "coordinator");
@@ -98,6 +114,25 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     tracker,
     pipeline,
     telemetry,
+    async drain(timeoutMs) {
+      pipeline.draining = true;
+      queue.kick();
+      log.info({ open_requests: openRequests, timeout_ms: timeoutMs }, "coordinator.draining");
+      const started = clock.now();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        const check = () => {
+          if (openRequests > 0) return;
+          clearTimeout(timer);
+          resolve();
+        };
+        onRequestDone = check;
+        check();
+      });
+      onRequestDone = undefined;
+      log.info({ open_requests: openRequests, waited_ms: Math.round(clock.now() - started) }, "coordinator.drained");
+      return openRequests;
+    },
     async close() {
       clearInterval(sweeper);
       server.server.closeAllConnections();

@@ -2,7 +2,7 @@ import {
   GeneralChatWrapper, LlamaText, SpecialToken, SpecialTokensText, resolveChatWrapper,
   type ChatHistoryItem, type ChatWrapper, type GgufFileInfo, type Tokenizer,
 } from "node-llama-cpp";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import type { ChatMessage } from "../protocol/chat.js";
 import type { RenderedChat } from "./engine.js";
 

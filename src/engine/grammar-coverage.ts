@@ -1,4 +1,4 @@
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import type { VocabularyCoverage } from "./vocabulary-coverage.js";
 
 /**

@@ -2,7 +2,7 @@ import {
   getLlama, readGgufFileInfo, LlamaGrammarEvaluationState, LlamaLogLevel, TokenBias,
   type Llama, type LlamaContext, type LlamaContextSequence, type LlamaGrammar, type LlamaModel, type SequenceEvaluateOptions, type Token,
 } from "node-llama-cpp";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import type { Logger } from "../common/logger.js";
 import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { getLlama, LlamaLogLevel, readGgufFileInfo, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
 import type { Logger } from "../common/logger.js";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
 import { ChatTemplate } from "./chat-template.js";

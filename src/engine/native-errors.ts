@@ -1,4 +1,4 @@
-import { ServingError, type ErrorCode } from "../common/serving-error.js";
+import { ServingError, type ErrorCode } from "../protocol/serving-error.js";
 
 /**
  * The native addon throws JavaScript Errors with a `code` saying whose fault a failure was

@@ -1,4 +1,4 @@
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import type { EngineSequence, GenerateOptions, GeneratedToken, PrefillResult } from "./engine.js";
 import { DoneReason, PrefillStatus, type NativeEngineHandle, type NativeSampling } from "./native-binding.js";
 import { grammarDeadEnd, nativeErrorToServing } from "./native-errors.js";

@@ -1,6 +1,6 @@
 import type { Clock } from "../common/clock.js";
 import { createRng, type Rng } from "../common/rng.js";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import type { Engine, EngineInfo, EngineSequence, GenerateOptions, GeneratedToken, PrefillResult } from "./engine.js";
 import type { SimFaults, SimProcessHooks } from "./sim-faults.js";
 import type { SimSleeper } from "./sim-sleeper.js";

@@ -1,4 +1,4 @@
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 
 /**
  * What text a model's vocabulary can tokenize at all, and how many bytes its longest token spans,

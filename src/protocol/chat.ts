@@ -1,6 +1,6 @@
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "./serving-error.js";
 import type { JsonObject } from "./validate.js";
-import { MAX_PROMPT_CHARS } from "./worker-api.js";
+import { MAX_PROMPT_CHARS } from "./limits.js";
 
 /**
  * Chat messages as they travel from a client to the worker that renders them with its model's chat

@@ -1,4 +1,4 @@
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "./serving-error.js";
 
 /**
  * Limits a GBNF grammar must keep before llama.cpp's parser sees it. The parser recurses once per

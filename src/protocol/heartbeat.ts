@@ -1,6 +1,9 @@
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "./serving-error.js";
 import { requireString, type JsonObject } from "./validate.js";
-import { parseHttpUrl } from "../common/config-parse.js";
+import { parseHttpUrl } from "./http-url.js";
+import type { CacheEvent, CacheNotice } from "./cache-notice.js";
+// Kept importable from here for callers that read heartbeats and notices together.
+export type { CacheEvent, CacheNotice } from "./cache-notice.js";
 import { BLOCK_KEY_RE, MAX_BLOCKS_PER_SEQUENCE } from "./prefix-blocks.js";
 
 /**
@@ -32,21 +35,6 @@ export interface WorkerHealth {
   cached_sequences: number;
   cached_kv_bytes: number;
   threads: number;
-}
-
-/** One change of a worker's prefix cache: an entry kept (with its block keys) or dropped. */
-export interface CacheEvent {
-  /** 1, 2, 3, … within one worker process (its epoch). */
-  seq: number;
-  op: "add" | "evict";
-  id: number;
-  blocks?: readonly string[];
-}
-
-/** One cache event sent with the end of a decode stream (outside the heartbeat's sequence). */
-export interface CacheNotice {
-  epoch: string;
-  event: CacheEvent;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "./serving-error.js";
 import type { JsonObject } from "./validate.js";
 
 /**

@@ -1,10 +1,10 @@
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "./serving-error.js";
 import { readChatMessages, type ChatMessage } from "./chat.js";
 import { enforceableSchema } from "./json-schema-subset.js";
 import { readSampling, type SamplingParams } from "./sampling.js";
 import { optionalBoolean, optionalInteger, optionalString, requireString, type JsonObject } from "./validate.js";
-import { MAX_PROMPT_CHARS } from "./worker-api.js";
-import { MAX_PRIORITY } from "./seed-api.js";
+import { MAX_PROMPT_CHARS } from "./limits.js";
+import { MAX_PRIORITY } from "./limits.js";
 
 /**
  * OpenAI's `POST /v1/completions` and `POST /v1/chat/completions` requests, read into one shape

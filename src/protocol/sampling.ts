@@ -1,4 +1,4 @@
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "./serving-error.js";
 import { enforceableSchema } from "./json-schema-subset.js";
 import { optionalInteger, optionalNumber, type JsonObject } from "./validate.js";
 

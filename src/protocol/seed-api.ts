@@ -1,6 +1,6 @@
 import { readSampling, type SamplingParams } from "./sampling.js";
 import { optionalInteger, requireInteger, requireString, type JsonObject } from "./validate.js";
-import { MAX_PROMPT_CHARS } from "./worker-api.js";
+import { MAX_PRIORITY, MAX_PROMPT_CHARS } from "./limits.js";
 
 /**
  * The seed's client API: `POST /coordinator/infer {prompt, model, max_tokens}` answered with SSE
@@ -16,8 +16,8 @@ export interface InferRequest {
   priority?: number;
 }
 
-/** Priorities range over ±MAX_PRIORITY (0 by default). */
-export const MAX_PRIORITY = 1_000_000;
+// Re-exported for callers that read it with the seed API; it lives in limits.ts.
+export { MAX_PRIORITY };
 
 export function parseInferRequest(o: JsonObject, maxTokensLimit: number): InferRequest {
   const prompt = requireString(o, "prompt", { nonEmpty: true, maxLength: MAX_PROMPT_CHARS });

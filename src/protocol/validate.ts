@@ -1,4 +1,4 @@
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "./serving-error.js";
 
 /**
  * Small, strict readers for JSON request bodies. Each names the offending parameter in its error

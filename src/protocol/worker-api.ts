@@ -1,13 +1,14 @@
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "./serving-error.js";
 import { readChatMessages, type ChatMessage } from "./chat.js";
-import type { CacheNotice } from "./heartbeat.js";
+import type { CacheNotice } from "./cache-notice.js";
+import { MAX_PROMPT_CHARS, MAX_TOKENS_CEILING } from "./limits.js";
 import { readSampling, type SamplingParams } from "./sampling.js";
 import { optionalInteger, requireSessionId, optionalString, type JsonObject } from "./validate.js";
 
 /** The worker's HTTP contract (seed: /worker/prefill, /worker/decode, /worker/health), plus added fields. */
 
-export const MAX_PROMPT_CHARS = 4_000_000;
-export const MAX_TOKENS_CEILING = 100_000_000;
+// Re-exported for callers that read them with the worker API; they live in limits.ts.
+export { MAX_PROMPT_CHARS, MAX_TOKENS_CEILING };
 
 export interface PrefillRequest {
   session_id: string;

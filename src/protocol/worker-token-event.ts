@@ -2,13 +2,18 @@
  * Reads a worker's token event `{"token":"<text>","seq":<n>}` (worker-api.ts) without JSON.parse
  * when its text holds no escape, which is nearly always: the relay reads one per token, and
  * parse + re-serialize was a measurable share of its CPU. Anything else (escapes, the final event,
- * unexpected fields) returns undefined and is parsed in full by the caller.
+ * unexpected fields) returns undefined and is parsed in full by the caller. The event's `seq` goes
+ * into the caller's slot (one per stream, reused: no object is allocated per token).
  */
 const TOKEN_PREFIX = '{"token":"';
 const SEQ_INFIX = ',"seq":';
-let lastSeq = 0;
 
-export function fastTokenText(data: string): string | undefined {
+/** Where `fastTokenText` leaves the `seq` of the event it read. */
+export interface TokenSeqSlot {
+  seq: number;
+}
+
+export function fastTokenText(data: string, slot: TokenSeqSlot): string | undefined {
   if (!data.startsWith(TOKEN_PREFIX)) return undefined;
   const from = TOKEN_PREFIX.length;
   const quote = data.indexOf('"', from);
@@ -25,11 +30,6 @@ export function fastTokenText(data: string): string | undefined {
     if (c < 0 || c > 9) return undefined;
     seq = seq * 10 + c;
   }
-  lastSeq = seq;
+  slot.seq = seq;
   return data.slice(from, quote);
-}
-
-/** The `seq` of the event `fastTokenText` last read (no object is allocated per token). */
-export function fastTokenSeq(): number {
-  return lastSeq;
 }

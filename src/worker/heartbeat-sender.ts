@@ -2,6 +2,7 @@ import { request } from "undici";
 import type { Logger } from "../common/logger.js";
 import type { Heartbeat } from "../protocol/heartbeat.js";
 import type { CacheAck } from "./cache-event-log.js";
+import { CoordinatorResolver, needsLookup, trimSlash, type LookupAll } from "./coordinator-resolver.js";
 
 /**
  * Sends this worker's heartbeat to every coordinator, now and then every interval, forever. A
@@ -14,6 +15,11 @@ import type { CacheAck } from "./cache-event-log.js";
  * sessions ending together), so that a change reaches coordinators before the next request that
  * could use it. Under load the one-in-flight rule batches the rest: at most one beat per
  * coordinator per round trip, each carrying every change since the last.
+ *
+ * COORDINATOR_URL may name DNS names: before each interval's beat the names are resolved again
+ * (coordinator-resolver.ts) and every address is a coordinator of its own; a new address gets a
+ * beat (with a cache snapshot) at once, a vanished one gets no more beats. So a coordinator added
+ * to the name's records knows this worker within one interval (plus the DNS answer's TTL).
  */
 
 interface Peer {
@@ -27,8 +33,13 @@ interface Peer {
 export class HeartbeatSender {
   private timer: NodeJS.Timeout | undefined;
   private flushPending = false;
-  private readonly peers: Peer[];
+  /** Coordinators by address URL; the map's order is the order of COORDINATOR_URL's answer. */
+  private peers = new Map<string, Peer>();
   private stopped = false;
+  private resolving = false;
+  private readonly resolver: CoordinatorResolver;
+  /** Entries whose last lookup failed (logged once per outage). */
+  private readonly lookupFailing = new Set<string>();
 
   constructor(
     coordinatorUrls: readonly string[],
@@ -36,14 +47,59 @@ export class HeartbeatSender {
     private readonly build: (ack: CacheAck | undefined) => Heartbeat,
     private readonly log: Logger,
     private readonly headers: Record<string, string> = {},
+    lookupAll?: LookupAll,
   ) {
-    this.peers = coordinatorUrls.map((url) => ({ url, ack: undefined, inFlight: false, again: false, failing: false }));
+    this.resolver = new CoordinatorResolver(coordinatorUrls, lookupAll);
+    // IP literals are known before the first lookup; names join when it answers.
+    for (const url of coordinatorUrls) {
+      if (!needsLookup(new URL(url).hostname)) this.peers.set(trimSlash(url), newPeer(trimSlash(url)));
+    }
   }
 
   start(): void {
-    this.beat();
-    this.timer = setInterval(() => this.beat(), this.intervalMs);
+    void this.tick();
+    this.timer = setInterval(() => void this.tick(), this.intervalMs);
     this.timer.unref();
+  }
+
+  /** The coordinators heartbeated now (addresses, after DNS). */
+  coordinatorUrls(): string[] {
+    return [...this.peers.keys()];
+  }
+
+  /**
+   * Beats the coordinators known now (a slow DNS answer must not delay them), then resolves the
+   * names again (when any) and beats the coordinators the answer added at once.
+   */
+  private async tick(): Promise<void> {
+    this.beat();
+    // One lookup at a time: a slow resolver must not pile lookups up, nor apply an older answer last.
+    if (!this.resolver.dynamic || this.resolving) return;
+    this.resolving = true;
+    try {
+      const before = new Set(this.peers.keys());
+      await this.refresh();
+      if (this.stopped) return;
+      for (const p of this.peers.values()) if (!before.has(p.url)) this.send(p);
+    } finally {
+      this.resolving = false;
+    }
+  }
+
+  /** Applies a fresh DNS answer: keeps the state of addresses still there, adds new ones, drops the rest. */
+  async refresh(): Promise<void> {
+    const { urls, failed } = await this.resolver.resolve();
+    for (const f of failed) {
+      if (!this.lookupFailing.has(f.entry)) this.log.warn({ coordinator: f.entry, err: f.error }, "heartbeat.lookup_failed");
+      this.lookupFailing.add(f.entry);
+    }
+    for (const e of [...this.lookupFailing]) if (!failed.some((f) => f.entry === e)) this.lookupFailing.delete(e);
+    if (this.stopped) return;
+    const next = new Map<string, Peer>();
+    for (const url of urls) next.set(url, this.peers.get(url) ?? newPeer(url));
+    for (const url of next.keys()) if (!this.peers.has(url)) this.log.info({ coordinator: url }, "heartbeat.coordinator_added");
+    for (const url of this.peers.keys()) if (!next.has(url)) this.log.info({ coordinator: url }, "heartbeat.coordinator_dropped");
+    this.peers = next;
   }
 
   stop(): void {
@@ -54,7 +110,7 @@ export class HeartbeatSender {
   /** Sends one heartbeat to all coordinators now (also used to announce draining at once). */
   beat(): void {
     if (this.stopped) return;
-    for (const p of this.peers) this.send(p);
+    for (const p of this.peers.values()) this.send(p);
   }
 
   /** A beat for cache changes, soon (one for any number of calls meanwhile). */
@@ -110,6 +166,10 @@ export class HeartbeatSender {
       }
     }
   }
+}
+
+function newPeer(url: string): Peer {
+  return { url, ack: undefined, inFlight: false, again: false, failing: false };
 }
 
 /** The coordinator's cache ack; undefined when it sent none (a seed coordinator) or holds nothing. */

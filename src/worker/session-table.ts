@@ -1,6 +1,6 @@
 import type { Clock } from "../common/clock.js";
 import type { Logger } from "../common/logger.js";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import type { Engine } from "../engine/engine.js";
 import type { SamplingParams } from "../protocol/sampling.js";
 import { blockKeyList, canonicalWithOutput } from "../protocol/prefix-blocks.js";

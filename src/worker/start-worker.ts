@@ -132,7 +132,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
       shuttingDown ??= (async () => {
         // Hand the cached conversations to other workers first (the coordinator calls back
         // /worker/drain and /worker/adopt on the others), then wait for running decodes.
-        await requestHandoff(config.coordinatorUrls, workerId, clusterHeaders, Math.min(config.drainTimeoutMs, HANDOFF_TIMEOUT_MS), wlog);
+        await requestHandoff(heartbeat.coordinatorUrls(), workerId, clusterHeaders, Math.min(config.drainTimeoutMs, HANDOFF_TIMEOUT_MS), wlog);
         const drain = svc.drain(config.drainTimeoutMs);
         heartbeat.beat(); // announce draining at once, so coordinators stop routing here
         await drain;

@@ -1,7 +1,7 @@
 import type { Clock } from "../common/clock.js";
 import type { Logger } from "../common/logger.js";
 import { sendJson, type RouteContext } from "../common/http-server.js";
-import { ServingError } from "../common/serving-error.js";
+import { ServingError } from "../protocol/serving-error.js";
 import { disabledTracer, SpanKind, type Tracer } from "../common/tracer.js";
 import type { Engine } from "../engine/engine.js";
 import type { WorkerHealth } from "../protocol/heartbeat.js";

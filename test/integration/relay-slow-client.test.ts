@@ -5,7 +5,7 @@ import { createServer } from "node:http";
 import { connect, type AddressInfo } from "node:net";
 import { PassThrough, Writable } from "node:stream";
 import { createLogger } from "../../src/common/logger.js";
-import { relay, type RelayResult } from "../../src/coordinator/relay.js";
+import { relay, type RelayResult } from "../../src/coordinator/stream/relay.js";
 import { seedEndEvent, seedErrorEvent, seedTokenEvents } from "../../src/protocol/seed-stream.js";
 import { SSE_HEADERS } from "../../src/protocol/sse.js";
 import { waitFor } from "../helpers/http.js";

@@ -21,7 +21,7 @@ describe("a fleet of two stories260K workers", { skip }, () => {
     );
     const perWorker = new Map<string, number>();
     for (const r of results) {
-      assert.equal(r.status, 200);
+      assert.equal(r.status, 200, `refused: ${JSON.stringify(r.events[0])}`);
       assert.equal(r.last.finished, true);
       assert.equal(r.last.reason, "length");
       assert.equal(r.events.filter((e) => e.finished === false).length, 40);

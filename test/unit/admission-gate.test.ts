@@ -3,19 +3,20 @@ import assert from "node:assert/strict";
 import pino from "pino";
 import { ManualClock } from "../../src/common/clock.js";
 import { createRng } from "../../src/common/rng.js";
-import type { ServingError } from "../../src/common/serving-error.js";
+import type { ServingError } from "../../src/protocol/serving-error.js";
 import { ManualTimers } from "../../src/common/timers.js";
 import { loadOptions } from "../../src/common/config-parse.js";
 import { coordinatorOptions } from "../../src/common/config.js";
-import { AdmissionGate, type Admitted } from "../../src/coordinator/admission-gate.js";
-import { AdmissionQueue } from "../../src/coordinator/admission-queue.js";
-import { ClientCaps } from "../../src/coordinator/client-caps.js";
+import { AdmissionGate, type Admitted } from "../../src/coordinator/admission/admission-gate.js";
+import { AdmissionQueue } from "../../src/coordinator/admission/admission-queue.js";
+import { enterAdmission } from "../../src/coordinator/admission/admission-entry.js";
+import { ClientCaps } from "../../src/coordinator/admission/client-caps.js";
 import { seedProfile } from "../../src/coordinator/scheduler/profiles.js";
 import { schedule } from "../../src/coordinator/scheduler/schedule.js";
-import { SessionTracker } from "../../src/coordinator/session-tracker.js";
-import { WorkerTable } from "../../src/coordinator/worker-table.js";
+import { SessionTracker } from "../../src/coordinator/fleet/session-tracker.js";
+import { WorkerTable } from "../../src/coordinator/fleet/worker-table.js";
 import { parseHeartbeat } from "../../src/protocol/heartbeat.js";
-import { priorityOf } from "../../src/coordinator/request-priority.js";
+import { priorityOf } from "../../src/coordinator/routes/request-priority.js";
 import type { RouteContext } from "../../src/common/http-server.js";
 
 /** A fleet of one worker holding one session, a tracker, a queue and the gate over them. */
@@ -40,7 +41,8 @@ function fleet(queueSize = 4, maxQueuedPerClient = 0) {
       maxSessions: 1, kvBytes: 0, maxKvBytes: 1e9, maxSessionKvBytes: 1e6, kvBytesPerToken: 1, contextSize: 2048, waiting: 0, slotsTotal: 1,
     })), { model: "m", tokens: 10, exclude: new Set() }, { nowMs: clock.now(), rng: createRng(1) });
   const enter = (signal = new AbortController().signal, clientId = "key:a") => gate.enter({ model: "m", tokens: 10, priority: 0, clientId, signal, log, decide });
-  return { clock, timers, table, tracker, queue, enter, caps };
+  const entry = (signal = new AbortController().signal) => enterAdmission(gate, { model: "m", tokens: 10, priority: 0, clientId: "key:a", signal, log, decide });
+  return { clock, timers, table, tracker, queue, enter, caps, entry };
 }
 
 const settle = () => new Promise<void>((r) => setImmediate(r));
@@ -167,4 +169,47 @@ describe("a request's priority", () => {
       else assert.throws(() => priorityOf(ctx(header), body), (e: ServingError) => e.code === expected && e.param === "x-priority");
     });
   }
+});
+
+describe("the one admission entry", () => {
+  it("answers admitted at once, with nothing queued and a claimed() that may be called twice", async () => {
+    const f = fleet();
+    const a = await f.entry();
+    assert.equal(a.kind, "admitted");
+    if (a.kind !== "admitted") return;
+    assert.equal(a.queuedMs, 0);
+    assert.equal(a.decision.pick.candidate.id, "w1");
+    a.claimed();
+    a.claimed();
+    assert.equal(f.queue.size, 0);
+  });
+
+  it("answers admitted after a wait, and the ticket leaves the line only when the request says it claimed", async () => {
+    const f = fleet();
+    const held = f.tracker.open("r0", "w1", 10);
+    const p = f.entry();
+    await settle();
+    f.clock.advance(40);
+    held.release();
+    const a = await p;
+    assert.equal(a.kind, "admitted");
+    if (a.kind !== "admitted") return;
+    assert.equal(a.queuedMs, 40);
+    assert.equal(f.queue.size, 1, "still first in line until claimed");
+    a.claimed();
+    assert.equal(f.queue.size, 0);
+  });
+
+  it("answers rejected with the reason (the queue full), and timed_out after the queue's timeout", async () => {
+    const f = fleet(1);
+    f.tracker.open("r0", "w1", 10);
+    const waiting = f.entry();
+    const full = await f.entry();
+    assert.equal(full.kind, "rejected");
+    assert.equal(full.kind === "rejected" ? full.reason.code : "", "queue_full");
+    f.timers.advance(5000);
+    const late = await waiting;
+    assert.equal(late.kind, "timed_out");
+    assert.equal(late.kind === "timed_out" ? late.reason.code : "", "queue_timeout");
+  });
 });

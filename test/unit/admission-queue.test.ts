@@ -2,9 +2,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/common/clock.js";
 import { ManualTimers } from "../../src/common/timers.js";
-import { AdmissionQueue, type QueueTicket } from "../../src/coordinator/admission-queue.js";
-import { DrainRate } from "../../src/coordinator/drain-rate.js";
-import { ServingError } from "../../src/common/serving-error.js";
+import { AdmissionQueue, type QueueTicket } from "../../src/coordinator/admission/admission-queue.js";
+import { DrainRate } from "../../src/coordinator/admission/drain-rate.js";
+import { ServingError } from "../../src/protocol/serving-error.js";
 
 /**
  * The admission queue driven the way the pipeline drives it: each waiter loops on `turn()` and

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { admit, type AdmissionInput } from "../../src/coordinator/admission.js";
+import { admit, type AdmissionInput } from "../../src/coordinator/admission/admission.js";
 
 const base: AdmissionInput = {
   capacity: { routable: 2, maxSessions: 200, maxKvBytes: 16_000, maxKvBytesPerToken: 10, maxContextSize: 2048 },

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { BASE_COOLDOWN_MS, CircuitBreaker, MAX_COOLDOWN_MS } from "../../src/coordinator/circuit-breaker.js";
+import { BASE_COOLDOWN_MS, CircuitBreaker, MAX_COOLDOWN_MS } from "../../src/coordinator/fleet/circuit-breaker.js";
 
 describe("CircuitBreaker", () => {
   it("opens at once on a connection failure or a timeout", () => {

@@ -1,12 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/common/clock.js";
-import { ServingError } from "../../src/common/serving-error.js";
-import { CoordinatorTelemetry } from "../../src/coordinator/coordinator-telemetry.js";
+import { ServingError } from "../../src/protocol/serving-error.js";
+import { CoordinatorTelemetry } from "../../src/coordinator/telemetry/coordinator-telemetry.js";
 import { seedProfile } from "../../src/coordinator/scheduler/profiles.js";
 import type { Decision } from "../../src/coordinator/scheduler/types.js";
-import { SessionTracker } from "../../src/coordinator/session-tracker.js";
-import { WorkerTable } from "../../src/coordinator/worker-table.js";
+import { SessionTracker } from "../../src/coordinator/fleet/session-tracker.js";
+import { WorkerTable } from "../../src/coordinator/fleet/worker-table.js";
 import { parseHeartbeat } from "../../src/protocol/heartbeat.js";
 
 type MetricJson = { name: string; type: string; values: { labels: Record<string, string | number>; value: number; metricName?: string }[] };

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parseHeartbeat } from "../../src/protocol/heartbeat.js";
-import { ServingError } from "../../src/common/serving-error.js";
+import { ServingError } from "../../src/protocol/serving-error.js";
 
 describe("heartbeat parsing", () => {
   it("accepts the seed's payload and fills the added fields with the seed's limits", () => {

@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { REPO_ROOT } from "../helpers/processes.js";
 import { enforceableSchema } from "../../src/protocol/json-schema-subset.js";
-import { ServingError } from "../../src/common/serving-error.js";
+import { ServingError } from "../../src/protocol/serving-error.js";
 
 /**
  * Property and $defs names are data: `__proto__`, `constructor` and friends reach the grammar as

@@ -1,15 +1,16 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import pino from "pino";
-import { createGuard, coordinatorRouteClass, isLoopback, type AccessSecrets } from "../../src/common/access-guard.js";
+import { createGuard, isLoopback, type AccessSecrets } from "../../src/common/access-guard.js";
+import { coordinatorRouteClass } from "../../src/coordinator/routes/route-class.js";
 import { ManualClock } from "../../src/common/clock.js";
 import { ConfigError, loadOptions } from "../../src/common/config-parse.js";
 import { coordinatorOptions, workerOptions } from "../../src/common/config.js";
 import type { RouteContext } from "../../src/common/http-server.js";
-import type { ServingError } from "../../src/common/serving-error.js";
-import { ClientCaps } from "../../src/coordinator/client-caps.js";
-import { HeartbeatAdmission } from "../../src/coordinator/heartbeat-admission.js";
-import { WorkerTable } from "../../src/coordinator/worker-table.js";
+import type { ServingError } from "../../src/protocol/serving-error.js";
+import { ClientCaps } from "../../src/coordinator/admission/client-caps.js";
+import { HeartbeatAdmission } from "../../src/coordinator/fleet/heartbeat-admission.js";
+import { WorkerTable } from "../../src/coordinator/fleet/worker-table.js";
 import { parseHeartbeat } from "../../src/protocol/heartbeat.js";
 import { jsonDepthExceeds } from "../../src/protocol/json-depth.js";
 

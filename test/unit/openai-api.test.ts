@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ServingError } from "../../src/common/serving-error.js";
+import { ServingError } from "../../src/protocol/serving-error.js";
 import { parseDecodeEvent } from "../../src/protocol/decode-event.js";
 import { parseChatRequest, parseCompletionRequest } from "../../src/protocol/openai-api.js";
 import { OpenAiChunks, finishReasonOf, openAiResponseBody, openAiStreamError, usageOf } from "../../src/protocol/openai-stream.js";

@@ -1,8 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ServingError } from "../../src/common/serving-error.js";
-import { httpStatusOf } from "../../src/common/error-mapping.js";
+import { ServingError } from "../../src/protocol/serving-error.js";
+import { httpStatusOf } from "../../src/protocol/error-mapping.js";
 import { ConfigError, loadOptions } from "../../src/common/config-parse.js";
 import { coordinatorOptions, workerOptions } from "../../src/common/config.js";
 import { parseHeartbeat } from "../../src/protocol/heartbeat.js";

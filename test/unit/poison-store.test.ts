@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { PoisonStore } from "../../src/coordinator/poison-store.js";
-import { canonicalJson, requestFingerprint } from "../../src/coordinator/request-fingerprint.js";
+import { PoisonStore } from "../../src/coordinator/pipeline/poison-store.js";
+import { canonicalJson, requestFingerprint } from "../../src/coordinator/pipeline/request-fingerprint.js";
 
 describe("PoisonStore", () => {
   it("remembers a fingerprint for its TTL, then forgets it", () => {

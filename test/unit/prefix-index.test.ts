@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { PrefixIndex } from "../../src/coordinator/prefix-index.js";
+import { PrefixIndex } from "../../src/coordinator/fleet/prefix-index.js";
 import { BLOCK_CHARS, blockKeyList, canonicalText } from "../../src/protocol/prefix-blocks.js";
 import type { CacheEvent, HeartbeatCache } from "../../src/protocol/heartbeat.js";
 

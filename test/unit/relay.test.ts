@@ -4,8 +4,8 @@ import { createServer, request, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { createLogger } from "../../src/common/logger.js";
-import { relay, type RelayResult, type StreamFormat } from "../../src/coordinator/relay.js";
-import { fastTokenSeq, fastTokenText } from "../../src/protocol/worker-token-event.js";
+import { relay, type RelayResult, type StreamFormat } from "../../src/coordinator/stream/relay.js";
+import { fastTokenText } from "../../src/protocol/worker-token-event.js";
 import { SseReader } from "../../src/protocol/sse.js";
 
 const log = createLogger("test", "silent");
@@ -48,11 +48,12 @@ const finalEvent = (n: number) => `data: {"token":"","seq":${n},"finished":true,
 
 describe("the relay", () => {
   it("reads worker token events with and without escapes", () => {
-    assert.equal(fastTokenText('{"token":" cat","seq":12}'), " cat");
-    assert.equal(fastTokenSeq(), 12);
-    assert.equal(fastTokenText('{"token":"a\\"b","seq":1}'), undefined); // escaped: parsed in full
-    assert.equal(fastTokenText('{"token":"","seq":3,"finished":true}'), undefined);
-    assert.equal(fastTokenText('{"token":"x","seq":}'), undefined);
+    const slot = { seq: 0 };
+    assert.equal(fastTokenText('{"token":" cat","seq":12}', slot), " cat");
+    assert.equal(slot.seq, 12);
+    assert.equal(fastTokenText('{"token":"a\\"b","seq":1}', slot), undefined); // escaped: parsed in full
+    assert.equal(fastTokenText('{"token":"","seq":3,"finished":true}', slot), undefined);
+    assert.equal(fastTokenText('{"token":"x","seq":}', slot), undefined);
   });
 
   it("relays tokens split at every byte boundary, multi-byte characters included, then the end", async () => {

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { RateLimiter } from "../../src/coordinator/rate-limiter.js";
-import { coordinatorRouteClass } from "../../src/common/access-guard.js";
+import { RateLimiter } from "../../src/coordinator/admission/rate-limiter.js";
+import { coordinatorRouteClass } from "../../src/coordinator/routes/route-class.js";
 import { matchesAny, secretId, secretsEqual } from "../../src/common/secret.js";
 
 describe("secret comparison", () => {

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ServingError } from "../../src/common/serving-error.js";
-import { httpStatusOf, openAiErrorBody, seedErrorBody } from "../../src/common/error-mapping.js";
+import { ServingError } from "../../src/protocol/serving-error.js";
+import { httpStatusOf, openAiErrorBody, seedErrorBody } from "../../src/protocol/error-mapping.js";
 import { parseInferRequest } from "../../src/protocol/seed-api.js";
 import { parseDecodeRequest, parsePrefillRequest } from "../../src/protocol/worker-api.js";
 import { parseJsonObject } from "../../src/protocol/validate.js";

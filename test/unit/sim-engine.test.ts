@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/common/clock.js";
-import { ServingError } from "../../src/common/serving-error.js";
+import { ServingError } from "../../src/protocol/serving-error.js";
 import { padTokenText, createSimEngine, type SimEngine, type SimEngineOptions } from "../../src/engine/sim-engine.js";
 import { NO_FAULTS, type SimFaults } from "../../src/engine/sim-faults.js";
 import { VirtualSleeper } from "../../src/engine/sim-sleeper.js";

@@ -1,8 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/common/clock.js";
-import { WorkerTable } from "../../src/coordinator/worker-table.js";
-import { SessionTracker } from "../../src/coordinator/session-tracker.js";
+import { WorkerTable } from "../../src/coordinator/fleet/worker-table.js";
+import { SessionTracker } from "../../src/coordinator/fleet/session-tracker.js";
 import type { Heartbeat } from "../../src/protocol/heartbeat.js";
 import { parseHeartbeat } from "../../src/protocol/heartbeat.js";
 

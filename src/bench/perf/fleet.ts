@@ -30,8 +30,9 @@ export interface Fleet {
  * Starts a CLI server at LOG_LEVEL=warn (no per-request log lines: nginx, its peer in these runs,
  * has its access log off) on a port chosen here, ready once `healthPath` answers 200.
  */
-export async function startQuiet(args: string[], healthPath: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Served> {
-  const port = await freePort();
+export async function startQuiet(args: string[], healthPath: string, env: Record<string, string> = {}, nodeArgs: string[] = [], fixedPort?: number): Promise<Served> {
+  // A fixed port: a restarted server where its peers expect the old one.
+  const port = fixedPort ?? await freePort();
   const c = startChild({
     name: args[0] ?? "server", command: process.execPath, args: [...nodeArgs, CLI, ...args, "--port", String(port), "--host", "127.0.0.1"],
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env, LOG_LEVEL: "warn" },

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { engineBenchDefaults, workerVsLlamaServer } from "../worker-vs-llama/engine-section.js";
 import { coordinatorOverhead } from "./coordinator-overhead.js";
+import { coordinatorScale } from "./coordinator-scale.js";
 import { ensureNginx, nginxBinary, nginxVersion } from "./nginx-relay.js";
 import { overload } from "./overload.js";
 import { relayCapacity } from "./relay-capacity.js";
@@ -58,6 +59,7 @@ async function main(argv: string[]): Promise<void> {
   await run(5, () => overload(mode));
   await run(6, () => routingProfiles(mode));
   await run(7, () => workerVsLlamaServer(mode, { ...engineBenchDefaults(quick), withServer: v["with-llama-server"] === true }));
+  await run(8, () => coordinatorScale(mode));
 
   const machine = [
     `- Written: ${started.toISOString()}${quick ? " (quick mode: seconds-long runs; the numbers mean little)" : ""}`,

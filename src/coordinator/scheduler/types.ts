@@ -4,7 +4,7 @@
  * a snapshot of candidates, and time and randomness arrive as arguments.
  */
 import type { Rng } from "../../common/rng.js";
-import type { PrefixMatch } from "../prefix-index.js";
+import type { PrefixMatch } from "../fleet/prefix-index.js";
 
 export interface Candidate {
   readonly id: string;

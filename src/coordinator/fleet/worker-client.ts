@@ -1,0 +1,257 @@
+import { Agent, request, errors as undiciErrors, type Dispatcher } from "undici";
+import { ServingError } from "../../protocol/serving-error.js";
+import { isClientErrorCode, isErrorCode } from "../../protocol/error-mapping.js";
+import type { ErrorCode } from "../../protocol/serving-error.js";
+import type { DrainListing, HandoffEntry, PrefillRequest, PrefillResponse } from "../../protocol/worker-api.js";
+
+/**
+ * HTTP toward workers, over one keep-alive agent (undici: cheaper per stream than node:http at
+ * hundreds of streams). Failures are classified once here:
+ *   - `WorkerFault`: the worker or the network failed (connect error, 5xx, timeout) → another
+ *     worker may succeed, and the worker is suspect; kind `died` is a connection that closed or
+ *     reset after the request was sent (the worker died handling it: the request is suspect too);
+ *     a 401/403 is kind `auth` (the worker refused the coordinator's token: a worker fault);
+ *   - `ServingError` with a 4xx code: the request itself is wrong → no retry;
+ *   - `ServingError` with a 503 capacity code: this worker is full → another may not be.
+ */
+export class WorkerFault extends Error {
+  constructor(
+    message: string,
+    readonly kind: "connect" | "died" | "timeout" | "status" | "auth" | "protocol" | "aborted",
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = "WorkerFault";
+  }
+}
+
+export interface WorkerClientOptions {
+  connectTimeoutMs: number;
+  prefillTimeoutMs: number;
+  /** Added to every request (cluster token). */
+  headers?: Record<string, string>;
+}
+
+export interface CallOptions {
+  requestId: string;
+  signal: AbortSignal;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Largest answer body read from a worker outside a stream (bytes): a prefill's or an error's JSON is
+ * a few hundred bytes; a drain listing carries token lists of the kept sequences.
+ */
+const ANSWER_MAX_BYTES = 1024 * 1024;
+const DRAIN_LISTING_MAX_BYTES = 64 * 1024 * 1024;
+
+const CAPACITY_CODES = new Set<string>(["worker_sessions_full", "worker_kv_cache_full", "session_kv_limit", "draining"]);
+
+export class WorkerClient {
+  readonly agent: Agent;
+
+  constructor(private readonly o: WorkerClientOptions) {
+    this.agent = new Agent({
+      connect: { timeout: o.connectTimeoutMs },
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 60_000,
+      // One connection per concurrent stream (HTTP/1.1 has no multiplexing); no cap here, the
+      // admission limits bound the count.
+      connections: null,
+      pipelining: 1,
+    });
+  }
+
+  private headers(o: CallOptions): Record<string, string> {
+    return { "content-type": "application/json", "x-request-id": o.requestId, ...this.o.headers, ...o.headers };
+  }
+
+  /** A prefill, headers and body within PREFILL_TIMEOUT_MS (a worker that stalls after its headers is a timeout). */
+  async prefill(workerUrl: string, body: PrefillRequest, o: CallOptions): Promise<PrefillResponse> {
+    const deadline = withDeadline(o.signal, this.o.prefillTimeoutMs);
+    const call = { ...o, signal: deadline };
+    const res = await this.call(workerUrl, "/worker/prefill", body, call, this.o.prefillTimeoutMs, o.signal);
+    const text = await readText(res, deadline, ANSWER_MAX_BYTES, o.signal);
+    if (res.statusCode !== 200) throw statusError(res.statusCode, text);
+    try {
+      return JSON.parse(text) as PrefillResponse;
+    } catch {
+      throw new WorkerFault("prefill answered non-JSON", "protocol", res.statusCode);
+    }
+  }
+
+  /** Starts a decode stream; resolves once the worker answered 200 and the SSE body flows. */
+  async decode(workerUrl: string, sessionId: string, maxTokens: number | undefined, o: CallOptions): Promise<Dispatcher.ResponseData["body"]> {
+    const res = await this.call(workerUrl, "/worker/decode", { session_id: sessionId, max_tokens: maxTokens }, o, this.o.prefillTimeoutMs);
+    if (res.statusCode !== 200) {
+      const deadline = withDeadline(o.signal, this.o.prefillTimeoutMs);
+      throw statusError(res.statusCode, await readText(res, deadline, ANSWER_MAX_BYTES, o.signal));
+    }
+    return res.body;
+  }
+
+  /** Asks a worker to drain; it answers with its cached sequences for a handoff. */
+  async drain(workerUrl: string, requestId: string, timeoutMs: number): Promise<DrainListing> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const res = await this.call(workerUrl, "/worker/drain", {}, { requestId, signal }, timeoutMs);
+    const text = await readText(res, signal, DRAIN_LISTING_MAX_BYTES);
+    if (res.statusCode !== 200) throw statusError(res.statusCode, text);
+    try {
+      return JSON.parse(text) as DrainListing;
+    } catch {
+      throw new WorkerFault("drain answered non-JSON", "protocol", res.statusCode);
+    }
+  }
+
+  /** Hands one cached sequence to a worker, which re-prefills its tokens and keeps it. */
+  async adopt(workerUrl: string, body: HandoffEntry & { model: string }, requestId: string, timeoutMs: number): Promise<void> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const res = await this.call(workerUrl, "/worker/adopt", body, { requestId, signal }, timeoutMs);
+    const text = await readText(res, signal, ANSWER_MAX_BYTES);
+    if (res.statusCode !== 200) throw statusError(res.statusCode, text);
+  }
+
+  /** Tells a drained worker to take sessions again. */
+  async undrain(workerUrl: string, requestId: string, timeoutMs: number): Promise<void> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const res = await this.call(workerUrl, "/worker/undrain", {}, { requestId, signal }, timeoutMs);
+    const text = await readText(res, signal, ANSWER_MAX_BYTES);
+    if (res.statusCode !== 200) throw statusError(res.statusCode, text);
+  }
+
+  /** Best effort: frees a session the coordinator no longer wants (errors are ignored). */
+  async cancel(workerUrl: string, sessionId: string, requestId: string): Promise<void> {
+    try {
+      const res = await request(`${workerUrl}/worker/cancel`, {
+        method: "POST", dispatcher: this.agent, body: JSON.stringify({ session_id: sessionId }),
+        headers: this.headers({ requestId, signal: AbortSignal.timeout(5000) }),
+        headersTimeout: 5000, bodyTimeout: 5000,
+      });
+      await res.body.dump();
+    } catch {
+      // The worker's TTL sweep frees it anyway.
+    }
+  }
+
+  /** `clientSignal`: the client's own signal, when `o.signal` adds a deadline to it (an abort by the deadline is a timeout). */
+  private async call(workerUrl: string, path: string, body: unknown, o: CallOptions, timeoutMs: number, clientSignal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+    try {
+      return await request(`${workerUrl}${path}`, {
+        method: "POST",
+        dispatcher: this.agent,
+        body: JSON.stringify(body),
+        headers: this.headers(o),
+        signal: o.signal,
+        headersTimeout: timeoutMs,
+        // Streams pause under backpressure for as long as a slow client allows; the relay's
+        // write deadline bounds that, not the socket's idle time.
+        bodyTimeout: 0,
+      });
+    } catch (err) {
+      throw classify(err, o.signal, clientSignal);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+/** `signal` aborted after `ms`, or when `signal` is (ms). */
+function withDeadline(signal: AbortSignal, ms: number): AbortSignal {
+  return AbortSignal.any([signal, AbortSignal.timeout(ms)]);
+}
+
+/**
+ * A worker's answer body as text, at most `maxBytes` (a larger one is a protocol fault and the
+ * connection is closed); `signal` bounds the time (the caller's deadline).
+ */
+async function readText(res: Dispatcher.ResponseData, signal: AbortSignal, maxBytes: number, clientSignal?: AbortSignal): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onAbort = () => res.body.destroy(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    for await (const chunk of res.body) {
+      const b = chunk as Buffer;
+      size += b.length;
+      if (size > maxBytes) {
+        res.body.destroy();
+        throw new WorkerFault(`the worker's answer exceeds ${maxBytes} bytes`, "protocol", res.statusCode);
+      }
+      chunks.push(b);
+    }
+    return Buffer.concat(chunks).toString("utf8");
+  } catch (err) {
+    throw classify(err, signal, clientSignal);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** undici's codes for a connection that closed or reset under a request already sent. */
+const DIED_CODES = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
+
+/**
+ * A throwable of a call as a WorkerFault. `signal` is the call's (with its deadline); `clientSignal`,
+ * when given, the client's alone: an abort of `signal` without it is the deadline's, a timeout.
+ */
+function classify(err: unknown, signal: AbortSignal, clientSignal?: AbortSignal): Error {
+  if (err instanceof ServingError || err instanceof WorkerFault) return err;
+  if (clientSignal?.aborted) return new WorkerFault("request aborted", "aborted");
+  if (signal.aborted) {
+    return isTimeout(signal.reason) ? new WorkerFault("the worker did not answer in time", "timeout") : new WorkerFault("request aborted", "aborted");
+  }
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
+    return new WorkerFault((err as Error).message, "timeout");
+  }
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === "string" && DIED_CODES.has(code)) return new WorkerFault((err as Error).message, "died");
+  return new WorkerFault((err as Error)?.message ?? String(err), "connect");
+}
+
+function isTimeout(reason: unknown): boolean {
+  return reason instanceof DOMException && reason.name === "TimeoutError";
+}
+
+/** Machine-readable fields of a worker's 400 that reach the client as they are. */
+const RELAYED_DETAILS = ["character", "offset", "min_tokens", "context_tokens"] as const;
+
+/** A worker's error answer: 4xx and capacity 503s become ServingErrors; other statuses are faults. */
+function statusError(status: number, text: string): Error {
+  let reason: string | undefined;
+  let message = `worker answered ${status}`;
+  let param: string | undefined;
+  let details: Record<string, unknown> | undefined;
+  try {
+    const body = JSON.parse(text) as Record<string, unknown>;
+    if (typeof body.reason === "string") reason = body.reason;
+    if (typeof body.error === "string") message = body.error;
+    if (typeof body.param === "string") param = body.param;
+    if (body.context_size !== undefined) details = { prompt_tokens: body.prompt_tokens, context_size: body.context_size };
+    // unsupported_characters names the character and its offset; context_length_exceeded its bound.
+    for (const key of RELAYED_DETAILS) {
+      if (typeof body[key] === "string" || typeof body[key] === "number") (details ??= {})[key] = body[key];
+    }
+  } catch {
+    // not JSON: a fault below
+  }
+  // The worker refused the coordinator's credentials (CLUSTER_TOKEN mismatch): the fleet's fault, never the client's.
+  if (status === 401 || status === 403) return new WorkerFault(`worker refused the coordinator's credentials (${status})`, "auth", status);
+  if (status >= 400 && status < 500) {
+    // Our worker names the request's fault with a known code and a message written for the client;
+    // anything else (an unknown code, or one that is not the client's 4xx) is not passed on verbatim.
+    const known = reason !== undefined && isClientErrorCode(reason) ? reason : undefined;
+    return new ServingError(known ?? "invalid_request", known !== undefined ? message : `the worker refused the request (${status})`, {
+      ...(param ? { param } : {}), ...(details ? { details } : {}),
+    });
+  }
+  if (status === 503 && reason !== undefined && CAPACITY_CODES.has(reason) && isErrorCode(reason)) return new ServingError(reason, message);
+  return new WorkerFault(message, "status", status);
+}
+
+
+export function isCapacityError(err: unknown): err is ServingError {
+  return err instanceof ServingError && CAPACITY_CODES.has(err.code);
+}

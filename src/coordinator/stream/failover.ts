@@ -1,0 +1,77 @@
+import type { Readable } from "node:stream";
+import type { Logger } from "../../common/logger.js";
+import { ServingError } from "../../protocol/serving-error.js";
+import type { WorkerFailure } from "./worker-stream.js";
+
+/**
+ * Continues an answer whose worker failed mid-decode on another worker: the failed one is
+ * stopped, blamed on its breaker (a stall as a timeout, anything else as a broken stream) and its
+ * session cancelled; then a continuation (the prompt followed by the text already relayed) is
+ * dispatched elsewhere, up to MAX_FAILOVERS times. A grammar constrains the whole answer from its
+ * start, so an answer under one is never continued. A worker that died counts toward the
+ * request's poison verdict: the second death ends the answer with that code (thrown).
+ */
+export interface StreamingWorker {
+  readonly workerId: string;
+  readonly workerUrl: string;
+  readonly sessionId: string;
+  readonly upstream: Readable;
+  /** Closes the decode request (and a prefill in flight). */
+  readonly abort: AbortController;
+}
+
+export interface FailoverDeps<W extends StreamingWorker> {
+  requestId: string;
+  log: Logger;
+  maxFailovers: number;
+  /** The answer is under a grammar or a JSON schema. */
+  constrained: boolean;
+  /** The client's max_tokens, undefined for the rest of the context. */
+  maxTokens: number | undefined;
+  recordFault(workerId: string, kind: "timeout" | "stream"): void;
+  cancel(worker: W): void;
+  /** A poison verdict when this death is the request's second, else undefined. */
+  workerDied(workerId: string): ServingError | undefined;
+  /** Dispatches the continuation (never on a worker the answer has used). */
+  continueOn(relayed: { text: string; tokens: number }, remaining: number | undefined, signal: AbortSignal): Promise<W>;
+}
+
+export class Failover<W extends StreamingWorker> {
+  private left: number;
+
+  constructor(private current: W, private readonly d: FailoverDeps<W>) {
+    this.left = d.maxFailovers;
+  }
+
+  /** The worker streaming now (differs from the first after a failover). */
+  get worker(): W {
+    return this.current;
+  }
+
+  /** Resolves with the next worker's stream, or undefined when the answer ends with the failure. */
+  async continue(failure: WorkerFailure, relayed: { text: string; tokens: number }, signal: AbortSignal): Promise<Readable | undefined> {
+    const failed = this.current;
+    const { d } = this;
+    failed.abort.abort();
+    d.recordFault(failed.workerId, failure.code === "worker_stalled" ? "timeout" : "stream");
+    d.cancel(failed);
+    // A worker that died mid-stream counts like one that died in prefill; the second death ends it.
+    if (failure.died === true) {
+      const poison = d.workerDied(failed.workerId);
+      if (poison !== undefined) throw poison;
+    }
+    if (this.left <= 0 || d.constrained || signal.aborted) return undefined;
+    this.left--;
+    const remaining = d.maxTokens === undefined ? undefined : d.maxTokens - relayed.tokens;
+    if (remaining !== undefined && remaining <= 0) return undefined;
+    d.log.warn({ request_id: d.requestId, worker_id: failed.workerId, reason: failure.code, relayed_tokens: relayed.tokens }, "stream.failover");
+    try {
+      this.current = await d.continueOn(relayed, remaining, signal);
+      return this.current.upstream;
+    } catch (err) {
+      if (err instanceof ServingError && err.code === "request_crashed_worker") throw err;
+      d.log.warn({ request_id: d.requestId, err: (err as Error).message }, "stream.failover_failed");
+      return undefined;
+    }
+  }
+}
