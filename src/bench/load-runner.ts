@@ -1,5 +1,6 @@
 import type { Rng } from "../common/rng.js";
 import { gammaGapMs } from "./arrivals.js";
+import { closedLoops } from "./load-client.js";
 import type { RequestResult } from "./request-result.js";
 import type { RequestSpec, Target } from "./targets.js";
 import type { Workload } from "./workload.js";
@@ -76,10 +77,11 @@ export async function runLoad(workload: Workload, target: Pick<Target, "send">, 
   const durationTimer = setTimeout(armHardStop, o.durationMs);
   try {
     if (o.ratePerS === undefined) {
-      const loops = Array.from({ length: o.concurrency ?? 1 }, async () => {
-        for (let spec = await nextSpec(); spec !== undefined; spec = await nextSpec()) await send(spec);
+      await closedLoops(o.concurrency ?? 1, async () => {
+        const spec = await nextSpec();
+        if (spec !== undefined) await send(spec);
+        return spec !== undefined;
       });
-      await Promise.all(loops);
     } else {
       const running = new Set<Promise<void>>();
       let due = performance.now();

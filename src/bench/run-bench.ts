@@ -4,7 +4,7 @@ import { createRng } from "../common/rng.js";
 import { benchOptions, type BenchConfig } from "./bench-options.js";
 import { latencyChartSvg } from "./latency-chart.js";
 import { runLoad } from "./load-runner.js";
-import { ProgressBar } from "./progress-bar.js";
+import { barCells, ProgressBar } from "../common/progress-bar.js";
 import { buildReport, type BenchReport } from "./report.js";
 import { formatReport } from "./report-table.js";
 import { Target } from "./targets.js";
@@ -26,7 +26,12 @@ export async function runBench(config: BenchConfig, opts: { quietProgress?: bool
     : new RandomWorkload(config.inputTokens, config.outputTokens, rng);
   const numRequests = config.workload === "chat" ? Math.min(config.numRequests, config.users * config.turns) : config.numRequests;
   const target = new Target({ kind: config.target, urls: config.urls, model: config.model, timeoutMs: config.requestTimeoutMs });
-  const progress = new ProgressBar(numRequests, process.stderr, opts.quietProgress ? false : config.progress === "auto" ? undefined : config.progress === "on");
+  // On stderr when it is a terminal (or --progress on): done, not ok and in flight, redrawn as results come.
+  const progress = new ProgressBar(process.stderr, opts.quietProgress ? false : config.progress === "auto" ? undefined : config.progress === "on");
+  const showProgress = (inFlight: number, final = false) => progress.show(
+    `${barCells(numRequests > 0 ? done / numRequests : 0, ".")} ${done}/${numRequests} done, ${notOk} not ok, ${inFlight} in flight, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    { now: final },
+  );
   const t0 = performance.now();
   let done = 0;
   let notOk = 0;
@@ -38,10 +43,11 @@ export async function runBench(config: BenchConfig, opts: { quietProgress?: bool
       onResult: (r, inFlight) => {
         done++;
         if (r.outcome !== "completed") notOk++;
-        progress.update(done, notOk, inFlight, (performance.now() - t0) / 1000);
+        showProgress(inFlight);
       },
     });
-    progress.update(done, notOk, 0, (performance.now() - t0) / 1000, true);
+    showProgress(0, true);
+    progress.done();
     const report = buildReport(run.results, run.durationS, { ttftMs: config.sloTtftMs, tpotMs: config.sloTpotMs, e2eMs: config.sloE2eMs }, {
       target: config.target, urls: config.urls, model: config.model, workload: config.workload,
       ...(config.workload === "chat"

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { Agent, request } from "undici";
-import { SseParser } from "../protocol/sse.js";
+import { Agent } from "undici";
+import { errorReason, postJson, readSseEvents, type HttpResponse } from "./load-client.js";
 import { outcomeOfStatus, type RequestResult } from "./request-result.js";
 import { OpenAiStreamReader, SeedStreamReader, type StreamOutcome, type StreamReader } from "./stream-readers.js";
 
@@ -49,7 +49,7 @@ export class Target {
   async send(spec: RequestSpec, startMs: number, signal: AbortSignal): Promise<RequestResult> {
     const t0 = performance.now();
     const url = this.o.urls[this.next++ % this.o.urls.length]!;
-    const headers: Record<string, string> = { "content-type": "application/json" };
+    const headers: Record<string, string> = {};
     if (spec.sessionId !== undefined) headers["x-session-id"] = spec.sessionId;
     const fail = (status: number, reason: string, outcome = outcomeOfStatus(status)): RequestResult => ({
       index: spec.index, startMs, outcome: status === 0 ? "failed" : outcome, status, reason, ttftMs: undefined,
@@ -60,7 +60,7 @@ export class Target {
     const both = AbortSignal.any([signal, timeout]);
     try {
       let reader: StreamReader;
-      let res: Awaited<ReturnType<typeof request>>;
+      let res: HttpResponse;
       switch (this.o.kind) {
         case "seed":
           reader = new SeedStreamReader();
@@ -103,10 +103,8 @@ export class Target {
     }
   }
 
-  private post(url: string, body: unknown, headers: Record<string, string>, signal: AbortSignal) {
-    return request(url, {
-      method: "POST", body: JSON.stringify(body), headers, signal, dispatcher: this.agent, headersTimeout: 0, bodyTimeout: 0,
-    });
+  private post(url: string, body: unknown, headers: Record<string, string>, signal: AbortSignal): Promise<HttpResponse> {
+    return postJson(url, body, { headers, signal, dispatcher: this.agent });
   }
 
   async close(): Promise<void> {
@@ -114,13 +112,8 @@ export class Target {
   }
 }
 
-async function readSse(body: AsyncIterable<Buffer>, reader: StreamReader, t0: number): Promise<StreamOutcome> {
-  const parser = new SseParser();
-  const decoder = new TextDecoder();
-  for await (const chunk of body) {
-    const now = performance.now() - t0;
-    for (const ev of parser.push(decoder.decode(chunk, { stream: true }))) reader.onEvent(ev.data, now);
-  }
+async function readSse(body: AsyncIterable<Uint8Array>, reader: StreamReader, t0: number): Promise<StreamOutcome> {
+  await readSseEvents(body, (data, now) => reader.onEvent(data, now - t0));
   return reader.outcome();
 }
 
@@ -131,20 +124,4 @@ function toResult(spec: RequestSpec, startMs: number, status: number, s: StreamO
     completionTokens: s.completionTokens ?? s.tokenEvents, cachedTokens: s.cachedTokens, text: s.text,
     ...(spec.sessionId !== undefined ? { sessionId: spec.sessionId } : {}),
   };
-}
-
-/** The error code of a seed (`{reason}`) or OpenAI (`{error: {code, type}}`) error body. */
-export function errorReason(text: string, status: number): string {
-  try {
-    const b = JSON.parse(text) as { reason?: unknown; error?: { code?: unknown; type?: unknown } | unknown };
-    if (typeof b.reason === "string") return b.reason;
-    const e = b.error as { code?: unknown; type?: unknown } | undefined;
-    if (e && typeof e === "object") {
-      if (typeof e.code === "string") return e.code;
-      if (typeof e.type === "string") return e.type;
-    }
-  } catch {
-    // not JSON
-  }
-  return `http_${status}`;
 }

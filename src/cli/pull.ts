@@ -1,5 +1,5 @@
 import type { PullConfig } from "../common/config.js";
-import { formatBytes, ProgressBar } from "./progress-bar.js";
+import { DownloadProgress, formatBytes } from "./download-progress.js";
 import { pullModel } from "../engine/model-pull.js";
 
 /**
@@ -12,7 +12,7 @@ export async function runPull(config: PullConfig, positionals: readonly string[]
     return 2;
   }
   const source = positionals[0]!;
-  const bar = new ProgressBar(process.stderr, "pull");
+  const bar = new DownloadProgress(process.stderr, "pull");
   const ac = new AbortController();
   const onSignal = () => ac.abort(new Error("interrupted; run the same command again to resume"));
   process.once("SIGINT", onSignal);

@@ -4,6 +4,7 @@ import { stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { workerOptions, type ServeConfig } from "../common/config.js";
 import { createLogger } from "../common/logger.js";
+import { stopChild } from "../common/process-harness.js";
 import { startCoordinator } from "../coordinator/start-coordinator.js";
 import { chooseThreads } from "../engine/engine-tuning.js";
 import { modelIdFromPath, resolveModel } from "../engine/model-source.js";
@@ -101,16 +102,4 @@ function workerEnv(config: ServeConfig): Record<string, string> {
     env[spec.env] = Array.isArray(value) ? value.join(",") : String(value);
   }
   return env;
-}
-
-function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const kill = setTimeout(() => child.kill("SIGKILL"), graceMs);
-    child.once("exit", () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    child.kill("SIGTERM");
-  });
 }

@@ -1,3 +1,4 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { parseHttpUrl } from "../protocol/http-url.js";
 
 /**
@@ -50,33 +51,39 @@ export function loadOptions<S extends Record<string, Option<unknown>>>(
       if (raw !== undefined && raw !== "") out[key] = parseOrThrow(spec, raw, spec.env);
     }
   }
+  // node:util's parseArgs splits the words (`--flag value`, `--flag=value`, positionals, `--`); the
+  // spec table says which flags exist and take values, and checks and applies them in order.
+  const { tokens } = parseArgs({ args: [...argv], options: argsOptions(specs), strict: false, allowPositionals: true, tokens: true });
   const positionals: string[] = [];
   const seen = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith("--")) {
-      positionals.push(arg);
+  for (const t of tokens) {
+    if (t.kind === "positional") positionals.push(t.value);
+    if (t.kind !== "option") continue;
+    // A one-dash word (`-x`) was never a flag here: it stays a positional.
+    if (!t.rawName.startsWith("--")) {
+      positionals.push(t.rawName);
       continue;
     }
-    const eq = arg.indexOf("=");
-    const name = eq === -1 ? arg : arg.slice(0, eq);
+    const name = t.rawName;
     const key = byFlag.get(name);
     if (key === undefined) throw new ConfigError(`unknown option ${name}`);
     const spec = specs[key]!;
-    let raw: string;
-    if (eq !== -1) raw = arg.slice(eq + 1);
-    else if (spec.boolean) raw = "true";
-    else {
-      const next = argv[i + 1];
-      if (next === undefined) throw new ConfigError(`option ${name} needs a value`);
-      raw = next;
-      i++;
-    }
+    const raw = t.value ?? (spec.boolean ? "true" : undefined);
+    if (raw === undefined) throw new ConfigError(`option ${name} needs a value`);
     const value = parseOrThrow(spec, raw, name);
     out[key] = spec.repeatable && seen.has(key) ? [...(out[key] as unknown[]), ...(value as unknown[])] : value;
     seen.add(key);
   }
   return { config: Object.freeze(out) as ConfigOf<S>, positionals };
+}
+
+/** The parseArgs description of a spec table: every flag and alias, valued unless boolean. */
+function argsOptions(specs: Record<string, Option<unknown>>): ParseArgsConfig["options"] {
+  const options: NonNullable<ParseArgsConfig["options"]> = {};
+  for (const spec of Object.values(specs)) {
+    for (const flag of [spec.flag, ...(spec.aliases ?? [])]) options[flag.slice(2)] = { type: spec.boolean ? "boolean" : "string", multiple: true };
+  }
+  return options;
 }
 
 function parseOrThrow<T>(spec: Option<T>, raw: string, name: string): T {

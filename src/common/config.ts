@@ -26,6 +26,31 @@ const keyListOpt = (env: string, flag: string, describe: string): Option<string[
   },
 });
 
+/**
+ * OTLP exporter headers as OpenTelemetry spells them (`key=value,key2=value2`, values
+ * percent-encoded): a collector's auth token, so a secret. Kept as written (checked here) so that
+ * `serve` hands it to its workers unchanged; tracing.ts splits it.
+ */
+const otlpHeadersOpt: Option<string | undefined> = {
+  env: "OTEL_EXPORTER_OTLP_HEADERS", flag: "--otlp-headers", default: undefined, secret: true,
+  describe: "headers sent with every trace export, key=value,key2=value2 (percent-encoded values), e.g. a collector's authorization",
+  parse: (r) => {
+    parseOtlpHeaders(r);
+    return r;
+  },
+};
+
+/** `key=value,key2=value2` (values percent-encoded) → headers; throws on a pair without a key. */
+export function parseOtlpHeaders(raw: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of raw.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+    const eq = pair.indexOf("=");
+    if (eq < 1) throw new Error("expected key=value pairs separated by commas");
+    out[pair.slice(0, eq).trim()] = decodeURIComponent(pair.slice(eq + 1).trim());
+  }
+  return out;
+}
+
 /** A secret from the environment (preferred: flags show in process lists). */
 const secretOpt = (env: string, flag: string, describe: string): Option<string | undefined> => ({
   env, flag, default: undefined, describe, secret: true,
@@ -49,6 +74,9 @@ const shared = {
   maxBodyBytes: bytesOpt("MAX_BODY_BYTES", "--max-body-bytes", 1 * MiB, "largest accepted request body (bytes); larger gets 413"),
   otlpEndpoint: { ...optionalStrOpt("OTEL_EXPORTER_OTLP_ENDPOINT", "--otlp-endpoint",
     "OpenTelemetry collector (OTLP/HTTP, JSON; /v1/traces is appended) receiving traces; tracing is off when unset"), parse: parseHttpUrl } as Option<string | undefined>,
+  otlpHeaders: otlpHeadersOpt,
+  otlpCompression: choiceOpt("OTEL_EXPORTER_OTLP_COMPRESSION", "--otlp-compression", "none", ["none", "gzip"] as const,
+    "compression of trace exports; failed exports are retried with backoff (429, 502-504, refused connections) within 10 s a batch"),
   otelServiceName: optionalStrOpt("OTEL_SERVICE_NAME", "--otel-service-name", "service.name of exported traces (default: inference-engine-<role>)"),
   traceSampleRatio: { env: "TRACE_SAMPLE_RATIO", flag: "--trace-sample-ratio", default: 1, parse: (r) => parseNumber(r, 0, 1),
     describe: "share of new traces recorded (0..1); a request carrying a traceparent follows its sampled flag" } as Option<number>,

@@ -1,15 +1,21 @@
-import { request } from "undici";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { resourceFromAttributes, type Resource } from "@opentelemetry/resources";
 import type { Logger } from "./logger.js";
-import type { Attributes, FinishedSpan, SpanSink } from "./tracer.js";
+import type { Attributes, FinishedSpan } from "./tracer.js";
 
 /**
- * Exports finished spans over OTLP/HTTP in its JSON encoding (POST <endpoint>/v1/traces,
- * `application/json`), batched: a flush every second (FLUSH_INTERVAL_MS) or as soon as a batch is
- * full (512 spans). The queue is bounded (2048 spans); past that spans are dropped and counted, so a
- * collector that is down costs memory once and never blocks a request. The JSON encoding is the
- * stable OTLP 1.x mapping (ids as lowercase hex, times as decimal strings of Unix nanoseconds),
- * which every OpenTelemetry collector accepts; it needs no SDK.
+ * Exports finished spans over OTLP/HTTP in its JSON encoding (POST <endpoint>/v1/traces) through
+ * OpenTelemetry's maintained exporter (@opentelemetry/exporter-trace-otlp-http: the encoding,
+ * collector headers for auth, gzip, retries with backoff on 429/502/503/504 and refused
+ * connections, within EXPORT_TIMEOUT_MS a batch). Batching stays here: a flush every second
+ * (FLUSH_INTERVAL_MS) or as soon as a batch is full (512 spans); the queue is bounded (2048 spans),
+ * past that spans are dropped and counted, so a collector that is down costs memory once and never
+ * blocks a request. Our tracer stays (explicit parents, no async context); its spans are handed
+ * over as the SDK's ReadableSpan.
  */
+/** The SDK's span type, as its exporter takes it (from @opentelemetry/sdk-trace, a dependency of the exporter). */
+type ReadableSpan = Parameters<OTLPTraceExporter["export"]>[0][number];
+
 const FLUSH_INTERVAL_MS = 1000;
 const MAX_BATCH = 512;
 const MAX_QUEUE = 2048;
@@ -21,14 +27,19 @@ export interface OtlpExporterOptions {
   serviceName: string;
   /** Extra resource attributes (service.instance.id, …). */
   resource?: Attributes;
+  /** Sent with every export (a collector's auth token). */
+  headers?: Readonly<Record<string, string>>;
+  compression?: "none" | "gzip";
   log: Logger;
 }
 
-export class OtlpExporter implements SpanSink {
+export class OtlpExporter {
   readonly url: string;
   private queue: FinishedSpan[] = [];
   private inflight: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
+  private readonly otlp: OTLPTraceExporter;
+  private readonly resource: Resource;
   private failing = false;
   exported = 0;
   dropped = 0;
@@ -37,6 +48,10 @@ export class OtlpExporter implements SpanSink {
   constructor(private readonly o: OtlpExporterOptions) {
     const base = o.endpoint.replace(/\/+$/, "");
     this.url = base.endsWith("/v1/traces") ? base : `${base}/v1/traces`;
+    this.otlp = new OTLPTraceExporter({
+      url: this.url, headers: { ...o.headers }, compression: o.compression ?? "none", timeoutMillis: EXPORT_TIMEOUT_MS, concurrencyLimit: 1,
+    } as ConstructorParameters<typeof OTLPTraceExporter>[0]);
+    this.resource = resourceFromAttributes({ "service.name": o.serviceName, ...o.resource });
     this.timer = setInterval(() => void this.flush(), FLUSH_INTERVAL_MS);
     this.timer.unref();
   }
@@ -78,69 +93,56 @@ export class OtlpExporter implements SpanSink {
   async shutdown(): Promise<void> {
     clearInterval(this.timer);
     await this.flush();
+    await this.otlp.shutdown();
   }
 
   private async send(batch: FinishedSpan[]): Promise<void> {
-    try {
-      const res = await request(this.url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(encodeOtlpTraces(batch, this.o.serviceName, this.o.resource)),
-        headersTimeout: EXPORT_TIMEOUT_MS,
-        bodyTimeout: EXPORT_TIMEOUT_MS,
-      });
-      await res.body.dump();
-      if (res.statusCode < 200 || res.statusCode >= 300) throw new Error(`collector answered ${res.statusCode}`);
+    const error = await new Promise<Error | undefined>((resolve) =>
+      this.otlp.export(batch.map((s) => toReadableSpan(s, this.resource)), (r) => resolve(r.code === 0 ? undefined : (r.error ?? new Error("export failed")))),
+    );
+    if (error === undefined) {
       this.exported += batch.length;
       if (this.failing) this.o.log.info({ url: this.url }, "trace.export_recovered");
       this.failing = false;
-    } catch (err) {
-      this.failed += batch.length;
-      // One line when exports start failing, not one per batch.
-      if (!this.failing) this.o.log.warn({ url: this.url, err: (err as Error).message, spans: batch.length }, "trace.export_failed");
-      this.failing = true;
+      return;
     }
+    this.failed += batch.length;
+    // One line when exports start failing, not one per batch.
+    if (!this.failing) this.o.log.warn({ url: this.url, err: error.message, spans: batch.length }, "trace.export_failed");
+    this.failing = true;
   }
 }
 
-/** The OTLP/JSON `ExportTraceServiceRequest` for a batch of spans of one service. */
-export function encodeOtlpTraces(spans: readonly FinishedSpan[], serviceName: string, resource: Attributes = {}): unknown {
-  return {
-    resourceSpans: [
-      {
-        resource: { attributes: encodeAttributes({ "service.name": serviceName, ...resource }) },
-        scopeSpans: [
-          {
-            scope: { name: "inference-engine" },
-            spans: spans.map((s) => ({
-              traceId: s.traceId,
-              spanId: s.spanId,
-              ...(s.parentSpanId !== undefined ? { parentSpanId: s.parentSpanId } : {}),
-              name: s.name,
-              kind: s.kind,
-              startTimeUnixNano: unixNanos(s.startMs),
-              endTimeUnixNano: unixNanos(Math.max(s.startMs, s.endMs)),
-              attributes: encodeAttributes(s.attributes),
-              events: s.events.map((e) => ({ timeUnixNano: unixNanos(e.timeMs), name: e.name, attributes: encodeAttributes(e.attributes ?? {}) })),
-              status: s.error !== undefined ? { code: 2, message: s.error } : { code: 0 },
-            })),
-          },
-        ],
-      },
-    ],
-  };
-}
-
-function encodeAttributes(a: Attributes): { key: string; value: Record<string, unknown> }[] {
-  return Object.entries(a).map(([key, v]) => ({
-    key,
-    value: typeof v === "string" ? { stringValue: v } : typeof v === "boolean" ? { boolValue: v } : Number.isInteger(v) ? { intValue: String(v) } : { doubleValue: v },
-  }));
-}
-
-/** Epoch ms (fractional) → decimal string of nanoseconds, exact past 2^53. */
-export function unixNanos(ms: number): string {
+/** Epoch ms (fractional) → OpenTelemetry's [seconds, nanoseconds], exact to the nanosecond. */
+export function hrTime(ms: number): [number, number] {
   const whole = Math.floor(ms);
-  const fracNs = Math.round((ms - whole) * 1e6);
-  return (BigInt(whole) * 1_000_000n + BigInt(fracNs)).toString();
+  return [Math.floor(whole / 1000), (whole % 1000) * 1_000_000 + Math.round((ms - whole) * 1e6)];
+}
+
+const TRACE_FLAGS_SAMPLED = 1;
+
+/** Our finished span as the SDK's ReadableSpan (what its exporters read). */
+export function toReadableSpan(s: FinishedSpan, resource: Resource): ReadableSpan {
+  const start = hrTime(s.startMs);
+  const endMs = Math.max(s.startMs, s.endMs);
+  return {
+    name: s.name,
+    // OTLP numbers kinds from 1 (internal); the API's SpanKind from 0.
+    kind: s.kind - 1,
+    spanContext: () => ({ traceId: s.traceId, spanId: s.spanId, traceFlags: TRACE_FLAGS_SAMPLED }),
+    parentSpanContext: s.parentSpanId === undefined ? undefined : { traceId: s.traceId, spanId: s.parentSpanId, traceFlags: TRACE_FLAGS_SAMPLED },
+    startTime: start,
+    endTime: hrTime(endMs),
+    duration: hrTime(endMs - s.startMs),
+    ended: true,
+    status: s.error !== undefined ? { code: 2, message: s.error } : { code: 0 },
+    attributes: s.attributes,
+    links: [],
+    events: s.events.map((e) => ({ name: e.name, time: hrTime(e.timeMs), attributes: e.attributes ?? {} })),
+    resource,
+    instrumentationScope: { name: "inference-engine" },
+    droppedAttributesCount: 0,
+    droppedEventsCount: 0,
+    droppedLinksCount: 0,
+  };
 }

@@ -1,14 +1,31 @@
-import { collectDefaultMetrics, type Metric, type Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, type Metric, type Registry } from "prom-client";
 import type { BucketHistogram } from "./bucket-histogram.js";
 
 /**
  * Metrics whose values live elsewhere and are read at scrape time: counters kept as plain numbers
- * on hot paths, and BucketHistograms. prom-client's registry renders them like its own metrics
- * (it only calls `get()`); they are added through `registerMetric`, whose type names only the
- * built-in classes, hence the one cast below.
+ * on hot paths, and BucketHistograms.
+ *   - Counters and gauges are prom-client's own, filled by their documented `collect()` hook at
+ *     each scrape (a labelled one names its labels up front, as prom-client requires).
+ *   - Histograms arrive already bucketed (BucketHistogram, recorded on the hot path without label
+ *     hashing); prom-client has no public way to hand it bucket counts, so these implement the
+ *     registry's `get()` contract, added through `registerMetric` (whose type names only the
+ *     built-in classes, hence the one cast below).
  */
 export type Labels = Readonly<Record<string, string>>;
 export type Sample = readonly [Labels, number];
+
+/** A reader of labelled samples, with the label names every sample carries. */
+export interface LabelledRead {
+  readonly labelNames: readonly string[];
+  read(): Iterable<Sample>;
+}
+
+export function labelled(labelNames: readonly string[], read: () => Iterable<Sample>): LabelledRead {
+  return { labelNames, read };
+}
+
+/** One unlabelled value, or labelled samples; `read` is called once per scrape. */
+export type ScrapeRead = (() => number) | LabelledRead;
 
 interface PromValue {
   labels: Record<string, string | number>;
@@ -34,16 +51,14 @@ const NO_LABELS: Labels = {};
 /** A counter or gauge whose value (or labelled values) `read` returns at scrape time. */
 export function registerScrapeMetric(
   registry: Registry,
-  def: { name: string; help: string; type: "counter" | "gauge"; read(): number | Iterable<Sample> },
+  def: { name: string; help: string; type: "counter" | "gauge"; read: ScrapeRead },
 ): void {
-  register(registry, {
-    name: def.name, help: def.help, type: def.type, aggregator: "sum", reset() {},
-    async get() {
-      const r = def.read();
-      const values: PromValue[] = typeof r === "number" ? [{ labels: {}, value: r }] : [...r].map(([labels, value]) => ({ labels: { ...labels }, value }));
-      return { name: def.name, help: def.help, type: def.type, aggregator: "sum", values };
-    },
-  });
+  const r = def.read;
+  const base = { name: def.name, help: def.help, labelNames: typeof r === "function" ? [] : [...r.labelNames], registers: [registry] };
+  const samples = (): Iterable<Sample> => (typeof r === "function" ? [[NO_LABELS, r()]] : r.read());
+  // collect() rebuilds the values from scratch: a label set that disappeared (a worker gone) goes.
+  if (def.type === "gauge") new Gauge({ ...base, collect() { this.reset(); for (const [l, v] of samples()) this.set(l, v); } });
+  else new Counter({ ...base, collect() { this.reset(); for (const [l, v] of samples()) this.inc(l, v); } });
 }
 
 /** A histogram over BucketHistograms (one per label set), rendered cumulatively as Prometheus wants. */

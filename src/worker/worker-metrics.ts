@@ -1,6 +1,6 @@
 import { Counter, Registry } from "prom-client";
 import { BucketHistogram, E2E_BUCKETS_S, ITL_BUCKETS_S, STEP_BUCKETS_S, TTFT_BUCKETS_S } from "../common/bucket-histogram.js";
-import { registerHistogram, registerProcessMetrics, registerScrapeMetric, type Sample } from "../common/prom-export.js";
+import { labelled, registerHistogram, registerProcessMetrics, registerScrapeMetric, type Sample, type ScrapeRead } from "../common/prom-export.js";
 import { RateWindow } from "../common/rate-window.js";
 import type { EngineInfo } from "../engine/engine.js";
 import { effectiveKvLimitBytes } from "../protocol/kv-capacity.js";
@@ -67,8 +67,8 @@ export class WorkerMetrics {
       name: "inference_worker_http_requests_total", help: "HTTP requests answered by this worker, by route, method and status",
       labelNames: ["route", "method", "status"], registers: [r],
     });
-    const gauge = (name: string, help: string, read: () => number | Iterable<Sample>) => registerScrapeMetric(r, { name, help, type: "gauge", read });
-    const counter = (name: string, help: string, read: () => number | Iterable<Sample>) => registerScrapeMetric(r, { name, help, type: "counter", read });
+    const gauge = (name: string, help: string, read: ScrapeRead) => registerScrapeMetric(r, { name, help, type: "gauge", read });
+    const counter = (name: string, help: string, read: ScrapeRead) => registerScrapeMetric(r, { name, help, type: "counter", read });
     const hist = (name: string, help: string, h: BucketHistogram) => registerHistogram(r, { name, help, read: () => h });
 
     gauge("inference_worker_sessions", "Sessions this worker holds (prefilling, prefilled or decoding)", () => view().sessions);
@@ -88,7 +88,7 @@ export class WorkerMetrics {
     counter("inference_worker_prefix_cache_queries_total", "Prompt tokens looked up in the sequences' KV cache (prefix reuse)", () => this.prefixQueries);
     counter("inference_worker_prefix_cache_hits_total", "Prompt tokens whose KV was already held and reused", () => this.prefixHits);
     counter("inference_worker_decode_failures_total", "Decodes that failed in the engine", () => this.decodeFailures);
-    counter("inference_worker_session_ends_total", "Sessions ended, by reason", () => [...this.ends].map(([reason, n]): Sample => [{ reason }, n]));
+    counter("inference_worker_session_ends_total", "Sessions ended, by reason", labelled(["reason"], () => [...this.ends].map(([reason, n]): Sample => [{ reason }, n])));
     hist("inference_worker_prefill_seconds", "Prefill compute time (after a sequence was free)", this.prefill);
     hist("inference_worker_slot_wait_seconds", "Time an admitted session waited for a free engine sequence", this.slotWait);
     hist("inference_worker_time_to_first_token_seconds", "From prefill request arrival to the first generated token", this.ttft);
@@ -100,9 +100,9 @@ export class WorkerMetrics {
   private registerVllm(view: () => WorkerMetricsView): void {
     const r = this.registry;
     const model = (): { model_name: string } => ({ model_name: view().info.modelId });
-    const one = (v: number): Sample[] => [[model(), v]];
-    const gauge = (name: string, help: string, read: () => number) => registerScrapeMetric(r, { name, help, type: "gauge", read: () => one(read()) });
-    const counter = (name: string, help: string, read: () => number) => registerScrapeMetric(r, { name, help, type: "counter", read: () => one(read()) });
+    const one = (read: () => number) => labelled(["model_name"], (): Sample[] => [[model(), read()]]);
+    const gauge = (name: string, help: string, read: () => number) => registerScrapeMetric(r, { name, help, type: "gauge", read: one(read) });
+    const counter = (name: string, help: string, read: () => number) => registerScrapeMetric(r, { name, help, type: "counter", read: one(read) });
     const hist = (name: string, help: string, h: BucketHistogram) => registerHistogram(r, { name, help, read: () => [[model(), h]] });
     gauge("vllm:num_requests_running", "Requests holding an engine sequence (vLLM name)", () => view().slotsBusy);
     gauge("vllm:num_requests_waiting", "Requests waiting for an engine sequence (vLLM name)", () => view().waiting);

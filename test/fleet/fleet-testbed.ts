@@ -1,7 +1,8 @@
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { CLI, Proc, REPO_ROOT } from "../helpers/processes.js";
+import { startChild } from "../../src/common/process-harness.js";
+import { CLI, REPO_ROOT, type Proc } from "../helpers/processes.js";
 
 /**
  * A fleet of "hosts" on one machine: each host is a Linux network namespace with its own address
@@ -67,13 +68,10 @@ export class Testbed {
   /** A process inside a host (`ip netns exec` execs it, so the pid is the process's own). */
   spawn(host: string, name: string, argv: string[], env: Record<string, string> = {}): Proc {
     const h = this.host(host);
-    const child = spawn("ip", ["netns", "exec", h.ns, ...argv], {
-      cwd: REPO_ROOT,
+    const p = startChild({
+      name, command: "ip", args: ["netns", "exec", h.ns, ...argv], cwd: REPO_ROOT, verbose: process.env.TEST_VERBOSE !== undefined,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "info", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: false,
     });
-    const p = new Proc(child, name);
     this.procs.add(p);
     void p.exited.then(() => this.procs.delete(p));
     return p;

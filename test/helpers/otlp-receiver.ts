@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { gunzipSync } from "node:zlib";
 
 /**
  * A local OTLP/HTTP trace receiver for tests: accepts `POST /v1/traces` (JSON encoding) on
@@ -21,7 +22,9 @@ export interface ReceivedSpan {
 
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
-  readonly requests: { path: string; contentType: string | undefined }[] = [];
+  readonly requests: { path: string; contentType: string | undefined; authorization?: string; encoding?: string }[] = [];
+  /** Answer this many next exports 503 (a collector shedding load). */
+  unavailable = 0;
   private server: Server | undefined;
   url = "";
 
@@ -30,9 +33,20 @@ export class OtlpReceiver {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
-        this.requests.push({ path: req.url ?? "", contentType: req.headers["content-type"] });
+        const encoding = req.headers["content-encoding"];
+        this.requests.push({
+          path: req.url ?? "", contentType: req.headers["content-type"],
+          ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}),
+          ...(encoding !== undefined ? { encoding } : {}),
+        });
+        if (this.unavailable > 0) {
+          this.unavailable--;
+          res.writeHead(503, { "retry-after": "0" }).end();
+          return;
+        }
         try {
-          this.collect(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+          const body = Buffer.concat(chunks);
+          this.collect(JSON.parse((encoding === "gzip" ? gunzipSync(body) : body).toString("utf8")));
           res.writeHead(200, { "content-type": "application/json" }).end("{}");
         } catch {
           res.writeHead(400).end();
@@ -67,6 +81,7 @@ export class OtlpReceiver {
 
 function attrs(list: { key: string; value: Record<string, unknown> }[] | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const a of list ?? []) out[a.key] = Object.values(a.value)[0];
+  // OTLP/JSON may write a 64-bit intValue as a number or a string: kept as the string.
+  for (const a of list ?? []) out[a.key] = "intValue" in a.value ? String(a.value.intValue) : Object.values(a.value)[0];
   return out;
 }

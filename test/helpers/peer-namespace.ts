@@ -1,6 +1,7 @@
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { resolve } from "node:path";
-import { CLI, Proc, REPO_ROOT } from "./processes.js";
+import { startChild } from "../../src/common/process-harness.js";
+import { CLI, REPO_ROOT, type Proc } from "./processes.js";
 
 /**
  * A peer on "another machine": a network namespace joined to this one by a veth pair, in
@@ -53,16 +54,15 @@ export function openPeerNamespace(): PeerNamespace | string {
   return {
     hostIp, peerIp, close,
     async startWorker(coordinatorUrl, id, env = {}) {
-      const child = spawn("ip", ["netns", "exec", ns, process.execPath, CLI, "worker", "--port", "3001", "--host", peerIp], {
+      const proc = startChild({
+        name: id, command: "ip", args: ["netns", "exec", ns, process.execPath, CLI, "worker", "--port", "3001", "--host", peerIp],
         cwd: REPO_ROOT,
         env: {
           PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "info", COORDINATOR_URL: coordinatorUrl, WORKER_ID: id, WORKER_URL: `http://${peerIp}:3001`,
           HEARTBEAT_INTERVAL_MS: "200", THREADS: "1", PARALLEL: "4", MODELS_DIR: resolve(REPO_ROOT, "models"), ...env,
         },
-        stdio: ["ignore", "pipe", "pipe"],
       });
-      const proc = new Proc(child, id);
-      await proc.waitForLog((l) => l.msg === "server.listening", 60_000, "server.listening");
+      await proc.waitListening();
       return proc;
     },
     async fetch(url, init = {}) {

@@ -42,6 +42,24 @@ describe("OTLP exporter", () => {
     }
   });
 
+  it("sends the collector's headers and gzip bodies, and retries an export the collector answered 503", async () => {
+    const receiver = await new OtlpReceiver().start();
+    const { log } = capture();
+    const exporter = new OtlpExporter({ endpoint: receiver.url, serviceName: "svc", headers: { authorization: "Bearer t0ken" }, compression: "gzip", log });
+    try {
+      receiver.unavailable = 1;
+      for (let i = 1; i <= 10; i++) exporter.export(span(i));
+      await exporter.shutdown();
+      assert.equal(receiver.spans.length, 10);
+      assert.equal(exporter.exported, 10);
+      assert.equal(exporter.failed, 0);
+      assert.equal(receiver.requests.length, 2, "the 503 and its retry");
+      for (const r of receiver.requests) assert.deepEqual([r.authorization, r.encoding], ["Bearer t0ken", "gzip"]);
+    } finally {
+      await receiver.stop();
+    }
+  });
+
   it("counts what it cannot deliver, says so once, and drops past its bounded queue", async () => {
     const { lines, log } = capture();
     const exporter = new OtlpExporter({ endpoint: `http://127.0.0.1:${await freePort()}`, serviceName: "svc", log });

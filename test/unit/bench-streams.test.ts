@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createRng } from "../../src/common/rng.js";
 import { gammaGapMs } from "../../src/bench/arrivals.js";
 import { OpenAiStreamReader, SeedStreamReader } from "../../src/bench/stream-readers.js";
-import { errorReason } from "../../src/bench/targets.js";
+import { errorReason } from "../../src/bench/load-client.js";
 import { ChatWorkload, RandomWorkload, flatten, parseLengthDist } from "../../src/bench/workload.js";
 import type { RequestResult } from "../../src/bench/request-result.js";
 

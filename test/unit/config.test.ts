@@ -62,6 +62,15 @@ describe("configuration", () => {
     });
   }
 
+  it("reads flags as --flag value and --flag=value, a boolean flag bare or with a value, and everything after -- as positionals", () => {
+    const { config, positionals } = loadOptions(serveOptions, ["a", "--port=7", "--workers", "3", "-x", "--force-threads", "b", "--", "--port", "9"], {});
+    assert.equal(config.port, 7);
+    assert.equal(config.workers, 3);
+    assert.equal(config.forceThreads, true);
+    assert.deepEqual(positionals, ["a", "-x", "b", "--port", "9"]);
+    assert.equal(loadOptions(serveOptions, ["--force-threads=false"], {}).config.forceThreads, false);
+  });
+
   it("refuses bad worker values", () => {
     assert.throws(() => loadOptions(workerOptions, [], { COORDINATOR_URL: "ftp://x" }), /COORDINATOR_URL/);
     assert.throws(() => loadOptions(workerOptions, [], { WORKER_URL: "not a url" }), /WORKER_URL/);

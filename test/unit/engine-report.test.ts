@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { meetsGoal, median, pairedRatio, ratios, renderTable, type Cell } from "../../src/bench/engine/engine-report.js";
+import { meetsGoal, median, pairedRatio, ratios, renderTable, type Cell } from "../../src/bench/worker-vs-llama/engine-report.js";
 
 describe("the worker-vs-llama-server report", () => {
   it("takes medians of odd and even counts", () => {

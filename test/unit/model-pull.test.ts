@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { loadOptions } from "../../src/common/config-parse.js";
 import { pullOptions, workerOptions } from "../../src/common/config.js";
-import { formatBytes, renderBar } from "../../src/cli/progress-bar.js";
+import { formatBytes, renderBar } from "../../src/cli/download-progress.js";
 import { isRemoteSource, parseModelSource } from "../../src/engine/model-uri.js";
 
 const HUB = "https://huggingface.co";

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { encodeOtlpTraces, unixNanos } from "../../src/common/otlp-exporter.js";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { hrTime, toReadableSpan } from "../../src/common/otlp-exporter.js";
 import { createRng } from "../../src/common/rng.js";
 import { disabledTracer, SpanKind, Tracer, type FinishedSpan } from "../../src/common/tracer.js";
 import { parseTraceparent } from "../../src/protocol/traceparent.js";
@@ -78,37 +79,29 @@ describe("Tracer", () => {
   });
 });
 
-describe("OTLP/JSON encoding", () => {
-  it("writes nanoseconds past 2^53 without float rounding (epoch ms in a double are exact to about 0.25 µs)", () => {
-    assert.equal(unixNanos(1_700_000_000_123.25), "1700000000123250000");
-    assert.equal(unixNanos(1_700_000_000_123.5), "1700000000123500000");
-    assert.equal(unixNanos(0), "0");
-    assert.equal(unixNanos(1.5), "1500000");
+describe("spans handed to the OpenTelemetry exporter", () => {
+  it("turn epoch ms into [s, ns] without float rounding (epoch ms in a double are exact to about 0.25 µs)", () => {
+    assert.deepEqual(hrTime(1_700_000_000_123.25), [1_700_000_000, 123_250_000]);
+    assert.deepEqual(hrTime(1_700_000_000_123.5), [1_700_000_000, 123_500_000]);
+    assert.deepEqual(hrTime(0), [0, 0]);
+    assert.deepEqual(hrTime(1.5), [0, 1_500_000]);
   });
 
-  it("encodes a batch as one resource with one scope, ids in hex and typed attributes", () => {
+  it("carry ids, the parent, the API's kind, typed attributes, events and an error status", () => {
     const span: FinishedSpan = {
       name: "prefill", kind: SpanKind.client, traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7",
       parentSpanId: "1111111111111111", startMs: 1000.5, endMs: 1002, attributes: { s: "x", i: 3, d: 0.5, b: true },
       events: [{ name: "retry", timeMs: 1001, attributes: undefined }], error: "worker failed",
     };
-    assert.deepEqual(encodeOtlpTraces([span], "svc", { "service.instance.id": "w1" }), {
-      resourceSpans: [{
-        resource: { attributes: [{ key: "service.name", value: { stringValue: "svc" } }, { key: "service.instance.id", value: { stringValue: "w1" } }] },
-        scopeSpans: [{
-          scope: { name: "inference-engine" },
-          spans: [{
-            traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", parentSpanId: "1111111111111111",
-            name: "prefill", kind: 3, startTimeUnixNano: "1000500000", endTimeUnixNano: "1002000000",
-            attributes: [
-              { key: "s", value: { stringValue: "x" } }, { key: "i", value: { intValue: "3" } },
-              { key: "d", value: { doubleValue: 0.5 } }, { key: "b", value: { boolValue: true } },
-            ],
-            events: [{ timeUnixNano: "1001000000", name: "retry", attributes: [] }],
-            status: { code: 2, message: "worker failed" },
-          }],
-        }],
-      }],
-    });
+    const resource = resourceFromAttributes({ "service.name": "svc", "service.instance.id": "w1" });
+    const r = toReadableSpan(span, resource);
+    assert.deepEqual(r.spanContext(), { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", traceFlags: 1 });
+    assert.deepEqual(r.parentSpanContext, { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "1111111111111111", traceFlags: 1 });
+    assert.equal(r.kind, 2); // the API's SpanKind.CLIENT; OTLP's 3 on the wire
+    assert.deepEqual([r.startTime, r.endTime, r.duration], [[1, 500_000], [1, 2_000_000], [0, 1_500_000]]);
+    assert.deepEqual(r.attributes, { s: "x", i: 3, d: 0.5, b: true });
+    assert.deepEqual(r.events, [{ name: "retry", time: [1, 1_000_000], attributes: {} }]);
+    assert.deepEqual(r.status, { code: 2, message: "worker failed" });
+    assert.equal(r.resource, resource);
   });
 });

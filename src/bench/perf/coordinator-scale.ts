@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { startQuiet, stopChild, track, waitRoutable, type Served } from "./fleet.js";
+import { stopChild, trackChild } from "../../common/process-harness.js";
+import { startQuiet, waitRoutable, type Served } from "./fleet.js";
 import { table, verdict } from "./markdown.js";
 import { mb, measure } from "./measure.js";
 import { cpuMs, rssBytes } from "./proc-stats.js";
@@ -28,7 +29,7 @@ interface Scale {
 }
 
 function startHost(n: number, prefix: string, coordinatorUrl: string, simArgs: string[]): Promise<ChildProcess> {
-  const child = track(spawn(process.execPath, [HOST, String(n), prefix, ...simArgs], {
+  const child = trackChild(spawn(process.execPath, [HOST, String(n), prefix, ...simArgs], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", COORDINATOR_URL: coordinatorUrl, HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS) },
     stdio: ["ignore", "pipe", "pipe"],
   }));

@@ -1,6 +1,7 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../../common/free-port.js";
+import { startChild, waitHealthy } from "../../common/process-harness.js";
 
 /**
  * Processes of the performance suite: coordinators and workers started from the project's CLI on
@@ -9,37 +10,14 @@ import { freePort } from "../../common/free-port.js";
  */
 const CLI = fileURLToPath(new URL("../../../../bin/inference-engine.js", import.meta.url));
 
-/** Every process this suite started; killed if the suite itself ends early (Ctrl-C, a crash). */
-const started = new Set<ChildProcess>();
-process.on("exit", () => {
-  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-});
+// An interrupted suite takes its processes with it (the harness kills its children on exit).
 for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
-
-/** Registers a child for the clean-up above. */
-export function track(child: ChildProcess): ChildProcess {
-  started.add(child);
-  child.once("exit", () => started.delete(child));
-  return child;
-}
 
 export interface Served {
   readonly pid: number;
   readonly url: string;
   readonly child: ChildProcess;
   stop(): Promise<void>;
-}
-
-export function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = setTimeout(() => child.kill("SIGKILL"), graceMs);
-    child.once("exit", () => {
-      clearTimeout(t);
-      resolve();
-    });
-    child.kill("SIGTERM");
-  });
 }
 
 export interface Fleet {
@@ -55,28 +33,17 @@ export interface Fleet {
 export async function startQuiet(args: string[], healthPath: string, env: Record<string, string> = {}, nodeArgs: string[] = [], fixedPort?: number): Promise<Served> {
   // A fixed port: a restarted server where its peers expect the old one.
   const port = fixedPort ?? await freePort();
-  const child = track(spawn(process.execPath, [...nodeArgs, CLI, ...args, "--port", String(port), "--host", "127.0.0.1"], {
+  const c = startChild({
+    name: args[0] ?? "server", command: process.execPath, args: [...nodeArgs, CLI, ...args, "--port", String(port), "--host", "127.0.0.1"],
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env, LOG_LEVEL: "warn" },
-    stdio: ["ignore", "ignore", "pipe"],
-  }));
-  let stderr = "";
-  child.stderr!.setEncoding("utf8").on("data", (c: string) => (stderr = (stderr + c).slice(-4000)));
+    keepLogs: false,
+  });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${args[0]} exited (${child.exitCode}) before listening: ${stderr}`);
-    try {
-      if ((await fetch(`${url}${healthPath}`)).status === 200) break;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`${args[0]} did not start within 60 s: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { pid: child.pid!, url, child, stop: () => stopChild(child) };
+  await waitHealthy(c, `${url}${healthPath}`).catch(async (err: unknown) => {
+    await c.stop();
+    throw err;
+  });
+  return { pid: c.pid, url, child: c.child, stop: () => c.stop(5000) };
 }
 
 /** A coordinator and N sim workers registered with it. */

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../common/free-port.js";
-import { stopChild, track } from "./fleet.js";
+import { stopChild, trackChild } from "../../common/process-harness.js";
 import { childPids } from "./proc-stats.js";
 
 /**
@@ -74,7 +74,7 @@ ${servers.join("\n")}
 }
 `;
   await writeFile(join(dir, "nginx.conf"), conf);
-  const child = track(spawn(bin, ["-p", dir, "-c", join(dir, "nginx.conf"), "-g", "daemon off;"], { stdio: ["ignore", "ignore", "pipe"] }));
+  const child = trackChild(spawn(bin, ["-p", dir, "-c", join(dir, "nginx.conf"), "-g", "daemon off;"], { stdio: ["ignore", "ignore", "pipe"] }));
   const urls = ports.map((p) => `http://127.0.0.1:${p}`);
   // Ready once every port answers (any HTTP status).
   const deadline = Date.now() + 10_000;
@@ -93,7 +93,7 @@ ${servers.join("\n")}
     urls,
     pids: () => [child.pid!, ...childPids(child.pid!)],
     async stop() {
-      await stopChild(child);
+      await stopChild(child, 5000);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -3,7 +3,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { engineBenchDefaults, workerVsLlamaServer } from "../engine/engine-section.js";
+import { parseArgs } from "node:util";
+import { engineBenchDefaults, workerVsLlamaServer } from "../worker-vs-llama/engine-section.js";
 import { coordinatorOverhead } from "./coordinator-overhead.js";
 import { coordinatorScale } from "./coordinator-scale.js";
 import { ensureNginx, nginxBinary, nginxVersion } from "./nginx-relay.js";
@@ -25,11 +26,13 @@ import { workerEfficiency } from "./worker-efficiency.js";
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 
 async function main(argv: string[]): Promise<void> {
-  const quick = argv.includes("--quick");
-  const outAt = argv.indexOf("--out");
-  const onlyAt = argv.indexOf("--only");
-  const only = onlyAt >= 0 ? new Set(argv[onlyAt + 1]!.split(",").map(Number)) : undefined;
-  const out = outAt >= 0 ? argv[outAt + 1]! : join(ROOT, quick ? "dist/PERFORMANCE.quick.md" : "docs/PERFORMANCE.md");
+  const { values: v } = parseArgs({
+    args: argv, strict: true,
+    options: { quick: { type: "boolean" }, out: { type: "string" }, only: { type: "string" }, "with-llama-server": { type: "boolean" } },
+  });
+  const quick = v.quick === true;
+  const only = v.only === undefined ? undefined : new Set(v.only.split(",").map(Number));
+  const out = v.out ?? join(ROOT, quick ? "dist/PERFORMANCE.quick.md" : "docs/PERFORMANCE.md");
   const mode: SuiteMode = { quick, log: (l) => process.stderr.write(`[bench] ${l}\n`) };
   const wants = (n: number) => only === undefined || only.has(n);
   // nginx is installed from Debian for a full run; a quick run uses it only when already there.
@@ -55,7 +58,7 @@ async function main(argv: string[]): Promise<void> {
   await run(4, () => scaling(mode));
   await run(5, () => overload(mode));
   await run(6, () => routingProfiles(mode));
-  await run(7, () => workerVsLlamaServer(mode, { ...engineBenchDefaults(quick), withServer: argv.includes("--with-llama-server") }));
+  await run(7, () => workerVsLlamaServer(mode, { ...engineBenchDefaults(quick), withServer: v["with-llama-server"] === true }));
   await run(8, () => coordinatorScale(mode));
 
   const machine = [

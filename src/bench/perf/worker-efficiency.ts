@@ -1,11 +1,12 @@
-import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { writeLlamaGguf } from "../../engine/gguf-writer.js";
 import { Target } from "../targets.js";
-import { startQuiet, track } from "./fleet.js";
+import { startChild } from "../../common/process-harness.js";
+import { startQuiet } from "./fleet.js";
 import { table, verdict } from "./markdown.js";
 import { median } from "./measure.js";
 import type { SectionResult, SuiteMode } from "./suite-types.js";
@@ -34,24 +35,19 @@ async function tiny15m(): Promise<string> {
   return path;
 }
 
-function runDirect(model: string, threads: number, contextSize: number, prompts: string[], maxTokens: number): Promise<{ tokens: number; wallMs: number }> {
-  return new Promise((resolve, reject) => {
-    const child = track(spawn(process.execPath, [DIRECT, JSON.stringify({ model, threads, contextSize, prompts, maxTokens })], {
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", UV_THREADPOOL_SIZE: "1" }, stdio: ["ignore", "pipe", "pipe"],
-    }));
-    let out = "";
-    let err = "";
-    // Bounded like every load of the suite: an oversubscribed machine can slow llama.cpp to a crawl.
-    const timer = setTimeout(() => child.kill("SIGKILL"), 300_000);
-    child.once("exit", () => clearTimeout(timer));
-    child.stdout!.setEncoding("utf8").on("data", (c: string) => (out += c));
-    child.stderr!.setEncoding("utf8").on("data", (c: string) => (err += c));
-    child.on("exit", (code) => {
-      const line = out.trim().split("\n").pop() ?? "";
-      if (code === 0 && line.startsWith("{")) resolve(JSON.parse(line) as { tokens: number; wallMs: number });
-      else reject(new Error(`direct-llama exited ${code}: ${err.slice(-1000)}`));
-    });
+async function runDirect(model: string, threads: number, contextSize: number, prompts: string[], maxTokens: number): Promise<{ tokens: number; wallMs: number }> {
+  const c = startChild({
+    name: "direct-llama", command: process.execPath, args: [DIRECT, JSON.stringify({ model, threads, contextSize, prompts, maxTokens })],
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", UV_THREADPOOL_SIZE: "1" },
   });
+  // Bounded like every load of the suite: an oversubscribed machine can slow llama.cpp to a crawl.
+  const timer = setTimeout(() => c.kill("SIGKILL"), 300_000);
+  // Its answer is its last stdout line: wait for stdout's end as well as the exit.
+  const [{ code }] = await Promise.all([c.exited, once(c.child.stdout!, "close")]);
+  clearTimeout(timer);
+  const last = c.logs.at(-1) as { tokens?: unknown; wallMs?: unknown } | undefined;
+  if (code === 0 && typeof last?.tokens === "number" && typeof last.wallMs === "number") return { tokens: last.tokens, wallMs: last.wallMs };
+  throw new Error(`direct-llama exited ${code}: ${c.stderrTail()}`);
 }
 
 async function runWorker(url: string, prompts: string[], maxTokens: number): Promise<{ tokens: number; wallMs: number }> {

@@ -1,5 +1,6 @@
-import { Agent, request } from "undici";
+import { Agent } from "undici";
 import type { Rng } from "../../common/rng.js";
+import { closedLoops, postJson } from "../load-client.js";
 
 /**
  * The soak's clients: closed loops, each sending its next request when the last one ended, over
@@ -37,12 +38,12 @@ export class SoakClient {
 
   /** Runs `loops` closed loops until `stop` is aborted; resolves when every loop's last request ended. */
   async run(loops: number, stop: AbortSignal): Promise<void> {
-    await Promise.all(Array.from({ length: loops }, async () => {
-      while (!stop.aborted) {
-        const outcome = await this.one();
-        this.counts.set(outcome, this.counts.get(outcome)! + 1);
-      }
-    }));
+    await closedLoops(loops, async () => {
+      if (stop.aborted) return false;
+      const outcome = await this.one();
+      this.counts.set(outcome, this.counts.get(outcome)! + 1);
+      return true;
+    });
   }
 
   async close(): Promise<void> {
@@ -61,7 +62,7 @@ export class SoakClient {
       setTimeout(() => ((why = "hung"), abort.abort()), this.o.requestTimeoutMs),
       ...(hangUpMs === undefined ? [] : [setTimeout(() => ((why = "aborted"), abort.abort()), hangUpMs)]),
     ];
-    const headers: Record<string, string> = { "content-type": "application/json", "x-request-id": `soak-${n}` };
+    const headers: Record<string, string> = { "x-request-id": `soak-${n}` };
     const prompt = `Once upon a time, soak story ${n}`;
     let path: string;
     let body: Record<string, unknown>;
@@ -82,9 +83,7 @@ export class SoakClient {
         break;
     }
     try {
-      const res = await request(`${this.o.url}${path}`, {
-        method: "POST", body: JSON.stringify(body), headers, signal: abort.signal, dispatcher: this.agent, headersTimeout: 0, bodyTimeout: 0,
-      });
+      const res = await postJson(`${this.o.url}${path}`, body, { headers, signal: abort.signal, dispatcher: this.agent });
       const text = await res.body.text();
       if (res.statusCode === 429 || res.statusCode === 503) return "rejected";
       if (res.statusCode !== 200) return "error";

@@ -1,6 +1,6 @@
 import { Counter, Registry } from "prom-client";
 import { BucketHistogram, E2E_BUCKETS_S, ITL_BUCKETS_S, STEP_BUCKETS_S, TTFT_BUCKETS_S } from "../../common/bucket-histogram.js";
-import { registerHistogram, registerProcessMetrics, registerScrapeMetric, type Sample } from "../../common/prom-export.js";
+import { labelled, registerHistogram, registerProcessMetrics, registerScrapeMetric, type Sample, type ScrapeRead } from "../../common/prom-export.js";
 import { effectiveKvLimitBytes } from "../../protocol/kv-capacity.js";
 import type { Termination } from "../stream/relay.js";
 import type { SessionTracker } from "../fleet/session-tracker.js";
@@ -66,11 +66,11 @@ export class CoordinatorMetrics {
       name: `${P}scheduler_selections_total`, help: "Workers picked by the scheduler, by worker and profile (retries included)",
       labelNames: ["worker_id", "profile"], registers: [r],
     });
-    const gauge = (name: string, help: string, read: () => number | Iterable<Sample>) => registerScrapeMetric(r, { name: P + name, help, type: "gauge", read });
-    const counter = (name: string, help: string, read: () => number | Iterable<Sample>) => registerScrapeMetric(r, { name: P + name, help, type: "counter", read });
+    const gauge = (name: string, help: string, read: ScrapeRead) => registerScrapeMetric(r, { name: P + name, help, type: "gauge", read });
+    const counter = (name: string, help: string, read: ScrapeRead) => registerScrapeMetric(r, { name: P + name, help, type: "counter", read });
     const hist = (name: string, help: string, h: BucketHistogram) => registerHistogram(r, { name: P + name, help, read: () => h });
-    const byLabel = (label: string, m: ReadonlyMap<string, number>) => () => [...m].map(([k, v]): Sample => [{ [label]: k }, v]);
-    const perWorker = (read: (e: WorkerEntry) => number) => () => s.table.list().map((e): Sample => [{ worker_id: e.id }, read(e)]);
+    const byLabel = (label: string, m: ReadonlyMap<string, number>) => labelled([label], () => [...m].map(([k, v]): Sample => [{ [label]: k }, v]));
+    const perWorker = (read: (e: WorkerEntry) => number) => labelled(["worker_id"], () => s.table.list().map((e): Sample => [{ worker_id: e.id }, read(e)]));
 
     counter("admitted_total", "Requests admitted", () => this.admitted);
     counter("rejected_total", "Requests refused before any token for capacity (503) or rate (429), by reason", byLabel("reason", this.rejected));

@@ -70,7 +70,7 @@ export class ChaosFleet {
   async startCoordinator(): Promise<void> {
     const proc = spawnCli("coordinator", ["coordinator", "--port", String(this.port), "--host", "127.0.0.1"], this.coordinatorEnv);
     this.coordinators.push(proc);
-    const line = await proc.waitForLog((l) => l.msg === "server.listening", 60_000, "server.listening");
+    const line = await proc.waitListening();
     this.coordinator = { proc, url: String(line.url) };
   }
 

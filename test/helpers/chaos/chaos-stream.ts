@@ -1,6 +1,4 @@
-import { StringDecoder } from "node:string_decoder";
-import { request } from "undici";
-import { SseParser } from "../../../src/protocol/sse.js";
+import { errorReason, postJson, readSseEvents } from "../../../src/bench/load-client.js";
 
 /**
  * One client stream of the chaos suite against `POST /coordinator/infer`, recorded as it goes (the
@@ -68,14 +66,10 @@ export async function runStream(url: string, rec: StreamRecord): Promise<StreamR
     abort.abort();
   }, spec.abortAfterMs);
   try {
-    const res = await request(`${url}/coordinator/infer`, {
-      method: "POST",
-      body: JSON.stringify({ prompt: spec.prompt, model: spec.model, max_tokens: spec.maxTokens, ...spec.extra }),
-      headers: { "content-type": "application/json", "x-request-id": spec.requestId },
+    const res = await postJson(`${url}/coordinator/infer`, { prompt: spec.prompt, model: spec.model, max_tokens: spec.maxTokens, ...spec.extra }, {
+      headers: { "x-request-id": spec.requestId },
+      // The deadline above bounds the stream (the load client turns the socket timers off).
       signal: abort.signal,
-      // The deadline above bounds the stream; the socket timers must not end it first.
-      headersTimeout: 0,
-      bodyTimeout: 0,
     });
     rec.status = res.statusCode;
     const worker = res.headers["x-worker-id"];
@@ -84,40 +78,31 @@ export async function runStream(url: string, rec: StreamRecord): Promise<StreamR
     if (attempts) rec.attempts = Number(attempts[1]);
     if (res.statusCode !== 200) {
       const body = await res.body.text();
-      try {
-        const parsed = JSON.parse(body) as { reason?: string; error?: { code?: string } };
-        rec.errorCode = parsed.reason ?? parsed.error?.code;
-      } catch {
-        rec.errorCode = body.slice(0, 80);
-      }
+      const reason = errorReason(body, res.statusCode);
+      rec.errorCode = reason === `http_${res.statusCode}` ? body.slice(0, 80) : reason;
       rec.end = "rejected";
       return rec;
     }
-    const parser = new SseParser();
-    const decoder = new StringDecoder("utf8");
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      for (const ev of parser.push(decoder.write(chunk))) {
-        const m = JSON.parse(ev.data) as { token?: string; finished?: boolean; reason?: string; error?: { code?: string } };
-        if (m.finished === false && typeof m.token === "string") {
-          const now = performance.now();
-          rec.firstTokenMs ??= now;
-          rec.lastTokenMs = now;
-          rec.tokens++;
-          if (spec.abortAfterTokens !== undefined && rec.tokens >= spec.abortAfterTokens) {
-            why = "client_abort";
-            abort.abort();
-          }
-        } else if (m.finished === true) {
-          rec.reason = m.reason;
-          if (m.reason === "error" || m.error !== undefined) {
-            rec.end = "error_event";
-            rec.errorCode = m.error?.code;
-          } else {
-            rec.end = "complete";
-          }
+    await readSseEvents(res.body, (data, now) => {
+      const m = JSON.parse(data) as { token?: string; finished?: boolean; reason?: string; error?: { code?: string } };
+      if (m.finished === false && typeof m.token === "string") {
+        rec.firstTokenMs ??= now;
+        rec.lastTokenMs = now;
+        rec.tokens++;
+        if (spec.abortAfterTokens !== undefined && rec.tokens >= spec.abortAfterTokens) {
+          why = "client_abort";
+          abort.abort();
+        }
+      } else if (m.finished === true) {
+        rec.reason = m.reason;
+        if (m.reason === "error" || m.error !== undefined) {
+          rec.end = "error_event";
+          rec.errorCode = m.error?.code;
+        } else {
+          rec.end = "complete";
         }
       }
-    }
+    });
     if (rec.end === "running") rec.end = "cut";
   } catch (err) {
     if (rec.end === "running") {

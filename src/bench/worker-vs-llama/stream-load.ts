@@ -1,9 +1,9 @@
 import { setMaxListeners } from "node:events";
-import { Agent, request } from "undici";
-import { SseParser } from "../../protocol/sse.js";
+import { Agent } from "undici";
+import { postJson, readSseEvents, type HttpResponse } from "../load-client.js";
 
 /**
- * One repetition of the engine benchmark's load: N concurrent streams, each one request of exactly
+ * One repetition of the engine benchmark's load (the bench's shared load client underneath): N concurrent streams, each one request of exactly
  * `maxTokens` greedy tokens with the end of text banned, as a client sees them. Two targets:
  * our worker (POST /worker/prefill, then POST /worker/decode over SSE) and llama-server
  * (POST /completion with `stream: true`). Both are read with the same client code.
@@ -35,7 +35,7 @@ export type Target = "worker" | "llama-server";
 const agent = new Agent({ keepAliveTimeout: 30_000, connections: 256 });
 let sessionCounter = 0;
 
-export async function runLoad(target: Target, o: LoadOptions): Promise<LoadResult> {
+export async function runStreams(target: Target, o: LoadOptions): Promise<LoadResult> {
   const signal = AbortSignal.timeout(o.timeoutMs);
   setMaxListeners(0, signal); // one listener per request of the repetition
   const start = performance.now();
@@ -83,12 +83,8 @@ async function llamaServerStream(o: LoadOptions, prompt: string, signal: AbortSi
   return readStream(res, t0, (e) => (e.stop === true ? "end" : "token"));
 }
 
-type Response = Awaited<ReturnType<typeof request>>;
-
-async function post(url: string, body: unknown, signal: AbortSignal): Promise<Response> {
-  const send = () => request(url, {
-    method: "POST", dispatcher: agent, signal, body: JSON.stringify(body), headers: { "content-type": "application/json" },
-  });
+async function post(url: string, body: unknown, signal: AbortSignal): Promise<HttpResponse> {
+  const send = () => postJson(url, body, { dispatcher: agent, signal });
   try {
     return await send();
   } catch (err) {
@@ -99,18 +95,14 @@ async function post(url: string, body: unknown, signal: AbortSignal): Promise<Re
   }
 }
 
-async function readStream(res: Response, t0: number, classify: (e: Record<string, unknown>) => "token" | "end"): Promise<StreamResult> {
+async function readStream(res: HttpResponse, t0: number, classify: (e: Record<string, unknown>) => "token" | "end"): Promise<StreamResult> {
   if (res.statusCode !== 200) throw new Error(`stream: ${res.statusCode} ${await res.body.text()}`);
-  const parser = new SseParser();
   let tokens = 0;
   let ttftMs = -1;
-  const utf8 = new TextDecoder();
-  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-    for (const ev of parser.push(utf8.decode(chunk, { stream: true }))) {
-      if (ev.data === "[DONE]") continue;
-      if (classify(JSON.parse(ev.data) as Record<string, unknown>) === "end") continue;
-      if (tokens++ === 0) ttftMs = performance.now() - t0;
-    }
-  }
+  await readSseEvents(res.body, (data, now) => {
+    if (data === "[DONE]") return;
+    if (classify(JSON.parse(data) as Record<string, unknown>) === "end") return;
+    if (tokens++ === 0) ttftMs = now - t0;
+  });
   return { tokens, ttftMs };
 }

@@ -6,7 +6,7 @@ import { benchModels, defaultBenchCacheDir, ensureBenchModel } from "./bench-mod
 import { startLlamaServer, startWorker, type Server } from "./bench-processes.js";
 import { ANCHOR, meetsGoal, renderTable, type Cell } from "./engine-report.js";
 import { bundledLlamaSource, buildLlamaServer, llamaServerBinary, type LlamaSource } from "./llama-server-build.js";
-import { runLoad, type LoadOptions, type LoadResult, type Target } from "./stream-load.js";
+import { runStreams, type LoadOptions, type LoadResult, type Target } from "./stream-load.js";
 
 /**
  * Section 7 of the performance suite: our worker (through its HTTP API, prefill + decode over SSE)
@@ -131,13 +131,13 @@ export async function workerVsLlamaServer(mode: SuiteMode, o: EngineBenchOptions
         // Unmeasured warm-ups each, then alternate which side goes first.
         for (let w = 0; w < warmupRuns(streams); w++) {
           const run = runs++;
-          await runLoad("worker", load(worker.url, run));
-          if (llama !== undefined) await runLoad("llama-server", load(llama.url, run));
+          await runStreams("worker", load(worker.url, run));
+          if (llama !== undefined) await runStreams("llama-server", load(llama.url, run));
         }
         for (let rep = 0; rep < o.reps; rep++) {
           const order: Target[] = llama === undefined ? ["worker"] : rep % 2 === 0 ? ["worker", "llama-server"] : ["llama-server", "worker"];
           const run = runs++;
-          for (const target of order) record(target, await runLoad(target, load(target === "worker" ? worker.url : llama!.url, run)));
+          for (const target of order) record(target, await runStreams(target, load(target === "worker" ? worker.url : llama!.url, run)));
         }
         cells.push(cell);
       }
@@ -176,7 +176,7 @@ export async function workerVsLlamaServer(mode: SuiteMode, o: EngineBenchOptions
     ...(missed.length > 0 ? ["", MISS_NOTES] : []),
     "",
     "Regenerate: `npm run bench:engine` (this section alone; add `-- --with-llama-server` to build and run llama-server), " +
-      "or `node dist/src/bench/engine/worker-vs-llama-server.js --help` for other models, stream counts and repetitions.",
+      "or `node dist/src/bench/worker-vs-llama/worker-vs-llama-server.js --help` for other models, stream counts and repetitions.",
   ].join("\n");
   return { title: ENGINE_SECTION_TITLE, markdown, data: { options: o, worker: workerInfo, llamaServer: server ?? null, cells } };
 }
