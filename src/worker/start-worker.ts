@@ -115,6 +115,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
   );
   svc.sessions.cacheLog.onEvent = () => heartbeat.soon();
   svc.onDrainRequested = () => heartbeat.beat();
+  svc.announceCache = (n) => heartbeat.announced(n.epoch, n.event.seq, config.cacheAnnounceWaitMs);
   heartbeat.start();
   // Sessions are freed at most a quarter of their timeout late.
   const sweepMs = Math.min(10_000, Math.max(50, Math.min(config.sessionTtlMs, config.decodeClaimTimeoutMs) / 4));
