@@ -367,6 +367,9 @@ describe("a fleet on separate network stacks", { skip: missing }, () => {
     assert.equal(await leaked(), 0);
     const s = results.session_header!;
     assert.ok(s.two.later_turn_hit_ratio >= s.one.later_turn_hit_ratio * 0.95, `hit ratio within 5%: ${s.two.later_turn_hit_ratio} vs ${s.one.later_turn_hit_ratio}`);
+    // Without a session id too: the worker tells every coordinator of a turn's cache entry before the turn ends.
+    const p = results.prefix_index_only!;
+    assert.ok(p.two.later_turn_hit_ratio >= p.one.later_turn_hit_ratio * 0.95, `hit ratio without a session id within 5%: ${p.two.later_turn_hit_ratio} vs ${p.one.later_turn_hit_ratio}`);
   });
 
   it("at 2× capacity through 2 coordinators no worker exceeds its limits and clients get 429/503, not errors", { skip: !want("overload") }, async () => {
