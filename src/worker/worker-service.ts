@@ -250,7 +250,12 @@ export class WorkerService {
         const kept = slot === undefined ? undefined : this.sessions.kept.atSlot(slot);
         return kept === undefined ? undefined : this.sessions.cacheLog.noticeOf(kept.id);
       },
-      announce: (notice) => this.announceCache?.(notice) ?? Promise.resolve(),
+      announce: async (notice) => {
+        if (this.announceCache === undefined) return;
+        const t0 = performance.now();
+        // false: some coordinator had not answered within CACHE_ANNOUNCE_WAIT_MS; the turn ends anyway.
+        if (!(await this.announceCache(notice))) log.info({ seq: notice.event.seq, waited_ms: Math.round(performance.now() - t0) }, "cache.announce_late");
+      },
     });
     res.off("close", onClose);
     if (outcome.reason === "error") metrics.decodeFailed();
@@ -311,7 +316,7 @@ export class WorkerService {
    * Resolves once every coordinator heartbeated has this cache event, or after a bounded wait
    * (CACHE_ANNOUNCE_WAIT_MS): a completed stream's last event waits for it.
    */
-  announceCache: ((notice: CacheNotice) => Promise<unknown>) | undefined;
+  announceCache: ((notice: CacheNotice) => Promise<boolean>) | undefined;
 
   /** `POST /worker/adopt`: takes over a sequence a draining worker cached. */
   async adoptRoute(ctx: RouteContext): Promise<void> {
