@@ -126,8 +126,8 @@ export class HeartbeatSender {
    * through `soon()` (the cache log's event asked for it), batched with other streams ending now.
    */
   announced(epoch: string, seq: number, timeoutMs: number): Promise<boolean> {
-    if (this.stopped || timeoutMs <= 0) return Promise.resolve(this.stopped);
-    if (this.reached(epoch, seq)) return Promise.resolve(true);
+    if (this.stopped || this.reached(epoch, seq)) return Promise.resolve(true);
+    if (timeoutMs <= 0) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
         this.announcements = this.announcements.filter((x) => x !== a);
