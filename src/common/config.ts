@@ -189,6 +189,8 @@ export const workerOptions = {
     env: "COORDINATOR_URL", flag: "--coordinator-url", default: ["http://127.0.0.1:1337"],
     describe: "coordinator(s) to send heartbeats to, comma-separated; a DNS name is resolved again every heartbeat interval and every address it returns is heartbeated (a headless Service)", parse: parseUrlList,
   } as Option<string[]>,
+  cacheAnnounceWaitMs: intOpt("CACHE_ANNOUNCE_WAIT_MS", "--cache-announce-wait-ms", 250, 0, 10_000,
+    "longest wait (ms) at the end of a completed stream, before its last event, for every coordinator that answers heartbeats to acknowledge the cache entry the turn leaves, so the next turn finds it through any coordinator (0: do not wait)"),
   modelPath: optionalStrOpt("MODEL_PATH", "--model-path", "GGUF file to serve (default: ./models/*.gguf, else the built-in demo model)", ["--model"]),
   modelId: optionalStrOpt("MODEL_ID", "--model-id", "model name advertised to the coordinator (default: from the file name)"),
   modelAliases: listOpt("MODEL_ALIASES", "--model-alias", "other names clients may use for the model (comma-separated; the flag may repeat)", true),

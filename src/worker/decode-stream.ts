@@ -34,6 +34,11 @@ export interface DecodeStreamOptions {
   onToken?: () => void;
   /** Called once generation is over, before the final event is written; may add a cache notice to it. */
   onGenerated?: (reason: StopReason) => CacheNotice | undefined;
+  /**
+   * Awaited with that notice before the final event is written: tells every coordinator (bounded
+   * in time), so the client's next turn finds the entry through whichever coordinator it reaches.
+   */
+  announce?: (notice: CacheNotice) => Promise<unknown>;
 }
 
 export interface DecodeOutcome {
@@ -115,9 +120,10 @@ export async function streamDecode(o: DecodeStreamOptions): Promise<DecodeOutcom
       ...(failure ? { error: failure } : {}),
     };
   }
-  // Before the last event leaves: a finished sequence is kept (and coordinators told) before the
-  // client can send its next turn.
+  // Before the last event leaves: a finished sequence is kept, and every coordinator told, before
+  // the client can send its next turn (the relaying one also reads the notice on the final event).
   const cache = o.onGenerated?.(reason);
+  if (cache !== undefined && final !== undefined && o.announce !== undefined) await o.announce(cache);
   if (final !== undefined) await write(res, sseData(JSON.stringify(cache === undefined ? final : { ...final, cache })));
   if (reason === "cancelled") o.log.info({ completion_tokens: completion }, "decode.early_termination");
   res.end();

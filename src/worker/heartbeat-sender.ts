@@ -28,6 +28,15 @@ interface Peer {
   inFlight: boolean;
   again: boolean;
   failing: boolean;
+  /** The cache log's position carried by the last beat this coordinator answered (undefined: none yet). */
+  delivered: CacheAck | undefined;
+}
+
+/** A stream's end waiting for its cache event to reach every coordinator (announced()). */
+interface Announcement {
+  epoch: string;
+  seq: number;
+  done: () => void;
 }
 
 export class HeartbeatSender {
@@ -40,6 +49,7 @@ export class HeartbeatSender {
   private readonly resolver: CoordinatorResolver;
   /** Entries whose last lookup failed (logged once per outage). */
   private readonly lookupFailing = new Set<string>();
+  private announcements: Announcement[] = [];
 
   constructor(
     coordinatorUrls: readonly string[],
@@ -105,6 +115,48 @@ export class HeartbeatSender {
   stop(): void {
     this.stopped = true;
     clearInterval(this.timer);
+    for (const a of this.announcements.splice(0)) a.done();
+  }
+
+  /**
+   * Resolves once every coordinator has answered a beat carrying cache event `seq` of `epoch`, or
+   * after `timeoutMs`, whichever comes first (true: all answered). A coordinator whose last beat
+   * failed is not waited for (it learns from its snapshot when it is back), so a dead coordinator
+   * delays a stream's end at most once per outage, by at most `timeoutMs`. The beat itself goes out
+   * through `soon()` (the cache log's event asked for it), batched with other streams ending now.
+   */
+  announced(epoch: string, seq: number, timeoutMs: number): Promise<boolean> {
+    if (this.stopped || this.reached(epoch, seq)) return Promise.resolve(true);
+    if (timeoutMs <= 0) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.announcements = this.announcements.filter((x) => x !== a);
+        resolve(false);
+      }, timeoutMs);
+      const a: Announcement = { epoch, seq, done: () => { clearTimeout(timer); resolve(true); } };
+      this.announcements.push(a);
+      this.soon();
+    });
+  }
+
+  /** Whether every coordinator not failing has answered a beat that carried `seq` (or a later event). */
+  private reached(epoch: string, seq: number): boolean {
+    for (const p of this.peers.values()) {
+      if (p.failing) continue;
+      if (p.delivered === undefined || p.delivered.epoch !== epoch || p.delivered.seq < seq) return false;
+    }
+    return true;
+  }
+
+  /** Releases the stream ends whose cache event every coordinator has now answered. */
+  private settleAnnouncements(): void {
+    if (this.announcements.length === 0) return;
+    const waiting: Announcement[] = [];
+    for (const a of this.announcements) {
+      if (this.reached(a.epoch, a.seq)) a.done();
+      else waiting.push(a);
+    }
+    this.announcements = waiting;
   }
 
   /** Sends one heartbeat to all coordinators now (also used to announce draining at once). */
@@ -132,13 +184,15 @@ export class HeartbeatSender {
     p.again = false;
     void this.post(p).finally(() => {
       p.inFlight = false;
+      this.settleAnnouncements();
       if (p.again && !this.stopped) this.send(p);
     });
   }
 
   private async post(p: Peer): Promise<void> {
     const timeoutMs = Math.min(5000, Math.max(200, this.intervalMs));
-    const body = JSON.stringify(this.build(p.ack));
+    const hb = this.build(p.ack);
+    const body = JSON.stringify(hb);
     try {
       const res = await request(`${p.url}/coordinator/health/heartbeat`, {
         method: "POST",
@@ -152,8 +206,11 @@ export class HeartbeatSender {
       if (res.statusCode >= 300) throw new Error(`status ${res.statusCode}${refusalOf(text)}`);
       const before = p.ack;
       p.ack = ackOf(text);
+      // Answered: the coordinator now holds what this beat carried (a seed coordinator, which
+      // indexes nothing, answers without an ack and is not waited for either).
       // A coordinator without our cache state gets a snapshot at once, not a beat later.
       if (p.ack === undefined && before !== undefined) p.again = true;
+      else if (hb.cache !== undefined) p.delivered = { epoch: hb.cache.epoch, seq: hb.cache.seq };
       if (p.failing) {
         p.failing = false;
         this.log.info({ coordinator: p.url }, "heartbeat.recovered");
@@ -169,7 +226,7 @@ export class HeartbeatSender {
 }
 
 function newPeer(url: string): Peer {
-  return { url, ack: undefined, inFlight: false, again: false, failing: false };
+  return { url, ack: undefined, inFlight: false, again: false, failing: false, delivered: undefined };
 }
 
 /** The coordinator's cache ack; undefined when it sent none (a seed coordinator) or holds nothing. */

@@ -115,6 +115,8 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
   );
   svc.sessions.cacheLog.onEvent = () => heartbeat.soon();
   svc.onDrainRequested = () => heartbeat.beat();
+  // 0: streams end without waiting (coordinators that did not relay a turn learn of it a beat later).
+  if (config.cacheAnnounceWaitMs > 0) svc.announceCache = (n) => heartbeat.announced(n.epoch, n.event.seq, config.cacheAnnounceWaitMs);
   heartbeat.start();
   // Sessions are freed at most a quarter of their timeout late.
   const sweepMs = Math.min(10_000, Math.max(50, Math.min(config.sessionTtlMs, config.decodeClaimTimeoutMs) / 4));

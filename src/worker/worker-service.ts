@@ -4,7 +4,7 @@ import { sendJson, type RouteContext } from "../common/http-server.js";
 import { ServingError } from "../protocol/serving-error.js";
 import { disabledTracer, SpanKind, type Tracer } from "../common/tracer.js";
 import type { Engine } from "../engine/engine.js";
-import type { WorkerHealth } from "../protocol/heartbeat.js";
+import type { CacheNotice, WorkerHealth } from "../protocol/heartbeat.js";
 import { BLOCK_CHARS } from "../protocol/prefix-blocks.js";
 import { SSE_HEADERS } from "../protocol/sse.js";
 import { parseTraceparent } from "../protocol/traceparent.js";
@@ -250,6 +250,12 @@ export class WorkerService {
         const kept = slot === undefined ? undefined : this.sessions.kept.atSlot(slot);
         return kept === undefined ? undefined : this.sessions.cacheLog.noticeOf(kept.id);
       },
+      announce: async (notice) => {
+        if (this.announceCache === undefined) return;
+        const t0 = performance.now();
+        // false: some coordinator had not answered within CACHE_ANNOUNCE_WAIT_MS; the turn ends anyway.
+        if (!(await this.announceCache(notice))) log.info({ seq: notice.event.seq, waited_ms: Math.round(performance.now() - t0) }, "cache.announce_late");
+      },
     });
     res.off("close", onClose);
     if (outcome.reason === "error") metrics.decodeFailed();
@@ -305,6 +311,12 @@ export class WorkerService {
 
   /** Told when a coordinator asked this worker to drain or undrain (to announce it in a heartbeat at once). */
   onDrainRequested: (() => void) | undefined;
+
+  /**
+   * Resolves once every coordinator heartbeated has this cache event, or after a bounded wait
+   * (CACHE_ANNOUNCE_WAIT_MS): a completed stream's last event waits for it.
+   */
+  announceCache: ((notice: CacheNotice) => Promise<boolean>) | undefined;
 
   /** `POST /worker/adopt`: takes over a sequence a draining worker cached. */
   async adoptRoute(ctx: RouteContext): Promise<void> {

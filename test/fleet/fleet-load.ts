@@ -25,6 +25,7 @@ interface Outcome {
   inStream?: boolean;
   status: number;
   turn: number;
+  target?: string;
   startedStreaming: boolean;
   ttftMs?: number;
   tokens: number;
@@ -32,6 +33,8 @@ interface Outcome {
   cached?: number;
   prompt?: number;
   worker?: string;
+  /** x-route-decision (why this worker), kept to explain a later turn's cache miss. */
+  decision?: string;
   reason?: string;
 }
 
@@ -53,7 +56,7 @@ async function one(target: string, messages: { role: string; content: string }[]
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), hungMs);
   const sent = Date.now();
-  const o: Outcome = { kind: "errored", status: 0, turn, startedStreaming: false, tokens: 0 };
+  const o: Outcome = { kind: "errored", status: 0, turn, target, startedStreaming: false, tokens: 0 };
   let text = "";
   try {
     const res = await fetch(`${target}/v1/chat/completions`, {
@@ -63,6 +66,7 @@ async function one(target: string, messages: { role: string; content: string }[]
     o.status = res.status;
     o.startedStreaming = res.status === 200; // the response began: a cut now is a cut stream
     o.worker = res.headers.get("x-worker-id") ?? undefined;
+    o.decision = res.headers.get("x-route-decision") ?? undefined;
     if (res.status !== 200) {
       const body = await res.text();
       o.kind = res.status === 429 || res.status === 503 ? "rejected" : "errored";
@@ -154,6 +158,9 @@ console.log(JSON.stringify({
   later_turn_ttft_p50_ms: pct(later.map((o) => o.ttftMs!).filter((x) => x !== undefined), 50),
   later_turn_hit_ratio: later.length ? later.reduce((s, o) => s + (o.cached ?? 0), 0) / Math.max(1, later.reduce((s, o) => s + (o.prompt ?? 0), 0)) : null,
   later_turns: later.length,
+  // Turns ≥ 2 that reused nothing: the route decision says whether the index knew the prefix.
+  later_turn_misses: later.filter((o) => !o.cached).length,
+  miss_samples: later.filter((o) => !o.cached).slice(0, 4).map((o) => `turn ${o.turn} target ${o.target ?? "?"}: ${o.decision ?? ""}`),
   rejected_statuses: [...new Set(by("rejected").map((o) => o.status))],
   rejected_in_stream: by("rejected").filter((o) => o.inStream).length,
   error_samples: by("errored").slice(0, 3).map((o) => `${o.status} ${o.reason ?? ""}`),
