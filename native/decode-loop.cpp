@@ -106,20 +106,23 @@ void DecodeLoop::run() {
       if (stopping_) return;
       cmds.swap(commands_);
     }
-    for (auto& c : cmds) {
-      try {
-        apply(c);
-      } catch (...) {
-        failCommand(c);
+    {
+      std::lock_guard<std::mutex> stepLock(stepMu_);
+      for (auto& c : cmds) {
+        try {
+          apply(c);
+        } catch (...) {
+          failCommand(c);
+        }
       }
-    }
-    cmds.clear();
-    try {
-      step();
-    } catch (...) {
-      // step() catches what one sequence causes; this is the rest (e.g. allocation): no sequence
-      // can be trusted to be where it thinks.
-      failAll();
+      cmds.clear();
+      try {
+        step();
+      } catch (...) {
+        // step() catches what one sequence causes; this is the rest (e.g. allocation): no sequence
+        // can be trusted to be where it thinks.
+        failAll();
+      }
     }
     publish();
   }

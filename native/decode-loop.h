@@ -20,6 +20,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -88,6 +89,12 @@ class DecodeLoop {
   std::vector<LoopEvent> takeEvents();
   // Stops the thread after the step in flight; idempotent.
   void stop();
+  // KV state of one idle sequence (sequence-state.cpp), for the worker's KV tiers. Both run on the
+  // caller's thread while the loop waits between steps (stepMu_), and refuse (return false) a
+  // sequence that is not idle or has commands queued. saveState: the bytes llama.cpp's per-sequence
+  // state API gives and the tokens they hold. restoreState: replaces what the sequence holds.
+  bool saveState(int32_t seq, std::vector<uint8_t>& bytes, std::vector<llama_token>& tokens);
+  bool restoreState(int32_t seq, const uint8_t* bytes, size_t size, const std::vector<llama_token>& tokens);
 
  private:
   enum class CommandKind { Prefill, Generate, Grant, Cancel, Clear };
@@ -145,6 +152,9 @@ class DecodeLoop {
   int32_t roundRobin_ = 0;
   std::vector<LoopEvent> pendingEvents_;  // loop thread only
 
+  // Held by the loop thread while it applies commands and steps; saveState/restoreState take it to
+  // touch the context between steps. Never taken while holding mu_.
+  std::mutex stepMu_;
   std::mutex mu_;  // guards commands_, stopping_
   std::condition_variable cv_;
   std::vector<Command> commands_;

@@ -18,7 +18,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const SRC = join(ROOT, "native");
 const OUT_DIR = join(SRC, "build");
 export const ADDON = join(OUT_DIR, "inference-engine-native.node");
-const SOURCES = ["addon.cpp", "decode-loop.cpp", "engine-context.cpp", "token-sampler.cpp"];
+const SOURCES = ["addon.cpp", "decode-loop.cpp", "engine-context.cpp", "sequence-state.cpp", "token-sampler.cpp"];
 const strict = process.argv.includes("--strict");
 const force = process.argv.includes("--force");
 
