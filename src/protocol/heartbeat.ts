@@ -32,6 +32,46 @@ export interface WorkerHealth {
   cached_sequences: number;
   cached_kv_bytes: number;
   threads: number;
+  /**
+   * KV tiers (host memory, disk) when on: their own byte use and limits (never part of the slot
+   * KV above), and what a tier hit is worth against a slot hit (1 − restore/prefill cost per token,
+   * measured by the worker), which the prefix scorer applies.
+   */
+  kv_tiers?: KvTierHealth;
+}
+
+export interface KvTierHealth {
+  host_bytes: number;
+  host_limit_bytes: number;
+  host_entries: number;
+  disk_bytes: number;
+  disk_limit_bytes: number;
+  disk_entries: number;
+  weight_host: number;
+  weight_disk: number;
+  prefill_ms_per_token: number;
+  restore_ms_per_token: { host: number; disk: number };
+  saved: number;
+  restored_host: number;
+  restored_disk: number;
+  discarded: number;
+  dropped: number;
+}
+
+function parseKvTiers(v: unknown): KvTierHealth | undefined {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const o = v as JsonObject;
+  const n = (k: string) => (typeof o[k] === "number" && Number.isFinite(o[k]) && (o[k] as number) >= 0 ? (o[k] as number) : 0);
+  const w = (k: string) => Math.min(1, n(k));
+  const r = typeof o.restore_ms_per_token === "object" && o.restore_ms_per_token !== null ? (o.restore_ms_per_token as JsonObject) : {};
+  const rn = (k: string) => (typeof r[k] === "number" && Number.isFinite(r[k]) ? (r[k] as number) : 0);
+  return {
+    host_bytes: n("host_bytes"), host_limit_bytes: n("host_limit_bytes"), host_entries: n("host_entries"),
+    disk_bytes: n("disk_bytes"), disk_limit_bytes: n("disk_limit_bytes"), disk_entries: n("disk_entries"),
+    weight_host: w("weight_host"), weight_disk: w("weight_disk"), prefill_ms_per_token: n("prefill_ms_per_token"),
+    restore_ms_per_token: { host: rn("host"), disk: rn("disk") },
+    saved: n("saved"), restored_host: n("restored_host"), restored_disk: n("restored_disk"), discarded: n("discarded"), dropped: n("dropped"),
+  };
 }
 
 /** One change of a worker's prefix cache: an entry kept (with its block keys) or dropped. */
@@ -163,6 +203,8 @@ export function parseHeartbeat(o: JsonObject): Heartbeat {
     cached_kv_bytes: num(h, "cached_kv_bytes", 0),
     threads: num(h, "threads", 0),
   };
+  const tiers = parseKvTiers(h.kv_tiers);
+  if (tiers !== undefined) health.kv_tiers = tiers;
   const interval = o.interval_ms;
   return {
     worker_id,

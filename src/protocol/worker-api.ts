@@ -33,6 +33,9 @@ export interface PrefillResponse {
   kv_cache_bytes: number;
   /** Added: prompt tokens whose KV was already held and not evaluated again. */
   cached_tokens: number;
+  /** Added: the KV tier this conversation was restored from; its tokens count in cached_tokens. */
+  kv_tier?: "host" | "disk";
+  restored_tokens?: number;
   worker_id: string;
   /** Added: the generation limit in force (the request's, or the rest of the context). */
   max_tokens?: number;

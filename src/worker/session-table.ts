@@ -9,6 +9,8 @@ import { KeptSequences, type KeptSequence } from "./kept-sequences.js";
 import { Session, type SessionExtras } from "./session.js";
 import { SlotPool, type SlotLease } from "./slot-pool.js";
 import { slotRank } from "./slot-rank.js";
+import { chooseRestore, reusablePrefix, type KvCostModel } from "./kv-restore-rule.js";
+import type { KvTiers } from "./kv-tiers.js";
 
 /**
  * The worker's sessions and the aggregates its limits are checked against, kept in step in this
@@ -40,6 +42,8 @@ export class SessionTable {
   readonly slots: SlotPool;
   readonly cacheLog = new CacheEventLog();
   readonly kept = new KeptSequences(this.cacheLog);
+  /** KV tiers (kv-tiers.ts) and the costs that decide a restore; absent: tiers off. */
+  tiers: { store: KvTiers; costs: KvCostModel } | undefined;
   /** Told of every session's end, after it ended (metrics). */
   onEnd: ((session: Session, reason: EndReason) => void) | undefined;
 
@@ -139,9 +143,56 @@ export class SessionTable {
     const k = this.kept.atSlot(lease.index);
     if (k !== undefined) {
       this.kept.remove(k);
-      if (k.conversationId === undefined || k.conversationId !== session.conversationId) this.logEvicted(k, "slot");
+      if (k.conversationId === undefined || k.conversationId !== session.conversationId) this.evicted(k, "slot");
+    }
+    try {
+      await this.restoreFromTier(session, lease.index, prompt);
+    } catch (err) {
+      lease.release();
+      throw err;
     }
     return lease;
+  }
+
+  /**
+   * A conversation whose KV a tier holds: restored into the slot when that beats prefilling what
+   * the slot lacks (kv-restore-rule.ts); either way the tier's copy goes (this turn supersedes it).
+   */
+  private async restoreFromTier(session: Session, slotIndex: number, prompt: readonly number[]): Promise<void> {
+    const t = this.tiers;
+    const conv = session.conversationId;
+    if (t === undefined || conv === undefined) return;
+    const held = t.store.peek(conv);
+    if (held === undefined) return;
+    const seq = this.engine.sequences[slotIndex]!;
+    const choice = chooseRestore(t.costs.costs, held.tier, held.tokens.length, reusablePrefix(held.tokens, prompt), reusablePrefix(seq.heldTokens(), prompt));
+    if (!choice.restore || seq.restoreState === undefined) {
+      t.store.delete(conv);
+      this.log.debug({ conversation_id: conv, tier: held.tier, ...choice }, "kv_tier.skipped");
+      return;
+    }
+    const started = this.clock.now();
+    const got = await t.store.take(conv);
+    if (got === undefined || session.state === "ended") return;
+    const ok = seq.restoreState(got.state);
+    const ms = this.clock.now() - started;
+    if (!ok) {
+      this.log.warn({ conversation_id: conv, tier: got.tier }, "kv_tier.restore_refused");
+      return;
+    }
+    t.costs.observeRestore(got.tier, got.state.tokens.length, ms);
+    session.restored = { tier: got.tier, tokens: got.state.tokens.length, ms };
+    this.log.info({ conversation_id: conv, slot: slotIndex, tier: got.tier, tokens: got.state.tokens.length, ms, gain_tokens: choice.gainTokens }, "kv_tier.restored");
+  }
+
+  /** A kept sequence leaves the cache: a conversation's KV goes on to the tiers, if any. */
+  private evicted(k: KeptSequence, why: "slot" | "kv_budget" | "ttl" | "drain"): void {
+    this.logEvicted(k, why);
+    const t = this.tiers;
+    if (t === undefined || k.conversationId === undefined) return;
+    const state = this.engine.sequences[k.slotIndex]!.saveState?.();
+    if (state === undefined) return;
+    t.store.put(k.conversationId, state, k.blocks);
   }
 
   /** How well each free slot suits `prompt` (slot-rank.ts). */
@@ -159,7 +210,7 @@ export class SessionTable {
     while (this.kept.count > 0 && this.reservedKv + this.kept.tokens * bpt + bytes > this.limits.maxKvBytes) {
       const k = this.kept.leastRecentlyUsed(own) ?? this.kept.leastRecentlyUsed();
       if (k === undefined || !this.kept.remove(k)) break;
-      this.logEvicted(k, "kv_budget");
+      this.evicted(k, "kv_budget");
     }
   }
 
@@ -207,7 +258,7 @@ export class SessionTable {
     this.keeping = false;
     for (const k of this.kept.all()) {
       this.kept.remove(k);
-      this.logEvicted(k, "drain");
+      this.evicted(k, "drain");
     }
   }
 
@@ -259,7 +310,7 @@ export class SessionTable {
       }
     }
     for (const k of this.kept.expired(now, this.limits.ttlMs)) {
-      if (this.kept.remove(k)) this.logEvicted(k, "ttl");
+      if (this.kept.remove(k)) this.evicted(k, "ttl");
     }
     return n;
   }

@@ -38,6 +38,9 @@ export interface WorkerServiceOptions {
 }
 
 /** `GET /worker/cache`: kept sequences, most recently used first. */
+import type { KvTiers, KvTierName } from "./kv-tiers.js";
+import type { KvCostModel } from "./kv-restore-rule.js";
+
 export interface WorkerCacheListing {
   epoch: string;
   seq: number;
@@ -53,6 +56,8 @@ export interface WorkerCacheListing {
     published: boolean;
     blocks: string[];
   }[];
+  /** Conversations a KV tier holds (kv-tiers.ts), host first, least recently used first. */
+  tiers: { conversation_id: string; tier: KvTierName; tokens: number; bytes: number; blocks: string[] }[];
 }
 
 export class WorkerService {
@@ -84,6 +89,7 @@ export class WorkerService {
       keptSessions: sessions.kept.count,
       keptKvBytes: sessions.keptKvBytes(),
       draining: this.draining,
+      ...(sessions.tiers !== undefined ? { kvTiers: this.kvTierHealth()! } : {}),
     };
   }
 
@@ -122,6 +128,7 @@ export class WorkerService {
       cached_sequences: this.sessions.kept.count,
       cached_kv_bytes: this.sessions.cachedKvBytes(),
       threads: info.threads,
+      ...(this.sessions.tiers !== undefined ? { kv_tiers: this.kvTierHealth()! } : {}),
       ...(info.cpuBackend !== undefined ? { cpu_backend: info.cpuBackend } : {}),
     };
   }
@@ -142,6 +149,29 @@ export class WorkerService {
         published: log.entries().has(k.id),
         blocks: [...k.blocks],
       })),
+      tiers: (this.sessions.tiers?.store.entries() ?? []).map((e) => ({
+        conversation_id: e.key, tier: e.tier, tokens: e.tokens, bytes: e.bytes, blocks: [...e.blocks],
+      })),
+    };
+  }
+
+  /** Turns the KV tiers on (start-worker.ts, after the calibration). */
+  attachTiers(store: KvTiers, costs: KvCostModel): void {
+    this.sessions.tiers = { store, costs };
+  }
+
+  /** The tiers' byte use and limits, and what a tier hit is worth against a slot hit. */
+  kvTierHealth(): WorkerHealth["kv_tiers"] {
+    const t = this.sessions.tiers;
+    if (t === undefined) return undefined;
+    const st = t.store.stats();
+    return {
+      host_bytes: st.host_bytes, host_limit_bytes: st.host_limit_bytes, host_entries: st.host_entries,
+      disk_bytes: st.disk_bytes, disk_limit_bytes: st.disk_limit_bytes, disk_entries: st.disk_entries,
+      weight_host: t.costs.tierWeight("host"), weight_disk: t.costs.tierWeight("disk"),
+      prefill_ms_per_token: t.costs.costs.prefillMsPerToken,
+      restore_ms_per_token: { ...t.costs.costs.restoreMsPerToken },
+      saved: st.saved, restored_host: st.restored_host, restored_disk: st.restored_disk, discarded: st.discarded, dropped: st.dropped,
     };
   }
 
@@ -177,6 +207,7 @@ export class WorkerService {
       if (session.state === "ended") throw new ServingError("internal", "session ended during prefill");
       session.heldTokens = tokens.length;
       session.cachedTokens = result.reused;
+      this.sessions.tiers?.costs.observePrefill(result.evaluated, this.o.clock.now() - slotAt);
       session.state = "ready";
       session.lastActiveMs = this.o.clock.now();
       this.metrics.prefilled(tokens.length, result.reused, slotAt - started, session.lastActiveMs - slotAt);
@@ -188,6 +219,7 @@ export class WorkerService {
         prompt_tokens: tokens.length,
         kv_cache_bytes: session.reservedKvBytes,
         cached_tokens: result.reused,
+        ...(session.restored !== undefined ? { kv_tier: session.restored.tier, restored_tokens: session.restored.tokens } : {}),
         worker_id: this.o.workerId,
         max_tokens: maxTokens,
       };
