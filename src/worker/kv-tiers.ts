@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, openSync, readSync, closeSync, readdirSync, statSync, unlinkSync } from "node:fs";
 import { readFile, rename, unlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Logger } from "../common/logger.js";
 import type { SequenceState } from "../engine/engine.js";
 import { KvStateFileError, decodeStateFile, decodeStateHeader, encodeStateFile } from "./kv-state-file.js";
@@ -79,6 +79,7 @@ export class KvTiers {
   private readonly host = new Map<string, HostEntry>();
   private readonly disk = new Map<string, DiskEntry>();
   private hostUsed = 0;
+  private fileSeq = Date.now();
   private diskUsed = 0;
   private counts = { saved: 0, restoredHost: 0, restoredDisk: 0, discarded: 0, dropped: 0 };
   events: KvTierEvents | undefined;
@@ -197,8 +198,12 @@ export class KvTiers {
     this.events?.removed(key, "disk");
   }
 
+  /**
+   * A fresh name per write: a replaced entry's file is deleted after its write lands, which must
+   * never hit the newer file of the same conversation. The name starts with the key's hash.
+   */
   private fileFor(key: string): string {
-    return join(this.o.diskDir!, createHash("sha256").update(key).digest("hex").slice(0, 40) + FILE_SUFFIX);
+    return join(this.o.diskDir!, `${keyHash(key)}.${process.pid}-${(this.fileSeq++).toString(36)}${FILE_SUFFIX}`);
   }
 
   private toDisk(key: string, state: SequenceState, blocks: readonly string[]): void {
@@ -268,7 +273,13 @@ export class KvTiers {
         let buf = head;
         if (buf.length < bodyOffset + header.tokens * 4) buf = readHead(f.file, bodyOffset + header.tokens * 4);
         if (f.size !== bodyOffset + header.tokens * 4 + header.stateBytes) throw new KvStateFileError("truncated");
-        if (this.fileFor(header.key) !== f.file) throw new KvStateFileError("file name does not match its conversation");
+        if (!basename(f.file).startsWith(`${keyHash(header.key)}.`)) throw new KvStateFileError("file name does not match its conversation");
+        // Two files of one conversation (a crash between a write and the old file's deletion): the newer wins.
+        const older = this.disk.get(header.key);
+        if (older !== undefined) {
+          this.removeDisk(header.key);
+          this.discard(older.file, new Error("superseded by a newer file"));
+        }
         const tokens: number[] = [];
         for (let i = 0; i < header.tokens; i++) tokens.push(buf.readInt32LE(bodyOffset + i * 4));
         this.disk.set(header.key, { file: f.file, tokens, blocks: header.blocks, bytes: f.size, writing: undefined, pending: undefined });
@@ -291,6 +302,10 @@ export class KvTiers {
     }
     if (this.disk.size > 0) this.o.log.info({ dir, entries: this.disk.size, bytes: this.diskUsed }, "kv_tier.disk_index_rebuilt");
   }
+}
+
+function keyHash(key: string): string {
+  return createHash("sha256").update(key).digest("hex").slice(0, 40);
 }
 
 function readHead(file: string, length: number): Buffer {
