@@ -140,6 +140,8 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
         const drain = svc.drain(config.drainTimeoutMs);
         heartbeat.beat(); // announce draining at once, so coordinators stop routing here
         await drain;
+        // Conversations saved to the disk tier at drain must land before the process ends.
+        await svc.sessions.tiers?.store.flushed();
         heartbeat.stop();
         clearInterval(sweeper);
         server.server.closeAllConnections();
