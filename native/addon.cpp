@@ -341,8 +341,8 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     return out;
   }
 
-  // restoreState(seq, bytes: Uint8Array, tokens: Int32Array): whether the sequence holds them now
-  // (false: the state did not fit this context or the sequence is busy; it then holds nothing).
+  // restoreState(seq, bytes: Uint8Array, tokens: Int32Array): 1 the sequence holds them now, 0 the
+  // state does not fit this context (the sequence holds nothing), -1 the sequence is busy (untouched).
   Napi::Value RestoreState(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ready(info)) return env.Undefined();
@@ -357,7 +357,7 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
       if (ids[i] < 0 || ids[i] >= nVocab) throw CodedError("invalid_token", "token id out of the vocabulary");
       tokens[i] = ids[i];
     }
-    return Napi::Boolean::New(env, loop_->restoreState(seq, bytes.Data(), bytes.ByteLength(), tokens));
+    return Napi::Number::New(env, loop_->restoreState(seq, bytes.Data(), bytes.ByteLength(), tokens));
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

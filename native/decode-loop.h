@@ -92,9 +92,10 @@ class DecodeLoop {
   // KV state of one idle sequence (sequence-state.cpp), for the worker's KV tiers. Both run on the
   // caller's thread while the loop waits between steps (stepMu_), and refuse (return false) a
   // sequence that is not idle or has commands queued. saveState: the bytes llama.cpp's per-sequence
-  // state API gives and the tokens they hold. restoreState: replaces what the sequence holds.
+  // state API gives and the tokens they hold. restoreState: replaces what the sequence holds;
+  // 1 done, 0 refused (the state does not fit: the sequence now holds nothing), -1 busy (untouched).
   bool saveState(int32_t seq, std::vector<uint8_t>& bytes, std::vector<llama_token>& tokens);
-  bool restoreState(int32_t seq, const uint8_t* bytes, size_t size, const std::vector<llama_token>& tokens);
+  int32_t restoreState(int32_t seq, const uint8_t* bytes, size_t size, const std::vector<llama_token>& tokens);
 
  private:
   enum class CommandKind { Prefill, Generate, Grant, Cancel, Clear };

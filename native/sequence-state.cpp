@@ -27,20 +27,20 @@ bool DecodeLoop::saveState(int32_t seq, std::vector<uint8_t>& bytes, std::vector
   return true;
 }
 
-bool DecodeLoop::restoreState(int32_t seq, const uint8_t* bytes, size_t size, const std::vector<llama_token>& tokens) {
-  if (seq < 0 || seq >= config_.parallel || tokens.empty()) return false;
-  if ((int32_t)tokens.size() > config_.ctxPerSeq) return false;
+int32_t DecodeLoop::restoreState(int32_t seq, const uint8_t* bytes, size_t size, const std::vector<llama_token>& tokens) {
+  if (seq < 0 || seq >= config_.parallel || tokens.empty()) return 0;
+  if ((int32_t)tokens.size() > config_.ctxPerSeq) return 0;
   std::lock_guard<std::mutex> stepLock(stepMu_);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& c : commands_) if (c.seq == seq) return false;
+    for (const auto& c : commands_) if (c.seq == seq) return -1;
   }
   Seq& s = seqs_[(size_t)seq];
-  if (s.state != SeqState::Idle) return false;
+  if (s.state != SeqState::Idle) return -1;
   dropKv(seq);
   s.hasLogits = false;
   const llama_seq_id kv = placeKv(seq);
-  if (kv < 0) return false;
+  if (kv < 0) return 0;
   size_t read = 0;
   try {
     read = llama_state_seq_set_data(ctx_, bytes, size, kv);
@@ -52,8 +52,8 @@ bool DecodeLoop::restoreState(int32_t seq, const uint8_t* bytes, size_t size, co
   if (read == 0 || llama_memory_seq_pos_max(llama_get_memory(ctx_), kv) != (llama_pos)tokens.size() - 1 ||
       llama_memory_seq_pos_min(llama_get_memory(ctx_), kv) != 0) {
     dropKv(seq);
-    return false;
+    return 0;
   }
   s.held = tokens;
-  return true;
+  return 1;
 }

@@ -78,7 +78,8 @@ export interface EngineSequence {
   saveState?(): SequenceState | undefined;
   /**
    * Makes the idle sequence hold `state` (the next prefill reuses it as a prefix); false when the
-   * state does not fit this context or the sequence is busy: it then holds nothing.
+   * state does not fit this context (it then holds nothing: heldTokens() is a new empty list) or
+   * the sequence is busy for a moment (what it holds is unchanged).
    */
   restoreState?(state: SequenceState): boolean;
 }

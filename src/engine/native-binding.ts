@@ -71,8 +71,8 @@ export interface NativeEngineHandle {
   clear(seq: number): void;
   /** The idle sequence's llama.cpp state and the tokens it holds; undefined when busy or empty. */
   saveState(seq: number): { bytes: Uint8Array; tokens: Int32Array } | undefined;
-  /** Loads a state saved by saveState (same model and context); false when it does not fit. */
-  restoreState(seq: number, bytes: Uint8Array, tokens: Int32Array): boolean;
+  /** Loads a state saved by saveState: 1 done, 0 does not fit (the sequence is emptied), -1 busy (untouched). */
+  restoreState(seq: number, bytes: Uint8Array, tokens: Int32Array): number;
   close(): void;
 }
 

@@ -117,14 +117,15 @@ export class NativeSequence implements EngineSequence {
   restoreState(state: SequenceState): boolean {
     if (!this.idle()) return false;
     this.prefilled = false;
-    let ok: boolean;
+    let rc: number;
     try {
-      ok = this.host.handle.restoreState(this.index, state.bytes, Int32Array.from(state.tokens));
+      rc = this.host.handle.restoreState(this.index, state.bytes, Int32Array.from(state.tokens));
     } catch (err) {
       throw nativeErrorToServing(err);
     }
-    this.held = ok ? [...state.tokens] : [];
-    return ok;
+    if (rc < 0) return false; // busy: what it holds is unchanged
+    this.held = rc === 1 ? [...state.tokens] : [];
+    return rc === 1;
   }
 
   onToken(id: number, text: string): void {

@@ -89,6 +89,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     log: wlog,
     tracer: tracing.tracer,
     vllmMetrics: config.vllmMetrics,
+    transferMaxBytes: config.maxBodyBytes,
   });
   const svc = service;
   await attachKvTiers(svc, engine, config, clock, wlog);
@@ -141,6 +142,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
         heartbeat.beat(); // announce draining at once, so coordinators stop routing here
         await drain;
         // Conversations saved to the disk tier at drain must land before the process ends.
+        await svc.sessions.savesSettled();
         await svc.sessions.tiers?.store.flushed();
         heartbeat.stop();
         clearInterval(sweeper);

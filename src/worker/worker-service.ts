@@ -35,10 +35,17 @@ export interface WorkerServiceOptions {
   tracer?: Tracer;
   /** Also expose vLLM's metric names (default true). */
   vllmMetrics?: boolean;
+  /** Largest adopt body another worker accepts (its MAX_BODY_BYTES; this worker's is assumed). */
+  transferMaxBytes?: number;
 }
+
+/** KV states one drain listing carries at most (base64 bytes; the coordinator reads up to 64 MiB). */
+const DRAIN_STATE_BUDGET_BYTES = 48 * 1024 * 1024;
 
 /** `GET /worker/cache`: kept sequences, most recently used first. */
 import type { KvTiers, KvTierName } from "./kv-tiers.js";
+import { encodeStateFile } from "./kv-state-file.js";
+import { saveWhenIdle } from "./save-when-idle.js";
 import type { KvCostModel } from "./kv-restore-rule.js";
 
 export interface WorkerCacheListing {
@@ -307,12 +314,28 @@ export class WorkerService {
    * `POST /worker/drain`: refuses new sessions from now on (the next heartbeat says so) and lists
    * the cached sequences with their tokens, most recent first, for a coordinator to hand off.
    */
-  drainRoute(ctx: RouteContext): void {
+  async drainRoute(ctx: RouteContext): Promise<void> {
     this.draining = true;
     const info = this.o.engine.info;
-    const entries: HandoffEntry[] = this.sessions.keptWithTokens()
-      .filter(({ tokens }) => tokens.length >= 2)
-      .map(({ kept, tokens }) => ({ conversation_id: kept.conversationId ?? null, tokens: [...tokens], blocks: [...kept.blocks] }));
+    const kept = this.sessions.keptWithTokens().filter(({ tokens }) => tokens.length >= 2);
+    const states = await Promise.all(kept.map(({ kept: k, tokens }) =>
+      info.kvStateIdentity === undefined ? undefined : saveWhenIdle(this.o.engine.sequences[k.slotIndex]!, tokens)));
+    // With a KV state identity, each conversation's KV goes along (within the adopters' body limit
+    // and a listing budget); the adopter restores it instead of prefilling.
+    let stateBudget = DRAIN_STATE_BUDGET_BYTES;
+    const entries: HandoffEntry[] = kept
+      .map(({ kept, tokens }, i) => {
+        const entry: HandoffEntry = { conversation_id: kept.conversationId ?? null, tokens: [...tokens], blocks: [...kept.blocks] };
+        const identity = info.kvStateIdentity;
+        const state = states[i];
+        if (state === undefined || identity === undefined) return entry;
+        const b64 = encodeStateFile(kept.conversationId ?? `anon-${kept.id}`, identity, state, kept.blocks).toString("base64");
+        // The adopt body carries the tokens as JSON too (up to 11 bytes each) and the block keys.
+        const body = b64.length + tokens.length * 11 + kept.blocks.length * 24 + 1024;
+        if (body > (this.o.transferMaxBytes ?? 1 << 20) || b64.length > stateBudget) return entry;
+        stateBudget -= b64.length;
+        return { ...entry, kv_state: b64 };
+      });
     const body: DrainListing = { worker_id: this.o.workerId, model: info.modelId, running: this.sessions.count, entries };
     ctx.log.info({ entries: entries.length, running: body.running }, "worker.drain_requested");
     this.onDrainRequested?.();
@@ -352,8 +375,8 @@ export class WorkerService {
     };
     ctx.res.on("close", onClose);
     try {
-      const k = await this.sessions.adopt(req.conversation_id ?? undefined, req.tokens, req.blocks, abort.signal);
-      sendJson(ctx.res, 200, { status: "ok", tokens: k.tokens, slot: k.slotIndex });
+      const k = await this.sessions.adopt(req.conversation_id ?? undefined, req.tokens, req.blocks, abort.signal, req.kv_state);
+      sendJson(ctx.res, 200, { status: "ok", tokens: k.kept.tokens, slot: k.kept.slotIndex, kv_restored: k.restored });
     } finally {
       ctx.res.off("close", onClose);
     }

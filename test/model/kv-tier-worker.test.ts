@@ -90,4 +90,25 @@ describe("KV tiers on a worker", { skip }, () => {
     const cold = await turn(w2.url, "f", second("Tom", a1.text));
     assert.equal(d2.text, cold.text);
   });
+
+  it("a drain hands a conversation's KV bytes to the adopter, which restores them instead of prefilling; tampered bytes are prefilled", async () => {
+    const holder = await worker({});
+    const adopter = await worker({});
+    const t1 = await turn(holder.url, "g", first("Tom"));
+    const listing = (await postJson(`${holder.url}/worker/drain`, {})).body;
+    const entry = listing.entries.find((e: { conversation_id: string }) => e.conversation_id === "g");
+    assert.ok(typeof entry?.kv_state === "string" && entry.kv_state.length > 0, "the listing carries the KV");
+    // Tampered: one base64 character of the state changed; the checksum refuses it and the adopter prefills.
+    const bad = entry.kv_state.slice(0, -8) + (entry.kv_state.at(-8) === "A" ? "B" : "A") + entry.kv_state.slice(-7);
+    const refused = await postJson(`${adopter.url}/worker/adopt`, { ...entry, conversation_id: "g-copy", kv_state: bad, model: listing.model });
+    assert.equal(refused.status, 200, JSON.stringify(refused.body));
+    assert.equal(refused.body.kv_restored, false);
+    const adopted = await postJson(`${adopter.url}/worker/adopt`, { ...entry, model: listing.model });
+    assert.equal(adopted.status, 200, JSON.stringify(adopted.body));
+    assert.equal(adopted.body.kv_restored, true);
+    const t2 = await turn(adopter.url, "g", second("Tom", t1.text));
+    assert.ok(t2.prefill.cached_tokens >= t1.prefill.prompt_tokens, `cached ${t2.prefill.cached_tokens}`);
+    const cold = await turn(adopter.url, "h", second("Tom", t1.text));
+    assert.equal(t2.text, cold.text);
+  });
 });
