@@ -4,6 +4,7 @@ import { availableParallelism, cpus, loadavg, release, totalmem } from "node:os"
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { engineBenchDefaults, workerVsLlamaServer } from "../engine/engine-section.js";
+import { kvTiers } from "./kv-tiers.js";
 import { coordinatorOverhead } from "./coordinator-overhead.js";
 import { ensureNginx, nginxBinary, nginxVersion } from "./nginx-relay.js";
 import { overload } from "./overload.js";
@@ -55,6 +56,7 @@ async function main(argv: string[]): Promise<void> {
   await run(5, () => overload(mode));
   await run(6, () => routingProfiles(mode));
   await run(7, () => workerVsLlamaServer(mode, { ...engineBenchDefaults(quick), withServer: argv.includes("--with-llama-server") }));
+  await run(8, () => kvTiers(mode));
 
   const machine = [
     `- Written: ${started.toISOString()}${quick ? " (quick mode: seconds-long runs; the numbers mean little)" : ""}`,
