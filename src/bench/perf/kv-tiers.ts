@@ -22,7 +22,7 @@ import type { SectionResult, SuiteMode } from "./suite-types.js";
  * adopter is timed. Goal: turn ≥ 2 TTFT p50 with tiers at least 3× better than tiers off.
  */
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
-const CHAT = { users: 24, turns: 6, concurrency: 8, systemPromptTokens: 120, userTokens: 24, outputTokens: 16 };
+const CHAT = { users: 24, turns: 6, concurrency: 8, systemPromptTokens: 80, userTokens: 16, outputTokens: 12 };
 const QUICK = { users: 4, turns: 2, concurrency: 4, systemPromptTokens: 20, userTokens: 8, outputTokens: 4 };
 /** Adopt bodies carry the KV (a 110M-class state is about 36 KiB per token). */
 const BODY = "256MiB";
@@ -41,7 +41,7 @@ async function startFleet(model: string, env: Record<string, string>) {
   const coordinator = await startQuiet(["coordinator"], "/coordinator/health", { HEARTBEAT_INTERVAL_MS: "250" });
   const workers: Served[] = await Promise.all(["w1", "w2"].map((id) =>
     startQuiet(["worker", "--model", model, "--worker-id", id], "/worker/health", {
-      COORDINATOR_URL: coordinator.url, HEARTBEAT_INTERVAL_MS: "250", THREADS: "1", PARALLEL: "4", CONTEXT_SIZE: "2048",
+      COORDINATOR_URL: coordinator.url, HEARTBEAT_INTERVAL_MS: "250", THREADS: "1", PARALLEL: "4", CONTEXT_SIZE: "2048", MODEL_ID: "m",
       MAX_BODY_BYTES: BODY, SESSION_TTL_MS: "600000", ...env,
     }, [])));
   await waitRoutable(coordinator.url, 2, 120_000);
