@@ -81,6 +81,8 @@ export interface CacheEvent {
   op: "add" | "evict";
   id: number;
   blocks?: readonly string[];
+  /** Added: the entry is held in a KV tier (restored into a slot on use), not in a slot. */
+  tier?: "host" | "disk";
 }
 
 /** One cache event sent with the end of a decode stream (outside the heartbeat's sequence). */
@@ -100,7 +102,7 @@ export interface HeartbeatCache {
   block_chars: number;
   since?: number;
   events?: CacheEvent[];
-  snapshot?: { id: number; blocks: readonly string[] }[];
+  snapshot?: { id: number; blocks: readonly string[]; tier?: "host" | "disk" }[];
 }
 
 export interface Heartbeat {
@@ -234,6 +236,10 @@ function blockList(v: unknown, budget: { left: number }): string[] {
 }
 
 /** Validates a heartbeat's cache section: bounded in events and keys, every key well-formed. */
+function tierOf(v: unknown): { tier?: "host" | "disk" } {
+  return v === "host" || v === "disk" ? { tier: v } : {};
+}
+
 export function parseCache(v: unknown): HeartbeatCache {
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw badCache("must be an object");
   const c = v as JsonObject;
@@ -247,7 +253,7 @@ export function parseCache(v: unknown): HeartbeatCache {
     out.snapshot = c.snapshot.map((e) => {
       if (typeof e !== "object" || e === null) throw badCache("a snapshot entry must be an object");
       const x = e as JsonObject;
-      return { id: entryId(x.id), blocks: blockList(x.blocks, budget) };
+      return { id: entryId(x.id), blocks: blockList(x.blocks, budget), ...tierOf(x.tier) };
     });
   } else if (c.events !== undefined) {
     const since = entryId(c.since);
@@ -258,7 +264,7 @@ export function parseCache(v: unknown): HeartbeatCache {
       if (typeof e !== "object" || e === null) throw badCache("an event must be an object");
       const x = e as JsonObject;
       if (x.seq !== since + i + 1) throw badCache("events must be numbered consecutively");
-      if (x.op === "add") return { seq: since + i + 1, op: "add", id: entryId(x.id), blocks: blockList(x.blocks, budget) };
+      if (x.op === "add") return { seq: since + i + 1, op: "add", id: entryId(x.id), blocks: blockList(x.blocks, budget), ...tierOf(x.tier) };
       if (x.op === "evict") return { seq: since + i + 1, op: "evict", id: entryId(x.id) };
       throw badCache("an event's 'op' must be add or evict");
     });

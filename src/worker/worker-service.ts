@@ -165,6 +165,8 @@ export class WorkerService {
   /** Turns the KV tiers on (start-worker.ts, after the calibration). */
   attachTiers(store: KvTiers, costs: KvCostModel): void {
     this.sessions.tiers = { store, costs };
+    // Tier holdings are published like kept sequences, with their tier (prefix-index.ts).
+    store.events = this.sessions.cacheLog;
   }
 
   /** The tiers' byte use and limits, and what a tier hit is worth against a slot hit. */
