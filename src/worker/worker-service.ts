@@ -8,7 +8,7 @@ import type { WorkerHealth } from "../protocol/heartbeat.js";
 import { BLOCK_CHARS } from "../protocol/prefix-blocks.js";
 import { SSE_HEADERS } from "../protocol/sse.js";
 import { parseTraceparent } from "../protocol/traceparent.js";
-import { parseAdoptRequest, type DrainListing, type HandoffEntry, parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
+import { parseAdoptRequest, type DrainListing, parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
 import type { RenderedChat } from "../engine/engine.js";
 import { streamDecode } from "./decode-stream.js";
 import { renderPlainChat } from "./plain-chat.js";
@@ -39,13 +39,9 @@ export interface WorkerServiceOptions {
   transferMaxBytes?: number;
 }
 
-/** KV states one drain listing carries at most (base64 bytes; the coordinator reads up to 64 MiB). */
-const DRAIN_STATE_BUDGET_BYTES = 48 * 1024 * 1024;
-
 /** `GET /worker/cache`: kept sequences, most recently used first. */
 import type { KvTiers, KvTierName } from "./kv-tiers.js";
-import { encodeStateFile } from "./kv-state-file.js";
-import { saveWhenIdle } from "./save-when-idle.js";
+import { handoffEntries } from "./handoff-entries.js";
 import type { KvCostModel } from "./kv-restore-rule.js";
 
 export interface WorkerCacheListing {
@@ -319,25 +315,7 @@ export class WorkerService {
   async drainRoute(ctx: RouteContext): Promise<void> {
     this.draining = true;
     const info = this.o.engine.info;
-    const kept = this.sessions.keptWithTokens().filter(({ tokens }) => tokens.length >= 2);
-    const states = await Promise.all(kept.map(({ kept: k, tokens }) =>
-      info.kvStateIdentity === undefined ? undefined : saveWhenIdle(this.o.engine.sequences[k.slotIndex]!, tokens)));
-    // With a KV state identity, each conversation's KV goes along (within the adopters' body limit
-    // and a listing budget); the adopter restores it instead of prefilling.
-    let stateBudget = DRAIN_STATE_BUDGET_BYTES;
-    const entries: HandoffEntry[] = kept
-      .map(({ kept, tokens }, i) => {
-        const entry: HandoffEntry = { conversation_id: kept.conversationId ?? null, tokens: [...tokens], blocks: [...kept.blocks] };
-        const identity = info.kvStateIdentity;
-        const state = states[i];
-        if (state === undefined || identity === undefined) return entry;
-        const b64 = encodeStateFile(kept.conversationId ?? `anon-${kept.id}`, identity, state, kept.blocks).toString("base64");
-        // The adopt body carries the tokens as JSON too (up to 11 bytes each) and the block keys.
-        const body = b64.length + tokens.length * 11 + kept.blocks.length * 24 + 1024;
-        if (body > (this.o.transferMaxBytes ?? 1 << 20) || b64.length > stateBudget) return entry;
-        stateBudget -= b64.length;
-        return { ...entry, kv_state: b64 };
-      });
+    const entries = await handoffEntries(this.o.engine, this.sessions.keptWithTokens(), this.o.transferMaxBytes ?? 1 << 20);
     const body: DrainListing = { worker_id: this.o.workerId, model: info.modelId, running: this.sessions.count, entries };
     ctx.log.info({ entries: entries.length, running: body.running }, "worker.drain_requested");
     this.onDrainRequested?.();
