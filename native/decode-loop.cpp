@@ -106,6 +106,13 @@ void DecodeLoop::run() {
       if (stopping_) return;
       cmds.swap(commands_);
     }
+    if (ctxWanted_.load()) {
+      // A save or restore is waiting for the gap between steps: let it in first (bounded).
+      std::unique_lock<std::mutex> park(parkMu_);
+      parkCv_.wait_for(park, std::chrono::milliseconds(kParkMs), [this] { return !ctxWanted_.load(); });
+      // Parked once per request: a caller that gave up does not slow every later step.
+      ctxWanted_.store(false);
+    }
     {
       std::lock_guard<std::mutex> stepLock(stepMu_);
       for (auto& c : cmds) {

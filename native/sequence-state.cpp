@@ -8,9 +8,31 @@
 
 #include "decode-loop.h"
 
+bool DecodeLoop::tryContext(std::unique_lock<std::mutex>& lock) {
+  lock = std::unique_lock<std::mutex>(stepMu_, std::try_to_lock);
+  if (lock.owns_lock()) return true;
+  ctxWanted_.store(true);  // the loop parks after its step; the caller tries again shortly
+  return false;
+}
+
+void DecodeLoop::releaseContext(std::unique_lock<std::mutex>& lock) {
+  if (lock.owns_lock()) lock.unlock();
+  {
+    std::lock_guard<std::mutex> park(parkMu_);
+    ctxWanted_.store(false);
+  }
+  parkCv_.notify_all();
+}
+
 bool DecodeLoop::saveState(int32_t seq, std::vector<uint8_t>& bytes, std::vector<llama_token>& tokens) {
   if (seq < 0 || seq >= config_.parallel) return false;
-  std::lock_guard<std::mutex> stepLock(stepMu_);
+  std::unique_lock<std::mutex> stepLock;
+  if (!tryContext(stepLock)) return false;
+  struct Release {
+    DecodeLoop* self;
+    std::unique_lock<std::mutex>& lock;
+    ~Release() { self->releaseContext(lock); }
+  } release{this, stepLock};
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& c : commands_) if (c.seq == seq) return false;
@@ -30,7 +52,13 @@ bool DecodeLoop::saveState(int32_t seq, std::vector<uint8_t>& bytes, std::vector
 int32_t DecodeLoop::restoreState(int32_t seq, const uint8_t* bytes, size_t size, const std::vector<llama_token>& tokens) {
   if (seq < 0 || seq >= config_.parallel || tokens.empty()) return 0;
   if ((int32_t)tokens.size() > config_.ctxPerSeq) return 0;
-  std::lock_guard<std::mutex> stepLock(stepMu_);
+  std::unique_lock<std::mutex> stepLock;
+  if (!tryContext(stepLock)) return -1;
+  struct Release {
+    DecodeLoop* self;
+    std::unique_lock<std::mutex>& lock;
+    ~Release() { self->releaseContext(lock); }
+  } release{this, stepLock};
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& c : commands_) if (c.seq == seq) return -1;

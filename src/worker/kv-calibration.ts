@@ -5,6 +5,7 @@ import type { Clock } from "../common/clock.js";
 import type { Engine } from "../engine/engine.js";
 import { decodeStateFile, encodeStateFile } from "./kv-state-file.js";
 import type { KvCosts } from "./kv-restore-rule.js";
+import { restoreWhenIdle, saveWhenIdle } from "./save-when-idle.js";
 
 /**
  * Measures, once at worker start, what the restore rule (kv-restore-rule.ts) needs: prefill ms per
@@ -38,12 +39,12 @@ export async function calibrateKvCosts(engine: Engine, clock: Clock, diskDir: st
       let t = clock.now();
       await seq.prefill(prompt, new AbortController().signal);
       prefill = Math.min(prefill, (clock.now() - t) / n);
-      const state = seq.saveState();
+      const state = await saveWhenIdle(seq, prompt, 5_000);
       if (state === undefined) return undefined;
       stateBytes = state.bytes.byteLength;
       await seq.clear();
       t = clock.now();
-      if (!seq.restoreState(state)) return undefined;
+      if (!(await restoreWhenIdle(seq, state, () => true, 5_000))) return undefined;
       host = Math.min(host, (clock.now() - t) / state.tokens.length);
       await seq.clear();
       // Writes happen off the restore path (after eviction): only reading and checking count.
@@ -51,7 +52,7 @@ export async function calibrateKvCosts(engine: Engine, clock: Clock, diskDir: st
       writeFileSync(file, encodeStateFile("calibration", identity, state, []));
       t = clock.now();
       const back = decodeStateFile(readFileSync(file), identity);
-      if (!seq.restoreState(back.state)) return undefined;
+      if (!(await restoreWhenIdle(seq, back.state, () => true, 5_000))) return undefined;
       disk = Math.min(disk, (clock.now() - t) / state.tokens.length);
     }
   } finally {

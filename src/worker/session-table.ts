@@ -10,7 +10,7 @@ import { KeptSequences, type KeptSequence } from "./kept-sequences.js";
 import { Session, type SessionExtras } from "./session.js";
 import { SlotPool, type SlotLease } from "./slot-pool.js";
 import { slotRank } from "./slot-rank.js";
-import { saveWhenIdle } from "./save-when-idle.js";
+import { restoreWhenIdle, saveWhenIdle } from "./save-when-idle.js";
 import { chooseRestore, reusablePrefix, type KvCostModel } from "./kv-restore-rule.js";
 import type { KvTiers } from "./kv-tiers.js";
 
@@ -177,14 +177,7 @@ export class SessionTable {
     const started = this.clock.now();
     const got = await t.store.take(conv);
     if (got === undefined || session.state === "ended") return;
-    let ok = seq.restoreState(got.state);
-    // Busy for a moment (the slot's last generation still ending): what it holds is unchanged.
-    for (let i = 0; !ok && i < 50 && (session.state as string) !== "ended"; i++) {
-      const before = seq.heldTokens();
-      await new Promise((r) => setTimeout(r, 1));
-      ok = seq.restoreState(got.state);
-      if (!ok && seq.heldTokens() !== before) break; // refused: the state does not fit
-    }
+    const ok = await restoreWhenIdle(seq, got.state, () => (session.state as string) !== "ended");
     const ms = this.clock.now() - started;
     if (!ok) {
       this.log.warn({ conversation_id: conv, tier: got.tier }, "kv_tier.restore_refused");
@@ -289,13 +282,7 @@ export class SessionTable {
     try {
       const { state } = decodeStateFile(Buffer.from(kvState, "base64"), identity);
       if (state.tokens.length !== tokens.length || state.tokens.some((t, i) => t !== tokens[i])) throw new KvStateFileError("tokens differ from the entry's");
-      for (let i = 0; i < 50; i++) {
-        const before = seq.heldTokens();
-        if (seq.restoreState(state)) return true;
-        if (seq.heldTokens() !== before) return false; // refused: the state does not fit this context
-        await new Promise((r) => setTimeout(r, 1)); // busy a moment
-      }
-      return false;
+      return await restoreWhenIdle(seq, state, () => true);
     } catch (err) {
       this.log.warn({ reason: (err as Error).message }, "cache.transfer_refused");
       return false;
