@@ -85,6 +85,8 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
                            InstanceMethod<&NativeEngine::Guarded<&NativeEngine::Cancel>>("cancel"),
                            InstanceMethod<&NativeEngine::Guarded<&NativeEngine::Clear>>("clear"),
                            InstanceMethod<&NativeEngine::Guarded<&NativeEngine::Close>>("close"),
+                           InstanceMethod<&NativeEngine::Guarded<&NativeEngine::SaveState>>("saveState"),
+                           InstanceMethod<&NativeEngine::Guarded<&NativeEngine::RestoreState>>("restoreState"),
                        });
   }
 
@@ -349,6 +351,42 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     const int32_t seq = seqArg(info);
     if (!info.Env().IsExceptionPending()) loop_->clear(seq);
     return info.Env().Undefined();
+  }
+
+  // saveState(seq): { bytes: Buffer, tokens: Int32Array } | undefined (the sequence is busy or empty)
+  Napi::Value SaveState(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ready(info)) return env.Undefined();
+    const int32_t seq = seqArg(info);
+    if (env.IsExceptionPending()) return env.Undefined();
+    std::vector<uint8_t> bytes;
+    std::vector<llama_token> tokens;
+    if (!loop_->saveState(seq, bytes, tokens)) return env.Undefined();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("bytes", Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size()));
+    Napi::Int32Array ids = Napi::Int32Array::New(env, tokens.size());
+    for (size_t i = 0; i < tokens.size(); i++) ids[i] = tokens[i];
+    out.Set("tokens", ids);
+    return out;
+  }
+
+  // restoreState(seq, bytes: Uint8Array, tokens: Int32Array): 1 the sequence holds them now, 0 the
+  // state does not fit this context (the sequence holds nothing), -1 the sequence is busy (untouched).
+  Napi::Value RestoreState(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ready(info)) return env.Undefined();
+    const int32_t seq = seqArg(info);
+    if (env.IsExceptionPending()) return env.Undefined();
+    if (!info[1].IsTypedArray() || !info[2].IsTypedArray()) throw CodedError("invalid_argument", "restoreState(seq, Uint8Array, Int32Array)");
+    Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();
+    Napi::Int32Array ids = info[2].As<Napi::Int32Array>();
+    const int32_t nVocab = llama_vocab_n_tokens(engine_->vocab());
+    std::vector<llama_token> tokens(ids.ElementLength());
+    for (size_t i = 0; i < tokens.size(); i++) {
+      if (ids[i] < 0 || ids[i] >= nVocab) throw CodedError("invalid_token", "token id out of the vocabulary");
+      tokens[i] = ids[i];
+    }
+    return Napi::Number::New(env, loop_->restoreState(seq, bytes.Data(), bytes.ByteLength(), tokens));
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

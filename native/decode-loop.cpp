@@ -120,20 +120,30 @@ void DecodeLoop::run() {
       if (stopping_) return;
       cmds.swap(commands_);
     }
-    for (auto& c : cmds) {
-      try {
-        apply(c);
-      } catch (...) {
-        failCommand(c);
-      }
+    if (ctxWanted_.load()) {
+      // A save or restore is waiting for the gap between steps: let it in first (bounded).
+      std::unique_lock<std::mutex> park(parkMu_);
+      parkCv_.wait_for(park, std::chrono::milliseconds(kParkMs), [this] { return !ctxWanted_.load(); });
+      // Parked once per request: a caller that gave up does not slow every later step.
+      ctxWanted_.store(false);
     }
-    cmds.clear();
-    try {
-      step();
-    } catch (...) {
-      // step() catches what one sequence causes; this is the rest (e.g. allocation): no sequence
-      // can be trusted to be where it thinks.
-      failAll();
+    {
+      std::lock_guard<std::mutex> stepLock(stepMu_);
+      for (auto& c : cmds) {
+        try {
+          apply(c);
+        } catch (...) {
+          failCommand(c);
+        }
+      }
+      cmds.clear();
+      try {
+        step();
+      } catch (...) {
+        // step() catches what one sequence causes; this is the rest (e.g. allocation): no sequence
+        // can be trusted to be where it thinks.
+        failAll();
+      }
     }
     publish();
   }
@@ -251,6 +261,7 @@ size_t DecodeLoop::shareKv(int32_t seq, const std::vector<llama_token>& tokens, 
   // itself happens at the next llama_decode, before the batch that evaluates the rest.
   llama_memory_seq_rm(mem, s.kv, -1, -1);
   llama_memory_seq_cp(mem, seqs_[(size_t)donor].kv, s.kv, -1, -1);
+  kvCopyStaged_ = true;
   if (!llama_memory_seq_rm(mem, s.kv, (llama_pos)best, -1)) {
     llama_memory_seq_rm(mem, s.kv, -1, -1);
     s.held.clear();
@@ -350,6 +361,8 @@ void DecodeLoop::step() {
   } catch (...) {
     rc = -1;
   }
+  // A successful decode ran the memory update first: every staged stream copy is in place.
+  if (rc == 0) kvCopyStaged_ = false;
   if (rc != 0) {
     for (const auto& sl : slices) endPrefill(sl.seq, PrefillStatus::Failed);
     for (int32_t i : outputs) finish(i, DoneReason::Error);

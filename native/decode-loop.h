@@ -22,7 +22,10 @@
 // thrown by a step's llama_decode ends every sequence in that step; the loop goes on.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -106,6 +109,13 @@ class DecodeLoop {
   std::vector<LoopEvent> takeEvents();
   // Stops the thread after the step in flight; idempotent.
   void stop();
+  // KV state of one idle sequence (sequence-state.cpp), for the worker's KV tiers. Both run on the
+  // caller's thread while the loop waits between steps (stepMu_), and refuse (return false) a
+  // sequence that is not idle or has commands queued, and while a step runs (busy: try again). saveState: the bytes llama.cpp's per-sequence
+  // state API gives and the tokens they hold. restoreState: replaces what the sequence holds;
+  // 1 done, 0 refused (the state does not fit: the sequence now holds nothing), -1 busy (untouched).
+  bool saveState(int32_t seq, std::vector<uint8_t>& bytes, std::vector<llama_token>& tokens);
+  int32_t restoreState(int32_t seq, const uint8_t* bytes, size_t size, const std::vector<llama_token>& tokens);
 
  private:
   enum class CommandKind { Prefill, Generate, Grant, Cancel, Clear };
@@ -168,6 +178,22 @@ class DecodeLoop {
   int32_t roundRobin_ = 0;
   std::vector<LoopEvent> pendingEvents_;  // loop thread only
 
+  // Held by the loop thread while it applies commands and steps; saveState/restoreState only try it
+  // (the JavaScript thread never blocks behind a step, which can last seconds on a big prompt
+  // batch) and raise ctxWanted_: the loop then parks after its step, up to kParkMs, until they
+  // got their turn. Never taken while holding mu_.
+  std::mutex stepMu_;
+  std::atomic<bool> ctxWanted_{false};
+  std::mutex parkMu_;
+  std::condition_variable parkCv_;
+  static constexpr int kParkMs = 50;
+  // Set when shareKv staged a cross-stream llama_memory_seq_cp: llama.cpp copies the cell metadata
+  // at once but the K/V bytes only at the next llama_decode, so until one succeeds a stream's state
+  // is not what its cells say and saveState/restoreState answer busy. Loop thread, under stepMu_.
+  bool kvCopyStaged_ = false;
+  // sequence-state.cpp: takes stepMu_ without waiting, or asks the loop to park; false: busy.
+  bool tryContext(std::unique_lock<std::mutex>& lock);
+  void releaseContext(std::unique_lock<std::mutex>& lock);
   std::mutex mu_;  // guards commands_, stopping_
   std::condition_variable cv_;
   std::vector<Command> commands_;

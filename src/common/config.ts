@@ -1,5 +1,5 @@
 import {
-  ConfigError, autoIntOpt, boolOpt, bytesOpt, choiceOpt, intOpt, listOpt, numberOpt, optionalStrOpt, parseHttpUrl, parseNumber, parseUrlList, strOpt,
+  ConfigError, autoIntOpt, boolOpt, bytesOpt, parseBytes, choiceOpt, intOpt, listOpt, numberOpt, optionalStrOpt, parseHttpUrl, parseNumber, parseUrlList, strOpt,
   type Option,
 } from "./config-parse.js";
 
@@ -209,6 +209,11 @@ export const workerOptions = {
   workerMaxSessions: intOpt("WORKER_MAX_SESSIONS", "--worker-max-sessions", 100, 1, 1_000_000, "sessions this worker holds at once"),
   workerMaxSessionKvBytes: bytesOpt("WORKER_MAX_SESSION_KV_BYTES", "--worker-max-session-kv-bytes", 512 * MiB, "KV cache one session may hold (bytes)"),
   workerMaxKvBytes: bytesOpt("WORKER_MAX_KV_BYTES", "--worker-max-kv-bytes", 8 * GiB, "KV cache this worker holds in total (bytes)"),
+  kvHostBytes: { ...bytesOpt("KV_HOST_BYTES", "--kv-host-bytes", 0,
+    "host-memory KV tier: conversations that leave their slot are saved here, least recently used out first (bytes; 0: off; native engine only)"),
+  parse: (r: string) => parseBytes(r, 0) },
+  kvDiskDir: optionalStrOpt("KV_DISK_DIR", "--kv-disk-dir", "folder of the disk KV tier (conversations pushed out of the host tier; survives a restart; unset: no disk tier)"),
+  kvDiskBytes: bytesOpt("KV_DISK_BYTES", "--kv-disk-bytes", 1 * GiB, "disk KV tier size (bytes)"),
   sessionTtlMs: intOpt("SESSION_TTL_MS", "--session-ttl-ms", 300_000, 100, 86_400_000, "idle session lifetime before its KV is freed (ms)"),
   decodeClaimTimeoutMs: intOpt("DECODE_CLAIM_TIMEOUT_MS", "--decode-claim-timeout-ms", 30_000, 100, 86_400_000,
     "a prefilled session that no decode claims within this long (ms) is freed: its coordinator gave up on the prefill or died"),

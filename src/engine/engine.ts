@@ -22,6 +22,18 @@ export interface EngineInfo {
   readonly cpuBackend?: "native" | "prebuilt";
   readonly trainContextSize: number;
   readonly vocabSize: number;
+  /**
+   * Who may load this engine's sequence states (KV tiers, KV moving between workers): the model
+   * file's identity, the engine build, the context per sequence and the KV layout, as one string.
+   * Absent: the engine cannot save or restore a sequence (the node-llama-cpp engine), tiers are off.
+   */
+  readonly kvStateIdentity?: string;
+}
+
+/** One sequence's KV as llama.cpp's per-sequence state API gives it, with the tokens it holds. */
+export interface SequenceState {
+  readonly bytes: Uint8Array;
+  readonly tokens: readonly number[];
 }
 
 export interface GeneratedToken {
@@ -76,6 +88,17 @@ export interface EngineSequence {
   generate(opts: GenerateOptions): AsyncIterable<GeneratedToken>;
   /** Drops the KV cache. */
   clear(): Promise<void>;
+  /**
+   * The KV state of the idle sequence (engines with `info.kvStateIdentity`); undefined when it is
+   * busy or holds nothing. Synchronous: the decode loop waits at most one step for it.
+   */
+  saveState?(): SequenceState | undefined;
+  /**
+   * Makes the idle sequence hold `state` (the next prefill reuses it as a prefix); false when the
+   * state does not fit this context (it then holds nothing: heldTokens() is a new empty list) or
+   * the sequence is busy for a moment (what it holds is unchanged).
+   */
+  restoreState?(state: SequenceState): boolean;
 }
 
 /** A chat rendered for the model: its prompt tokens and how the assistant's turn ends. */

@@ -75,6 +75,10 @@ export interface NativeEngineHandle {
   grant(seq: number, tokens: number): void;
   cancel(seq: number): void;
   clear(seq: number): void;
+  /** The idle sequence's llama.cpp state and the tokens it holds; undefined when busy or empty. */
+  saveState(seq: number): { bytes: Uint8Array; tokens: Int32Array } | undefined;
+  /** Loads a state saved by saveState: 1 done, 0 does not fit (the sequence is emptied), -1 busy (untouched). */
+  restoreState(seq: number, bytes: Uint8Array, tokens: Int32Array): number;
   close(): void;
 }
 
@@ -89,7 +93,7 @@ export const enum DoneReason { Stop = 0, Length = 1, Cancelled = 2, Error = 3, D
 export const enum PrefillStatus { Ok = 0, Cancelled = 1, Failed = 2 }
 
 export type NativeBindingResult =
-  | { ok: true; binding: NativeBinding; backendDir: string; cpuBackend: BuiltCpuBackend | undefined }
+  | { ok: true; binding: NativeBinding; backendDir: string; cpuBackend: BuiltCpuBackend | undefined; release: string }
   | { ok: false; reason: string };
 
 const BUILD_DIR = resolve(fileURLToPath(new URL("../../../native/build/", import.meta.url)));
@@ -104,7 +108,7 @@ export function loadNativeBinding(): NativeBindingResult {
 }
 
 function load(): NativeBindingResult {
-  let stamp: { bins?: string; cpuBackend?: { file?: string; cpuFlags?: string[] } };
+  let stamp: { bins?: string; release?: string; cpuBackend?: { file?: string; cpuFlags?: string[] } };
   try {
     stamp = JSON.parse(readFileSync(join(BUILD_DIR, "stamp.json"), "utf8")) as typeof stamp;
   } catch {
@@ -117,7 +121,7 @@ function load(): NativeBindingResult {
     const cpuBackend = built?.file !== undefined && Array.isArray(built.cpuFlags) && existsSync(join(BUILD_DIR, built.file))
       ? { path: join(BUILD_DIR, built.file), cpuFlags: built.cpuFlags }
       : undefined;
-    return { ok: true, binding: addon, backendDir: resolve(BUILD_DIR, stamp.bins), cpuBackend };
+    return { ok: true, binding: addon, backendDir: resolve(BUILD_DIR, stamp.bins), cpuBackend, release: stamp.release ?? "unknown" };
   } catch (err) {
     return { ok: false, reason: `the native engine could not be loaded: ${(err as Error).message}` };
   }

@@ -9,6 +9,7 @@ import { chooseCpuBackend, cpuFlagsOf, dominantWeightType, preferredCpuVariants,
 import { TINY_MODEL_BYTES } from "./engine-tuning.js";
 import type { Engine, EngineInfo, GenerateOptions, RenderedChat, TokenLogprobs } from "./engine.js";
 import { jsonSchemaGrammar } from "./json-grammar.js";
+import { kvStateIdentity, modelFileIdentity } from "./kv-state-identity.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
 import { EventKind, loadNativeBinding, type NativeEngineHandle, type NativeSampling } from "./native-binding.js";
 import { nativeSampling } from "./native-sampling.js";
@@ -107,6 +108,10 @@ export async function createNativeEngine(o: NativeEngineOptions): Promise<Engine
     cpuBackend: backend.kind,
     trainContextSize: native.trainContextSize,
     vocabSize: native.vocabSize,
+    kvStateIdentity: kvStateIdentity({
+      model: modelFileIdentity(o.modelPath), engine: `native/llama.cpp ${loaded.release}`, contextSize: native.contextSize,
+      kvLayout: kvShapeFromMetadata(meta),
+    }),
   };
   const source = vocabularyFromMetadata(file.metadata) ?? vocabularyFromMetadata(vocab.fileInfo.metadata);
   const coverage = new VocabularyCoverage(source ?? { model: "", tokens: [] });

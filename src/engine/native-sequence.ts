@@ -1,5 +1,5 @@
 import { ServingError } from "../protocol/serving-error.js";
-import type { EngineSequence, GenerateOptions, GeneratedToken, PrefillResult, TokenLogprobs } from "./engine.js";
+import type { EngineSequence, GenerateOptions, GeneratedToken, PrefillResult, SequenceState, TokenLogprobs } from "./engine.js";
 import { DoneReason, PrefillStatus, type NativeEngineHandle, type NativeSampling } from "./native-binding.js";
 import { grammarDeadEnd, nativeErrorToServing } from "./native-errors.js";
 import { TokenStream } from "./native-token-stream.js";
@@ -100,6 +100,32 @@ export class NativeSequence implements EngineSequence {
       this.clears.push(resolve);
       this.host.handle.clear(this.index);
     });
+  }
+
+  /** Only when nothing is pending on this side either: the native check sees only queued commands. */
+  private idle(): boolean {
+    return this.prefills.length === 0 && this.generations.length === 0 && this.clears.length === 0;
+  }
+
+  saveState(): SequenceState | undefined {
+    if (!this.idle() || this.held.length === 0) return undefined;
+    const got = this.host.handle.saveState(this.index);
+    if (got === undefined) return undefined;
+    return { bytes: got.bytes, tokens: Array.from(got.tokens) };
+  }
+
+  restoreState(state: SequenceState): boolean {
+    if (!this.idle()) return false;
+    this.prefilled = false;
+    let rc: number;
+    try {
+      rc = this.host.handle.restoreState(this.index, state.bytes, Int32Array.from(state.tokens));
+    } catch (err) {
+      throw nativeErrorToServing(err);
+    }
+    if (rc < 0) return false; // busy: what it holds is unchanged
+    this.held = rc === 1 ? [...state.tokens] : [];
+    return rc === 1;
   }
 
   onToken(id: number, text: string, logprobs?: TokenLogprobs): void {

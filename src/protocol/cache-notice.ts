@@ -11,6 +11,8 @@ export interface CacheEvent {
   op: "add" | "evict";
   id: number;
   blocks?: readonly string[];
+  /** Added: the entry is held in a KV tier (restored into a slot on use), not in a slot. */
+  tier?: "host" | "disk";
 }
 
 /** One cache event sent with the end of a decode stream (outside the heartbeat's sequence). */

@@ -35,6 +35,46 @@ export interface WorkerHealth {
   cached_sequences: number;
   cached_kv_bytes: number;
   threads: number;
+  /**
+   * KV tiers (host memory, disk) when on: their own byte use and limits (never part of the slot
+   * KV above), and what a tier hit is worth against a slot hit (1 − restore/prefill cost per token,
+   * measured by the worker), which the prefix scorer applies.
+   */
+  kv_tiers?: KvTierHealth;
+}
+
+export interface KvTierHealth {
+  host_bytes: number;
+  host_limit_bytes: number;
+  host_entries: number;
+  disk_bytes: number;
+  disk_limit_bytes: number;
+  disk_entries: number;
+  weight_host: number;
+  weight_disk: number;
+  prefill_ms_per_token: number;
+  restore_ms_per_token: { host: number; disk: number };
+  saved: number;
+  restored_host: number;
+  restored_disk: number;
+  discarded: number;
+  dropped: number;
+}
+
+function parseKvTiers(v: unknown): KvTierHealth | undefined {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const o = v as JsonObject;
+  const n = (k: string) => (typeof o[k] === "number" && Number.isFinite(o[k]) && (o[k] as number) >= 0 ? (o[k] as number) : 0);
+  const w = (k: string) => Math.min(1, n(k));
+  const r = typeof o.restore_ms_per_token === "object" && o.restore_ms_per_token !== null ? (o.restore_ms_per_token as JsonObject) : {};
+  const rn = (k: string) => (typeof r[k] === "number" && Number.isFinite(r[k]) ? (r[k] as number) : 0);
+  return {
+    host_bytes: n("host_bytes"), host_limit_bytes: n("host_limit_bytes"), host_entries: n("host_entries"),
+    disk_bytes: n("disk_bytes"), disk_limit_bytes: n("disk_limit_bytes"), disk_entries: n("disk_entries"),
+    weight_host: w("weight_host"), weight_disk: w("weight_disk"), prefill_ms_per_token: n("prefill_ms_per_token"),
+    restore_ms_per_token: { host: rn("host"), disk: rn("disk") },
+    saved: n("saved"), restored_host: n("restored_host"), restored_disk: n("restored_disk"), discarded: n("discarded"), dropped: n("dropped"),
+  };
 }
 
 /**
@@ -48,7 +88,7 @@ export interface HeartbeatCache {
   block_chars: number;
   since?: number;
   events?: CacheEvent[];
-  snapshot?: { id: number; blocks: readonly string[] }[];
+  snapshot?: { id: number; blocks: readonly string[]; tier?: "host" | "disk" }[];
 }
 
 export interface Heartbeat {
@@ -151,6 +191,8 @@ export function parseHeartbeat(o: JsonObject): Heartbeat {
     cached_kv_bytes: num(h, "cached_kv_bytes", 0),
     threads: num(h, "threads", 0),
   };
+  const tiers = parseKvTiers(h.kv_tiers);
+  if (tiers !== undefined) health.kv_tiers = tiers;
   const interval = o.interval_ms;
   return {
     worker_id,
@@ -180,6 +222,10 @@ function blockList(v: unknown, budget: { left: number }): string[] {
 }
 
 /** Validates a heartbeat's cache section: bounded in events and keys, every key well-formed. */
+function tierOf(v: unknown): { tier?: "host" | "disk" } {
+  return v === "host" || v === "disk" ? { tier: v } : {};
+}
+
 export function parseCache(v: unknown): HeartbeatCache {
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw badCache("must be an object");
   const c = v as JsonObject;
@@ -193,7 +239,7 @@ export function parseCache(v: unknown): HeartbeatCache {
     out.snapshot = c.snapshot.map((e) => {
       if (typeof e !== "object" || e === null) throw badCache("a snapshot entry must be an object");
       const x = e as JsonObject;
-      return { id: entryId(x.id), blocks: blockList(x.blocks, budget) };
+      return { id: entryId(x.id), blocks: blockList(x.blocks, budget), ...tierOf(x.tier) };
     });
   } else if (c.events !== undefined) {
     const since = entryId(c.since);
@@ -204,7 +250,7 @@ export function parseCache(v: unknown): HeartbeatCache {
       if (typeof e !== "object" || e === null) throw badCache("an event must be an object");
       const x = e as JsonObject;
       if (x.seq !== since + i + 1) throw badCache("events must be numbered consecutively");
-      if (x.op === "add") return { seq: since + i + 1, op: "add", id: entryId(x.id), blocks: blockList(x.blocks, budget) };
+      if (x.op === "add") return { seq: since + i + 1, op: "add", id: entryId(x.id), blocks: blockList(x.blocks, budget), ...tierOf(x.tier) };
       if (x.op === "evict") return { seq: since + i + 1, op: "evict", id: entryId(x.id) };
       throw badCache("an event's 'op' must be add or evict");
     });

@@ -35,6 +35,9 @@ export interface PrefillResponse {
   kv_cache_bytes: number;
   /** Added: prompt tokens whose KV was already held and not evaluated again. */
   cached_tokens: number;
+  /** Added: the KV tier this conversation was restored from; its tokens count in cached_tokens. */
+  kv_tier?: "host" | "disk";
+  restored_tokens?: number;
   worker_id: string;
   /** Added: the generation limit in force (the request's, or the rest of the context). */
   max_tokens?: number;
@@ -119,6 +122,12 @@ export interface HandoffEntry {
   tokens: number[];
   /** Block keys of its canonical text (prefix-blocks.ts), published by the adopter. */
   blocks: string[];
+  /**
+   * Added: the sequence's KV itself, base64 of a KV state file (worker/kv-state-file.ts: engine
+   * identity, tokens, checksum). An adopter whose engine has the same identity restores it instead
+   * of prefilling `tokens`; any other adopter, or a file that fails its checks, prefills as before.
+   */
+  kv_state?: string;
 }
 
 /** `POST /worker/drain`: the worker stops taking sessions and lists what it caches, most recent first. */
@@ -149,10 +158,15 @@ export function parseAdoptRequest(o: JsonObject, vocabSize: number, contextSize:
   if (!Array.isArray(blocks) || blocks.length > MAX_HANDOFF_BLOCKS || !blocks.every((b) => typeof b === "string" && b.length > 0 && b.length <= 64)) {
     throw new ServingError("invalid_field", "'blocks' must be a list of block keys", { param: "blocks" });
   }
+  const kvState = o.kv_state;
+  if (kvState !== undefined && (typeof kvState !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(kvState))) {
+    throw new ServingError("invalid_field", "'kv_state' must be base64", { param: "kv_state" });
+  }
   return {
     conversation_id: typeof conv === "string" ? conv : null,
     tokens: tokens as number[],
     blocks: blocks as string[],
     model: optionalString(o, "model", { maxLength: 256 }),
+    ...(typeof kvState === "string" ? { kv_state: kvState } : {}),
   };
 }

@@ -2,6 +2,10 @@ import { randomUUID } from "node:crypto";
 import type { CacheEvent, CacheNotice, HeartbeatCache } from "../protocol/heartbeat.js";
 import { BLOCK_CHARS } from "../protocol/prefix-blocks.js";
 import type { KeptSequence, KeptSequenceEvents } from "./kept-sequences.js";
+import type { KvTierEvents, KvTierName } from "./kv-tiers.js";
+
+/** Ids of KV tier entries start here: kept sequences (1, 2, 3, …) never reach it. */
+const TIER_ID_BASE = 2 ** 40;
 
 /**
  * What this worker's prefix cache gained and lost, as numbered events for coordinators (carried by
@@ -22,11 +26,15 @@ export interface CacheAck {
   seq: number;
 }
 
-export class CacheEventLog implements KeptSequenceEvents {
+export class CacheEventLog implements KeptSequenceEvents, KvTierEvents {
   readonly epoch = randomUUID();
   private seq = 0;
   private readonly events: CacheEvent[] = [];
   private readonly live = new Map<number, readonly string[]>();
+  /** Live entries held in a KV tier rather than a slot: id → tier; conversation → id. */
+  private readonly tierOf = new Map<number, KvTierName>();
+  private readonly tierIds = new Map<string, number>();
+  private nextTierId = TIER_ID_BASE;
 
   /** Called after every event (to send a heartbeat soon). */
   onEvent: (() => void) | undefined;
@@ -40,15 +48,38 @@ export class CacheEventLog implements KeptSequenceEvents {
     return this.live;
   }
 
-  added(k: KeptSequence): void {
+  private addKept(k: KeptSequence): void {
     if (k.blocks.length === 0) return; // nothing a coordinator could match
     this.live.set(k.id, k.blocks);
     this.append({ seq: 0, op: "add", id: k.id, blocks: k.blocks });
   }
 
-  removed(k: KeptSequence): void {
+  removed(k: KeptSequence | string, _tier?: KvTierName): void {
+    if (typeof k === "string") return this.removeTierEntry(k);
     if (!this.live.delete(k.id)) return;
     this.append({ seq: 0, op: "evict", id: k.id });
+  }
+
+  /** A conversation's KV entered a tier (kv-tiers.ts): published like a kept sequence, with its tier. */
+  added(key: string, tier: KvTierName, _tokens: number, blocks: readonly string[]): void;
+  added(k: KeptSequence): void;
+  added(a: KeptSequence | string, tier?: KvTierName, _tokens?: number, blocks?: readonly string[]): void {
+    if (typeof a !== "string") return this.addKept(a);
+    if (blocks === undefined || blocks.length === 0 || tier === undefined) return;
+    this.removeTierEntry(a);
+    const id = this.nextTierId++;
+    this.tierIds.set(a, id);
+    this.tierOf.set(id, tier);
+    this.live.set(id, blocks);
+    this.append({ seq: 0, op: "add", id, blocks, tier });
+  }
+
+  private removeTierEntry(key: string): void {
+    const id = this.tierIds.get(key);
+    if (id === undefined) return;
+    this.tierIds.delete(key);
+    this.tierOf.delete(id);
+    if (this.live.delete(id)) this.append({ seq: 0, op: "evict", id });
   }
 
   private append(e: CacheEvent): void {
@@ -86,13 +117,14 @@ export class CacheEventLog implements KeptSequenceEvents {
   }
 
   /** Most recently kept first, within MAX_BLOCKS_PER_BEAT. */
-  private snapshot(): { id: number; blocks: readonly string[] }[] {
-    const out: { id: number; blocks: readonly string[] }[] = [];
+  private snapshot(): { id: number; blocks: readonly string[]; tier?: KvTierName }[] {
+    const out: { id: number; blocks: readonly string[]; tier?: KvTierName }[] = [];
     let blocks = 0;
     for (const [id, b] of [...this.live].reverse()) {
       if (blocks + b.length > MAX_BLOCKS_PER_BEAT) continue;
       blocks += b.length;
-      out.push({ id, blocks: b });
+      const tier = this.tierOf.get(id);
+      out.push(tier === undefined ? { id, blocks: b } : { id, blocks: b, tier });
     }
     return out;
   }

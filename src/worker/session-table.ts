@@ -1,7 +1,8 @@
 import type { Clock } from "../common/clock.js";
 import type { Logger } from "../common/logger.js";
 import { ServingError } from "../protocol/serving-error.js";
-import type { Engine } from "../engine/engine.js";
+import type { Engine, EngineSequence } from "../engine/engine.js";
+import { KvStateFileError, decodeStateFile } from "./kv-state-file.js";
 import type { SamplingParams } from "../protocol/sampling.js";
 import { blockKeyList, canonicalWithOutput } from "../protocol/prefix-blocks.js";
 import { CacheEventLog } from "./cache-event-log.js";
@@ -9,6 +10,9 @@ import { KeptSequences, type KeptSequence } from "./kept-sequences.js";
 import { Session, type SessionExtras } from "./session.js";
 import { SlotPool, type SlotLease } from "./slot-pool.js";
 import { slotRank } from "./slot-rank.js";
+import { restoreWhenIdle, saveWhenIdle } from "./save-when-idle.js";
+import { chooseRestore, reusablePrefix, type KvCostModel } from "./kv-restore-rule.js";
+import type { KvTiers } from "./kv-tiers.js";
 
 /**
  * The worker's sessions and the aggregates its limits are checked against, kept in step in this
@@ -40,6 +44,8 @@ export class SessionTable {
   readonly slots: SlotPool;
   readonly cacheLog = new CacheEventLog();
   readonly kept = new KeptSequences(this.cacheLog);
+  /** KV tiers (kv-tiers.ts) and the costs that decide a restore; absent: tiers off. */
+  tiers: { store: KvTiers; costs: KvCostModel } | undefined;
   /** Told of every session's end, after it ended (metrics). */
   onEnd: ((session: Session, reason: EndReason) => void) | undefined;
 
@@ -139,9 +145,75 @@ export class SessionTable {
     const k = this.kept.atSlot(lease.index);
     if (k !== undefined) {
       this.kept.remove(k);
-      if (k.conversationId === undefined || k.conversationId !== session.conversationId) this.logEvicted(k, "slot");
+      // Saved before this session's prefill overwrites the slot.
+      if (k.conversationId === undefined || k.conversationId !== session.conversationId) await this.evicted(k, "slot");
+    }
+    try {
+      await this.restoreFromTier(session, lease.index, prompt);
+    } catch (err) {
+      lease.release();
+      throw err;
     }
     return lease;
+  }
+
+  /**
+   * A conversation whose KV a tier holds: restored into the slot when that beats prefilling what
+   * the slot lacks (kv-restore-rule.ts); either way the tier's copy goes (this turn supersedes it).
+   */
+  private async restoreFromTier(session: Session, slotIndex: number, prompt: readonly number[]): Promise<void> {
+    const t = this.tiers;
+    const conv = session.conversationId;
+    if (t === undefined || conv === undefined) return;
+    const held = t.store.peek(conv);
+    if (held === undefined) return;
+    const seq = this.engine.sequences[slotIndex]!;
+    const choice = chooseRestore(t.costs.costs, held.tier, held.tokens.length, reusablePrefix(held.tokens, prompt), reusablePrefix(seq.heldTokens(), prompt));
+    if (!choice.restore || seq.restoreState === undefined) {
+      t.store.delete(conv);
+      this.log.debug({ conversation_id: conv, tier: held.tier, ...choice }, "kv_tier.skipped");
+      return;
+    }
+    const started = this.clock.now();
+    const got = await t.store.take(conv);
+    if (got === undefined || session.state === "ended") return;
+    const ok = await restoreWhenIdle(seq, got.state, () => (session.state as string) !== "ended");
+    const ms = this.clock.now() - started;
+    if (!ok) {
+      this.log.warn({ conversation_id: conv, tier: got.tier }, "kv_tier.restore_refused");
+      return;
+    }
+    t.costs.observeRestore(got.tier, got.state.tokens.length, ms);
+    session.restored = { tier: got.tier, tokens: got.state.tokens.length, ms };
+    this.log.info({ conversation_id: conv, slot: slotIndex, tier: got.tier, tokens: got.state.tokens.length, ms, gain_tokens: choice.gainTokens }, "kv_tier.restored");
+  }
+
+  /**
+   * A kept sequence leaves the cache: a conversation's KV goes on to the tiers, if any. Resolves
+   * once saved (or not); callers that do not wait are covered by saveWhenIdle's check that the
+   * slot still holds what the conversation held.
+   */
+  private async evicted(k: KeptSequence, why: "slot" | "kv_budget" | "ttl" | "drain"): Promise<void> {
+    this.logEvicted(k, why);
+    const t = this.tiers;
+    if (t === undefined || k.conversationId === undefined) return;
+    const conv = k.conversationId;
+    const seq = this.engine.sequences[k.slotIndex]!;
+    const state = await saveWhenIdle(seq, seq.heldTokens());
+    if (state !== undefined && this.kept.get(conv) === undefined) t.store.put(conv, state, k.blocks);
+  }
+
+  /** Saves still in flight (drain waits for them). */
+  private readonly saving = new Set<Promise<void>>();
+
+  private evictedLater(k: KeptSequence, why: "kv_budget" | "ttl" | "drain"): void {
+    const p = this.evicted(k, why).catch((err) => this.log.warn({ err }, "kv_tier.save_failed")).finally(() => this.saving.delete(p));
+    this.saving.add(p);
+  }
+
+  /** Resolves when every save to the tiers begun so far is done. */
+  async savesSettled(): Promise<void> {
+    await Promise.all([...this.saving]);
   }
 
   /** How well each free slot suits `prompt` (slot-rank.ts). */
@@ -159,7 +231,7 @@ export class SessionTable {
     while (this.kept.count > 0 && this.reservedKv + this.kept.tokens * bpt + bytes > this.limits.maxKvBytes) {
       const k = this.kept.leastRecentlyUsed(own) ?? this.kept.leastRecentlyUsed();
       if (k === undefined || !this.kept.remove(k)) break;
-      this.logEvicted(k, "kv_budget");
+      this.evictedLater(k, "kv_budget");
     }
   }
 
@@ -173,7 +245,9 @@ export class SessionTable {
    * slot and keeps it, under its conversation, with its block keys published like any kept
    * sequence. It never waits for a slot or pushes a live session out: it answers 503 instead.
    */
-  async adopt(conversationId: string | undefined, tokens: readonly number[], blocks: readonly string[], signal: AbortSignal): Promise<KeptSequence> {
+  async adopt(
+    conversationId: string | undefined, tokens: readonly number[], blocks: readonly string[], signal: AbortSignal, kvState?: string,
+  ): Promise<{ kept: KeptSequence; restored: boolean }> {
     if (!this.keeping) throw new ServingError("draining", "worker is draining and takes no cache");
     const bytes = tokens.length * this.engine.info.kvBytesPerToken;
     this.makeKvRoom(bytes, conversationId);
@@ -186,14 +260,32 @@ export class SessionTable {
       const old = this.kept.atSlot(lease.index);
       if (old !== undefined && this.kept.remove(old)) this.logEvicted(old, "slot");
       const seq = this.engine.sequences[lease.index]!;
-      await seq.prefill(tokens, signal);
+      const restored = await this.restoreTransferred(seq, tokens, kvState);
+      if (!restored) await seq.prefill(tokens, signal);
       if (!this.keeping) throw new ServingError("draining", "worker began draining during the handoff");
       const held = seq.heldTokens().length;
       for (const replaced of this.kept.keep(conversationId, lease.index, held, this.clock.now(), blocks)) this.logEvicted(replaced, "replaced");
-      this.log.info({ conversation_id: conversationId ?? null, slot: lease.index, tokens: held }, "cache.adopted");
-      return this.kept.atSlot(lease.index)!;
+      this.log.info({ conversation_id: conversationId ?? null, slot: lease.index, tokens: held, kv_restored: restored }, "cache.adopted");
+      return { kept: this.kept.atSlot(lease.index)!, restored };
     } finally {
       lease.release();
+    }
+  }
+
+  /**
+   * A handed-off sequence's KV bytes (kv-state-file.ts, base64), restored into `seq` when this
+   * engine has the identity that saved them and they hold exactly `tokens`; false: prefill instead.
+   */
+  private async restoreTransferred(seq: EngineSequence, tokens: readonly number[], kvState: string | undefined): Promise<boolean> {
+    const identity = this.engine.info.kvStateIdentity;
+    if (kvState === undefined || identity === undefined || seq.restoreState === undefined) return false;
+    try {
+      const { state } = decodeStateFile(Buffer.from(kvState, "base64"), identity);
+      if (state.tokens.length !== tokens.length || state.tokens.some((t, i) => t !== tokens[i])) throw new KvStateFileError("tokens differ from the entry's");
+      return await restoreWhenIdle(seq, state, () => true);
+    } catch (err) {
+      this.log.warn({ reason: (err as Error).message }, "cache.transfer_refused");
+      return false;
     }
   }
 
@@ -207,7 +299,7 @@ export class SessionTable {
     this.keeping = false;
     for (const k of this.kept.all()) {
       this.kept.remove(k);
-      this.logEvicted(k, "drain");
+      this.evictedLater(k, "drain");
     }
   }
 
@@ -259,7 +351,7 @@ export class SessionTable {
       }
     }
     for (const k of this.kept.expired(now, this.limits.ttlMs)) {
-      if (this.kept.remove(k)) this.logEvicted(k, "ttl");
+      if (this.kept.remove(k)) this.evictedLater(k, "ttl");
     }
     return n;
   }

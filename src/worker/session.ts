@@ -31,6 +31,8 @@ export class Session {
   heldTokens = 0;
   generated = 0;
   cachedTokens = 0;
+  /** The KV tier this turn's conversation was restored from (its tokens count in cachedTokens). */
+  restored: { tier: "host" | "disk"; tokens: number; ms: number } | undefined;
   /** The text sent to the client so far (the prefix cache's key for what was generated). */
   outputText = "";
   /** Monotonic ms of the last prefill or decode activity, for the idle TTL. */

@@ -23,6 +23,9 @@ import { requestHandoff } from "./handoff-request.js";
 /** Longest a stopping worker waits for its coordinator to hand its cache off (ms). */
 const HANDOFF_TIMEOUT_MS = 10_000;
 import { WorkerService } from "./worker-service.js";
+import { calibrateKvCosts } from "./kv-calibration.js";
+import { KvCostModel } from "./kv-restore-rule.js";
+import { KvTiers } from "./kv-tiers.js";
 
 /** Wires a worker together: model, engine, HTTP routes, heartbeats and the idle-session sweep. */
 export interface RunningWorker {
@@ -86,8 +89,10 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     log: wlog,
     tracer: tracing.tracer,
     vllmMetrics: config.vllmMetrics,
+    transferMaxBytes: config.maxBodyBytes,
   });
   const svc = service;
+  await attachKvTiers(svc, engine, config, clock, wlog);
   server
     .route("POST", "/worker/prefill", (ctx) => svc.prefill(ctx))
     .route("POST", "/worker/decode", (ctx) => svc.decode(ctx))
@@ -138,6 +143,9 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
         const drain = svc.drain(config.drainTimeoutMs);
         heartbeat.beat(); // announce draining at once, so coordinators stop routing here
         await drain;
+        // Conversations saved to the disk tier at drain must land before the process ends.
+        await svc.sessions.savesSettled();
+        await svc.sessions.tiers?.store.flushed();
         heartbeat.stop();
         clearInterval(sweeper);
         server.server.closeAllConnections();
@@ -219,4 +227,29 @@ function createSimWorkerEngine(config: WorkerConfig, deps: StartWorkerDeps): Eng
       },
     },
   });
+}
+
+/**
+ * KV tiers on when KV_HOST_BYTES or KV_DISK_DIR is set and the engine can save a sequence (the
+ * native engine; node-llama-cpp exposes no per-sequence state, so tiers stay off there, logged).
+ */
+async function attachKvTiers(svc: WorkerService, engine: Engine, config: WorkerConfig, clock: Clock, log: Logger): Promise<void> {
+  if (config.kvHostBytes <= 0 && config.kvDiskDir === undefined) return;
+  const identity = engine.info.kvStateIdentity;
+  if (identity === undefined) {
+    log.warn({ engine: engine.info.engine }, "kv_tier.unsupported_engine");
+    return;
+  }
+  const calibration = await calibrateKvCosts(engine, clock, config.kvDiskDir);
+  if (calibration === undefined) {
+    log.warn({}, "kv_tier.calibration_failed");
+    return;
+  }
+  const store = new KvTiers({ identity, hostBytes: config.kvHostBytes, diskDir: config.kvDiskDir, diskBytes: config.kvDiskBytes, log });
+  svc.attachTiers(store, new KvCostModel(calibration));
+  log.info({
+    host_bytes: config.kvHostBytes, disk_dir: config.kvDiskDir ?? null, disk_bytes: config.kvDiskBytes,
+    prefill_ms_per_token: calibration.prefillMsPerToken, restore_host_ms_per_token: calibration.restoreMsPerToken.host,
+    restore_disk_ms_per_token: calibration.restoreMsPerToken.disk, calibration_tokens: calibration.tokens, state_bytes: calibration.stateBytes,
+  }, "kv_tier.ready");
 }

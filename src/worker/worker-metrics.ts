@@ -2,6 +2,7 @@ import { Counter, Registry } from "prom-client";
 import { BucketHistogram, E2E_BUCKETS_S, ITL_BUCKETS_S, STEP_BUCKETS_S, TTFT_BUCKETS_S } from "../common/bucket-histogram.js";
 import { labelled, registerHistogram, registerProcessMetrics, registerScrapeMetric, type Sample, type ScrapeRead } from "../common/prom-export.js";
 import { RateWindow } from "../common/rate-window.js";
+import type { KvTierHealth } from "../protocol/heartbeat.js";
 import type { EngineInfo } from "../engine/engine.js";
 import { effectiveKvLimitBytes } from "../protocol/kv-capacity.js";
 import type { EndReason } from "./session-table.js";
@@ -32,6 +33,8 @@ export interface WorkerMetricsView {
   readonly keptSessions: number;
   readonly keptKvBytes: number;
   readonly draining: boolean;
+  /** KV tiers, when on (their bytes are not part of the KV figures above). */
+  readonly kvTiers?: KvTierHealth;
 }
 
 export const END_REASONS: readonly EndReason[] = ["done", "cancelled", "disconnect", "error", "ttl", "unclaimed", "drain", "prefill_failed"];
@@ -81,6 +84,13 @@ export class WorkerMetrics {
     gauge("inference_worker_kv_limit_bytes", "KV cache bytes this worker can hold: its limit, or its sequences' contexts when smaller", () => effectiveKvLimit(view()));
     gauge("inference_worker_kept_sessions", "Conversations whose KV is kept between turns", () => view().keptSessions);
     gauge("inference_worker_kept_kv_bytes", "KV cache bytes kept for conversations between turns (evictable)", () => view().keptKvBytes);
+    gauge("inference_worker_kv_tier_host_bytes", "Bytes the host-memory KV tier holds (conversations saved out of their slot)", () => view().kvTiers?.host_bytes ?? 0);
+    gauge("inference_worker_kv_tier_host_limit_bytes", "Byte limit of the host-memory KV tier (0: off)", () => view().kvTiers?.host_limit_bytes ?? 0);
+    gauge("inference_worker_kv_tier_disk_bytes", "Bytes the disk KV tier holds", () => view().kvTiers?.disk_bytes ?? 0);
+    gauge("inference_worker_kv_tier_disk_limit_bytes", "Byte limit of the disk KV tier (0: off)", () => view().kvTiers?.disk_limit_bytes ?? 0);
+    counter("inference_worker_kv_tier_restores_host_total", "Conversations restored from the host-memory KV tier", () => view().kvTiers?.restored_host ?? 0);
+    counter("inference_worker_kv_tier_restores_disk_total", "Conversations restored from the disk KV tier", () => view().kvTiers?.restored_disk ?? 0);
+    counter("inference_worker_kv_tier_discarded_total", "KV tier files refused (corrupt, truncated, foreign) and deleted", () => view().kvTiers?.discarded ?? 0);
     gauge("inference_worker_draining", "1 while the worker refuses new sessions and finishes running ones", () => (view().draining ? 1 : 0));
     gauge("inference_worker_decode_tokens_per_second", "Tokens generated per second over the last 10 s", () => this.decodeRate.rate(now()));
     counter("inference_worker_prompt_tokens_total", "Prompt tokens prefilled", () => this.promptTokens);

@@ -8,7 +8,7 @@ import type { CacheNotice, WorkerHealth } from "../protocol/heartbeat.js";
 import { BLOCK_CHARS } from "../protocol/prefix-blocks.js";
 import { SSE_HEADERS } from "../protocol/sse.js";
 import { parseTraceparent } from "../protocol/traceparent.js";
-import { parseAdoptRequest, type DrainListing, type HandoffEntry, parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
+import { parseAdoptRequest, type DrainListing, parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
 import type { RenderedChat } from "../engine/engine.js";
 import { streamDecode } from "./decode-stream.js";
 import { renderPlainChat } from "./plain-chat.js";
@@ -35,9 +35,15 @@ export interface WorkerServiceOptions {
   tracer?: Tracer;
   /** Also expose vLLM's metric names (default true). */
   vllmMetrics?: boolean;
+  /** Largest adopt body another worker accepts (its MAX_BODY_BYTES; this worker's is assumed). */
+  transferMaxBytes?: number;
 }
 
 /** `GET /worker/cache`: kept sequences, most recently used first. */
+import type { KvTiers, KvTierName } from "./kv-tiers.js";
+import { handoffEntries } from "./handoff-entries.js";
+import type { KvCostModel } from "./kv-restore-rule.js";
+
 export interface WorkerCacheListing {
   epoch: string;
   seq: number;
@@ -53,6 +59,8 @@ export interface WorkerCacheListing {
     published: boolean;
     blocks: string[];
   }[];
+  /** Conversations a KV tier holds (kv-tiers.ts), host first, least recently used first. */
+  tiers: { conversation_id: string; tier: KvTierName; tokens: number; bytes: number; blocks: string[] }[];
 }
 
 export class WorkerService {
@@ -84,6 +92,7 @@ export class WorkerService {
       keptSessions: sessions.kept.count,
       keptKvBytes: sessions.keptKvBytes(),
       draining: this.draining,
+      ...(sessions.tiers !== undefined ? { kvTiers: this.kvTierHealth()! } : {}),
     };
   }
 
@@ -122,6 +131,7 @@ export class WorkerService {
       cached_sequences: this.sessions.kept.count,
       cached_kv_bytes: this.sessions.cachedKvBytes(),
       threads: info.threads,
+      ...(this.sessions.tiers !== undefined ? { kv_tiers: this.kvTierHealth()! } : {}),
       ...(info.cpuBackend !== undefined ? { cpu_backend: info.cpuBackend } : {}),
     };
   }
@@ -142,6 +152,31 @@ export class WorkerService {
         published: log.entries().has(k.id),
         blocks: [...k.blocks],
       })),
+      tiers: (this.sessions.tiers?.store.entries() ?? []).map((e) => ({
+        conversation_id: e.key, tier: e.tier, tokens: e.tokens, bytes: e.bytes, blocks: [...e.blocks],
+      })),
+    };
+  }
+
+  /** Turns the KV tiers on (start-worker.ts, after the calibration). */
+  attachTiers(store: KvTiers, costs: KvCostModel): void {
+    this.sessions.tiers = { store, costs };
+    // Tier holdings are published like kept sequences, with their tier (prefix-index.ts).
+    store.events = this.sessions.cacheLog;
+  }
+
+  /** The tiers' byte use and limits, and what a tier hit is worth against a slot hit. */
+  kvTierHealth(): WorkerHealth["kv_tiers"] {
+    const t = this.sessions.tiers;
+    if (t === undefined) return undefined;
+    const st = t.store.stats();
+    return {
+      host_bytes: st.host_bytes, host_limit_bytes: st.host_limit_bytes, host_entries: st.host_entries,
+      disk_bytes: st.disk_bytes, disk_limit_bytes: st.disk_limit_bytes, disk_entries: st.disk_entries,
+      weight_host: t.costs.tierWeight("host"), weight_disk: t.costs.tierWeight("disk"),
+      prefill_ms_per_token: t.costs.costs.prefillMsPerToken,
+      restore_ms_per_token: { ...t.costs.costs.restoreMsPerToken },
+      saved: st.saved, restored_host: st.restored_host, restored_disk: st.restored_disk, discarded: st.discarded, dropped: st.dropped,
     };
   }
 
@@ -177,6 +212,7 @@ export class WorkerService {
       if (session.state === "ended") throw new ServingError("internal", "session ended during prefill");
       session.heldTokens = tokens.length;
       session.cachedTokens = result.reused;
+      this.sessions.tiers?.costs.observePrefill(result.evaluated, this.o.clock.now() - slotAt);
       session.state = "ready";
       session.lastActiveMs = this.o.clock.now();
       this.metrics.prefilled(tokens.length, result.reused, slotAt - started, session.lastActiveMs - slotAt);
@@ -188,6 +224,7 @@ export class WorkerService {
         prompt_tokens: tokens.length,
         kv_cache_bytes: session.reservedKvBytes,
         cached_tokens: result.reused,
+        ...(session.restored !== undefined ? { kv_tier: session.restored.tier, restored_tokens: session.restored.tokens } : {}),
         worker_id: this.o.workerId,
         max_tokens: maxTokens,
       };
@@ -281,12 +318,10 @@ export class WorkerService {
    * `POST /worker/drain`: refuses new sessions from now on (the next heartbeat says so) and lists
    * the cached sequences with their tokens, most recent first, for a coordinator to hand off.
    */
-  drainRoute(ctx: RouteContext): void {
+  async drainRoute(ctx: RouteContext): Promise<void> {
     this.draining = true;
     const info = this.o.engine.info;
-    const entries: HandoffEntry[] = this.sessions.keptWithTokens()
-      .filter(({ tokens }) => tokens.length >= 2)
-      .map(({ kept, tokens }) => ({ conversation_id: kept.conversationId ?? null, tokens: [...tokens], blocks: [...kept.blocks] }));
+    const entries = await handoffEntries(this.o.engine, this.sessions.keptWithTokens(), this.o.transferMaxBytes ?? 1 << 20);
     const body: DrainListing = { worker_id: this.o.workerId, model: info.modelId, running: this.sessions.count, entries };
     ctx.log.info({ entries: entries.length, running: body.running }, "worker.drain_requested");
     this.onDrainRequested?.();
@@ -332,8 +367,8 @@ export class WorkerService {
     };
     ctx.res.on("close", onClose);
     try {
-      const k = await this.sessions.adopt(req.conversation_id ?? undefined, req.tokens, req.blocks, abort.signal);
-      sendJson(ctx.res, 200, { status: "ok", tokens: k.tokens, slot: k.slotIndex });
+      const k = await this.sessions.adopt(req.conversation_id ?? undefined, req.tokens, req.blocks, abort.signal, req.kv_state);
+      sendJson(ctx.res, 200, { status: "ok", tokens: k.kept.tokens, slot: k.kept.slotIndex, kv_restored: k.restored });
     } finally {
       ctx.res.off("close", onClose);
     }

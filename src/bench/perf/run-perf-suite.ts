@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { engineBenchDefaults, workerVsLlamaServer } from "../worker-vs-llama/engine-section.js";
+import { kvTiers } from "./kv-tiers.js";
 import { coordinatorOverhead } from "./coordinator-overhead.js";
 import { coordinatorScale } from "./coordinator-scale.js";
 import { ensureNginx, nginxBinary, nginxVersion } from "./nginx-relay.js";
@@ -60,6 +61,7 @@ async function main(argv: string[]): Promise<void> {
   await run(6, () => routingProfiles(mode));
   await run(7, () => workerVsLlamaServer(mode, { ...engineBenchDefaults(quick), withServer: v["with-llama-server"] === true }));
   await run(8, () => coordinatorScale(mode));
+  await run(9, () => kvTiers(mode));
 
   const machine = [
     `- Written: ${started.toISOString()}${quick ? " (quick mode: seconds-long runs; the numbers mean little)" : ""}`,

@@ -27,6 +27,7 @@ export function candidatesOf(table: WorkerTable, tracker: SessionTracker, now: n
       contextSize: h.model.context_size,
       waiting: h.waiting,
       slotsTotal: h.slots.total,
+      kvTierWeight: h.kv_tiers === undefined ? undefined : { host: h.kv_tiers.weight_host, disk: h.kv_tiers.weight_disk },
     };
   });
 }

@@ -13,12 +13,19 @@ import { BLOCK_CHARS, blockCount, blockKeys } from "../../protocol/prefix-blocks
  *
  * Matching is O(matched blocks × workers holding them): keys are chained, so a worker holding key i
  * holds the whole prefix through block i, and the walk stops at the first key nobody holds.
+ *
+ * KV tiers: an entry a worker holds in its host-memory or disk tier (restored into a slot on use)
+ * is indexed apart, per tier, and matched apart (`tiers`): the prefix scorer weighs such a hit by
+ * the worker's measured restore cost, below a slot hit.
  */
+export type TierName = "host" | "disk";
 export interface PrefixMatch {
   /** Complete blocks in the request's canonical text. */
   readonly blocks: number;
   /** Worker id → leading blocks of the request it holds (absent: none). */
   readonly matched: ReadonlyMap<string, number>;
+  /** Worker id → leading blocks it holds in a KV tier, and which tier (the longer match; host on a tie). */
+  readonly tiers?: ReadonlyMap<string, { blocks: number; tier: TierName }>;
 }
 
 export interface PrefixIndexSnapshot {
@@ -33,12 +40,15 @@ interface WorkerCache {
   epoch: string;
   seq: number;
   entries: Map<number, readonly string[]>;
+  /** Entries held in a KV tier: id → tier. */
+  tiers: Map<number, TierName>;
 }
 
 export const NO_MATCH: PrefixMatch = { blocks: 0, matched: new Map() };
 
 export class PrefixIndex {
   private readonly holders = new Map<string, Map<string, number>>();
+  private readonly tierHolders: Record<TierName, Map<string, Map<string, number>>> = { host: new Map(), disk: new Map() };
   private readonly workers = new Map<string, WorkerCache>();
   /** Every indexed entry, oldest first (for the memory bound). */
   private readonly order = new Map<string, { workerId: string; id: number }>();
@@ -57,9 +67,9 @@ export class PrefixIndex {
     let w = this.workers.get(workerId);
     if (c.snapshot !== undefined) {
       if (w !== undefined) this.removeWorker(workerId);
-      w = { epoch: c.epoch, seq: c.seq, entries: new Map() };
+      w = { epoch: c.epoch, seq: c.seq, entries: new Map(), tiers: new Map() };
       this.workers.set(workerId, w);
-      for (const e of c.snapshot) this.add(workerId, w, e.id, e.blocks);
+      for (const e of c.snapshot) this.add(workerId, w, e.id, e.blocks, e.tier);
       return { epoch: w.epoch, seq: w.seq };
     }
     if (w === undefined || w.epoch !== c.epoch) {
@@ -69,7 +79,7 @@ export class PrefixIndex {
     if (c.events !== undefined && c.since !== undefined && c.since <= w.seq) {
       for (const e of c.events) {
         if (e.seq <= w.seq) continue; // applied already (our last ack was lost)
-        if (e.op === "add") this.add(workerId, w, e.id, e.blocks ?? []);
+        if (e.op === "add") this.add(workerId, w, e.id, e.blocks ?? [], e.tier);
         else this.remove(workerId, w, e.id);
         w.seq = e.seq;
       }
@@ -105,16 +115,18 @@ export class PrefixIndex {
   /** How much of `canonical` (prefix-blocks.ts) each worker holds. */
   match(canonical: string): PrefixMatch {
     const blocks = blockCount(canonical);
-    if (blocks === 0 || this.holders.size === 0) return { blocks, matched: NO_MATCH.matched };
-    const matched = new Map<string, number>();
-    let i = 0;
-    for (const key of blockKeys(canonical)) {
-      const h = this.holders.get(key);
-      if (h === undefined) break;
-      i++;
-      for (const w of h.keys()) matched.set(w, i);
+    if (blocks === 0 || this.holders.size + this.tierHolders.host.size + this.tierHolders.disk.size === 0) return { blocks, matched: NO_MATCH.matched };
+    if (this.tierHolders.host.size === 0 && this.tierHolders.disk.size === 0) return { blocks, matched: leading(this.holders, blockKeys(canonical)) };
+    // Walked three times: the keys are computed once.
+    const keys = [...blockKeys(canonical)];
+    const matched = leading(this.holders, keys);
+    const tiers = new Map<string, { blocks: number; tier: TierName }>();
+    for (const tier of ["disk", "host"] as const) {
+      for (const [w, n] of leading(this.tierHolders[tier], keys)) {
+        if (n >= (tiers.get(w)?.blocks ?? 0)) tiers.set(w, { blocks: n, tier });
+      }
     }
-    return { blocks, matched };
+    return { blocks, matched, tiers };
   }
 
   /** A worker's indexed entries: id → block keys (for operators and tests). */
@@ -127,17 +139,19 @@ export class PrefixIndex {
     return { workers: this.workers.size, entries: this.order.size, block_refs: this.blockRefs, keys: this.holders.size, max_block_refs: this.maxBlocks };
   }
 
-  private add(workerId: string, w: WorkerCache, id: number, blocks: readonly string[]): void {
+  private add(workerId: string, w: WorkerCache, id: number, blocks: readonly string[], tier?: TierName): void {
     if (w.entries.has(id)) this.remove(workerId, w, id);
     const kept = blocks.length > this.maxBlocks ? blocks.slice(0, this.maxBlocks) : blocks;
     if (kept.length === 0) return;
     while (this.blockRefs + kept.length > this.maxBlocks) this.dropOldest();
     w.entries.set(id, kept);
+    if (tier !== undefined) w.tiers.set(id, tier);
+    const holders = tier === undefined ? this.holders : this.tierHolders[tier];
     this.order.set(orderKey(workerId, id), { workerId, id });
     this.blockRefs += kept.length;
     for (const key of kept) {
-      let h = this.holders.get(key);
-      if (h === undefined) this.holders.set(key, (h = new Map()));
+      let h = holders.get(key);
+      if (h === undefined) holders.set(key, (h = new Map()));
       h.set(workerId, (h.get(workerId) ?? 0) + 1);
     }
   }
@@ -146,15 +160,18 @@ export class PrefixIndex {
     const blocks = w.entries.get(id);
     if (blocks === undefined) return;
     w.entries.delete(id);
+    const tier = w.tiers.get(id);
+    w.tiers.delete(id);
+    const holders = tier === undefined ? this.holders : this.tierHolders[tier];
     this.order.delete(orderKey(workerId, id));
     this.blockRefs -= blocks.length;
     for (const key of blocks) {
-      const h = this.holders.get(key)!;
+      const h = holders.get(key)!;
       const n = h.get(workerId)! - 1;
       if (n > 0) h.set(workerId, n);
       else {
         h.delete(workerId);
-        if (h.size === 0) this.holders.delete(key);
+        if (h.size === 0) holders.delete(key);
       }
     }
   }
@@ -164,6 +181,20 @@ export class PrefixIndex {
     if (first === undefined) return;
     this.remove(first.workerId, this.workers.get(first.workerId)!, first.id);
   }
+}
+
+/** Worker → leading blocks of `keys` it holds in `holders` (keys are chained: the walk stops at the first key nobody holds). */
+function leading(holders: Map<string, Map<string, number>>, keys: Iterable<string>): Map<string, number> {
+  const matched = new Map<string, number>();
+  if (holders.size === 0) return matched;
+  let i = 0;
+  for (const key of keys) {
+    const h = holders.get(key);
+    if (h === undefined) break;
+    i++;
+    for (const w of h.keys()) matched.set(w, i);
+  }
+  return matched;
 }
 
 function orderKey(workerId: string, id: number): string {

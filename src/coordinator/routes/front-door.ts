@@ -90,6 +90,8 @@ export function routeDecisionHeader(s: StartedInference): string {
   if (d.runnerUp) parts.push(`runner_up=${d.runnerUp.candidate.id}:${d.runnerUp.total.toFixed(4)}`);
   if (d.home !== undefined) parts.push(`home=${d.home}`);
   if (s.prefix.blocks > 0) parts.push(`prefix_blocks=${s.prefix.matched.get(s.workerId) ?? 0}/${s.prefix.blocks}`);
+  const tier = s.prefix.tiers?.get(s.workerId);
+  if (tier !== undefined && tier.blocks > (s.prefix.matched.get(s.workerId) ?? 0)) parts.push(`kv_tier=${tier.tier}:${tier.blocks}/${s.prefix.blocks}`);
   if (d.saturated.length > 0) parts.push(`saturated=${d.saturated.join(",")}`);
   if (s.queuedMs > 0) parts.push(`queued_ms=${Math.round(s.queuedMs)}`);
   if (s.attempts > 1) parts.push(`attempts=${s.attempts}`);

@@ -39,8 +39,18 @@ export const sessionAffinity: Scorer = {
   score: (c, r) => (r.affinity !== undefined && c.id === r.affinity ? 1 : 0),
 };
 
-/** The share of the request's prompt blocks the worker holds in its prefix cache (prefix-index.ts). */
+/**
+ * The share of the request's prompt blocks the worker holds in its prefix cache (prefix-index.ts);
+ * blocks held in a KV tier count at the worker's tier weight (1 − its measured restore/prefill
+ * cost per token), so a tier hit ranks below a slot hit of the same length.
+ */
 export const prefixMatch: Scorer = {
   name: "prefix",
-  score: (c, r) => (r.prefix === undefined || r.prefix.blocks === 0 ? 0 : clamp01((r.prefix.matched.get(c.id) ?? 0) / r.prefix.blocks)),
+  score: (c, r) => {
+    if (r.prefix === undefined || r.prefix.blocks === 0) return 0;
+    const slot = r.prefix.matched.get(c.id) ?? 0;
+    const t = r.prefix.tiers?.get(c.id);
+    const tier = t === undefined || c.kvTierWeight === undefined ? 0 : t.blocks * c.kvTierWeight[t.tier];
+    return clamp01(Math.max(slot, tier) / r.prefix.blocks);
+  },
 };

@@ -25,6 +25,8 @@ export interface Candidate {
   /** Sessions waiting there for an engine slot (last report). */
   readonly waiting: number;
   readonly slotsTotal: number;
+  /** What a KV tier hit is worth against a slot hit on this worker (its measured 1 − restore/prefill); absent: no tiers. */
+  readonly kvTierWeight?: { readonly host: number; readonly disk: number } | undefined;
 }
 
 export interface RouteRequest {

@@ -41,6 +41,11 @@ export function dashboardState(d: DashboardDeps): Record<string, unknown> {
       sessions: load.sessions, max_sessions: h.limits.max_sessions,
       running: h.running, waiting: h.waiting, slots_total: h.slots.total,
       kv_reserved_bytes: load.kvBytes, kv_held_bytes: h.kv_cache_bytes, kv_limit_bytes: workerKvLimit(e),
+      // KV tiers (host memory, disk): their own bytes and limits, apart from the slot KV above.
+      kv_tiers: h.kv_tiers === undefined ? null : {
+        host_bytes: h.kv_tiers.host_bytes, host_limit_bytes: h.kv_tiers.host_limit_bytes,
+        disk_bytes: h.kv_tiers.disk_bytes, disk_limit_bytes: h.kv_tiers.disk_limit_bytes,
+      },
       tokens_per_s: round(rate), threads: h.threads, last_heartbeat_ms_ago: Math.round(now - e.lastSeenMs),
     };
   });
