@@ -161,4 +161,45 @@ describe("KV tiers on the native engine", { skip }, () => {
     assert.deepEqual((await continuation(seq, prompt)).ids, expected);
     await seq.clear();
   });
+
+  it("a prefix copy from another sequence that has not landed yet is neither saved nor overwritten by a restore", async (t) => {
+    // A prefill sharing another sequence's prefix has llama.cpp copy that KV stream (cells at once,
+    // bytes at the next decode). Cancelled before any decode, its sequence holds the prefix by its
+    // cells only: until a decode lands the copy, a save would read bytes that are not there and a
+    // restore would be overwritten by the copy. Both must answer busy then.
+    const donor = engine.sequences[0]!;
+    const taker = engine.sequences[1]!;
+    await donor.clear();
+    await taker.clear();
+    await donor.prefill(prompt, new AbortController().signal);
+    const longer = [...prompt, ...engine.tokenize(" and run in the park.").slice(1)];
+    let staged = 0;
+    // Bounded: the cancel must reach the decode loop in the same batch of commands as the prefill.
+    for (let attempt = 0; attempt < 40 && staged === 0; attempt++) {
+      await taker.clear();
+      const ac = new AbortController();
+      const p = taker.prefill(longer, ac.signal);
+      ac.abort();
+      await p.catch(() => undefined);
+      if (taker.heldTokens().length !== prompt.length) continue; // the prefill ran to its end first
+      staged++;
+      assert.equal(taker.saveState!(), undefined);
+      assert.equal(donor.restoreState!(state), false);
+      assert.deepEqual([...donor.heldTokens()], prompt);
+    }
+    if (staged === 0) t.diagnostic("the cancel never met its prefill before a decode step: the busy answer was not exercised");
+    // A decode (any prefill evaluates its last token) lands the copy: the taker's state is then
+    // saved and continues exactly as the original.
+    await donor.prefill(prompt, new AbortController().signal);
+    const copied = taker.saveState!();
+    if (staged > 0) {
+      assert.ok(copied !== undefined);
+      assert.deepEqual(copied.tokens, prompt);
+      await donor.clear();
+      assert.equal(donor.restoreState!(copied), true);
+      assert.deepEqual((await continuation(donor, prompt)).ids, expected);
+    }
+    await donor.clear();
+    await taker.clear();
+  });
 });
