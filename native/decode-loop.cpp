@@ -144,6 +144,9 @@ void DecodeLoop::run() {
         // can be trusted to be where it thinks.
         failAll();
       }
+      // No decode followed a staged copy (its prefill was cancelled in the same batch of
+      // commands): land it now, else saves and restores stay busy until some later request.
+      if (kvCopyStaged_) landStagedCopy();
     }
     publish();
   }
@@ -262,6 +265,7 @@ size_t DecodeLoop::shareKv(int32_t seq, const std::vector<llama_token>& tokens, 
   llama_memory_seq_rm(mem, s.kv, -1, -1);
   llama_memory_seq_cp(mem, seqs_[(size_t)donor].kv, s.kv, -1, -1);
   kvCopyStaged_ = true;
+  stagedKv_ = s.kv;
   if (!llama_memory_seq_rm(mem, s.kv, (llama_pos)best, -1)) {
     llama_memory_seq_rm(mem, s.kv, -1, -1);
     s.held.clear();
@@ -269,6 +273,29 @@ size_t DecodeLoop::shareKv(int32_t seq, const std::vector<llama_token>& tokens, 
   }
   s.held.assign(tokens.begin(), tokens.begin() + (long)best);
   return best;
+}
+
+void DecodeLoop::landStagedCopy() {
+  // Nothing decoded this iteration, so every sequence is idle. One token is evaluated on the copy's
+  // destination at its next free position (llama_decode runs the memory update, which copies the
+  // bytes, first), then removed again: what each sequence holds is unchanged.
+  const llama_seq_id kv = stagedKv_;
+  if (kv < 0 || (size_t)kv >= owner_.size()) return;
+  const int32_t i = owner_[(size_t)kv];
+  const size_t pos = i >= 0 ? seqs_[(size_t)i].held.size() : 0;
+  if ((int32_t)pos >= config_.ctxPerSeq) return;  // stays busy until a later decode
+  const llama_token bos = llama_vocab_bos(vocab_);
+  const llama_token token = i >= 0 && pos > 0 ? seqs_[(size_t)i].held.back() : bos >= 0 ? bos : 0;
+  batch_.n_tokens = 0;
+  batchAdd(batch_, token, (llama_pos)pos, kv, false);
+  int32_t rc;
+  try {
+    rc = llama_decode(ctx_, batch_);
+  } catch (...) {
+    rc = -1;
+  }
+  llama_memory_seq_rm(llama_get_memory(ctx_), kv, (llama_pos)pos, -1);
+  if (rc == 0) kvCopyStaged_ = false;
 }
 
 void DecodeLoop::dropKv(int32_t seq) {

@@ -191,6 +191,9 @@ class DecodeLoop {
   // at once but the K/V bytes only at the next llama_decode, so until one succeeds a stream's state
   // is not what its cells say and saveState/restoreState answer busy. Loop thread, under stepMu_.
   bool kvCopyStaged_ = false;
+  llama_seq_id stagedKv_ = -1;  // the last staged copy's destination
+  // Lands a staged copy when no decode followed it (one token evaluated and removed again).
+  void landStagedCopy();
   // sequence-state.cpp: takes stepMu_ without waiting, or asks the loop to park; false: busy.
   bool tryContext(std::unique_lock<std::mutex>& lock);
   void releaseContext(std::unique_lock<std::mutex>& lock);

@@ -8,6 +8,7 @@ import type { Engine, EngineSequence, SequenceState } from "../../src/engine/eng
 import { loadNativeBinding } from "../../src/engine/native-binding.js";
 import { createNativeEngine } from "../../src/engine/native-engine.js";
 import { KvTiers } from "../../src/worker/kv-tiers.js";
+import { saveWhenIdle } from "../../src/worker/save-when-idle.js";
 import { STORIES_MODEL, missingModel } from "../helpers/processes.js";
 
 /**
@@ -162,38 +163,36 @@ describe("KV tiers on the native engine", { skip }, () => {
     await seq.clear();
   });
 
-  it("a prefix copy from another sequence that has not landed yet is neither saved nor overwritten by a restore", async (t) => {
-    // A prefill sharing another sequence's prefix has llama.cpp copy that KV stream (cells at once,
-    // bytes at the next decode). Cancelled before any decode, its sequence holds the prefix by its
-    // cells only: until a decode lands the copy, a save would read bytes that are not there and a
-    // restore would be overwritten by the copy. Both must answer busy then.
+  it("a prefix copied from another sequence by a prefill cancelled before any decode is saved with its bytes", async (t) => {
+    // A prefill sharing another sequence's prefix has llama.cpp copy that KV stream: the cells at
+    // once, the bytes only at the next decode. Cancelled in the same batch of commands, no decode
+    // followed: the loop lands the copy itself, and until then a save or restore answers busy.
+    // Before that, a save read the stream's old bytes under the copied cells.
     const donor = engine.sequences[0]!;
     const taker = engine.sequences[1]!;
     await donor.clear();
     await taker.clear();
     await donor.prefill(prompt, new AbortController().signal);
     const longer = [...prompt, ...engine.tokenize(" and run in the park.").slice(1)];
-    let staged = 0;
+    // Something else in the taker's KV stream first, so that uncopied bytes show.
+    const other = engine.tokenize("The big dog ran fast down the hill to find a red ball in the tall green grass by the old tree near the river");
+    assert.ok(other.length >= prompt.length);
+    let copied: SequenceState | undefined;
     // Bounded: the cancel must reach the decode loop in the same batch of commands as the prefill.
-    for (let attempt = 0; attempt < 40 && staged === 0; attempt++) {
+    for (let attempt = 0; attempt < 40 && copied === undefined; attempt++) {
+      await taker.prefill(other, new AbortController().signal);
       await taker.clear();
       const ac = new AbortController();
       const p = taker.prefill(longer, ac.signal);
       ac.abort();
       await p.catch(() => undefined);
       if (taker.heldTokens().length !== prompt.length) continue; // the prefill ran to its end first
-      staged++;
-      assert.equal(taker.saveState!(), undefined);
-      assert.equal(donor.restoreState!(state), false);
-      assert.deepEqual([...donor.heldTokens()], prompt);
+      copied = await saveWhenIdle(taker, prompt, 5_000);
+      assert.ok(copied !== undefined, "the staged copy was never landed");
     }
-    if (staged === 0) t.diagnostic("the cancel never met its prefill before a decode step: the busy answer was not exercised");
-    // A decode (any prefill evaluates its last token) lands the copy: the taker's state is then
-    // saved and continues exactly as the original.
-    await donor.prefill(prompt, new AbortController().signal);
-    const copied = taker.saveState!();
-    if (staged > 0) {
-      assert.ok(copied !== undefined);
+    if (copied === undefined) {
+      t.diagnostic("the cancel never met its prefill before a decode step: the staged copy was not exercised");
+    } else {
       assert.deepEqual(copied.tokens, prompt);
       await donor.clear();
       assert.equal(donor.restoreState!(copied), true);
