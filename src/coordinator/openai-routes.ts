@@ -8,6 +8,8 @@ import {
   OpenAiChunks, finishReasonOf, openAiResponseBody, openAiStreamError, usageOf, type OpenAiResponseMeta,
 } from "../protocol/openai-stream.js";
 import type { JsonObject } from "../protocol/validate.js";
+import { parseToolCalls } from "../protocol/tools/tool-call-output.js";
+import { ToolCallStream } from "../protocol/tools/tool-call-stream.js";
 import { SSE_HEADERS, sseComment } from "../protocol/sse.js";
 import { httpStatusOf, isErrorCode, toServingError } from "../common/error-mapping.js";
 import type { InferencePipeline, StartedInference } from "./inference-pipeline.js";
@@ -104,9 +106,10 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
   try {
     if (req.stream) {
       const chunks = new OpenAiChunks(meta);
+      const calls = req.tools !== undefined ? new ToolCallStream(chunks, req.tools, newCallId) : undefined;
       const format: StreamFormat = {
-        tokens: (texts) => chunks.text(texts),
-        end: (f) => chunks.end(finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached)),
+        tokens: (texts) => (calls !== undefined ? calls.tokens(texts) : chunks.text(texts)),
+        end: (f) => (calls ?? chunks).end(finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached)),
         error: openAiStreamError,
       };
       if (ctx.res.headersSent) ctx.res.write(sseComment(`route ${headers["x-route-decision"]}`));
@@ -126,10 +129,17 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
       throw new ServingError("worker_failed", `the worker failed while generating: ${result.error!.message}`);
     }
     const f = result.final!;
-    sendJson(ctx.res, 200, openAiResponseBody(meta, result.text, finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached)), headers);
+    const toolCalls = req.tools !== undefined ? parseToolCalls(result.text, new Set(req.tools.tools.map((t) => t.name)), newCallId) : undefined;
+    const usage = usageOf(f.promptTokens, f.completionTokens, cached);
+    sendJson(ctx.res, 200, openAiResponseBody(meta, result.text, finishReasonOf(f.reason), usage, toolCalls), headers);
   } finally {
     started.lease.release();
   }
+}
+
+/** The 24 characters after `call_` in a tool call's id. */
+function newCallId(): string {
+  return randomUUID().replaceAll("-", "").slice(0, 24);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { sseData } from "./sse.js";
 import type { OpenAiKind } from "./openai-api.js";
+import type { ToolCall } from "./tools/tool-call-output.js";
 
 /**
  * OpenAI's response shapes, exact bytes: streamed chunks (`data: {chunk}` … `data: [DONE]`) and the
@@ -7,7 +8,7 @@ import type { OpenAiKind } from "./openai-api.js";
  * (`chat.completion`). The constant part of a token chunk is built once per response, so a token
  * costs one JSON string escape and a concatenation.
  */
-export type FinishReason = "stop" | "length";
+export type FinishReason = "stop" | "length" | "tool_calls";
 
 export interface OpenAiUsage {
   prompt_tokens: number;
@@ -75,6 +76,15 @@ export class OpenAiChunks {
     return this.tokenPrefix + JSON.stringify(text) + this.tokenSuffix;
   }
 
+  /** One chunk per `delta.tool_calls` entry (tool-call-output.ts builds them). */
+  toolCalls(deltas: readonly object[]): string {
+    let out = "";
+    for (const d of deltas) {
+      out += sseData(`${this.base}"choices":[{"index":0,"delta":{"tool_calls":[${JSON.stringify(d)}]},"logprobs":null,"finish_reason":null}]${this.usageNull}}`);
+    }
+    return out;
+  }
+
   /** The chunk with the finish reason, the usage chunk when asked for, and `[DONE]`. */
   end(finish: FinishReason, usage: OpenAiUsage): string {
     const chat = this.meta.kind === "chat";
@@ -93,12 +103,17 @@ export function openAiStreamError(code: string, message: string): string {
 }
 
 /** The non-streamed response body. */
-export function openAiResponseBody(m: OpenAiResponseMeta, text: string, finish: FinishReason, usage: OpenAiUsage): Record<string, unknown> {
+export function openAiResponseBody(
+  m: OpenAiResponseMeta, text: string, finish: FinishReason, usage: OpenAiUsage, toolCalls?: readonly ToolCall[],
+): Record<string, unknown> {
   const base = { id: m.id, created: m.created, model: m.model };
   if (m.kind === "chat") {
+    const message = toolCalls !== undefined
+      ? { role: "assistant", content: null, tool_calls: toolCalls, refusal: null }
+      : { role: "assistant", content: text, refusal: null };
     return {
       ...base, object: "chat.completion",
-      choices: [{ index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: finish }],
+      choices: [{ index: 0, message, logprobs: null, finish_reason: toolCalls !== undefined ? "tool_calls" : finish }],
       usage,
     };
   }
