@@ -6,7 +6,7 @@ import { OpenAiChunks, openAiResponseBody, usageOf } from "../../src/protocol/op
 import { readToolRequest } from "../../src/protocol/tools/tool-request.js";
 import { toolCallSchema } from "../../src/protocol/tools/tool-call-schema.js";
 import { autoToolGrammar } from "../../src/protocol/tools/tool-call-grammar.js";
-import { parseToolCalls, toolCallDeltas } from "../../src/protocol/tools/tool-call-output.js";
+import { parseToolCalls, scanCalls } from "../../src/protocol/tools/tool-call-output.js";
 import { ToolCallStream } from "../../src/protocol/tools/tool-call-stream.js";
 import { lowerToolMessages } from "../../src/protocol/tools/tool-messages.js";
 
@@ -187,21 +187,45 @@ describe("tool-call answers", () => {
     });
   });
 
-  it("streams calls as OpenAI does: id and name first, then argument fragments, then finish_reason tool_calls", () => {
+  it("streams calls as OpenAI does, while they are generated: id and name once the name closed, then each new piece of arguments", () => {
     const meta = { kind: "chat" as const, id: "c", created: 1, model: "m", includeUsage: false };
     const s = new ToolCallStream(new OpenAiChunks(meta), readToolRequest({ tools: TOOLS, tool_choice: "required" })!, ids());
-    assert.equal(s.tokens(['{"tool_calls":[{"name":"add",']), "");
-    assert.equal(s.tokens(['"arguments":{"a":12345678901234567890,"b":2}}]}']), "");
     const head = 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[';
     const tail = ']},"logprobs":null,"finish_reason":null}]}\n\n';
+    assert.equal(s.tokens(['{"tool_calls":[{"name":"ad']), "");
+    assert.equal(s.tokens(['d",']), `${head}{"index":0,"id":"call_000000000000000000000001","type":"function","function":{"name":"add","arguments":""}}${tail}`);
+    assert.equal(s.tokens(['"arguments":', "{", '"a":12']), `${head}{"index":0,"function":{"arguments":"{\\"a\\":12"}}${tail}`);
+    assert.equal(s.tokens(['345678901234567890,"b":2}}', ',{"name":"now","arguments":{}}]}']), [
+      `${head}{"index":0,"function":{"arguments":"345678901234567890,\\"b\\":2}"}}${tail}`,
+      `${head}{"index":1,"id":"call_000000000000000000000002","type":"function","function":{"name":"now","arguments":""}}${tail}`,
+      `${head}{"index":1,"function":{"arguments":"{}"}}${tail}`,
+    ].join(""));
     assert.equal(s.end("stop", usageOf(1, 2, 0)), [
-      `${head}{"index":0,"id":"call_000000000000000000000001","type":"function","function":{"name":"add","arguments":""}}${tail}`,
-      `${head}{"index":0,"function":{"arguments":"{\\"a\\":1234567890123456789"}}${tail}`,
-      `${head}{"index":0,"function":{"arguments":"0,\\"b\\":2}"}}${tail}`,
       'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"tool_calls"}]}\n\n',
       "data: [DONE]\n\n",
     ].join(""));
   });
+
+  it("calls cut short by max_tokens end with finish_reason length; an answer that never named a call is text", () => {
+    const meta = { kind: "chat" as const, id: "c", created: 1, model: "m", includeUsage: false };
+    const chunks = new OpenAiChunks(meta);
+    const cut = new ToolCallStream(chunks, readToolRequest({ tools: TOOLS, tool_choice: "required" })!, ids());
+    assert.notEqual(cut.tokens(['{"tool_calls":[{"name":"add","arguments":{"a":1']), "");
+    assert.equal(cut.end("length", usageOf(1, 2, 0)), chunks.end("length", usageOf(1, 2, 0)));
+    const early = new ToolCallStream(chunks, readToolRequest({ tools: TOOLS, tool_choice: "required" })!, ids());
+    assert.equal(early.tokens(['{"tool_calls":[{"na']), "");
+    assert.equal(early.end("length", usageOf(1, 2, 0)), chunks.text(['{"tool_calls":[{"na']) + chunks.end("length", usageOf(1, 2, 0)));
+  });
+
+  const partials: [string, { name: string | undefined; args: string; done: boolean }[]][] = [
+    ["", []],
+    ['{ "tool_calls" : [ { "name" : "a', [{ name: undefined, args: "", done: false }]],
+    ['{"tool_calls":[{"name":"a\\"b","arguments":{"x":[1,{"y":"}"}', [{ name: 'a"b', args: '{"x":[1,{"y":"}"}', done: false }]],
+    ['{"tool_calls":[{"name":"a","arguments":{"x":1}}, {"name":"b","arguments":{}}]}', [
+      { name: "a", args: '{"x":1}', done: true }, { name: "b", args: "{}", done: true },
+    ]],
+  ];
+  for (const [text, calls] of partials) it(`scans ${JSON.stringify(text)} so far`, () => assert.deepEqual(scanCalls(text), calls));
 
   it("under auto, text streams as it comes once its first character is not '{'", () => {
     const meta = { kind: "chat" as const, id: "c", created: 1, model: "m", includeUsage: false };
@@ -211,12 +235,5 @@ describe("tool-call answers", () => {
     assert.equal(s.tokens(["Once"]), chunks.text([" Once"]));
     assert.equal(s.tokens([" upon"]), chunks.text([" upon"]));
     assert.equal(s.end("length", usageOf(1, 2, 0)), chunks.end("length", usageOf(1, 2, 0)));
-  });
-
-  it("cuts arguments into fragments that join to the whole", () => {
-    const args = JSON.stringify({ s: "x".repeat(60) });
-    const deltas = toolCallDeltas([{ id: "call_1", type: "function", function: { name: "f", arguments: args } }]) as any[];
-    assert.equal(deltas.length, 1 + Math.ceil(args.length / 24));
-    assert.equal(deltas.slice(1).map((d) => d.function.arguments).join(""), args);
   });
 });

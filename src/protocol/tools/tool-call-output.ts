@@ -23,93 +23,102 @@ export function parseToolCalls(text: string, names: ReadonlySet<string>, newId: 
   }
   const calls = (value as { tool_calls?: unknown })?.tool_calls;
   if (!Array.isArray(calls) || calls.length === 0) return undefined;
-  const raw = rawArguments(trimmed);
-  if (raw === undefined || raw.length !== calls.length) return undefined;
+  const raw = scanCalls(trimmed);
+  if (raw.length !== calls.length) return undefined;
   const out: ToolCall[] = [];
   for (const [i, c] of calls.entries()) {
     const call = c as { name?: unknown; arguments?: unknown };
     if (typeof call !== "object" || call === null || typeof call.name !== "string" || !names.has(call.name)) return undefined;
     const args = call.arguments ?? {};
     if (typeof args !== "object" || args === null || Array.isArray(args)) return undefined;
-    out.push({ id: `call_${newId()}`, type: "function", function: { name: call.name, arguments: raw[i] ?? "{}" } });
+    out.push({ id: `call_${newId()}`, type: "function", function: { name: call.name, arguments: raw[i]!.args === "" ? "{}" : raw[i]!.args } });
   }
   return out;
 }
 
-/** Fragment size (characters) of streamed arguments: clients must concatenate, as with OpenAI. */
-export const ARGUMENT_FRAGMENT_CHARS = 24;
-
-/** OpenAI's streamed `delta.tool_calls` for whole calls: id, type and name first, then arguments in fragments. */
-export function toolCallDeltas(calls: readonly ToolCall[]): object[] {
-  const out: object[] = [];
-  calls.forEach((c, index) => {
-    out.push({ index, id: c.id, type: "function", function: { name: c.function.name, arguments: "" } });
-    for (let i = 0; i < c.function.arguments.length; i += ARGUMENT_FRAGMENT_CHARS) {
-      out.push({ index, function: { arguments: c.function.arguments.slice(i, i + ARGUMENT_FRAGMENT_CHARS) } });
-    }
-  });
-  return out;
+/** What a (possibly unfinished) answer holds so far for one call. */
+export interface PartialCall {
+  /** Set once the name's string has closed. */
+  name: string | undefined;
+  /** The arguments object's text so far ("" before it starts); `done` once it has closed. */
+  args: string;
+  done: boolean;
 }
 
 /**
- * The source text of each `tool_calls[i].arguments` in an answer already known to be valid JSON
- * (undefined for a call without arguments); undefined if the shape is not `{"tool_calls":[{…}]}`.
- * A small scanner over spans: values are skipped by their grammar, only the two levels read.
+ * Scans `{"tool_calls":[{"name":…,"arguments":{…}},…]}`, finished or not, for each call's name
+ * and the source text of its arguments: a prefix of the final text, so a stream can send what is
+ * new each time. Values are skipped by their grammar; only the root, the list and the calls are read.
  */
-function rawArguments(text: string): (string | undefined)[] | undefined {
-  const members = (start: number): { key: string; from: number; to: number }[] | undefined => {
-    if (text[start] !== "{") return undefined;
-    const out: { key: string; from: number; to: number }[] = [];
-    let i = ws(start + 1);
-    if (text[i] === "}") return out;
-    for (;;) {
-      const keyEnd = skipValue(i);
-      const key = JSON.parse(text.slice(i, keyEnd)) as string;
-      const from = ws(ws(keyEnd) + 1);
-      const to = skipValue(from);
-      out.push({ key, from, to });
-      i = ws(to);
-      if (text[i] === "}") return out;
-      i = ws(i + 1);
-    }
-  };
+export function scanCalls(text: string): PartialCall[] {
+  const n = text.length;
   const ws = (i: number): number => {
-    while (i < text.length && " \t\n\r".includes(text[i]!)) i++;
+    while (i < n && " \t\n\r".includes(text[i]!)) i++;
     return i;
   };
+  /** Index just past the value at `i`; n + 1 while it is unfinished (a number may yet grow). */
   const skipValue = (i: number): number => {
     const c = text[i];
     if (c === '"') {
-      for (let j = i + 1; j < text.length; j++) {
+      for (let j = i + 1; j < n; j++) {
         if (text[j] === "\\") j++;
         else if (text[j] === '"') return j + 1;
       }
-      return text.length;
+      return n + 1;
     }
     if (c === "{" || c === "[") {
       let depth = 0;
-      for (let j = i; j < text.length; j++) {
+      for (let j = i; j < n; j++) {
         const d = text[j];
-        if (d === '"') j = skipValue(j) - 1;
-        else if (d === "{" || d === "[") depth++;
+        if (d === '"') {
+          j = skipValue(j) - 1;
+          continue;
+        }
+        if (d === "{" || d === "[") depth++;
         else if ((d === "}" || d === "]") && --depth === 0) return j + 1;
       }
-      return text.length;
+      return n + 1;
     }
     let j = i;
-    while (j < text.length && !",}] \t\n\r".includes(text[j]!)) j++;
-    return j;
+    while (j < n && !",}] \t\n\r".includes(text[j]!)) j++;
+    return j < n ? j : n + 1;
   };
-  const calls = members(0)?.find((m) => m.key === "tool_calls");
-  if (calls === undefined || text[calls.from] !== "[") return undefined;
-  const out: (string | undefined)[] = [];
-  let i = ws(calls.from + 1);
-  while (text[i] === "{") {
-    const m = members(i);
-    const args = m?.find((x) => x.key === "arguments");
-    out.push(args === undefined ? undefined : text.slice(args.from, args.to));
-    i = ws(skipValue(i));
-    if (text[i] === ",") i = ws(i + 1);
-  }
-  return out;
+  /** Calls `each(key, valueStart)` for the members of the object at `start`; returns past its end. */
+  const members = (start: number, each: (key: string, from: number) => void): number => {
+    let i = ws(start + 1);
+    while (i < n && text[i] !== "}") {
+      const keyEnd = skipValue(i);
+      if (keyEnd > n) return n;
+      const key = JSON.parse(text.slice(i, keyEnd)) as string;
+      i = ws(keyEnd);
+      if (text[i] !== ":") return n;
+      const from = ws(i + 1);
+      if (from >= n) return n;
+      each(key, from);
+      i = ws(Math.min(n, skipValue(from)));
+      if (text[i] === ",") i = ws(i + 1);
+    }
+    return Math.min(n, i + 1);
+  };
+  const calls: PartialCall[] = [];
+  const root = ws(0);
+  if (text[root] !== "{") return calls;
+  members(root, (key, from) => {
+    if (key !== "tool_calls" || text[from] !== "[") return;
+    let i = ws(from + 1);
+    while (i < n && text[i] === "{") {
+      const call: PartialCall = { name: undefined, args: "", done: false };
+      calls.push(call);
+      i = ws(members(i, (k, at) => {
+        const end = skipValue(at);
+        if (k === "name" && text[at] === '"' && end <= n) call.name = JSON.parse(text.slice(at, end)) as string;
+        else if (k === "arguments") {
+          call.args = text.slice(at, Math.min(end, n));
+          call.done = end <= n;
+        }
+      }));
+      if (text[i] === ",") i = ws(i + 1);
+    }
+  });
+  return calls;
 }

@@ -1,18 +1,23 @@
 import type { FinishReason, OpenAiChunks, OpenAiUsage } from "../openai-stream.js";
-import { parseToolCalls, toolCallDeltas } from "./tool-call-output.js";
+import { parseToolCalls, scanCalls } from "./tool-call-output.js";
 import type { ToolRequest } from "./tool-request.js";
 
 /**
  * A streamed chat answer when tools are offered, as a small state machine over the text:
  * `undecided` until the first non-blank character (under `auto`), then `text` (streamed as it
- * comes, as without tools) or `calls` (held until the end: the calls are parsed from the whole
- * JSON object, then sent as OpenAI streams them: per call a delta with index, id, type and name,
- * then the arguments in fragments, and `finish_reason: "tool_calls"`). Under `required` or a
- * named choice the answer is `calls` from the start. Calls cut short by max_tokens are sent as text.
+ * comes, as without tools) or `calls` (under `required` or a named choice, from the start).
+ * Calls stream as OpenAI streams them, while they are generated: once a call's name has closed, a
+ * `delta.tool_calls` entry with its index, id, type and name (and `arguments: ""`); then, with each
+ * batch of tokens, the new text of its arguments. The grammar fixes the order (name, then
+ * arguments), so what was sent is always a prefix of the final text. The last chunk says
+ * `tool_calls`, or the worker's reason (`length`) when the calls were cut short; an answer that
+ * started like calls but never named one is sent as text.
  */
 export class ToolCallStream {
   private state: "undecided" | "text" | "calls";
   private held = "";
+  /** Per call index: the characters of its arguments already sent. */
+  private readonly sent: number[] = [];
   private readonly names: ReadonlySet<string>;
 
   constructor(private readonly chunks: OpenAiChunks, tools: ToolRequest, private readonly newId: () => string) {
@@ -24,23 +29,43 @@ export class ToolCallStream {
     const text = texts.join("");
     if (this.state === "text") return this.chunks.text([text]);
     this.held += text;
-    if (this.state === "calls") return "";
-    const first = this.held.trimStart()[0];
-    if (first === undefined) return "";
-    if (first === "{") {
+    if (this.state === "undecided") {
+      const first = this.held.trimStart()[0];
+      if (first === undefined) return "";
+      if (first !== "{") {
+        this.state = "text";
+        const out = this.chunks.text([this.held]);
+        this.held = "";
+        return out;
+      }
       this.state = "calls";
-      return "";
     }
-    this.state = "text";
-    const out = this.chunks.text([this.held]);
-    this.held = "";
-    return out;
+    return this.chunks.toolCalls(this.newDeltas());
   }
 
   end(finish: FinishReason, usage: OpenAiUsage): string {
+    if (this.sent.length > 0) {
+      const whole = parseToolCalls(this.held, this.names, () => "") !== undefined;
+      return this.chunks.end(whole ? "tool_calls" : finish, usage);
+    }
     if (this.held === "") return this.chunks.end(finish, usage);
-    const calls = this.state === "calls" ? parseToolCalls(this.held, this.names, this.newId) : undefined;
-    if (calls === undefined) return this.chunks.text([this.held]) + this.chunks.end(finish, usage);
-    return this.chunks.toolCalls(toolCallDeltas(calls)) + this.chunks.end("tool_calls", usage);
+    return this.chunks.text([this.held]) + this.chunks.end(finish, usage);
+  }
+
+  /** The deltas for what the held text adds to what was sent. */
+  private newDeltas(): object[] {
+    const deltas: object[] = [];
+    scanCalls(this.held).forEach((call, index) => {
+      if (call.name === undefined || !this.names.has(call.name)) return;
+      if (this.sent[index] === undefined) {
+        this.sent[index] = 0;
+        deltas.push({ index, id: `call_${this.newId()}`, type: "function", function: { name: call.name, arguments: "" } });
+      }
+      if (call.args.length > this.sent[index]!) {
+        deltas.push({ index, function: { arguments: call.args.slice(this.sent[index]) } });
+        this.sent[index] = call.args.length;
+      }
+    });
+    return deltas;
   }
 }
