@@ -144,13 +144,15 @@ function newCallId(): string {
 
 /**
  * Errors a worker reports name its own fields; a client of this API knows them by OpenAI's names
- * (`json_schema` → `response_format`, a chat's `prompt` → `messages`, `max_tokens` → the field
- * the client sent).
+ * (`json_schema` → `response_format`, or `tools` when they built it, a chat's `prompt` → `messages`,
+ * `max_tokens` → the field the client sent).
  */
 function inOpenAiTerms(err: unknown, req: OpenAiRequest): unknown {
   if (!(err instanceof ServingError) || err.param === undefined) return err;
   const names: JsonObject = {
-    json_schema: "response_format",
+    // With tools, the grammar and schema the worker got were built from them (openai-api.ts).
+    json_schema: req.tools !== undefined ? "tools" : "response_format",
+    grammar: req.tools !== undefined ? "tools" : "grammar",
     prompt: req.kind === "chat" ? "messages" : "prompt",
     max_tokens: req.maxTokensParam,
   };

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import OpenAI from "openai";
+import OpenAI, { BadRequestError } from "openai";
 import { Ajv } from "ajv";
 import { generateText, stepCountIs, tool } from "ai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
@@ -163,6 +163,16 @@ describe("tools through the OpenAI API and the client libraries", { skip }, () =
     });
     assert.equal(typeof r.choices[0]!.message.content, "string");
     assert.ok(r.usage!.prompt_tokens > 40, `the history was rendered (${r.usage!.prompt_tokens} prompt tokens)`);
+  });
+
+  it("a refusal of the tools' grammar by the worker names 'tools', not response_format", async () => {
+    const huge = { type: "object", properties: { s: { type: "string", maxLength: 200_000 } }, required: ["s"] };
+    const err = await client.chat.completions.create({
+      model: MODEL, messages: ask, tool_choice: "required", max_tokens: 8,
+      tools: [{ type: "function", function: { name: "f", parameters: huge } }],
+    }).then(() => assert.fail("expected 400"), (e: unknown) => e);
+    assert.ok(err instanceof BadRequestError, String(err));
+    assert.equal(err.param, "tools");
   });
 
   it("an AI SDK generateText agent loop: a required call on the first step, its result, then text", async () => {
