@@ -149,6 +149,12 @@ describe("tool history", () => {
     assert.deepEqual(joined[0], { role: "system", content: `Be brief.\n\n${text}` });
   });
 
+  it("keeps an assistant message with an empty tool_calls list or null content as text", () => {
+    assert.deepEqual(lowerToolMessages([{ role: "assistant", content: "ok", tool_calls: [] }, { role: "assistant", content: null }], undefined), [
+      { role: "assistant", content: "ok", tool_calls: [] }, { role: "assistant", content: "" },
+    ]);
+  });
+
   it("refuses a call whose arguments are not JSON, and a tool message without its call id", () => {
     const call = { role: "assistant", tool_calls: [{ id: "c", type: "function", function: { name: "add", arguments: "{a" } }] };
     assert.equal(paramOf(() => chat({ messages: [call] })), "messages[0].tool_calls[0].function.arguments");

@@ -25,7 +25,7 @@ export function lowerToolMessages(v: unknown, tools: ToolRequest | undefined): u
       continue;
     }
     const at = `messages[${i}]`;
-    if (m.role === "assistant" && m.tool_calls !== undefined && m.tool_calls !== null) {
+    if (m.role === "assistant" && m.tool_calls !== undefined && m.tool_calls !== null && !(Array.isArray(m.tool_calls) && m.tool_calls.length === 0)) {
       out.push({ role: "assistant", content: assistantText(m, at, names) });
     } else if (m.role === "tool") {
       const line = toolResultLine(m, at, names);
