@@ -2,9 +2,10 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI, { BadRequestError } from "openai";
 import { Ajv } from "ajv";
-import { generateText, stepCountIs, tool } from "ai";
+import { generateText, stepCountIs, streamText, tool } from "ai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { ChatOpenAI } from "@langchain/openai";
+import type { AIMessageChunk } from "@langchain/core/messages";
 import { z } from "zod";
 import { waitForRoutable } from "../helpers/cluster.js";
 import { STORIES_MODEL, missingModel, startCoordinatorProc, startWorkerProc, type Served } from "../helpers/processes.js";
@@ -218,6 +219,32 @@ describe("tools through the OpenAI API and the client libraries", { skip }, () =
     assert.ok(result.text.length > 0);
   });
 
+  it("the AI SDK's streamText reassembles a streamed call and runs the tool", async () => {
+    const provider = createOpenAICompatible({ name: "engine", baseURL: `${coordinator.url}/v1`, apiKey: "not-needed" });
+    const inputs: unknown[] = [];
+    const result = streamText({
+      model: provider(MODEL), prompt: "What is 2 plus 3?", maxOutputTokens: 200, seed: 4, maxRetries: 0,
+      providerOptions: { engine: { parallel_tool_calls: false } },
+      toolChoice: { type: "tool", toolName: "add" },
+      tools: {
+        add: tool({
+          description: "Adds two numbers",
+          inputSchema: z.object({ a: z.number(), b: z.number() }),
+          execute: async (input) => {
+            inputs.push(input);
+            return input.a + input.b;
+          },
+        }),
+      },
+    });
+    const calls = await result.toolCalls;
+    assert.equal(await result.finishReason, "tool-calls");
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0]!.toolName, "add");
+    assert.equal(inputs.length, 1);
+    assertValidCall("add", inputs[0]);
+  });
+
   it("LangChain bindTools with tool_choice: required and a named tool", async () => {
     const chat = new ChatOpenAI({ model: MODEL, apiKey: "not-needed", configuration: { baseURL: `${coordinator.url}/v1` }, maxRetries: 0, maxTokens: 200 });
     const tools = TOOLS.map((t) => t as OpenAI.ChatCompletionFunctionTool);
@@ -226,6 +253,14 @@ describe("tools through the OpenAI API and the client libraries", { skip }, () =
     assertValidCall(required.tool_calls![0]!.name, required.tool_calls![0]!.args);
     const named = await chat.bindTools(tools, { tool_choice: "get_weather", parallel_tool_calls: false }).invoke("Weather in Oslo?");
     assert.equal(named.tool_calls!.length, 1);
+    // Streamed: the chunks concatenate into the same kind of call.
+    let merged: AIMessageChunk | undefined;
+    for await (const chunk of await chat.bindTools(tools, { tool_choice: "add", parallel_tool_calls: false }).stream("Add 2 and 3")) {
+      merged = merged === undefined ? chunk : merged.concat(chunk);
+    }
+    assert.equal(merged!.tool_calls!.length, 1);
+    assert.equal(merged!.tool_calls![0]!.name, "add");
+    assertValidCall("add", merged!.tool_calls![0]!.args);
     for (const c of named.tool_calls!) {
       assert.equal(c.name, "get_weather");
       assertValidCall("get_weather", c.args);
