@@ -76,7 +76,7 @@ export class OpenAiChunks {
     return this.tokenPrefix + JSON.stringify(text) + this.tokenSuffix;
   }
 
-  /** One chunk per `delta.tool_calls` entry (tool-call-output.ts builds them). */
+  /** One chunk per `delta.tool_calls` entry (tools/tool-call-stream.ts builds them). */
   toolCalls(deltas: readonly object[]): string {
     let out = "";
     for (const d of deltas) {
