@@ -1,3 +1,6 @@
+import type { SamplingParams } from "../protocol/sampling.js";
+import { textOrJsonGrammar } from "../protocol/tools/tool-call-grammar.js";
+
 /**
  * node-llama-cpp 3.21.1 compiles a JSON schema's numbers with an optional exponent of up to 16
  * digits: an `integer` may come out as `23E5784949` (Infinity in any JSON parser) or `1e-5` (not an
@@ -18,4 +21,15 @@ export function tightenJsonNumbers(gbnf: string): string {
       return line;
     })
     .join("\n");
+}
+
+/** A schema's GBNF, with the text alternative when the request allows text instead (tool_choice "auto"). */
+export function withTextAnswer(s: SamplingParams, schemaGbnf: string): string {
+  return s.json_schema_or_text === true ? textOrJsonGrammar(schemaGbnf) : schemaGbnf;
+}
+
+/** The cache key of a request's grammar: its GBNF, or its schema and whether text may answer instead. */
+export function grammarKey(s: SamplingParams): string {
+  if (s.grammar !== undefined) return `g:${s.grammar}`;
+  return `${s.json_schema_or_text === true ? "jt" : "j"}:${JSON.stringify(s.json_schema)}`;
 }

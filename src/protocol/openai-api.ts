@@ -7,7 +7,6 @@ import { MAX_PROMPT_CHARS } from "./worker-api.js";
 import { MAX_PRIORITY } from "./seed-api.js";
 import { readToolRequest, type ToolRequest } from "./tools/tool-request.js";
 import { lowerToolMessages } from "./tools/tool-messages.js";
-import { autoToolGrammar } from "./tools/tool-call-grammar.js";
 import { toolCallSchema } from "./tools/tool-call-schema.js";
 
 /**
@@ -70,9 +69,10 @@ export function parseChatRequest(o: JsonObject, maxTokensLimit: number): OpenAiR
   if (s.grammar !== undefined || s.json_schema !== undefined) {
     throw new ServingError("invalid_request", "'tools' cannot be combined with 'response_format', 'grammar' or 'json_schema' (unless 'tool_choice' is \"none\")", { param: "tools" });
   }
-  // `auto`: text or a call (names enforced); otherwise only calls, arguments enforced by their schemas.
-  if (tools.choice === "auto") s.grammar = autoToolGrammar(tools);
-  else s.json_schema = toolCallSchema(tools);
+  // Calls under a grammar from their schemas (names and arguments enforced); `auto` also allows
+  // text instead (tool-call-grammar.ts), built by the worker, where the schema converter lives.
+  s.json_schema = toolCallSchema(tools);
+  if (tools.choice === "auto") s.json_schema_or_text = true;
   return { ...common, prompt: undefined, messages, tools };
 }
 

@@ -23,6 +23,12 @@ export interface SamplingParams {
   grammar?: string;
   /** A JSON schema the output must follow (`{}` means any JSON object). */
   json_schema?: JsonObject;
+  /**
+   * With `json_schema`: the answer may instead be text whose first non-blank character is not `{`
+   * (tool_choice "auto": calls under their schemas, or text). Worker API only (the seed API's
+   * reader ignores it); read by `readJsonSchemaOrText`.
+   */
+  json_schema_or_text?: boolean;
 }
 
 export const MAX_STOP_SEQUENCES = 16;
@@ -63,6 +69,15 @@ export function readSampling(o: JsonObject): SamplingParams {
     s.json_schema = enforceableSchema(o.json_schema as JsonObject, "json_schema");
   }
   return s;
+}
+
+/** The worker API's `json_schema_or_text` (only meaningful with `json_schema`). */
+export function readJsonSchemaOrText(o: JsonObject, s: SamplingParams): void {
+  const v = o.json_schema_or_text;
+  if (v === undefined || v === null || v === false) return;
+  if (v !== true) throw new ServingError("invalid_field", "'sampling.json_schema_or_text' must be a boolean", { param: "sampling.json_schema_or_text" });
+  if (s.json_schema === undefined) throw new ServingError("invalid_field", "'sampling.json_schema_or_text' needs 'sampling.json_schema'", { param: "sampling.json_schema_or_text" });
+  s.json_schema_or_text = true;
 }
 
 function readLogitBias(v: unknown): Record<string, number> | undefined {

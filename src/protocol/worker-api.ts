@@ -1,7 +1,7 @@
 import { ServingError } from "../common/serving-error.js";
 import { readChatMessages, type ChatMessage } from "./chat.js";
 import type { CacheNotice } from "./heartbeat.js";
-import { readSampling, type SamplingParams } from "./sampling.js";
+import { readJsonSchemaOrText, readSampling, type SamplingParams } from "./sampling.js";
 import { optionalInteger, requireSessionId, optionalString, type JsonObject } from "./validate.js";
 
 /** The worker's HTTP contract (seed: /worker/prefill, /worker/decode, /worker/health), plus added fields. */
@@ -85,6 +85,7 @@ export function parsePrefillRequest(o: JsonObject): PrefillRequest {
       throw new ServingError("invalid_field", "'sampling' must be an object", { param: "sampling" });
     }
     sampling = readSampling(o.sampling as JsonObject);
+    readJsonSchemaOrText(o.sampling as JsonObject, sampling);
   }
   return {
     session_id, model, max_tokens, sampling,

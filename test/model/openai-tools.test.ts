@@ -136,8 +136,7 @@ describe("tools through the OpenAI API and the client libraries", { skip }, () =
         for (const call of choice.message.tool_calls!) {
           assert.ok(call.type === "function");
           assert.ok(["get_weather", "add"].includes(call.function.name));
-          const args = JSON.parse(call.function.arguments);
-          assert.equal(typeof args, "object");
+          assertValidCall(call.function.name, JSON.parse(call.function.arguments));
         }
       } else {
         seen.add("text");
@@ -151,6 +150,25 @@ describe("tools through the OpenAI API and the client libraries", { skip }, () =
     assert.equal(none.choices[0]!.finish_reason, "length");
     assert.equal(typeof none.choices[0]!.message.content, "string");
     assert.equal(none.choices[0]!.message.tool_calls, undefined);
+  });
+
+  it("tool_choice auto: calls' arguments validate against each tool's schema", async () => {
+    // '{' (stories260K's byte token <0x7B>, id 126) pushed up makes the model start calls under auto;
+    // the arguments then follow the grammar built from the tool's parameters, so they validate.
+    let calls = 0;
+    for (const seed of [1, 2, 3]) {
+      const r = await client.chat.completions.create({
+        model: MODEL, messages: ask, tools: TOOLS, tool_choice: "auto", parallel_tool_calls: false, seed, max_tokens: 200, logit_bias: { 126: 30 },
+      });
+      const choice = r.choices[0]!;
+      assert.equal(choice.finish_reason, "tool_calls", JSON.stringify(choice.message));
+      for (const call of choice.message.tool_calls!) {
+        assert.ok(call.type === "function");
+        assertValidCall(call.function.name, JSON.parse(call.function.arguments));
+        calls++;
+      }
+    }
+    assert.equal(calls, 3);
   });
 
   it("a history with a call and its tool result goes through the chat template", async () => {

@@ -5,7 +5,8 @@ import { parseChatRequest } from "../../src/protocol/openai-api.js";
 import { OpenAiChunks, openAiResponseBody, usageOf } from "../../src/protocol/openai-stream.js";
 import { readToolRequest } from "../../src/protocol/tools/tool-request.js";
 import { toolCallSchema } from "../../src/protocol/tools/tool-call-schema.js";
-import { autoToolGrammar } from "../../src/protocol/tools/tool-call-grammar.js";
+import { renameRule, textOrJsonGrammar } from "../../src/protocol/tools/tool-call-grammar.js";
+import { parsePrefillRequest } from "../../src/protocol/worker-api.js";
 import { parseToolCalls, scanCalls } from "../../src/protocol/tools/tool-call-output.js";
 import { ToolCallStream } from "../../src/protocol/tools/tool-call-stream.js";
 import { lowerToolMessages } from "../../src/protocol/tools/tool-messages.js";
@@ -97,10 +98,16 @@ describe("tool-call grammars", () => {
     assert.deepEqual(calls.items.properties, { name: { const: "g" }, arguments: { type: "object", properties: { p: { $ref: "#/$defs/t1.pt" } } } });
   });
 
-  it("required and named choices become a json_schema, auto a GBNF grammar, none nothing", () => {
-    assert.ok(chat({ tool_choice: "required" }).sampling.json_schema !== undefined);
-    assert.equal(chat({ tool_choice: "required" }).sampling.grammar, undefined);
-    assert.equal(chat({}).sampling.grammar, autoToolGrammar(readToolRequest({ tools: TOOLS })!));
+  it("every choice but none becomes the call schema; auto also allows text instead; none nothing", () => {
+    for (const tool_choice of ["required", { type: "function", function: { name: "add" } }, "auto"]) {
+      const s = chat({ tool_choice }).sampling;
+      assert.equal(s.grammar, undefined);
+      assert.deepEqual(s.json_schema, toolCallSchema(readToolRequest({ tools: TOOLS, tool_choice })!));
+      assert.equal(s.json_schema_or_text, tool_choice === "auto" ? true : undefined);
+    }
+    // Under auto the arguments' schema is each tool's own (not just any object).
+    const auto = chat({}).sampling.json_schema as any;
+    assert.deepEqual(auto.properties.tool_calls.items.oneOf[0].properties.arguments, ADD);
     assert.equal(chat({}).tools?.choice, "auto");
     const none = chat({ tool_choice: "none" });
     assert.equal(none.sampling.grammar, undefined);
@@ -108,13 +115,25 @@ describe("tool-call grammars", () => {
     assert.equal(none.tools, undefined);
   });
 
-  it("auto: text that does not start with '{', or calls naming the offered tools", () => {
-    const g = autoToolGrammar(readToolRequest({ tools: TOOLS, parallel_tool_calls: false })!);
-    assert.equal(g.split("\n")[0], "root ::= text | calls");
-    assert.equal(g.split("\n")[1], "text ::= [^{] [^\\x00]*");
-    assert.equal(g.split("\n")[2], 'calls ::= "{\\"tool_calls\\":" ws "[" ws call ws "]" ws "}"');
-    assert.ok(g.includes('name ::= "\\"add\\"" | "\\"now\\""\n'));
-    assert.ok(autoToolGrammar(readToolRequest({ tools: TOOLS })!).includes('call ("," ws call)*'));
+  it("auto's grammar: text whose first non-blank character is not '{', or the schema's grammar renamed", () => {
+    const schemaGbnf = ['root ::= "{" ws "\\"root\\":" ws rule0 "}" | "[" root "]"', 'rule0 ::= [root"] rootx', "ws ::= [ ]?"].join("\n");
+    assert.equal(textOrJsonGrammar(schemaGbnf), [
+      "root ::= text-answer | json-answer",
+      "text-answer ::= [ \\t\\n\\r]* [^{ \\t\\n\\r] [^\\x00]*",
+      'json-answer ::= "{" ws "\\"root\\":" ws rule0 "}" | "[" json-answer "]"',
+      'rule0 ::= [root"] rootx',
+      "ws ::= [ ]?",
+      "",
+    ].join("\n"));
+    assert.equal(renameRule("a ::= root # root\nroot ::= \"x\"", "root", "r"), "a ::= r # root\nr ::= \"x\"");
+  });
+
+  it("the worker API carries json_schema_or_text, only with a json_schema", () => {
+    const body = (sampling: object) => ({ session_id: "s1", model: "m", max_tokens: 4, prompt: "hi", sampling });
+    assert.equal(parsePrefillRequest(body({ json_schema: { type: "object" }, json_schema_or_text: true })).sampling.json_schema_or_text, true);
+    assert.equal(parsePrefillRequest(body({ json_schema: { type: "object" } })).sampling.json_schema_or_text, undefined);
+    assert.equal(paramOf(() => parsePrefillRequest(body({ json_schema_or_text: true }))), "sampling.json_schema_or_text");
+    assert.equal(paramOf(() => parsePrefillRequest(body({ json_schema: { type: "object" }, json_schema_or_text: 1 }))), "sampling.json_schema_or_text");
   });
 });
 
