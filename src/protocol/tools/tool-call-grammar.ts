@@ -19,6 +19,11 @@ export function textOrJsonGrammar(jsonGbnf: string): string {
 
 /** `gbnf` with every reference to (and the definition of) rule `from` named `to`. */
 export function renameRule(gbnf: string, from: string, to: string): string {
+  return renameRules(gbnf, (name) => (name === from ? to : name));
+}
+
+/** `gbnf` with every rule name (definitions and references, not text in literals or classes) mapped by `rename`. */
+export function renameRules(gbnf: string, rename: (name: string) => string): string {
   let out = "";
   let i = 0;
   const n = gbnf.length;
@@ -41,7 +46,8 @@ export function renameRule(gbnf: string, from: string, to: string): string {
       let j = i;
       while (j < n && isName(gbnf[j])) j++;
       const name = gbnf.slice(i, j);
-      out += name === from ? to : name;
+      // Digits alone are a repetition count ({0,15}), not a rule.
+      out += /^[0-9]+$/.test(name) ? name : rename(name);
       i = j;
     } else {
       out += c;
@@ -49,4 +55,9 @@ export function renameRule(gbnf: string, from: string, to: string): string {
     }
   }
   return out;
+}
+
+/** A GBNF string literal for `text`. */
+export function gbnfLiteral(text: string): string {
+  return `"${text.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t")}"`;
 }
