@@ -5,6 +5,15 @@ import {
 import { ServingError } from "../protocol/serving-error.js";
 import type { ChatMessage } from "../protocol/chat.js";
 import type { RenderedChat } from "./engine.js";
+import { toolCallSyntaxOf, type ToolCallSyntax } from "./tool-call-syntax.js";
+
+/** A tool as the template describes it to the model. */
+export interface TemplateTool {
+  name: string;
+  description?: string;
+  /** JSON schema of the arguments object. */
+  parameters?: object;
+}
 
 /**
  * Chat messages → prompt tokens with the model's own chat template. node-llama-cpp resolves the
@@ -46,7 +55,16 @@ export class ChatTemplate {
     return this.wrapper.wrapperName;
   }
 
-  render(messages: readonly ChatMessage[]): RenderedChat {
+  /** The model's own tool-call syntax, where its template defines one (tool-call-syntax.ts). */
+  get toolCallSyntax(): ToolCallSyntax | undefined {
+    return toolCallSyntaxOf(this.wrapper);
+  }
+
+  /**
+   * With `tools`, the template describes them its own way (Jinja templates get `tools` in their
+   * context) when it has a tool-call syntax; without one, tools are left to the plain rendering.
+   */
+  render(messages: readonly ChatMessage[], tools?: readonly TemplateTool[]): RenderedChat {
     messages.forEach((m, i) => this.checkText?.(m.content, `messages[${i}].content`));
     const history: ChatHistoryItem[] = messages.map((m) =>
       m.role === "system" ? { type: "system", text: m.content }
@@ -57,7 +75,8 @@ export class ChatTemplate {
     if (messages[messages.length - 1]?.role !== "assistant") history.push({ type: "model", response: [] });
     let state: ReturnType<ChatWrapper["generateContextState"]>;
     try {
-      state = this.wrapper.generateContextState({ chatHistory: history });
+      const availableFunctions = tools !== undefined && tools.length > 0 && this.toolCallSyntax !== undefined ? functionsOf(tools) : undefined;
+      state = this.wrapper.generateContextState({ chatHistory: history, ...(availableFunctions !== undefined ? { availableFunctions } : {}) });
     } catch (err) {
       throw new ServingError("invalid_field", `the model's chat template cannot render these messages: ${(err as Error).message}`, { param: "messages" });
     }
@@ -93,4 +112,16 @@ export class ChatTemplate {
     }
     return { stops: [...stops], stopTokens: [...stopTokens] };
   }
+}
+
+/** Tools in node-llama-cpp's terms (`params`: the arguments' JSON schema). */
+function functionsOf(tools: readonly TemplateTool[]): Record<string, { description?: string; params?: never }> {
+  const out: Record<string, { description?: string; params?: never }> = {};
+  for (const t of tools) {
+    Object.defineProperty(out, t.name, {
+      value: { ...(t.description !== undefined ? { description: t.description } : {}), ...(t.parameters !== undefined ? { params: t.parameters as never } : {}) },
+      enumerable: true,
+    });
+  }
+  return out;
 }

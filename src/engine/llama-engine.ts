@@ -7,7 +7,7 @@ import type { Logger } from "../common/logger.js";
 import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
 import { ChatTemplate } from "./chat-template.js";
-import { jsonSchemaGrammar } from "./json-grammar.js";
+import { grammarKey, jsonSchemaGrammar, withTextAnswer } from "./json-grammar.js";
 import type { Engine, EngineInfo, EngineSequence, GenerateOptions, GeneratedToken, PrefillResult, RenderedChat } from "./engine.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
@@ -143,7 +143,7 @@ class LlamaEngine implements Engine {
   /** Compiles (and caches) the grammar a request asks for; a bad grammar is the client's error. */
   async grammarFor(s: SamplingParams): Promise<LlamaGrammar | undefined> {
     if (s.grammar === undefined && s.json_schema === undefined) return undefined;
-    const key = s.grammar !== undefined ? `g:${s.grammar}` : `j:${JSON.stringify(s.json_schema)}`;
+    const key = grammarKey(s);
     let p = this.grammars.get(key);
     if (p === undefined) {
       // Before llama.cpp's parser, which recurses per nesting level (a deep grammar overflows its stack).
@@ -155,7 +155,7 @@ class LlamaEngine implements Engine {
         ? this.llama.createGrammar({ grammar: s.grammar })
         : Object.keys(s.json_schema!).length === 0
           ? this.llama.getGrammarFor("json")
-          : this.schemaGrammar(s.json_schema!);
+          : this.schemaGrammar(s);
       if (this.grammars.size >= 64) this.grammars.delete(this.grammars.keys().next().value!);
       this.grammars.set(key, p);
       p.catch(() => this.grammars.delete(key));
@@ -169,10 +169,11 @@ class LlamaEngine implements Engine {
     }
   }
 
-  /** A schema's grammar, by our compiler (json-grammar.ts): every output validates against the schema. */
-  private async schemaGrammar(schema: NonNullable<SamplingParams["json_schema"]>): Promise<LlamaGrammar> {
+  /** A schema's grammar, by our compiler (json-grammar.ts), with the text alternative for tool_choice "auto". */
+  private async schemaGrammar(s: SamplingParams): Promise<LlamaGrammar> {
+    const schema = s.json_schema!;
     const anyJson = Object.keys(schema).length === 0 ? (await this.llama.createGrammarForJsonSchema({} as never)).grammar : "";
-    const text = jsonSchemaGrammar(schema, () => anyJson);
+    const text = withTextAnswer(s, jsonSchemaGrammar(schema, () => anyJson));
     checkGrammarLimits(text, "json_schema");
     checkGrammarCoverage(text, this.coverage, "json_schema");
     return this.llama.createGrammar({ grammar: text });

@@ -8,7 +8,7 @@ import { ChatTemplate } from "./chat-template.js";
 import { chooseCpuBackend, cpuFlagsOf, dominantWeightType, preferredCpuVariants, rowLengthsFromMetadata } from "./cpu-variant.js";
 import { TINY_MODEL_BYTES } from "./engine-tuning.js";
 import type { Engine, EngineInfo, GenerateOptions, RenderedChat, TokenLogprobs } from "./engine.js";
-import { jsonSchemaGrammar } from "./json-grammar.js";
+import { grammarKey, jsonSchemaGrammar, withTextAnswer } from "./json-grammar.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
 import { EventKind, loadNativeBinding, type NativeEngineHandle, type NativeSampling } from "./native-binding.js";
 import { nativeSampling } from "./native-sampling.js";
@@ -196,11 +196,11 @@ class NativeEngine implements Engine {
   private async grammarFor(s: SamplingParams): Promise<string | undefined> {
     if (s.grammar === undefined && s.json_schema === undefined) return undefined;
     const param = s.grammar !== undefined ? "grammar" : "json_schema";
-    const key = s.grammar !== undefined ? `g:${s.grammar}` : `j:${JSON.stringify(s.json_schema)}`;
+    const key = grammarKey(s);
     let p = this.grammars.get(key);
     if (p === undefined) {
       p = (async () => {
-        const gbnf = s.grammar ?? (await this.schemaGrammar(s.json_schema!));
+        const gbnf = s.grammar ?? withTextAnswer(s, await this.schemaGrammar(s.json_schema!));
         // Before llama.cpp's parser, which recurses per nesting level (a deep grammar overflows its stack).
         checkGrammarLimits(gbnf, param);
         checkGrammarCoverage(gbnf, this.coverage, param);

@@ -2,7 +2,7 @@ import { ServingError } from "./serving-error.js";
 import { readChatMessages, type ChatMessage } from "./chat.js";
 import type { CacheNotice } from "./cache-notice.js";
 import { MAX_PROMPT_CHARS, MAX_TOKENS_CEILING } from "./limits.js";
-import { readSampling, type SamplingParams } from "./sampling.js";
+import { readJsonSchemaOrText, readSampling, type SamplingParams } from "./sampling.js";
 import type { LogprobContent } from "./token-logprobs.js";
 import { optionalInteger, requireSessionId, optionalString, type JsonObject } from "./validate.js";
 
@@ -89,6 +89,7 @@ export function parsePrefillRequest(o: JsonObject): PrefillRequest {
       throw new ServingError("invalid_field", "'sampling' must be an object", { param: "sampling" });
     }
     sampling = readSampling(o.sampling as JsonObject);
+    readJsonSchemaOrText(o.sampling as JsonObject, sampling);
   }
   return {
     session_id, model, max_tokens, sampling,
