@@ -4,6 +4,7 @@ import {
 } from "node-llama-cpp";
 import { ServingError } from "../protocol/serving-error.js";
 import type { ChatMessage } from "../protocol/chat.js";
+import type { ToolChatMessage } from "../protocol/tools/worker-tools.js";
 import type { RenderedChat } from "./engine.js";
 import { toolCallSyntaxOf, type ToolCallSyntax } from "./tool-call-syntax.js";
 
@@ -73,9 +74,24 @@ export class ChatTemplate {
     );
     // The model answers after the last message; a trailing assistant message is continued.
     if (messages[messages.length - 1]?.role !== "assistant") history.push({ type: "model", response: [] });
+    const availableFunctions = tools !== undefined && tools.length > 0 && this.toolCallSyntax !== undefined ? functionsOf(tools) : undefined;
+    return this.renderHistory(history, availableFunctions);
+  }
+
+  /**
+   * A chat with tools through the template's own tool rendering: the tools described its way, an
+   * assistant's calls written in its syntax and each call's result as its tool message. Undefined
+   * when the template defines no tool-call syntax (the caller then keeps the generic format).
+   */
+  renderWithTools(messages: readonly ToolChatMessage[], tools: readonly TemplateTool[]): RenderedChat | undefined {
+    if (this.toolCallSyntax === undefined) return undefined;
+    messages.forEach((m, i) => this.checkText?.(m.content, `messages[${i}].content`));
+    return this.renderHistory(toolHistory(messages), functionsOf(tools));
+  }
+
+  private renderHistory(history: ChatHistoryItem[], availableFunctions: ReturnType<typeof functionsOf> | undefined): RenderedChat {
     let state: ReturnType<ChatWrapper["generateContextState"]>;
     try {
-      const availableFunctions = tools !== undefined && tools.length > 0 && this.toolCallSyntax !== undefined ? functionsOf(tools) : undefined;
       state = this.wrapper.generateContextState({ chatHistory: history, ...(availableFunctions !== undefined ? { availableFunctions } : {}) });
     } catch (err) {
       throw new ServingError("invalid_field", `the model's chat template cannot render these messages: ${(err as Error).message}`, { param: "messages" });
@@ -124,4 +140,36 @@ function functionsOf(tools: readonly TemplateTool[]): Record<string, { descripti
     });
   }
   return out;
+}
+
+/**
+ * OpenAI-style messages → node-llama-cpp's history: an assistant's calls become function calls
+ * of its response, each with the result of the tool message that answers its id ("" while none
+ * does); tool messages are consumed there. The model answers after the last message, or continues
+ * a trailing assistant message without calls.
+ */
+function toolHistory(messages: readonly ToolChatMessage[]): ChatHistoryItem[] {
+  const results = new Map<string, string>();
+  for (const m of messages) if (m.role === "tool" && m.tool_call_id !== undefined) results.set(m.tool_call_id, m.content);
+  const history: ChatHistoryItem[] = [];
+  for (const m of messages) {
+    if (m.role === "system") history.push({ type: "system", text: m.content });
+    else if (m.role === "user") history.push({ type: "user", text: m.content });
+    else if (m.role === "assistant") {
+      const response: Extract<ChatHistoryItem, { type: "model" }>["response"] = m.content === "" ? [] : [m.content];
+      for (const c of m.tool_calls ?? []) {
+        let params: unknown;
+        try {
+          params = JSON.parse(c.arguments);
+        } catch {
+          throw new ServingError("invalid_field", `the arguments of tool call '${c.id}' are not valid JSON`, { param: "messages" });
+        }
+        response.push({ type: "functionCall", name: c.name, params, result: results.get(c.id) ?? "" });
+      }
+      history.push({ type: "model", response });
+    }
+  }
+  const last = messages[messages.length - 1];
+  if (last?.role !== "assistant" || (last.tool_calls?.length ?? 0) > 0) history.push({ type: "model", response: [] });
+  return history;
 }

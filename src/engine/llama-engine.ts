@@ -6,7 +6,9 @@ import { ServingError } from "../protocol/serving-error.js";
 import type { Logger } from "../common/logger.js";
 import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
-import { ChatTemplate } from "./chat-template.js";
+import { ChatTemplate, type TemplateTool } from "./chat-template.js";
+import type { ToolCallSyntax } from "./tool-call-syntax.js";
+import type { ToolChatMessage } from "../protocol/tools/worker-tools.js";
 import { grammarKey, jsonSchemaGrammar, withTextAnswer } from "./json-grammar.js";
 import type { Engine, EngineInfo, EngineSequence, GenerateOptions, GeneratedToken, PrefillResult, RenderedChat } from "./engine.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
@@ -114,11 +116,22 @@ class LlamaEngine implements Engine {
   }
 
   renderChat(messages: readonly ChatMessage[]): RenderedChat {
+    return this.template().render(messages);
+  }
+
+  renderToolChat(messages: readonly ToolChatMessage[], tools: readonly TemplateTool[]): { rendered: RenderedChat; syntax: ToolCallSyntax } | undefined {
+    const chat = this.template();
+    const syntax = chat.toolCallSyntax;
+    const rendered = syntax === undefined ? undefined : chat.renderWithTools(messages, tools);
+    return rendered === undefined || syntax === undefined ? undefined : { rendered, syntax };
+  }
+
+  private template(): ChatTemplate {
     this.chat ??= new ChatTemplate({
       fileInfo: this.model.fileInfo, tokenizer: this.model.tokenizer, bosString: this.model.tokens.bosString, filename: this.model.filename,
       checkText: (text, where) => this.coverage.check(text, this.info.contextSize, where, "messages"),
     });
-    return this.chat.render(messages);
+    return this.chat;
   }
 
   private control: number[] | undefined;

@@ -4,7 +4,9 @@ import type { Logger } from "../common/logger.js";
 import { ServingError } from "../protocol/serving-error.js";
 import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
-import { ChatTemplate } from "./chat-template.js";
+import { ChatTemplate, type TemplateTool } from "./chat-template.js";
+import type { ToolCallSyntax } from "./tool-call-syntax.js";
+import type { ToolChatMessage } from "../protocol/tools/worker-tools.js";
 import { chooseCpuBackend, cpuFlagsOf, dominantWeightType, preferredCpuVariants, rowLengthsFromMetadata } from "./cpu-variant.js";
 import { TINY_MODEL_BYTES } from "./engine-tuning.js";
 import type { Engine, EngineInfo, GenerateOptions, RenderedChat, TokenLogprobs } from "./engine.js";
@@ -161,11 +163,22 @@ class NativeEngine implements Engine {
   }
 
   renderChat(messages: readonly ChatMessage[]): RenderedChat {
+    return this.template().render(messages);
+  }
+
+  renderToolChat(messages: readonly ToolChatMessage[], tools: readonly TemplateTool[]): { rendered: RenderedChat; syntax: ToolCallSyntax } | undefined {
+    const chat = this.template();
+    const syntax = chat.toolCallSyntax;
+    const rendered = syntax === undefined ? undefined : chat.renderWithTools(messages, tools);
+    return rendered === undefined || syntax === undefined ? undefined : { rendered, syntax };
+  }
+
+  private template(): ChatTemplate {
     this.chat ??= new ChatTemplate({
       fileInfo: this.vocab.fileInfo, tokenizer: this.vocab.tokenizer, bosString: this.vocab.tokens.bosString, filename: this.vocab.filename,
       checkText: (text, where) => this.coverage.check(text, this.info.contextSize, where, "messages"),
     });
-    return this.chat.render(messages);
+    return this.chat;
   }
 
   /** Special tokens that do not end generation (computed once: one pass over the vocabulary). */

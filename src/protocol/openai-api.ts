@@ -8,6 +8,7 @@ import { MAX_PRIORITY } from "./limits.js";
 import { readToolRequest, type ToolRequest } from "./tools/tool-request.js";
 import { lowerToolMessages } from "./tools/tool-messages.js";
 import { toolCallSchema } from "./tools/tool-call-schema.js";
+import { workerToolsOf, type WorkerTools } from "./tools/worker-tools.js";
 
 /**
  * OpenAI's `POST /v1/completions` and `POST /v1/chat/completions` requests, read into one shape
@@ -35,6 +36,8 @@ export interface OpenAiRequest {
   user: string | undefined;
   /** Chat with tools offered and `tool_choice` other than "none": the answer may be tool calls. */
   tools?: ToolRequest;
+  /** The same tools with the structured history, for the worker (which may use the model's own format). */
+  workerTools?: WorkerTools;
   /** Added (as vLLM's): order in the admission queue, lower first. */
   priority?: number;
   /** Choices of the one prompt (OpenAI's `n`), 1..the coordinator's MAX_CHOICES. */
@@ -87,7 +90,8 @@ export function parseChatRequest(o: JsonObject, maxTokensLimit: number, maxChoic
   // text instead (tool-call-grammar.ts), built by the worker, where the schema converter lives.
   s.json_schema = toolCallSchema(tools);
   if (tools.choice === "auto") s.json_schema_or_text = true;
-  return { ...common, prompt: undefined, messages, tools };
+  const workerTools = workerToolsOf(tools, o.messages);
+  return { ...common, prompt: undefined, messages, tools, ...(workerTools !== undefined ? { workerTools } : {}) };
 }
 
 function readCommon(o: JsonObject, maxTokensLimit: number, kind: OpenAiKind, maxChoices: number): Omit<OpenAiRequest, "prompt" | "messages"> {

@@ -12,6 +12,7 @@ import { SSE_HEADERS } from "../../protocol/sse.js";
 import type { InferenceJob, StartedInference } from "../pipeline/inference-pipeline.js";
 import type { FinalInfo, StreamFormat } from "../stream/relay.js";
 import { routeDecisionHeader } from "./front-door.js";
+import { callFormatOf } from "../../protocol/tools/call-format.js";
 import { ToolCallStream } from "../../protocol/tools/tool-call-stream.js";
 import { inOpenAiTerms, newCallId, toolCallsOf, type OpenAiRoutesDeps } from "./openai-routes.js";
 
@@ -86,8 +87,8 @@ export async function serveChoices(ctx: RouteContext, d: OpenAiRoutesDeps, req: 
       if (code !== undefined && isErrorCode(code) && httpStatusOf(code) < 500) throw new ServingError(code, failed.error!.message);
       throw new ServingError("worker_failed", `the worker failed while generating: ${failed.error!.message}`);
     }
-    const choices: OpenAiChoice[] = results.map((r) => {
-      const toolCalls = req.tools !== undefined ? toolCallsOf(r.text, req) : undefined;
+    const choices: OpenAiChoice[] = results.map((r, i) => {
+      const toolCalls = req.tools !== undefined ? toolCallsOf(r.text, req, started[i]!.prefill) : undefined;
       return {
         text: r.text, finish: finishReasonOf(r.final!.reason), logprobs: wantLogprobs ? r.logprobs : undefined,
         ...(toolCalls !== undefined ? { toolCalls } : {}),
@@ -123,7 +124,7 @@ async function streamChoices(
   let failed = false;
   const results = await Promise.all(started.map((s, i) => {
     // Each choice decides on its own whether it is text or tool calls.
-    const calls = req.tools !== undefined ? new ToolCallStream(chunks, req.tools, newCallId, i) : undefined;
+    const calls = req.tools !== undefined ? new ToolCallStream(chunks, req.tools, newCallId, i, callFormatOf(s.prefill.tool_syntax)) : undefined;
     const format: StreamFormat = {
       tokens: (texts, logprobs) => (calls !== undefined ? calls.tokens(texts, logprobs) : chunks.text(texts, logprobs, i)),
       end: (f) => {

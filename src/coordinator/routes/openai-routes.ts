@@ -13,7 +13,9 @@ import type { InferenceJob, InferencePipeline } from "../pipeline/inference-pipe
 import type { StreamFormat } from "../stream/relay.js";
 import { queueComments, throughFrontDoor, traceparentOf, type FrontDoor } from "./front-door.js";
 import { serveChoices } from "./openai-choices.js";
-import { parseToolCalls } from "../../protocol/tools/tool-call-output.js";
+import type { ToolCall } from "../../protocol/tools/tool-call-output.js";
+import { callFormatOf } from "../../protocol/tools/call-format.js";
+import type { PrefillResponse } from "../../protocol/worker-api.js";
 import { ToolCallStream } from "../../protocol/tools/tool-call-stream.js";
 import { priorityOf } from "./request-priority.js";
 import { SESSION_HEADER, conversationIdOf } from "./session-header.js";
@@ -73,6 +75,7 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
     job: {
       model: req.model, maxTokens: req.maxTokens, sampling: req.sampling,
       ...(req.messages !== undefined ? { messages: req.messages } : { prompt: req.prompt! }),
+      ...(req.workerTools !== undefined ? { tools: req.workerTools } : {}),
       ...(conversationId !== undefined ? { conversationId } : {}),
       unknownModel: "model_not_found" as const, anyNameWhenSingleModel: false,
     },
@@ -94,7 +97,7 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
     if (conversationId !== undefined) headers[SESSION_HEADER] = conversationId;
     if (req.stream) {
       const chunks = new OpenAiChunks(meta);
-      const calls = req.tools !== undefined ? new ToolCallStream(chunks, req.tools, newCallId) : undefined;
+      const calls = req.tools !== undefined ? new ToolCallStream(chunks, req.tools, newCallId, 0, callFormatOf(started.prefill.tool_syntax)) : undefined;
       const format: StreamFormat = {
         tokens: (texts, logprobs) => (calls !== undefined ? calls.tokens(texts, logprobs) : chunks.text(texts, logprobs)),
         end: (f) => (calls ?? chunks).end(finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached)),
@@ -117,7 +120,7 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
     }
     const f = result.final!;
     const logprobs = req.sampling.top_logprobs !== undefined ? result.logprobs : undefined;
-    const toolCalls = req.tools !== undefined ? toolCallsOf(result.text, req) : undefined;
+    const toolCalls = req.tools !== undefined ? toolCallsOf(result.text, req, started.prefill) : undefined;
     const usage = usageOf(f.promptTokens, f.completionTokens, cached);
     sendJson(ctx.res, 200, openAiResponseBody(meta, result.text, finishReasonOf(f.reason), usage, logprobs, toolCalls), headers);
   });
@@ -151,9 +154,9 @@ export function newCallId(): string {
   return randomUUID().replaceAll("-", "").slice(0, 24);
 }
 
-/** An answer's tool calls (tools/tool-call-output.ts), or undefined when it is text. */
-export function toolCallsOf(text: string, req: OpenAiRequest): ReturnType<typeof parseToolCalls> {
-  return parseToolCalls(text, new Set(req.tools!.tools.map((t) => t.name)), newCallId);
+/** An answer's tool calls, in the format the worker's prefill answer names (call-format.ts); undefined when it is text. */
+export function toolCallsOf(text: string, req: OpenAiRequest, prefill: PrefillResponse): ToolCall[] | undefined {
+  return callFormatOf(prefill.tool_syntax).parse(text, new Set(req.tools!.tools.map((t) => t.name)), newCallId);
 }
 
 /**

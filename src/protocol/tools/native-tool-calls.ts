@@ -1,4 +1,4 @@
-import type { ToolCall } from "./tool-call-output.js";
+import type { PartialCall, ToolCall } from "./tool-call-output.js";
 import { gbnfLiteral, renameRules } from "./tool-call-grammar.js";
 
 /**
@@ -102,4 +102,38 @@ function objectEnd(text: string, i: number): number {
 /** A character inside a GBNF character class. */
 function classChar(c: string): string {
   return /[\]\[\\^-]/.test(c) ? `\\${c}` : c === "\n" ? "\\n" : c;
+}
+
+/**
+ * A (possibly unfinished) answer in `syntax`, scanned for each call's name (once its text is
+ * followed by `paramsPrefix`) and the text of its arguments so far: always a prefix of the final
+ * arguments' text (the grammar writes compact JSON right after `paramsPrefix`), so a stream can
+ * send what is new each time (tool-call-stream.ts).
+ */
+export function scanNativeCalls(text: string, syntax: NativeCallSyntax): PartialCall[] {
+  const out: PartialCall[] = [];
+  const prefix = syntax.prefix.trimStart();
+  let i = skipBlanks(text, 0);
+  for (;;) {
+    if (!text.startsWith(prefix, i)) return out;
+    i += prefix.length;
+    const nameEnd = text.indexOf(syntax.paramsPrefix, i);
+    if (nameEnd < 0) {
+      out.push({ name: undefined, args: "", done: false });
+      return out;
+    }
+    const name = text.slice(i, nameEnd);
+    i = skipBlanks(text, nameEnd + syntax.paramsPrefix.length);
+    const end = objectEnd(text, i);
+    if (end < 0) {
+      out.push({ name, args: text.slice(i), done: false });
+      return out;
+    }
+    out.push({ name, args: text.slice(i, end), done: true });
+    i = end;
+    if (!text.startsWith(syntax.suffix, i)) return out;
+    i += syntax.suffix.length;
+    if (syntax.between === undefined || !text.startsWith(syntax.between, i)) return out;
+    i += syntax.between.length;
+  }
 }

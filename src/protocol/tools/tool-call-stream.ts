@@ -1,6 +1,6 @@
 import type { FinishReason, OpenAiChunks, OpenAiUsage } from "../openai-stream.js";
 import type { LogprobContent } from "../token-logprobs.js";
-import { parseToolCalls, scanCalls } from "./tool-call-output.js";
+import { GENERIC_CALLS, type CallFormat } from "./call-format.js";
 import type { ToolRequest } from "./tool-request.js";
 
 /**
@@ -21,8 +21,11 @@ export class ToolCallStream {
   private readonly sent: number[] = [];
   private readonly names: ReadonlySet<string>;
 
-  /** `index`: the choice this stream writes (OpenAI's `n`). */
-  constructor(private readonly chunks: OpenAiChunks, tools: ToolRequest, private readonly newId: () => string, private readonly index = 0) {
+  /** `index`: the choice this stream writes (OpenAI's `n`); `format`: how calls are written (call-format.ts). */
+  constructor(
+    private readonly chunks: OpenAiChunks, tools: ToolRequest, private readonly newId: () => string, private readonly index = 0,
+    private readonly format: CallFormat = GENERIC_CALLS,
+  ) {
     this.state = tools.choice === "auto" ? "undecided" : "calls";
     this.names = new Set(tools.tools.map((t) => t.name));
   }
@@ -35,7 +38,7 @@ export class ToolCallStream {
     if (this.state === "undecided") {
       const first = this.held.trimStart()[0];
       if (first === undefined) return "";
-      if (first !== "{") {
+      if (first !== this.format.start) {
         this.state = "text";
         const out = this.chunks.text([this.held], logprobs, this.index);
         this.held = "";
@@ -54,7 +57,7 @@ export class ToolCallStream {
   /** This choice's last chunks: held text that never became a call, and the finish reason. */
   finish(finish: FinishReason): string {
     if (this.sent.length > 0) {
-      const whole = parseToolCalls(this.held, this.names, () => "") !== undefined;
+      const whole = this.format.parse(this.held, this.names, () => "") !== undefined;
       return this.chunks.finish(whole ? "tool_calls" : finish, this.index);
     }
     if (this.held === "") return this.chunks.finish(finish, this.index);
@@ -64,7 +67,7 @@ export class ToolCallStream {
   /** The deltas for what the held text adds to what was sent. */
   private newDeltas(): object[] {
     const deltas: object[] = [];
-    scanCalls(this.held).forEach((call, index) => {
+    this.format.scan(this.held).forEach((call, index) => {
       if (call.name === undefined || !this.names.has(call.name)) return;
       if (this.sent[index] === undefined) {
         this.sent[index] = 0;
