@@ -145,8 +145,8 @@ function functionsOf(tools: readonly TemplateTool[]): Record<string, { descripti
 /**
  * OpenAI-style messages → node-llama-cpp's history: an assistant's calls become function calls
  * of its response, each with the result of the tool message that answers its id ("" while none
- * does); tool messages are consumed there. The model answers after the last message, or continues
- * a trailing assistant message without calls.
+ * does); tool messages are consumed there. The model answers after a last user or system
+ * message, and otherwise continues its last response (after its calls' results, or its text).
  */
 function toolHistory(messages: readonly ToolChatMessage[]): ChatHistoryItem[] {
   const results = new Map<string, string>();
@@ -169,7 +169,9 @@ function toolHistory(messages: readonly ToolChatMessage[]): ChatHistoryItem[] {
       history.push({ type: "model", response });
     }
   }
+  // After tool results the model continues the response that made the calls (node-llama-cpp
+  // writes the generation prompt after them; a new empty response would add a "\n\n" separator).
   const last = messages[messages.length - 1];
-  if (last?.role !== "assistant" || (last.tool_calls?.length ?? 0) > 0) history.push({ type: "model", response: [] });
+  if (last?.role === "system" || last?.role === "user") history.push({ type: "model", response: [] });
   return history;
 }

@@ -56,6 +56,21 @@ describe("tool-call syntax from the chat template", () => {
     assert.ok(!detok(chat.render([{ role: "user", content: "Hi" }]).tokens).includes("<tools>"));
   });
 
+  it("a tool history renders the template's way: the assistant's call in <tool_call> tags, its result in <tool_response>", async () => {
+    const { chat, detok } = await templateOf("hermes-history", HERMES_TEMPLATE, HERMES_CONTROL_TOKENS);
+    const rendered = chat.renderWithTools([
+      { role: "user", content: "Weather in Oslo?" },
+      { role: "assistant", content: "", tool_calls: [{ id: "call_1", name: "get_weather", arguments: '{"city":"Oslo"}' }] },
+      { role: "tool", content: "21 degrees", tool_call_id: "call_1" },
+    ], TOOLS);
+    const prompt = detok(rendered!.tokens);
+    assert.ok(prompt.includes('<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call><|im_end|>'), prompt);
+    // (The detokenizer writes a word-start space before the template's "\n" after the result.)
+    assert.ok(/<tool_response>\n21 degrees ?\n<\/tool_response><\|im_end\|>/.test(prompt), JSON.stringify(prompt.slice(-120)));
+    assert.ok(prompt.includes("<tools>"), prompt);
+    assert.ok(prompt.endsWith("<|im_start|>assistant\n"), JSON.stringify(prompt.slice(-60)));
+  });
+
   it("random weights under the grammar for that syntax write calls that parse and whose arguments validate", async () => {
     const { chat, model } = await templateOf("hermes-gen", HERMES_TEMPLATE, HERMES_CONTROL_TOKENS);
     const syntax = chat.toolCallSyntax!;
@@ -94,5 +109,6 @@ describe("tool-call syntax from the chat template", () => {
     // Tools are then not given to the template (the plain rendering describes them instead).
     const prompt = detok(chat.render([{ role: "user", content: "Weather in Oslo?" }], TOOLS).tokens);
     assert.ok(!prompt.includes("get_weather"), prompt);
+    assert.equal(chat.renderWithTools([{ role: "user", content: "Weather in Oslo?" }], TOOLS), undefined);
   });
 });
