@@ -80,6 +80,36 @@ describe("tools through the OpenAI API and the client libraries", { skip }, () =
     }
   });
 
+  it("logprobs with tools come from the grammar-constrained distribution (the sampler's fast path is off for them)", async () => {
+    const r = await client.chat.completions.create({
+      model: MODEL, messages: ask, tools: TOOLS, tool_choice: "required", parallel_tool_calls: false, seed: 7, max_tokens: 200,
+      logprobs: true, top_logprobs: 5,
+    });
+    const choice = r.choices[0]!;
+    assert.equal(choice.finish_reason, "tool_calls");
+    const content = choice.logprobs!.content!;
+    assert.equal(content.length, r.usage!.completion_tokens);
+    // The first token must open the generic format's object: every alternative the grammar allows does.
+    const first = content[0]!;
+    assert.ok(first.top_logprobs.length > 0);
+    for (const alt of first.top_logprobs) assert.ok('{"tool_calls":'.startsWith(alt.token.trimStart()) || alt.token.trimStart().startsWith("{"), JSON.stringify(alt));
+    const mass = first.top_logprobs.reduce((m, a) => m + Math.exp(a.logprob), 0);
+    assert.ok(mass <= 1 + 1e-4, `top_logprobs mass ${mass}`);
+    for (const e of content) assert.ok(Number.isFinite(e.logprob) && e.logprob <= 0, JSON.stringify(e));
+    // Greedy: each step's chosen token is that step's likeliest allowed one, with the same logprob
+    // (entries read from an earlier step, or from the unconstrained pick, would not match).
+    const greedy = await client.chat.completions.create({
+      model: MODEL, messages: ask, tools: TOOLS, tool_choice: "required", parallel_tool_calls: false, temperature: 0, max_tokens: 200,
+      logprobs: true, top_logprobs: 3,
+    });
+    const steps = greedy.choices[0]!.logprobs!.content!;
+    assert.ok(steps.length > 5);
+    steps.forEach((e, i) => {
+      assert.equal(e.top_logprobs[0]?.token, e.token, `step ${i}: ${JSON.stringify(e)}`);
+      assert.equal(e.top_logprobs[0]!.logprob, e.logprob, `step ${i}`);
+    });
+  });
+
   it("a named tool_choice calls that tool, with arguments that validate", async () => {
     for (const seed of [1, 2]) {
       const r = await client.chat.completions.create({
