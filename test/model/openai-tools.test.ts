@@ -110,6 +110,36 @@ describe("tools through the OpenAI API and the client libraries", { skip }, () =
     });
   });
 
+  it("n = 2 with tools: each choice is its own calls, non-streamed and streamed (deltas name their choice)", async () => {
+    const r = await client.chat.completions.create({
+      model: MODEL, messages: ask, tools: TOOLS, tool_choice: "required", parallel_tool_calls: false, seed: 8, max_tokens: 200, n: 2,
+    });
+    assert.deepEqual(r.choices.map((c) => c.index), [0, 1]);
+    for (const c of r.choices) {
+      assert.equal(c.finish_reason, "tool_calls");
+      const call = c.message.tool_calls![0]!;
+      assert.ok(call.type === "function");
+      assertValidCall(call.function.name, JSON.parse(call.function.arguments));
+    }
+    const stream = await client.chat.completions.create({
+      model: MODEL, messages: ask, tools: TOOLS, tool_choice: "required", parallel_tool_calls: false, seed: 8, max_tokens: 200, n: 2, stream: true,
+    });
+    const args: string[] = ["", ""];
+    const names: string[] = [];
+    const finish: (string | null)[] = [null, null];
+    for await (const chunk of stream) {
+      for (const c of chunk.choices) {
+        for (const d of c.delta.tool_calls ?? []) {
+          if (d.function?.name !== undefined) names[c.index] = d.function.name;
+          args[c.index] += d.function?.arguments ?? "";
+        }
+        finish[c.index] = c.finish_reason ?? finish[c.index]!;
+      }
+    }
+    assert.deepEqual(finish, ["tool_calls", "tool_calls"]);
+    for (const i of [0, 1]) assertValidCall(names[i]!, JSON.parse(args[i]!));
+  });
+
   it("a named tool_choice calls that tool, with arguments that validate", async () => {
     for (const seed of [1, 2]) {
       const r = await client.chat.completions.create({
