@@ -8,7 +8,7 @@ import type { WorkerHealth } from "../protocol/heartbeat.js";
 import { BLOCK_CHARS } from "../protocol/prefix-blocks.js";
 import { SSE_HEADERS } from "../protocol/sse.js";
 import { parseTraceparent } from "../protocol/traceparent.js";
-import { nativeToolPlan } from "./tool-format.js";
+import { nativeToolPlan } from "./native-tool-plan.js";
 import { parseAdoptRequest, type DrainListing, type HandoffEntry, parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
 import type { RenderedChat } from "../engine/engine.js";
 import { streamDecode } from "./decode-stream.js";
@@ -149,7 +149,7 @@ export class WorkerService {
   async prefill(ctx: RouteContext): Promise<void> {
     const parsed = parsePrefillRequest(await ctx.readJson());
     if (this.draining) throw new ServingError("draining", "worker is draining and takes no new sessions");
-    // Tools in the model's own format where its template has one (tool-format.ts); else generic.
+    // Tools in the model's own format where its template has one (native-tool-plan.ts); else generic.
     const native = parsed.tools !== undefined ? nativeToolPlan(this.o.engine, parsed.tools, parsed.sampling) : undefined;
     const req = native !== undefined ? { ...parsed, sampling: native.sampling } : parsed;
     const input = native?.rendered ?? this.promptOf(req);
