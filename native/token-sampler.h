@@ -59,6 +59,9 @@ class TokenSampler {
 
  private:
   TokenSampler() = default;
+  // The chain's pick over the whole vocabulary when the grammar allows it (accepted); else
+  // LLAMA_TOKEN_NULL and nothing recorded.
+  llama_token sampleUnconstrained(const float* logits);
   int32_t nVocab_ = 0;
   std::vector<llama_logit_bias> bias_;
   // Applied and accepted apart from the chain, so that a dead end is seen before selection.

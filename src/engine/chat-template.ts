@@ -4,7 +4,17 @@ import {
 } from "node-llama-cpp";
 import { ServingError } from "../protocol/serving-error.js";
 import type { ChatMessage } from "../protocol/chat.js";
+import type { ToolChatMessage } from "../protocol/tools/worker-tools.js";
 import type { RenderedChat } from "./engine.js";
+import { toolCallSyntaxOf, type ToolCallSyntax } from "./tool-call-syntax.js";
+
+/** A tool as the template describes it to the model. */
+export interface TemplateTool {
+  name: string;
+  description?: string;
+  /** JSON schema of the arguments object. */
+  parameters?: object;
+}
 
 /**
  * Chat messages → prompt tokens with the model's own chat template. node-llama-cpp resolves the
@@ -46,7 +56,16 @@ export class ChatTemplate {
     return this.wrapper.wrapperName;
   }
 
-  render(messages: readonly ChatMessage[]): RenderedChat {
+  /** The model's own tool-call syntax, where its template defines one (tool-call-syntax.ts). */
+  get toolCallSyntax(): ToolCallSyntax | undefined {
+    return toolCallSyntaxOf(this.wrapper);
+  }
+
+  /**
+   * With `tools`, the template describes them its own way (Jinja templates get `tools` in their
+   * context) when it has a tool-call syntax; without one, tools are left to the plain rendering.
+   */
+  render(messages: readonly ChatMessage[], tools?: readonly TemplateTool[]): RenderedChat {
     messages.forEach((m, i) => this.checkText?.(m.content, `messages[${i}].content`));
     const history: ChatHistoryItem[] = messages.map((m) =>
       m.role === "system" ? { type: "system", text: m.content }
@@ -55,9 +74,25 @@ export class ChatTemplate {
     );
     // The model answers after the last message; a trailing assistant message is continued.
     if (messages[messages.length - 1]?.role !== "assistant") history.push({ type: "model", response: [] });
+    const availableFunctions = tools !== undefined && tools.length > 0 && this.toolCallSyntax !== undefined ? functionsOf(tools) : undefined;
+    return this.renderHistory(history, availableFunctions);
+  }
+
+  /**
+   * A chat with tools through the template's own tool rendering: the tools described its way, an
+   * assistant's calls written in its syntax and each call's result as its tool message. Undefined
+   * when the template defines no tool-call syntax (the caller then keeps the generic format).
+   */
+  renderWithTools(messages: readonly ToolChatMessage[], tools: readonly TemplateTool[]): RenderedChat | undefined {
+    if (this.toolCallSyntax === undefined) return undefined;
+    messages.forEach((m, i) => this.checkText?.(m.content, `messages[${i}].content`));
+    return this.renderHistory(toolHistory(messages), functionsOf(tools));
+  }
+
+  private renderHistory(history: ChatHistoryItem[], availableFunctions: ReturnType<typeof functionsOf> | undefined): RenderedChat {
     let state: ReturnType<ChatWrapper["generateContextState"]>;
     try {
-      state = this.wrapper.generateContextState({ chatHistory: history });
+      state = this.wrapper.generateContextState({ chatHistory: history, ...(availableFunctions !== undefined ? { availableFunctions } : {}) });
     } catch (err) {
       throw new ServingError("invalid_field", `the model's chat template cannot render these messages: ${(err as Error).message}`, { param: "messages" });
     }
@@ -93,4 +128,50 @@ export class ChatTemplate {
     }
     return { stops: [...stops], stopTokens: [...stopTokens] };
   }
+}
+
+/** Tools in node-llama-cpp's terms (`params`: the arguments' JSON schema). */
+function functionsOf(tools: readonly TemplateTool[]): Record<string, { description?: string; params?: never }> {
+  const out: Record<string, { description?: string; params?: never }> = {};
+  for (const t of tools) {
+    Object.defineProperty(out, t.name, {
+      value: { ...(t.description !== undefined ? { description: t.description } : {}), ...(t.parameters !== undefined ? { params: t.parameters as never } : {}) },
+      enumerable: true,
+    });
+  }
+  return out;
+}
+
+/**
+ * OpenAI-style messages → node-llama-cpp's history: an assistant's calls become function calls
+ * of its response, each with the result of the tool message that answers its id ("" while none
+ * does); tool messages are consumed there. The model answers after a last user or system
+ * message, and otherwise continues its last response (after its calls' results, or its text).
+ */
+function toolHistory(messages: readonly ToolChatMessage[]): ChatHistoryItem[] {
+  const results = new Map<string, string>();
+  for (const m of messages) if (m.role === "tool" && m.tool_call_id !== undefined) results.set(m.tool_call_id, m.content);
+  const history: ChatHistoryItem[] = [];
+  for (const m of messages) {
+    if (m.role === "system") history.push({ type: "system", text: m.content });
+    else if (m.role === "user") history.push({ type: "user", text: m.content });
+    else if (m.role === "assistant") {
+      const response: Extract<ChatHistoryItem, { type: "model" }>["response"] = m.content === "" ? [] : [m.content];
+      for (const c of m.tool_calls ?? []) {
+        let params: unknown;
+        try {
+          params = JSON.parse(c.arguments);
+        } catch {
+          throw new ServingError("invalid_field", `the arguments of tool call '${c.id}' are not valid JSON`, { param: "messages" });
+        }
+        response.push({ type: "functionCall", name: c.name, params, result: results.get(c.id) ?? "" });
+      }
+      history.push({ type: "model", response });
+    }
+  }
+  // After tool results the model continues the response that made the calls (node-llama-cpp
+  // writes the generation prompt after them; a new empty response would add a "\n\n" separator).
+  const last = messages[messages.length - 1];
+  if (last?.role === "system" || last?.role === "user") history.push({ type: "model", response: [] });
+  return history;
 }

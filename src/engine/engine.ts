@@ -1,4 +1,7 @@
 import type { ChatMessage } from "../protocol/chat.js";
+import type { ToolChatMessage } from "../protocol/tools/worker-tools.js";
+import type { TemplateTool } from "./chat-template.js";
+import type { ToolCallSyntax } from "./tool-call-syntax.js";
 import type { SamplingParams } from "../protocol/sampling.js";
 
 /**
@@ -123,6 +126,11 @@ export interface Engine {
    * engine without one gets the worker's plain fallback.
    */
   renderChat?(messages: readonly ChatMessage[]): RenderedChat;
+  /**
+   * A chat with tools in the model's own format (chat-template.ts `renderWithTools`): the rendered
+   * prompt and the template's tool-call syntax; undefined when the template defines none.
+   */
+  renderToolChat?(messages: readonly ToolChatMessage[], tools: readonly TemplateTool[]): { rendered: RenderedChat; syntax: ToolCallSyntax } | undefined;
   /** Rejects sampling the engine cannot honour (e.g. a grammar that does not compile) before any work. */
   validateSampling?(sampling: SamplingParams): Promise<void>;
   close(): Promise<void>;

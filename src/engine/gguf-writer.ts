@@ -29,6 +29,10 @@ export interface LlamaSpec {
   /** Share the output projection with the token embeddings. */
   tiedEmbeddings: boolean;
   seed: number;
+  /** `tokenizer.chat_template` (Jinja), absent: none. */
+  chatTemplate?: string;
+  /** Control tokens after `<unk> <s> </s>` (e.g. `<|im_start|>`): their text tokenizes as one token. */
+  controlTokens?: readonly string[];
 }
 
 const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
@@ -50,9 +54,13 @@ interface TensorSpec {
   init: "ones" | "random";
 }
 
-export function buildVocab(spec: Pick<LlamaSpec, "vocabSize" | "words" | "byteTokens">): { tokens: string[]; scores: number[]; types: number[] } {
+export function buildVocab(spec: Pick<LlamaSpec, "vocabSize" | "words" | "byteTokens" | "controlTokens">): { tokens: string[]; scores: number[]; types: number[] } {
   const tokens = ["<unk>", "<s>", "</s>"];
   const types = [TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_CONTROL];
+  for (const c of spec.controlTokens ?? []) {
+    tokens.push(c);
+    types.push(TOKEN_CONTROL);
+  }
   for (let b = 0; spec.byteTokens !== false && b < 256; b++) {
     tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
     types.push(TOKEN_BYTE);
@@ -142,6 +150,7 @@ function metadataOf(spec: LlamaSpec): [string, MetaValue][] {
     ["tokenizer.ggml.eos_token_id", { t: V.U32, v: 2 }],
     ["tokenizer.ggml.add_bos_token", { t: V.BOOL, v: true }],
     ["tokenizer.ggml.add_eos_token", { t: V.BOOL, v: false }],
+    ...(spec.chatTemplate !== undefined ? [["tokenizer.chat_template", { t: V.STRING, v: spec.chatTemplate }] as [string, MetaValue]] : []),
   ];
 }
 

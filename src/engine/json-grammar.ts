@@ -1,4 +1,6 @@
 import { schemaToGbnf } from "../protocol/json-schema/schema-to-gbnf.js";
+import type { SamplingParams } from "../protocol/sampling.js";
+import { textOrJsonGrammar } from "../protocol/tools/tool-call-grammar.js";
 
 /**
  * Used for `json_object` (node-llama-cpp's "any JSON" grammar); schemas with keywords go through our
@@ -29,4 +31,15 @@ export function tightenJsonNumbers(gbnf: string): string {
  */
 export function jsonSchemaGrammar(schema: object, anyJson: () => string): string {
   return Object.keys(schema).length === 0 ? tightenJsonNumbers(anyJson()) : schemaToGbnf(schema, "json_schema");
+}
+
+/** A schema's GBNF, with the text alternative when the request allows text instead (tool_choice "auto"). */
+export function withTextAnswer(s: SamplingParams, schemaGbnf: string): string {
+  return s.json_schema_or_text === true ? textOrJsonGrammar(schemaGbnf) : schemaGbnf;
+}
+
+/** The cache key of a request's grammar: its GBNF, or its schema and whether text may answer instead. */
+export function grammarKey(s: SamplingParams): string {
+  if (s.grammar !== undefined) return `g:${s.grammar}`;
+  return `${s.json_schema_or_text === true ? "jt" : "j"}:${JSON.stringify(s.json_schema)}`;
 }

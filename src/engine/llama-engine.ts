@@ -6,8 +6,10 @@ import { ServingError } from "../protocol/serving-error.js";
 import type { Logger } from "../common/logger.js";
 import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
-import { ChatTemplate } from "./chat-template.js";
-import { jsonSchemaGrammar } from "./json-grammar.js";
+import { ChatTemplate, type TemplateTool } from "./chat-template.js";
+import type { ToolCallSyntax } from "./tool-call-syntax.js";
+import type { ToolChatMessage } from "../protocol/tools/worker-tools.js";
+import { grammarKey, jsonSchemaGrammar, withTextAnswer } from "./json-grammar.js";
 import type { Engine, EngineInfo, EngineSequence, GenerateOptions, GeneratedToken, PrefillResult, RenderedChat } from "./engine.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
@@ -114,11 +116,22 @@ class LlamaEngine implements Engine {
   }
 
   renderChat(messages: readonly ChatMessage[]): RenderedChat {
+    return this.template().render(messages);
+  }
+
+  renderToolChat(messages: readonly ToolChatMessage[], tools: readonly TemplateTool[]): { rendered: RenderedChat; syntax: ToolCallSyntax } | undefined {
+    const chat = this.template();
+    const syntax = chat.toolCallSyntax;
+    const rendered = syntax === undefined ? undefined : chat.renderWithTools(messages, tools);
+    return rendered === undefined || syntax === undefined ? undefined : { rendered, syntax };
+  }
+
+  private template(): ChatTemplate {
     this.chat ??= new ChatTemplate({
       fileInfo: this.model.fileInfo, tokenizer: this.model.tokenizer, bosString: this.model.tokens.bosString, filename: this.model.filename,
       checkText: (text, where) => this.coverage.check(text, this.info.contextSize, where, "messages"),
     });
-    return this.chat.render(messages);
+    return this.chat;
   }
 
   private control: number[] | undefined;
@@ -143,7 +156,7 @@ class LlamaEngine implements Engine {
   /** Compiles (and caches) the grammar a request asks for; a bad grammar is the client's error. */
   async grammarFor(s: SamplingParams): Promise<LlamaGrammar | undefined> {
     if (s.grammar === undefined && s.json_schema === undefined) return undefined;
-    const key = s.grammar !== undefined ? `g:${s.grammar}` : `j:${JSON.stringify(s.json_schema)}`;
+    const key = grammarKey(s);
     let p = this.grammars.get(key);
     if (p === undefined) {
       // Before llama.cpp's parser, which recurses per nesting level (a deep grammar overflows its stack).
@@ -155,7 +168,7 @@ class LlamaEngine implements Engine {
         ? this.llama.createGrammar({ grammar: s.grammar })
         : Object.keys(s.json_schema!).length === 0
           ? this.llama.getGrammarFor("json")
-          : this.schemaGrammar(s.json_schema!);
+          : this.schemaGrammar(s);
       if (this.grammars.size >= 64) this.grammars.delete(this.grammars.keys().next().value!);
       this.grammars.set(key, p);
       p.catch(() => this.grammars.delete(key));
@@ -169,10 +182,11 @@ class LlamaEngine implements Engine {
     }
   }
 
-  /** A schema's grammar, by our compiler (json-grammar.ts): every output validates against the schema. */
-  private async schemaGrammar(schema: NonNullable<SamplingParams["json_schema"]>): Promise<LlamaGrammar> {
+  /** A schema's grammar, by our compiler (json-grammar.ts), with the text alternative for tool_choice "auto". */
+  private async schemaGrammar(s: SamplingParams): Promise<LlamaGrammar> {
+    const schema = s.json_schema!;
     const anyJson = Object.keys(schema).length === 0 ? (await this.llama.createGrammarForJsonSchema({} as never)).grammar : "";
-    const text = jsonSchemaGrammar(schema, () => anyJson);
+    const text = withTextAnswer(s, jsonSchemaGrammar(schema, () => anyJson));
     checkGrammarLimits(text, "json_schema");
     checkGrammarCoverage(text, this.coverage, "json_schema");
     return this.llama.createGrammar({ grammar: text });

@@ -4,11 +4,13 @@ import type { Logger } from "../common/logger.js";
 import { ServingError } from "../protocol/serving-error.js";
 import type { ChatMessage } from "../protocol/chat.js";
 import type { SamplingParams } from "../protocol/sampling.js";
-import { ChatTemplate } from "./chat-template.js";
+import { ChatTemplate, type TemplateTool } from "./chat-template.js";
+import type { ToolCallSyntax } from "./tool-call-syntax.js";
+import type { ToolChatMessage } from "../protocol/tools/worker-tools.js";
 import { chooseCpuBackend, cpuFlagsOf, dominantWeightType, preferredCpuVariants, rowLengthsFromMetadata } from "./cpu-variant.js";
 import { TINY_MODEL_BYTES } from "./engine-tuning.js";
 import type { Engine, EngineInfo, GenerateOptions, RenderedChat, TokenLogprobs } from "./engine.js";
-import { jsonSchemaGrammar } from "./json-grammar.js";
+import { grammarKey, jsonSchemaGrammar, withTextAnswer } from "./json-grammar.js";
 import { kvStateIdentity, modelFileIdentity } from "./kv-state-identity.js";
 import { flattenMetadata, kvBytesPerToken, kvShapeFromMetadata } from "./kv-accounting.js";
 import { EventKind, loadNativeBinding, type NativeEngineHandle, type NativeSampling } from "./native-binding.js";
@@ -166,11 +168,22 @@ class NativeEngine implements Engine {
   }
 
   renderChat(messages: readonly ChatMessage[]): RenderedChat {
+    return this.template().render(messages);
+  }
+
+  renderToolChat(messages: readonly ToolChatMessage[], tools: readonly TemplateTool[]): { rendered: RenderedChat; syntax: ToolCallSyntax } | undefined {
+    const chat = this.template();
+    const syntax = chat.toolCallSyntax;
+    const rendered = syntax === undefined ? undefined : chat.renderWithTools(messages, tools);
+    return rendered === undefined || syntax === undefined ? undefined : { rendered, syntax };
+  }
+
+  private template(): ChatTemplate {
     this.chat ??= new ChatTemplate({
       fileInfo: this.vocab.fileInfo, tokenizer: this.vocab.tokenizer, bosString: this.vocab.tokens.bosString, filename: this.vocab.filename,
       checkText: (text, where) => this.coverage.check(text, this.info.contextSize, where, "messages"),
     });
-    return this.chat.render(messages);
+    return this.chat;
   }
 
   /** Special tokens that do not end generation (computed once: one pass over the vocabulary). */
@@ -201,11 +214,11 @@ class NativeEngine implements Engine {
   private async grammarFor(s: SamplingParams): Promise<string | undefined> {
     if (s.grammar === undefined && s.json_schema === undefined) return undefined;
     const param = s.grammar !== undefined ? "grammar" : "json_schema";
-    const key = s.grammar !== undefined ? `g:${s.grammar}` : `j:${JSON.stringify(s.json_schema)}`;
+    const key = grammarKey(s);
     let p = this.grammars.get(key);
     if (p === undefined) {
       p = (async () => {
-        const gbnf = s.grammar ?? (await this.schemaGrammar(s.json_schema!));
+        const gbnf = s.grammar ?? withTextAnswer(s, await this.schemaGrammar(s.json_schema!));
         // Before llama.cpp's parser, which recurses per nesting level (a deep grammar overflows its stack).
         checkGrammarLimits(gbnf, param);
         checkGrammarCoverage(gbnf, this.coverage, param);

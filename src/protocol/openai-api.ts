@@ -5,11 +5,15 @@ import { readSampling, type SamplingParams } from "./sampling.js";
 import { optionalBoolean, optionalInteger, optionalString, requireString, type JsonObject } from "./validate.js";
 import { MAX_PROMPT_CHARS } from "./limits.js";
 import { MAX_PRIORITY } from "./limits.js";
+import { readToolRequest, type ToolRequest } from "./tools/tool-request.js";
+import { lowerToolMessages } from "./tools/tool-messages.js";
+import { toolCallSchema } from "./tools/tool-call-schema.js";
+import { workerToolsOf, type WorkerTools } from "./tools/worker-tools.js";
 
 /**
  * OpenAI's `POST /v1/completions` and `POST /v1/chat/completions` requests, read into one shape
  * the coordinator's pipeline takes. Every refusal names the parameter (OpenAI's `param`). Fields we
- * cannot honour are refused rather than ignored (echo, tools); unknown fields are
+ * cannot honour are refused rather than ignored (echo); unknown fields are
  * ignored, as OpenAI's own API does for forward compatibility.
  */
 export type OpenAiKind = "completion" | "chat";
@@ -30,6 +34,10 @@ export interface OpenAiRequest {
   /** `stream_options.include_usage`: a last chunk with `usage` and no choices. */
   includeUsage: boolean;
   user: string | undefined;
+  /** Chat with tools offered and `tool_choice` other than "none": the answer may be tool calls. */
+  tools?: ToolRequest;
+  /** The same tools with the structured history, for the worker (which may use the model's own format). */
+  workerTools?: WorkerTools;
   /** Added (as vLLM's): order in the admission queue, lower first. */
   priority?: number;
   /** Choices of the one prompt (OpenAI's `n`), 1..the coordinator's MAX_CHOICES. */
@@ -69,17 +77,21 @@ export function parseChatRequest(o: JsonObject, maxTokensLimit: number, maxChoic
     throw new ServingError("invalid_request", "'top_logprobs' requires 'logprobs': true", { param: "top_logprobs" });
   }
   if (logprobs) common.sampling.top_logprobs ??= 0;
-  for (const key of ["tools", "functions"] as const) {
-    const v = o[key];
-    if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0)) unsupported(key);
-  }
-  for (const key of ["tool_choice", "function_call"] as const) {
-    const v = o[key];
-    if (v !== undefined && v !== null && v !== "none" && v !== "auto") unsupported(key);
-  }
+  const tools = readToolRequest(o);
   if (o.audio !== undefined && o.audio !== null) unsupported("audio");
   if (Array.isArray(o.modalities) && o.modalities.some((m) => m !== "text")) unsupported("modalities");
-  return { ...common, prompt: undefined, messages: readChatMessages(o.messages) };
+  const messages = readChatMessages(lowerToolMessages(o.messages, tools));
+  if (tools === undefined || tools.choice === "none") return { ...common, prompt: undefined, messages };
+  const s = common.sampling;
+  if (s.grammar !== undefined || s.json_schema !== undefined) {
+    throw new ServingError("invalid_request", "'tools' cannot be combined with 'response_format', 'grammar' or 'json_schema' (unless 'tool_choice' is \"none\")", { param: "tools" });
+  }
+  // Calls under a grammar from their schemas (names and arguments enforced); `auto` also allows
+  // text instead (tool-call-grammar.ts), built by the worker, where the schema converter lives.
+  s.json_schema = toolCallSchema(tools);
+  if (tools.choice === "auto") s.json_schema_or_text = true;
+  const workerTools = workerToolsOf(tools, o.messages);
+  return { ...common, prompt: undefined, messages, tools, ...(workerTools !== undefined ? { workerTools } : {}) };
 }
 
 function readCommon(o: JsonObject, maxTokensLimit: number, kind: OpenAiKind, maxChoices: number): Omit<OpenAiRequest, "prompt" | "messages"> {

@@ -1,6 +1,7 @@
 import { sseData } from "./sse.js";
 import type { OpenAiKind } from "./openai-api.js";
 import { completionLogprobsOf, type LogprobContent } from "./token-logprobs.js";
+import type { ToolCall } from "./tools/tool-call-output.js";
 
 /**
  * OpenAI's response shapes, exact bytes: streamed chunks (`data: {chunk}` … `data: [DONE]`) and the
@@ -8,7 +9,7 @@ import { completionLogprobsOf, type LogprobContent } from "./token-logprobs.js";
  * (`chat.completion`). The constant part of a token chunk is built once per response, so a token
  * costs one JSON string escape and a concatenation.
  */
-export type FinishReason = "stop" | "length";
+export type FinishReason = "stop" | "length" | "tool_calls";
 
 export interface OpenAiUsage {
   prompt_tokens: number;
@@ -85,6 +86,15 @@ export class OpenAiChunks {
     return this.prefix(index) + JSON.stringify(text) + this.tokenSuffix;
   }
 
+  /** One chunk per `delta.tool_calls` entry (tools/tool-call-stream.ts builds them). */
+  toolCalls(deltas: readonly object[], index = 0): string {
+    let out = "";
+    for (const d of deltas) {
+      out += sseData(`${this.base}"choices":[{"index":${index},"delta":{"tool_calls":[${JSON.stringify(d)}]},"logprobs":null,"finish_reason":null}]${this.usageNull}}`);
+    }
+    return out;
+  }
+
   private textWithLogprobs(text: string, logprobs: readonly LogprobContent[], index: number): string {
     const chat = this.meta.kind === "chat";
     let lp: string;
@@ -129,11 +139,15 @@ export interface OpenAiChoice {
   text: string;
   finish: FinishReason;
   logprobs: readonly LogprobContent[] | undefined;
+  /** Set when the answer was tool calls (chat): the message carries them and says `tool_calls`. */
+  toolCalls?: readonly ToolCall[];
 }
 
 /** The non-streamed response body. */
-export function openAiResponseBody(m: OpenAiResponseMeta, text: string, finish: FinishReason, usage: OpenAiUsage, logprobs?: readonly LogprobContent[]): Record<string, unknown> {
-  return openAiChoicesBody(m, [{ text, finish, logprobs }], usage);
+export function openAiResponseBody(
+  m: OpenAiResponseMeta, text: string, finish: FinishReason, usage: OpenAiUsage, logprobs?: readonly LogprobContent[], toolCalls?: readonly ToolCall[],
+): Record<string, unknown> {
+  return openAiChoicesBody(m, [{ text, finish, logprobs, ...(toolCalls !== undefined ? { toolCalls } : {}) }], usage);
 }
 
 /** The non-streamed response body of n choices, `index` their position. */
@@ -143,8 +157,12 @@ export function openAiChoicesBody(m: OpenAiResponseMeta, choices: readonly OpenA
     return {
       ...base, object: "chat.completion",
       choices: choices.map((c, index) => ({
-        index, message: { role: "assistant", content: c.text, refusal: null },
-        logprobs: c.logprobs === undefined ? null : { content: c.logprobs, refusal: null }, finish_reason: c.finish,
+        index,
+        message: c.toolCalls !== undefined
+          ? { role: "assistant", content: null, tool_calls: c.toolCalls, refusal: null }
+          : { role: "assistant", content: c.text, refusal: null },
+        logprobs: c.logprobs === undefined ? null : { content: c.logprobs, refusal: null },
+        finish_reason: c.toolCalls !== undefined ? "tool_calls" : c.finish,
       })),
       usage,
     };

@@ -28,6 +28,12 @@ export interface SamplingParams {
    * The OpenAI front door sets it from chat's `logprobs`/`top_logprobs` or completions' `logprobs`.
    */
   top_logprobs?: number;
+  /**
+   * With `json_schema`: the answer may instead be text whose first non-blank character is not `{`
+   * (tool_choice "auto": calls under their schemas, or text). Worker API only (the seed API's
+   * reader ignores it); read by `readJsonSchemaOrText`.
+   */
+  json_schema_or_text?: boolean;
 }
 
 /** OpenAI's ceiling for chat's `top_logprobs`. */
@@ -73,6 +79,15 @@ export function readSampling(o: JsonObject): SamplingParams {
     s.json_schema = enforceableSchema(o.json_schema as JsonObject, "json_schema");
   }
   return s;
+}
+
+/** The worker API's `json_schema_or_text` (only meaningful with `json_schema`). */
+export function readJsonSchemaOrText(o: JsonObject, s: SamplingParams): void {
+  const v = o.json_schema_or_text;
+  if (v === undefined || v === null || v === false) return;
+  if (v !== true) throw new ServingError("invalid_field", "'sampling.json_schema_or_text' must be a boolean", { param: "sampling.json_schema_or_text" });
+  if (s.json_schema === undefined) throw new ServingError("invalid_field", "'sampling.json_schema_or_text' needs 'sampling.json_schema'", { param: "sampling.json_schema_or_text" });
+  s.json_schema_or_text = true;
 }
 
 function readLogitBias(v: unknown): Record<string, number> | undefined {

@@ -2,8 +2,10 @@ import { ServingError } from "./serving-error.js";
 import { readChatMessages, type ChatMessage } from "./chat.js";
 import type { CacheNotice } from "./cache-notice.js";
 import { MAX_PROMPT_CHARS, MAX_TOKENS_CEILING } from "./limits.js";
-import { readSampling, type SamplingParams } from "./sampling.js";
+import { readJsonSchemaOrText, readSampling, type SamplingParams } from "./sampling.js";
 import type { LogprobContent } from "./token-logprobs.js";
+import type { NativeCallSyntax } from "./tools/native-tool-calls.js";
+import { readWorkerTools, type WorkerTools } from "./tools/worker-tools.js";
 import { optionalInteger, requireSessionId, optionalString, type JsonObject } from "./validate.js";
 
 /** The worker's HTTP contract (seed: /worker/prefill, /worker/decode, /worker/health), plus added fields. */
@@ -27,6 +29,11 @@ export interface PrefillRequest {
    * keeps the sequence's KV cache so that the next turn evaluates only its new tokens.
    */
   conversation_id?: string;
+  /**
+   * Added: a chat's tools (tools/worker-tools.ts). The worker renders them and the tool history
+   * with its template when the template has its own tool-call syntax, else `messages` as usual.
+   */
+  tools?: WorkerTools;
 }
 
 export interface PrefillResponse {
@@ -41,6 +48,8 @@ export interface PrefillResponse {
   worker_id: string;
   /** Added: the generation limit in force (the request's, or the rest of the context). */
   max_tokens?: number;
+  /** Added: set when the request's tool calls come in the model's own syntax (else the generic format). */
+  tool_syntax?: NativeCallSyntax;
 }
 
 export interface DecodeRequest {
@@ -92,12 +101,15 @@ export function parsePrefillRequest(o: JsonObject): PrefillRequest {
       throw new ServingError("invalid_field", "'sampling' must be an object", { param: "sampling" });
     }
     sampling = readSampling(o.sampling as JsonObject);
+    readJsonSchemaOrText(o.sampling as JsonObject, sampling);
   }
+  const tools = messages !== undefined ? readWorkerTools(o.tools) : undefined;
   return {
     session_id, model, max_tokens, sampling,
     ...(prompt !== undefined ? { prompt } : {}),
     ...(messages !== undefined ? { messages } : {}),
     ...(conversation_id !== undefined ? { conversation_id } : {}),
+    ...(tools !== undefined ? { tools } : {}),
   };
 }
 

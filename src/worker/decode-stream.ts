@@ -8,6 +8,7 @@ import type { EngineSequence } from "../engine/engine.js";
 import type { CacheNotice } from "../protocol/heartbeat.js";
 import type { DecodeFinalEvent, StopReason } from "../protocol/worker-api.js";
 import { sseData } from "../protocol/sse.js";
+import type { SamplingParams } from "../protocol/sampling.js";
 import type { Session } from "./session.js";
 import { StopMatcher } from "./stop-matcher.js";
 import { logprobContentOf } from "./logprob-entry.js";
@@ -56,7 +57,7 @@ export async function streamDecode(o: DecodeStreamOptions): Promise<DecodeOutcom
 
   let completion = 0;
   let failure: { code: string; message: string } | undefined;
-  const matcher = new StopMatcher({ stops: session.stops, jsonEnd: session.sampling.json_schema !== undefined });
+  const matcher = new StopMatcher({ stops: session.stops, jsonEnd: jsonEndOf(session.sampling) });
   const filter = !matcher.isPassThrough;
   const stopTokens = session.stopTokens;
   let stopped = false;
@@ -143,4 +144,10 @@ async function write(res: ServerResponse, chunk: string): Promise<boolean> {
     ac.abort();
   }
   return !res.destroyed;
+}
+
+/** Under a JSON schema generation ends where the JSON closes; when text may answer instead, only a root object is JSON. */
+function jsonEndOf(s: SamplingParams): boolean | "object" {
+  if (s.json_schema === undefined) return false;
+  return s.json_schema_or_text === true ? "object" : true;
 }

@@ -10,7 +10,8 @@ import { JsonEndTracker } from "./json-end.js";
  */
 export interface StopMatcherOptions {
   stops: readonly string[];
-  jsonEnd?: boolean;
+  /** "object": only a root object is tracked (json-end.ts). */
+  jsonEnd?: boolean | "object";
 }
 
 export interface StopStep {
@@ -28,7 +29,7 @@ export class StopMatcher {
 
   constructor(o: StopMatcherOptions) {
     this.stops = o.stops.filter((s) => s.length > 0);
-    this.json = o.jsonEnd ? new JsonEndTracker() : undefined;
+    this.json = o.jsonEnd ? new JsonEndTracker(o.jsonEnd === "object") : undefined;
   }
 
   /** True when the matcher changes nothing (the decode path then skips it). */

@@ -8,7 +8,8 @@ import type { CacheNotice, WorkerHealth } from "../protocol/heartbeat.js";
 import { BLOCK_CHARS } from "../protocol/prefix-blocks.js";
 import { SSE_HEADERS } from "../protocol/sse.js";
 import { parseTraceparent } from "../protocol/traceparent.js";
-import { parseAdoptRequest, type DrainListing, parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
+import { nativeToolPlan } from "./native-tool-plan.js";
+import { parseAdoptRequest, type DrainListing, type HandoffEntry, parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
 import type { RenderedChat } from "../engine/engine.js";
 import { streamDecode } from "./decode-stream.js";
 import { renderPlainChat } from "./plain-chat.js";
@@ -181,9 +182,12 @@ export class WorkerService {
   }
 
   async prefill(ctx: RouteContext): Promise<void> {
-    const req = parsePrefillRequest(await ctx.readJson());
+    const parsed = parsePrefillRequest(await ctx.readJson());
     if (this.draining) throw new ServingError("draining", "worker is draining and takes no new sessions");
-    const input = this.promptOf(req);
+    // Tools in the model's own format where its template has one (native-tool-plan.ts); else generic.
+    const native = parsed.tools !== undefined ? nativeToolPlan(this.o.engine, parsed.tools, parsed.sampling) : undefined;
+    const req = native !== undefined ? { ...parsed, sampling: native.sampling } : parsed;
+    const input = native?.rendered ?? this.promptOf(req);
     const tokens = input.tokens;
     // Without a limit, generation may fill the context; admit() refuses a prompt that fills it already.
     const maxTokens = req.max_tokens ?? Math.max(1, this.o.engine.info.contextSize - tokens.length);
@@ -227,6 +231,7 @@ export class WorkerService {
         ...(session.restored !== undefined ? { kv_tier: session.restored.tier, restored_tokens: session.restored.tokens } : {}),
         worker_id: this.o.workerId,
         max_tokens: maxTokens,
+        ...(native !== undefined ? { tool_syntax: native.syntax } : {}),
       };
       sendJson(ctx.res, 200, body);
     } catch (err) {

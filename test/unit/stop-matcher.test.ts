@@ -5,7 +5,7 @@ import { JsonEndTracker } from "../../src/worker/json-end.js";
 import { StopMatcher } from "../../src/worker/stop-matcher.js";
 
 /** Feeds pieces; returns what each step emitted, whether it stopped, and the flush. */
-function run(stops: string[], pieces: string[], jsonEnd = false): { out: string[]; stoppedAt: number; flushed: string } {
+function run(stops: string[], pieces: string[], jsonEnd: boolean | "object" = false): { out: string[]; stoppedAt: number; flushed: string } {
   const m = new StopMatcher({ stops, jsonEnd });
   const out: string[] = [];
   let stoppedAt = -1;
@@ -82,6 +82,14 @@ describe("the end of a generated JSON document", () => {
       assert.deepEqual(pieces.map((p) => t.scan(p)), ends);
     });
   }
+
+  it("objects only (tool_choice auto): text starting with '[' is not cut at its ']'; an object still ends", () => {
+    const text = new JsonEndTracker(true);
+    assert.deepEqual(["[link]", " and more"].map((p) => text.scan(p)), [-1, -1]);
+    const calls = new JsonEndTracker(true);
+    assert.deepEqual([' {"tool_calls":[]', "}\n\n"].map((p) => calls.scan(p)), [-1, 1]);
+    assert.deepEqual(run([], ["[a]", "b"], "object").stoppedAt, -1);
+  });
 });
 
 describe("JSON schema grammars' number rules", () => {

@@ -83,6 +83,7 @@ export class Dispatcher {
           session_id: sessionId, model: job.model, max_tokens: job.maxTokens, sampling: job.sampling,
           ...promptOf(job, continuation),
           ...(conversation !== undefined ? { conversation_id: conversation } : {}),
+          ...(job.tools !== undefined ? { tools: toolsOf(job, continuation) } : {}),
         };
         const prefill = await client.prefill(w.url, body, {
           requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(prefillSpan),
@@ -208,6 +209,12 @@ export function promptOf(job: InferenceJob, continuation: string | undefined): P
     return { messages: continuation === undefined ? job.messages : [...job.messages, { role: "assistant", content: continuation }] };
   }
   return { prompt: continuation === undefined ? job.prompt! : job.prompt! + continuation };
+}
+
+/** A chat's tools, the history continued by the text already produced (as `promptOf` continues the messages). */
+function toolsOf(job: InferenceJob, continuation: string | undefined): NonNullable<InferenceJob["tools"]> {
+  const t = job.tools!;
+  return continuation === undefined ? t : { ...t, history: [...t.history, { role: "assistant", content: continuation }] };
 }
 
 /** The same, as the prefix index's input. */

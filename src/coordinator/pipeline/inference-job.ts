@@ -3,6 +3,7 @@ import type { Logger } from "../../common/logger.js";
 import type { ChatMessage } from "../../protocol/chat.js";
 import type { SamplingParams } from "../../protocol/sampling.js";
 import type { PrefillResponse } from "../../protocol/worker-api.js";
+import type { WorkerTools } from "../../protocol/tools/worker-tools.js";
 import type { PrefixMatch } from "../fleet/prefix-index.js";
 import type { RequestTelemetry } from "../telemetry/request-telemetry.js";
 import type { Decision } from "../scheduler/types.js";
@@ -17,6 +18,8 @@ export interface InferenceJob {
   /** Exactly one of `prompt` (text) and `messages` (chat, rendered by the worker). */
   prompt?: string;
   messages?: ChatMessage[];
+  /** A chat's tools with their structured history (the worker picks the call format). */
+  tools?: WorkerTools;
   /** Undefined: the rest of the context after the prompt (the worker knows how much that is). */
   maxTokens: number | undefined;
   sampling: SamplingParams;

@@ -12,7 +12,9 @@ import { SSE_HEADERS } from "../../protocol/sse.js";
 import type { InferenceJob, StartedInference } from "../pipeline/inference-pipeline.js";
 import type { FinalInfo, StreamFormat } from "../stream/relay.js";
 import { routeDecisionHeader } from "./front-door.js";
-import { inOpenAiTerms, type OpenAiRoutesDeps } from "./openai-routes.js";
+import { callFormatOf } from "../../protocol/tools/call-format.js";
+import { ToolCallStream } from "../../protocol/tools/tool-call-stream.js";
+import { inOpenAiTerms, newCallId, toolCallsOf, type OpenAiRoutesDeps } from "./openai-routes.js";
 
 /**
  * OpenAI's `n`: n choices of one prompt, each its own session (so admission, the session count and
@@ -74,7 +76,7 @@ export async function serveChoices(ctx: RouteContext, d: OpenAiRoutesDeps, req: 
   const wantLogprobs = req.sampling.top_logprobs !== undefined;
   try {
     if (req.stream) {
-      await streamChoices(ctx, d, started, meta, headers, cached, log);
+      await streamChoices(ctx, d, req, started, meta, headers, cached, log);
       return;
     }
     const results = await Promise.all(started.map((s) => d.pipeline.collect(s, ctx.res, log)));
@@ -85,9 +87,13 @@ export async function serveChoices(ctx: RouteContext, d: OpenAiRoutesDeps, req: 
       if (code !== undefined && isErrorCode(code) && httpStatusOf(code) < 500) throw new ServingError(code, failed.error!.message);
       throw new ServingError("worker_failed", `the worker failed while generating: ${failed.error!.message}`);
     }
-    const choices: OpenAiChoice[] = results.map((r) => ({
-      text: r.text, finish: finishReasonOf(r.final!.reason), logprobs: wantLogprobs ? r.logprobs : undefined,
-    }));
+    const choices: OpenAiChoice[] = results.map((r, i) => {
+      const toolCalls = req.tools !== undefined ? toolCallsOf(r.text, req, started[i]!.prefill) : undefined;
+      return {
+        text: r.text, finish: finishReasonOf(r.final!.reason), logprobs: wantLogprobs ? r.logprobs : undefined,
+        ...(toolCalls !== undefined ? { toolCalls } : {}),
+      };
+    });
     const completion = results.reduce((t, r) => t + r.final!.completionTokens, 0);
     log.info({ completion_tokens: completion, api: "openai" }, "stream.end");
     sendJson(ctx.res, 200, openAiChoicesBody(meta, choices, usageOf(results[0]!.final!.promptTokens, completion, cached)), headers);
@@ -108,7 +114,7 @@ function choiceJob(job: InferenceJob, req: OpenAiRequest, i: number, pin: string
 
 /** The n relays write to one response, each through a sink that forwards all but the end. */
 async function streamChoices(
-  ctx: RouteContext, d: OpenAiRoutesDeps, started: StartedInference[], meta: OpenAiResponseMeta,
+  ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest, started: StartedInference[], meta: OpenAiResponseMeta,
   headers: Record<string, string>, cached: number, log: RouteContext["log"],
 ): Promise<void> {
   const chunks = new OpenAiChunks(meta);
@@ -117,11 +123,13 @@ async function streamChoices(
   const finals: (FinalInfo | undefined)[] = [];
   let failed = false;
   const results = await Promise.all(started.map((s, i) => {
+    // Each choice decides on its own whether it is text or tool calls.
+    const calls = req.tools !== undefined ? new ToolCallStream(chunks, req.tools, newCallId, i, callFormatOf(s.prefill.tool_syntax)) : undefined;
     const format: StreamFormat = {
-      tokens: (texts, logprobs) => chunks.text(texts, logprobs, i),
+      tokens: (texts, logprobs) => (calls !== undefined ? calls.tokens(texts, logprobs) : chunks.text(texts, logprobs, i)),
       end: (f) => {
         finals[i] = f;
-        return chunks.finish(finishReasonOf(f.reason), i);
+        return calls !== undefined ? calls.finish(finishReasonOf(f.reason)) : chunks.finish(finishReasonOf(f.reason), i);
       },
       error: (code, message) => {
         failed = true;

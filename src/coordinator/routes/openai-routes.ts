@@ -13,6 +13,10 @@ import type { InferenceJob, InferencePipeline } from "../pipeline/inference-pipe
 import type { StreamFormat } from "../stream/relay.js";
 import { queueComments, throughFrontDoor, traceparentOf, type FrontDoor } from "./front-door.js";
 import { serveChoices } from "./openai-choices.js";
+import type { ToolCall } from "../../protocol/tools/tool-call-output.js";
+import { callFormatOf } from "../../protocol/tools/call-format.js";
+import type { PrefillResponse } from "../../protocol/worker-api.js";
+import { ToolCallStream } from "../../protocol/tools/tool-call-stream.js";
 import { priorityOf } from "./request-priority.js";
 import { SESSION_HEADER, conversationIdOf } from "./session-header.js";
 import type { WorkerTable } from "../fleet/worker-table.js";
@@ -71,6 +75,7 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
     job: {
       model: req.model, maxTokens: req.maxTokens, sampling: req.sampling,
       ...(req.messages !== undefined ? { messages: req.messages } : { prompt: req.prompt! }),
+      ...(req.workerTools !== undefined ? { tools: req.workerTools } : {}),
       ...(conversationId !== undefined ? { conversationId } : {}),
       unknownModel: "model_not_found" as const, anyNameWhenSingleModel: false,
     },
@@ -92,9 +97,10 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
     if (conversationId !== undefined) headers[SESSION_HEADER] = conversationId;
     if (req.stream) {
       const chunks = new OpenAiChunks(meta);
+      const calls = req.tools !== undefined ? new ToolCallStream(chunks, req.tools, newCallId, 0, callFormatOf(started.prefill.tool_syntax)) : undefined;
       const format: StreamFormat = {
-        tokens: (texts, logprobs) => chunks.text(texts, logprobs),
-        end: (f) => chunks.end(finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached)),
+        tokens: (texts, logprobs) => (calls !== undefined ? calls.tokens(texts, logprobs) : chunks.text(texts, logprobs)),
+        end: (f) => (calls ?? chunks).end(finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached)),
         error: openAiStreamError,
       };
       startStream(headers);
@@ -114,7 +120,9 @@ async function serve(ctx: RouteContext, d: OpenAiRoutesDeps, req: OpenAiRequest)
     }
     const f = result.final!;
     const logprobs = req.sampling.top_logprobs !== undefined ? result.logprobs : undefined;
-    sendJson(ctx.res, 200, openAiResponseBody(meta, result.text, finishReasonOf(f.reason), usageOf(f.promptTokens, f.completionTokens, cached), logprobs), headers);
+    const toolCalls = req.tools !== undefined ? toolCallsOf(result.text, req, started.prefill) : undefined;
+    const usage = usageOf(f.promptTokens, f.completionTokens, cached);
+    sendJson(ctx.res, 200, openAiResponseBody(meta, result.text, finishReasonOf(f.reason), usage, logprobs, toolCalls), headers);
   });
 }
 
@@ -141,15 +149,27 @@ async function serveChoicesRequest(ctx: RouteContext, d: OpenAiRoutesDeps, req: 
   }
 }
 
+/** The 24 characters after `call_` in a tool call's id. */
+export function newCallId(): string {
+  return randomUUID().replaceAll("-", "").slice(0, 24);
+}
+
+/** An answer's tool calls, in the format the worker's prefill answer names (call-format.ts); undefined when it is text. */
+export function toolCallsOf(text: string, req: OpenAiRequest, prefill: PrefillResponse): ToolCall[] | undefined {
+  return callFormatOf(prefill.tool_syntax).parse(text, new Set(req.tools!.tools.map((t) => t.name)), newCallId);
+}
+
 /**
  * Errors a worker reports name its own fields; a client of this API knows them by OpenAI's names
- * (`json_schema` → `response_format`, a chat's `prompt` → `messages`, `max_tokens` → the field
- * the client sent).
+ * (`json_schema` → `response_format`, or `tools` when they built it, a chat's `prompt` → `messages`,
+ * `max_tokens` → the field the client sent).
  */
 export function inOpenAiTerms(err: unknown, req: OpenAiRequest): unknown {
   if (!(err instanceof ServingError) || err.param === undefined) return err;
   const names: JsonObject = {
-    json_schema: "response_format",
+    // With tools, the grammar and schema the worker got were built from them (openai-api.ts).
+    json_schema: req.tools !== undefined ? "tools" : "response_format",
+    grammar: req.tools !== undefined ? "tools" : "grammar",
     prompt: req.kind === "chat" ? "messages" : "prompt",
     max_tokens: req.maxTokensParam,
   };
