@@ -89,6 +89,13 @@ export class ChatTemplate {
     return this.renderHistory(toolHistory(messages), functionsOf(tools));
   }
 
+  /** renderWithTools with the syntax the answer will be parsed by; undefined without a tool-call syntax. */
+  renderToolChat(messages: readonly ToolChatMessage[], tools: readonly TemplateTool[]): { rendered: RenderedChat; syntax: ToolCallSyntax } | undefined {
+    const syntax = this.toolCallSyntax;
+    const rendered = syntax === undefined ? undefined : this.renderWithTools(messages, tools);
+    return rendered === undefined || syntax === undefined ? undefined : { rendered, syntax };
+  }
+
   private renderHistory(history: ChatHistoryItem[], availableFunctions: ReturnType<typeof functionsOf> | undefined): RenderedChat {
     let state: ReturnType<ChatWrapper["generateContextState"]>;
     try {

@@ -120,10 +120,7 @@ class LlamaEngine implements Engine {
   }
 
   renderToolChat(messages: readonly ToolChatMessage[], tools: readonly TemplateTool[]): { rendered: RenderedChat; syntax: ToolCallSyntax } | undefined {
-    const chat = this.template();
-    const syntax = chat.toolCallSyntax;
-    const rendered = syntax === undefined ? undefined : chat.renderWithTools(messages, tools);
-    return rendered === undefined || syntax === undefined ? undefined : { rendered, syntax };
+    return this.template().renderToolChat(messages, tools);
   }
 
   private template(): ChatTemplate {
