@@ -38,15 +38,24 @@ describe("the failover of a stream", () => {
     assert.deepEqual(calls, ["fault w1 timeout", "cancel w1", 'continue "Once upon" remaining=8']);
   });
 
-  it("ends the answer (undefined) once MAX_FAILOVERS are used, under a grammar, or with no tokens left", async () => {
+  it("ends the answer (undefined) once MAX_FAILOVERS are used or under a grammar", async () => {
     const used = failover();
     await used.f.continue({ code: "worker_error", message: "x" }, { text: "", tokens: 0 }, signal());
     assert.equal(await used.f.continue({ code: "worker_error", message: "x" }, { text: "", tokens: 0 }, signal()), undefined);
     const grammar = failover({ constrained: true });
     assert.equal(await grammar.f.continue({ code: "worker_error", message: "x" }, { text: "", tokens: 0 }, signal()), undefined);
     assert.deepEqual(grammar.calls, ["fault w1 stream", "cancel w1"]);
-    const spent = failover();
-    assert.equal(await spent.f.continue({ code: "worker_error", message: "x" }, { text: "abc", tokens: 10 }, signal()), undefined);
+  });
+
+  it("ends an answer whose every token was relayed with the end event the worker could not send (finish reason length)", async () => {
+    // A grammar too: nothing is left to generate, so nothing has to be continued.
+    const spent = failover({ constrained: true });
+    const end = await spent.f.continue({ code: "worker_stalled", message: "silent" }, { text: "abc", tokens: 10 }, signal());
+    assert.ok(end !== undefined);
+    let text = "";
+    for await (const chunk of end) text += String(chunk);
+    assert.equal(text, 'data: {"token":"","finished":true,"reason":"length","completion_tokens":10}\n\n');
+    assert.deepEqual(spent.calls, ["fault w1 timeout", "cancel w1"]);
   });
 
   it("throws the poison verdict when the worker's death is the request's second", async () => {

@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { Logger } from "../../common/logger.js";
 import { ServingError } from "../../protocol/serving-error.js";
 import type { WorkerFailure } from "./worker-stream.js";
@@ -60,10 +60,15 @@ export class Failover<W extends StreamingWorker> {
       const poison = d.workerDied(failed.workerId);
       if (poison !== undefined) throw poison;
     }
+    const remaining = d.maxTokens === undefined ? undefined : d.maxTokens - relayed.tokens;
+    // Every token the client asked for was relayed; only the worker's end event was lost (a worker cut
+    // off right after its last token): the answer is complete, not failed.
+    if (remaining !== undefined && remaining <= 0 && !signal.aborted) {
+      d.log.warn({ request_id: d.requestId, worker_id: failed.workerId, reason: failure.code, relayed_tokens: relayed.tokens }, "stream.end_event_lost");
+      return lengthEnd(relayed.tokens);
+    }
     if (this.left <= 0 || d.constrained || signal.aborted) return undefined;
     this.left--;
-    const remaining = d.maxTokens === undefined ? undefined : d.maxTokens - relayed.tokens;
-    if (remaining !== undefined && remaining <= 0) return undefined;
     d.log.warn({ request_id: d.requestId, worker_id: failed.workerId, reason: failure.code, relayed_tokens: relayed.tokens }, "stream.failover");
     try {
       this.current = await d.continueOn(relayed, remaining, signal);
@@ -74,4 +79,9 @@ export class Failover<W extends StreamingWorker> {
       return undefined;
     }
   }
+}
+
+/** The end event the worker would have sent after its last token: finish reason `length`. */
+function lengthEnd(completionTokens: number): Readable {
+  return Readable.from([`data: ${JSON.stringify({ token: "", finished: true, reason: "length", completion_tokens: completionTokens })}\n\n`]);
 }
