@@ -144,7 +144,11 @@ describe("tools in the model's own format (Hermes template) and the generic one 
     assert.equal(head.function!.name, "add");
     const args = deltas.map((d) => d.function?.arguments ?? "").join("");
     assertValidCall({ id: head.id!, type: "function", function: { name: "add", arguments: args } });
-    assert.ok(deltas.length > 2, "arguments arrive in pieces while generated");
+    // The head (id, name) comes first and the arguments after it; how many pieces they come in depends on
+    // how many tokens the relay gathers per write (all of them on a loaded machine), so the split into
+    // fragments is checked exactly by the stream parser's unit tests, not here.
+    assert.ok(deltas.length >= 2, "the arguments follow the call's head");
+    assert.equal(head.function!.arguments ?? "", "", "the head carries no arguments yet");
   });
 
   it("a tool history (assistant calls, tool results) renders through the template and the next answer is parsed", async () => {
