@@ -82,22 +82,31 @@ export function group(expr: string): string {
   return hasTopLevelBar(expr) || /\s/.test(expr.trim()) && !isSingleTerm(expr) ? `(${expr})` : expr;
 }
 
-function hasTopLevelBar(expr: string): boolean {
+/**
+ * Calls `visit` with each character of a GBNF expression that is outside string literals and
+ * character classes (escapes skipped), with its index and the parenthesis depth before it; stops
+ * and answers true as soon as `visit` does.
+ */
+function scanStructure(expr: string, visit: (c: string, i: number, depth: number) => boolean): boolean {
   let depth = 0;
   let inStr = false;
   let inCls = false;
   for (let i = 0; i < expr.length; i++) {
-    const c = expr[i];
+    const c = expr[i]!;
     if (c === "\\") { i++; continue; }
     if (inStr) { if (c === '"') inStr = false; continue; }
     if (inCls) { if (c === "]") inCls = false; continue; }
     if (c === '"') inStr = true;
     else if (c === "[") inCls = true;
-    else if (c === "(") depth++;
+    else if (visit(c, i, depth)) return true;
+    if (c === "(") depth++;
     else if (c === ")") depth--;
-    else if (c === "|" && depth === 0) return true;
   }
   return false;
+}
+
+function hasTopLevelBar(expr: string): boolean {
+  return scanStructure(expr, (c, _i, depth) => c === "|" && depth === 0);
 }
 
 function isSingleTerm(expr: string): boolean {
@@ -105,19 +114,7 @@ function isSingleTerm(expr: string): boolean {
   return /^\(.*\)$/.test(t) && balancedOuter(t);
 }
 
+/** The first "(" closes only at the very end: the whole expression is one group. */
 function balancedOuter(t: string): boolean {
-  let depth = 0;
-  let inStr = false;
-  let inCls = false;
-  for (let i = 0; i < t.length; i++) {
-    const c = t[i];
-    if (c === "\\") { i++; continue; }
-    if (inStr) { if (c === '"') inStr = false; continue; }
-    if (inCls) { if (c === "]") inCls = false; continue; }
-    if (c === '"') inStr = true;
-    else if (c === "[") inCls = true;
-    else if (c === "(") depth++;
-    else if (c === ")") { depth--; if (depth === 0 && i < t.length - 1) return false; }
-  }
-  return true;
+  return !scanStructure(t, (c, i, depth) => c === ")" && depth === 1 && i < t.length - 1);
 }
