@@ -4,6 +4,7 @@ import { readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Logger } from "../common/logger.js";
 import type { SequenceState } from "../engine/engine.js";
+import type { KvTierHealth } from "../protocol/heartbeat.js";
 import { KvStateFileError, decodeStateFile, decodeStateHeader, encodeStateFile } from "./kv-state-file.js";
 
 /**
@@ -55,13 +56,9 @@ interface DiskEntry {
   pending: SequenceState | undefined;
 }
 
-export interface KvTierStats {
-  host_bytes: number;
-  host_limit_bytes: number;
-  host_entries: number;
-  disk_bytes: number;
-  disk_limit_bytes: number;
-  disk_entries: number;
+/** The tiers' sizes as health publishes them, and the counters behind the metrics. */
+export interface KvTierStats extends Pick<KvTierHealth,
+  "host_bytes" | "host_limit_bytes" | "host_entries" | "disk_bytes" | "disk_limit_bytes" | "disk_entries"> {
   saved: number;
   restored_host: number;
   restored_disk: number;
