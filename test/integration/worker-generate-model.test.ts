@@ -1,8 +1,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { workerHealth } from "../helpers/cluster.js";
-import { postJson, streamSse, waitFor } from "../helpers/http.js";
+import { waitWorkerIdle, workerHealth } from "../helpers/cluster.js";
+import { postJson, streamSse } from "../helpers/http.js";
 import { STORIES_MODEL, missingModel, startWorkerProc, type Served } from "../helpers/processes.js";
 
 /**
@@ -26,10 +26,7 @@ describe("one exchange per request on a real model", { skip }, () => {
   });
   after(async () => worker?.proc.stop());
 
-  const idle = () => waitFor(async () => {
-    const h = await workerHealth(w);
-    return h.active_sessions === 0 && h.slots.busy === 0 ? h : undefined;
-  }, "an idle worker");
+  const idle = () => waitWorkerIdle(w);
 
   async function twoCalls(body: Record<string, unknown>) {
     const id = randomUUID();

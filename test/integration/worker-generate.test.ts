@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { SSE_HEADERS } from "../../src/protocol/sse.js";
-import { workerHealth } from "../helpers/cluster.js";
-import { postJson, streamSse, waitFor } from "../helpers/http.js";
+import { waitWorkerIdle, workerHealth } from "../helpers/cluster.js";
+import { postJson, streamSse } from "../helpers/http.js";
 import { startWorkerProc, type Served } from "../helpers/processes.js";
 
 /**
@@ -26,10 +26,7 @@ describe("prefill and decode in one exchange (POST /worker/generate)", () => {
   });
   after(async () => worker?.proc.stop());
 
-  const idle = () => waitFor(async () => {
-    const h = await workerHealth(w);
-    return h.active_sessions === 0 && h.slots.busy === 0 && h.kv_reserved_bytes === 0 ? h : undefined;
-  }, "an idle worker");
+  const idle = () => waitWorkerIdle(w);
 
   it("opens with the acknowledgement /worker/prefill answers for the same prompt, then tokens from seq 0 and the end", async () => {
     const prompt = "Once upon a time there was a worker";
