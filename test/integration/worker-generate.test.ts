@@ -1,10 +1,12 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { SSE_HEADERS } from "../../src/protocol/sse.js";
 import { waitWorkerIdle, workerHealth } from "../helpers/cluster.js";
-import { postJson, streamSse } from "../helpers/http.js";
+import { postJson, streamSse, waitFor } from "../helpers/http.js";
+import { OtlpReceiver } from "../helpers/otlp-receiver.js";
+import { parsePromText, sampleValue, scrape } from "../helpers/prom-text.js";
 import { startWorkerProc, type Served } from "../helpers/processes.js";
 
 /**
@@ -20,11 +22,18 @@ const MAX_SESSIONS = 2;
 describe("prefill and decode in one exchange (POST /worker/generate)", () => {
   let worker: Served;
   let w: string;
+  let receiver: OtlpReceiver;
   before(async () => {
-    worker = await startWorkerProc(NO_COORDINATOR, { args: SIM, env: { PARALLEL: "2", WORKER_MAX_SESSIONS: String(MAX_SESSIONS) } });
+    receiver = await new OtlpReceiver().start();
+    worker = await startWorkerProc(NO_COORDINATOR, {
+      args: SIM, env: { PARALLEL: "2", WORKER_MAX_SESSIONS: String(MAX_SESSIONS), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url },
+    });
     w = worker.url;
   });
-  after(async () => worker?.proc.stop());
+  after(async () => {
+    await worker?.proc.stop();
+    await receiver?.stop();
+  });
 
   const idle = () => waitWorkerIdle(w);
 
@@ -157,6 +166,41 @@ describe("prefill and decode in one exchange (POST /worker/generate)", () => {
     assert.deepEqual({ ...g.events[0].prefill, cached_tokens: 0 }, { ...p.body, cached_tokens: 0 });
     assert.equal(g.last.finished, true);
     await idle();
+  });
+
+  it("traces a generate as a prefill and a decode under the caller's span, and counts both in the worker's metrics", async () => {
+    const counts = async () => {
+      const m = parsePromText((await scrape(w)).text);
+      return {
+        prefills: sampleValue(m, "inference_worker_prefill_seconds_count") ?? 0,
+        tokens: sampleValue(m, "inference_worker_generation_tokens_total") ?? 0,
+        answered: sampleValue(m, "inference_worker_http_requests_total", { route: "/worker/generate", method: "POST", status: "200" }) ?? 0,
+      };
+    };
+    const before = await counts();
+    const traceId = randomBytes(16).toString("hex");
+    const caller = randomBytes(8).toString("hex");
+    const g = await streamSse(`${w}/worker/generate`, { session_id: randomUUID(), prompt: "traced", max_tokens: 3 }, {
+      headers: { traceparent: `00-${traceId}-${caller}-01`, "x-request-id": "traced-1" },
+    });
+    assert.equal(g.status, 200, g.raw);
+    const spans = await waitFor(() => {
+      const mine = receiver.spans.filter((x) => x.traceId === traceId);
+      return mine.length >= 2 ? mine : undefined;
+    }, "the worker's spans", 15_000);
+    assert.deepEqual(spans.map((x) => x.name).sort(), ["worker.decode", "worker.prefill"]);
+    for (const span of spans) {
+      assert.equal(span.parentSpanId, caller, `${span.name} is a child of the caller's span`);
+      assert.equal(span.attributes["request.id"], "traced-1");
+    }
+    const decode = spans.find((x) => x.name === "worker.decode")!;
+    assert.equal(Number(decode.attributes.completion_tokens), 3);
+    assert.ok(spans.find((x) => x.name === "worker.prefill")!.end <= decode.start, "the prefill ends before the decode starts");
+    const after = await waitFor(async () => {
+      const c = await counts();
+      return c.answered > before.answered ? c : undefined;
+    }, "the response counted");
+    assert.deepEqual([after.prefills - before.prefills, after.tokens - before.tokens, after.answered - before.answered], [1, 3, 1]);
   });
 
   it("refuses with /worker/prefill's 503 while draining, and serves again after undrain", async () => {
