@@ -218,3 +218,21 @@ describe("prefill and decode in one exchange (POST /worker/generate)", () => {
     assert.equal(g.last.reason, "length");
   });
 });
+
+describe("a generate whose prefill fails in the engine", () => {
+  it("is answered with /worker/prefill's 5xx status and body, and leaves no session", async () => {
+    const worker = await startWorkerProc(NO_COORDINATOR, { args: [...SIM, "--sim-fail-prefill", "1"] });
+    try {
+      const headers = { "x-request-id": `failed-${randomUUID()}` };
+      const body = { session_id: randomUUID(), prompt: "doomed", max_tokens: 4 };
+      const viaGenerate = await postJson(`${worker.url}/worker/generate`, body, headers);
+      const viaPrefill = await postJson(`${worker.url}/worker/prefill`, body, headers);
+      assert.ok(viaGenerate.status >= 500, `${viaGenerate.status} ${JSON.stringify(viaGenerate.body)}`);
+      assert.deepEqual([viaGenerate.status, viaGenerate.body], [viaPrefill.status, viaPrefill.body]);
+      assert.equal(viaGenerate.headers["content-type"], "application/json");
+      await waitWorkerIdle(worker.url);
+    } finally {
+      await worker.proc.stop();
+    }
+  });
+});
