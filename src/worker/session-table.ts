@@ -258,7 +258,12 @@ export class SessionTable {
     if (lease === undefined) throw new ServingError("worker_sessions_full", "no free slot for a handed-off sequence");
     try {
       const old = this.kept.atSlot(lease.index);
-      if (old !== undefined && this.kept.remove(old)) this.logEvicted(old, "slot");
+      if (old !== undefined && this.kept.remove(old)) {
+        // Another conversation's KV goes on to the tiers before the adopted one overwrites the slot,
+        // as it does when a session takes the slot (acquireSlot): else that conversation's next turn misses.
+        if (old.conversationId !== undefined && old.conversationId !== conversationId) await this.evicted(old, "slot");
+        else this.logEvicted(old, "slot");
+      }
       const seq = this.engine.sequences[lease.index]!;
       const t0 = this.clock.now();
       const restored = await this.restoreTransferred(seq, tokens, kvState, signal);
