@@ -29,7 +29,7 @@ describe("a conversation whose worker is saturated moves its KV", { skip }, () =
   for (const [parallel, source] of [["2", "slot"], ["1", "host"]] as const) {
     it(`the next turn lands on the other worker and reuses the KV moved from the ${source}, with the same greedy answer`, async () => {
       const cluster = await startCluster({
-        workers: 2, model: STORIES_MODEL,
+        workers: 2, model: STORIES_MODEL, coordinatorEnv: { KV_MOVE: "true" },
         workerEnv: { PARALLEL: parallel, WORKER_MAX_SESSIONS: "1", KV_HOST_BYTES: String(16 << 20), CONTEXT_SIZE: "1024", DECODE_CLAIM_TIMEOUT_MS: "60000" },
       });
       try {

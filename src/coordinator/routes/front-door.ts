@@ -93,9 +93,9 @@ export function routeDecisionHeader(s: StartedInference): string {
   const tier = s.prefix.tiers?.get(s.workerId);
   if (tier !== undefined && tier.blocks > (s.prefix.matched.get(s.workerId) ?? 0)) parts.push(`kv_tier=${tier.tier}:${tier.blocks}/${s.prefix.blocks}`);
   if (d.saturated.length > 0) parts.push(`saturated=${d.saturated.join(",")}`);
-  // The conversation's KV came from another worker: from=where:tokens:what it was held in (or "prefilled").
+  // The conversation's KV came from another worker: where from, tokens, what it was held in (or "prefilled"), ms the move took.
   const m = s.kvMoved;
-  if (m !== undefined) parts.push(`kv_moved=${m.from}:${m.tokens}:${m.restored ? m.source : "prefilled"}`);
+  if (m !== undefined) parts.push(`kv_moved=${m.from}:${m.tokens}:${m.restored ? m.source : "prefilled"}:${Math.round(m.ms)}ms`);
   if (s.queuedMs > 0) parts.push(`queued_ms=${Math.round(s.queuedMs)}`);
   if (s.attempts > 1) parts.push(`attempts=${s.attempts}`);
   return parts.join(";");
