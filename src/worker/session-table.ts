@@ -258,6 +258,7 @@ export class SessionTable {
     if (lease === undefined) throw new ServingError("worker_sessions_full", "no free slot for a handed-off sequence");
     try {
       const old = this.kept.atSlot(lease.index);
+      const t0 = this.clock.now();
       if (old !== undefined && this.kept.remove(old)) {
         // Another conversation's KV goes on to the tiers before the adopted one overwrites the slot,
         // as it does when a session takes the slot (acquireSlot): else that conversation's next turn misses.
@@ -265,16 +266,19 @@ export class SessionTable {
         else this.logEvicted(old, "slot");
       }
       const seq = this.engine.sequences[lease.index]!;
-      const t0 = this.clock.now();
+      const t1 = this.clock.now();
       const restored = await this.restoreTransferred(seq, tokens, kvState, signal);
-      const restoreMs = this.clock.now() - t0;
+      const restoreMs = this.clock.now() - t1;
       // A transferred state restores from memory like the host tier's: it feeds the same measured rate.
       if (restored) this.tiers?.costs.observeRestore("host", tokens.length, restoreMs);
       else await seq.prefill(tokens, signal);
       if (!this.keeping) throw new ServingError("draining", "worker began draining during the handoff");
       const held = seq.heldTokens().length;
       for (const replaced of this.kept.keep(conversationId, lease.index, held, this.clock.now(), blocks)) this.logEvicted(replaced, "replaced");
-      this.log.info({ conversation_id: conversationId ?? null, slot: lease.index, tokens: held, kv_restored: restored }, "cache.adopted");
+      this.log.info({
+        conversation_id: conversationId ?? null, slot: lease.index, tokens: held, kv_restored: restored,
+        evict_ms: Math.round(t1 - t0), restore_ms: Math.round(restoreMs),
+      }, "cache.adopted");
       return { kept: this.kept.atSlot(lease.index)!, restored, restoreMs };
     } finally {
       lease.release();

@@ -364,7 +364,10 @@ export class WorkerService {
   /** `POST /worker/adopt`: takes over a sequence a draining worker cached. */
   async adoptRoute(ctx: RouteContext): Promise<void> {
     const info = this.o.engine.info;
+    const started = this.o.clock.now();
     const req = parseAdoptRequest(await ctx.readJson(), info.vocabSize, info.contextSize);
+    // A KV state is megabytes of JSON: how long reading it took, apart from the adoption itself.
+    ctx.log.info({ read_ms: Math.round(this.o.clock.now() - started), kv_state_bytes: req.kv_state?.length ?? 0 }, "adopt.read");
     if (this.draining) throw new ServingError("draining", "worker is draining and takes no cache");
     if (req.model !== undefined && req.model !== info.modelId) {
       throw new ServingError("invalid_field", `this worker serves '${info.modelId}', not '${req.model}'`, { param: "model" });

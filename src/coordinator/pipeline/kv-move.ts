@@ -99,7 +99,8 @@ export class KvMove {
       o.log.debug(fields, "kv.move_refused");
       return undefined;
     }
-    const budgetMs = Math.max(MOVE_MIN_BUDGET_MS, choice.prefillMs);
+    // Whole ms: timers refuse fractions.
+    const budgetMs = Math.ceil(Math.max(MOVE_MIN_BUDGET_MS, choice.prefillMs));
     const started = this.d.clock.now();
     try {
       const t = await this.d.client.moveKv(src.url, pick.url, o.conversationId, o.requestId, budgetMs, o.signal);
