@@ -6,7 +6,7 @@ import { chooseMove, TransferRate, type MoveCosts } from "../../src/coordinator/
 import type { PrefixMatch } from "../../src/coordinator/fleet/prefix-index.js";
 import { WorkerClient } from "../../src/coordinator/fleet/worker-client.js";
 import { WorkerTable } from "../../src/coordinator/fleet/worker-table.js";
-import { KvMove } from "../../src/coordinator/pipeline/kv-move.js";
+import { KvMove, moveBudgetMs } from "../../src/coordinator/pipeline/kv-move.js";
 import type { Candidate, Decision, ScoredCandidate } from "../../src/coordinator/scheduler/types.js";
 import { parseHeartbeat } from "../../src/protocol/heartbeat.js";
 
@@ -31,6 +31,13 @@ describe("the rule for moving a conversation's KV to another worker", () => {
 
   it("reports the three times it compared (ms)", () => {
     assert.deepEqual(chooseMove(base), { move: true, transferMs: 3.072, restoreMs: 30, prefillMs: 2500 });
+  });
+
+  it("bounds a move by the prefill it replaces, at least 500 ms, in whole ms a timer accepts", () => {
+    for (const [prefill, budget] of [[0, 500], [120.7, 500], [526.33, 527], [2500, 2500]] as const) {
+      assert.equal(moveBudgetMs(prefill), budget);
+      assert.doesNotThrow(() => AbortSignal.timeout(moveBudgetMs(prefill)));
+    }
   });
 
   it("follows the measured transfer rate as a running mean, ignoring empty transfers", () => {

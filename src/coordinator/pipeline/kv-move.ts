@@ -99,8 +99,7 @@ export class KvMove {
       o.log.debug(fields, "kv.move_refused");
       return undefined;
     }
-    // Whole ms: timers refuse fractions.
-    const budgetMs = Math.ceil(Math.max(MOVE_MIN_BUDGET_MS, choice.prefillMs));
+    const budgetMs = moveBudgetMs(choice.prefillMs);
     const started = this.d.clock.now();
     try {
       const t = await this.d.client.moveKv(src.url, pick.url, o.conversationId, o.requestId, budgetMs, o.signal);
@@ -115,6 +114,11 @@ export class KvMove {
       return undefined;
     }
   }
+}
+
+/** The longest a move may take: the prefill it replaces, at least MOVE_MIN_BUDGET_MS, in whole ms (timers refuse fractions). */
+export function moveBudgetMs(prefillMs: number): number {
+  return Math.ceil(Math.max(MOVE_MIN_BUDGET_MS, prefillMs));
 }
 
 function roundAll(c: { move: boolean; transferMs: number; restoreMs: number; prefillMs: number }) {
