@@ -9,7 +9,7 @@ import { BLOCK_CHARS } from "../protocol/prefix-blocks.js";
 import { SSE_HEADERS, sseData } from "../protocol/sse.js";
 import { parseTraceparent } from "../protocol/traceparent.js";
 import { nativeToolPlan } from "./native-tool-plan.js";
-import { parseAdoptRequest, type DrainListing, type HandoffEntry, parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type GenerateAckEvent, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
+import { parseAdoptRequest, parseExportRequest, KV_EXPORT_HEADERS, type AdoptAnswer, type DrainListing, type HandoffEntry, parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type GenerateAckEvent, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
 import type { RenderedChat } from "../engine/engine.js";
 import { streamDecode } from "./decode-stream.js";
 import { renderPlainChat } from "./plain-chat.js";
@@ -40,9 +40,12 @@ export interface WorkerServiceOptions {
   transferMaxBytes?: number;
 }
 
+/** Longest an export waits for the decode loop's gap between steps to save a kept slot (ms). */
+const EXPORT_SAVE_WAIT_MS = 1000;
+
 /** `GET /worker/cache`: kept sequences, most recently used first. */
 import type { KvTiers, KvTierName } from "./kv-tiers.js";
-import { handoffEntries } from "./handoff-entries.js";
+import { handoffEntries, transferEntry } from "./handoff-entries.js";
 import type { KvCostModel } from "./kv-restore-rule.js";
 
 export interface WorkerCacheListing {
@@ -398,7 +401,10 @@ export class WorkerService {
   /** `POST /worker/adopt`: takes over a sequence a draining worker cached. */
   async adoptRoute(ctx: RouteContext): Promise<void> {
     const info = this.o.engine.info;
+    const started = this.o.clock.now();
     const req = parseAdoptRequest(await ctx.readJson(), info.vocabSize, info.contextSize);
+    // A KV state is megabytes of JSON: how long reading it took, apart from the adoption itself.
+    ctx.log.info({ read_ms: Math.round(this.o.clock.now() - started), kv_state_bytes: req.kv_state?.length ?? 0 }, "adopt.read");
     if (this.draining) throw new ServingError("draining", "worker is draining and takes no cache");
     if (req.model !== undefined && req.model !== info.modelId) {
       throw new ServingError("invalid_field", `this worker serves '${info.modelId}', not '${req.model}'`, { param: "model" });
@@ -410,10 +416,31 @@ export class WorkerService {
     ctx.res.on("close", onClose);
     try {
       const k = await this.sessions.adopt(req.conversation_id ?? undefined, req.tokens, req.blocks, abort.signal, req.kv_state);
-      sendJson(ctx.res, 200, { status: "ok", tokens: k.kept.tokens, slot: k.kept.slotIndex, kv_restored: k.restored });
+      const answer: AdoptAnswer = { status: "ok", tokens: k.kept.tokens, slot: k.kept.slotIndex, kv_restored: k.restored, restore_ms: k.restoreMs };
+      sendJson(ctx.res, 200, answer);
     } finally {
       ctx.res.off("close", onClose);
     }
+  }
+
+  /**
+   * `POST /worker/export`: a copy of a conversation's KV, for a coordinator that moves the
+   * conversation to another worker because this one cannot take its next turn now. A kept slot is
+   * saved between decode steps, waiting at most EXPORT_SAVE_WAIT_MS (the coordinator bounds the
+   * whole move by the prefill it replaces anyway).
+   */
+  async exportRoute(ctx: RouteContext): Promise<void> {
+    const { conversation_id } = parseExportRequest(await ctx.readJson());
+    const info = this.o.engine.info;
+    const got = await this.sessions.exportConversation(conversation_id, EXPORT_SAVE_WAIT_MS);
+    if (got === undefined || got.tokens.length < 2) throw new ServingError("not_found", `no KV held for conversation ${conversation_id}`);
+    const entry = transferEntry(conversation_id, conversation_id, info.kvStateIdentity, got.tokens, got.blocks, got.state, this.o.transferMaxBytes ?? 1 << 20);
+    if (entry.kv_state === undefined) throw new ServingError("not_found", `conversation ${conversation_id} has no KV state to hand over (engine, or larger than the body limit)`);
+    const stateBytes = Math.floor(entry.kv_state.length * 3 / 4);
+    ctx.log.info({ conversation_id, tokens: got.tokens.length, source: got.source, state_bytes: stateBytes }, "kv.exported");
+    sendJson(ctx.res, 200, { ...entry, model: info.modelId }, {
+      [KV_EXPORT_HEADERS.tokens]: String(got.tokens.length), [KV_EXPORT_HEADERS.stateBytes]: String(stateBytes), [KV_EXPORT_HEADERS.source]: got.source,
+    });
   }
 
   /** Refuses new sessions and resolves when running ones are done (or `timeoutMs` passed). */
