@@ -10,8 +10,7 @@ import type { Workload } from "./workload.js";
  * after `durationMs`, and whatever is still running `graceMs` later is aborted (counted as failed).
  * Load is either a fixed concurrency (each of N loops sends its next request when its last one
  * ended) or arrivals at `ratePerS` with gamma gaps of shape `burstiness` (Poisson at 1), optionally
- * capped at `maxConcurrency` in flight. A caller's `signal` ends the run early (a background load
- * held open while another is measured): nothing more starts and what runs is aborted.
+ * capped at `maxConcurrency` in flight.
  */
 export interface LoadOptions {
   concurrency: number | undefined;
@@ -22,7 +21,6 @@ export interface LoadOptions {
   durationMs: number;
   graceMs: number;
   rng: Rng;
-  signal?: AbortSignal;
   onResult?(r: RequestResult, inFlight: number): void;
 }
 
@@ -35,9 +33,6 @@ export interface LoadRun {
 export async function runLoad(workload: Workload, target: Pick<Target, "send">, o: LoadOptions): Promise<LoadRun> {
   const results: RequestResult[] = [];
   const abort = new AbortController();
-  const stopEarly = () => abort.abort();
-  if (o.signal?.aborted) stopEarly();
-  o.signal?.addEventListener("abort", stopEarly, { once: true });
   const t0 = performance.now();
   const deadline = t0 + o.durationMs;
   let hardStop: NodeJS.Timeout | undefined;
@@ -106,7 +101,6 @@ export async function runLoad(workload: Workload, target: Pick<Target, "send">, 
   } finally {
     clearTimeout(durationTimer);
     clearTimeout(hardStop);
-    o.signal?.removeEventListener("abort", stopEarly);
   }
   results.sort((a, b) => a.index - b.index);
   return { results, durationS: Math.max(1e-9, (lastEnd - t0) / 1000) };

@@ -19,7 +19,7 @@ export async function runBenchCli(argv: readonly string[]): Promise<number> {
 }
 
 /** Runs the load `config` describes and returns the report (also used by the performance suite). */
-export async function runBench(config: BenchConfig, opts: { quietProgress?: boolean; signal?: AbortSignal } = {}): Promise<BenchReport> {
+export async function runBench(config: BenchConfig, opts: { quietProgress?: boolean } = {}): Promise<BenchReport> {
   const rng = createRng(config.seed);
   const workload: Workload = config.workload === "chat"
     ? new ChatWorkload({ users: config.users, turns: config.turns, systemPromptTokens: config.systemPromptTokens, userTokens: config.userTokens, output: config.outputTokens }, rng)
@@ -39,7 +39,7 @@ export async function runBench(config: BenchConfig, opts: { quietProgress?: bool
   try {
     const run = await runLoad(workload, target, {
       concurrency, ratePerS: config.requestRate, burstiness: config.burstiness, maxConcurrency: config.maxConcurrency ?? config.concurrency,
-      numRequests, durationMs: config.durationS * 1000, graceMs: config.graceS * 1000, rng, signal: opts.signal,
+      numRequests, durationMs: config.durationS * 1000, graceMs: config.graceS * 1000, rng,
       onResult: (r, inFlight) => {
         done++;
         if (r.outcome !== "completed") notOk++;

@@ -33,8 +33,6 @@ export interface Measured {
 export interface MeasureOptions {
   /** A server of ours whose /metrics heap is sampled over the run (every 500 ms). */
   heapOf?: string;
-  /** Ends the run early: requests in flight are aborted (counted as failed). */
-  signal?: AbortSignal;
 }
 
 export function benchConfig(s: LoadSpec): BenchConfig {
@@ -53,7 +51,7 @@ export async function measure(s: LoadSpec, pids: () => number[], o: MeasureOptio
   const sampler = new RssSampler(pids, 200);
   const heap = o.heapOf === undefined ? undefined : new HeapSampler(o.heapOf, 500);
   const before = sum();
-  const report = await runBench(benchConfig(s), { quietProgress: true, signal: o.signal });
+  const report = await runBench(benchConfig(s), { quietProgress: true });
   const cpu = sum() - before;
   const rss = sampler.stop();
   const peakHeapBytes = await heap?.stop();

@@ -76,7 +76,7 @@ function busyMarkdown(b: RefusalsUnderRelay): string {
   const p99 = med(c.p99);
   const range = (xs: number[]) => (xs.length === 0 ? "—" : `${Math.min(...xs)}–${Math.max(...xs)}`);
   return [
-    `Refusals while ${b.streams.toLocaleString("en-US")} streams relay: 4 sim workers (50 ms between tokens); a background load holds ` +
+    `Refusals while ${b.streams.toLocaleString("en-US")} streams relay: 4 sim workers (50 ms between tokens); a background load (a bench process of its own) holds ` +
       `${b.streams.toLocaleString("en-US")} streams open through the relay, which admits exactly that many (the coordinator: ` +
       `SYSTEM_MAX_SESSIONS, no queue; nginx: \`limit_conn\` over its ports, 503 past it); once they are all open, ${b.rate.toFixed(1)} req/s ` +
       `(Poisson, the rate above) for ${b.probeS} s, each to be refused; ${b.reps} alternating repetition(s), medians.`,

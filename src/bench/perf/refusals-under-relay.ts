@@ -1,7 +1,7 @@
-import { runBench } from "../run-bench.js";
+import { startChild } from "../../common/process-harness.js";
 import type { BenchReport } from "../report.js";
-import { startSimFleet, type Fleet } from "./fleet.js";
-import { benchConfig, measure, median, type LoadSpec } from "./measure.js";
+import { CLI, startSimFleet, type Fleet } from "./fleet.js";
+import { measure, median, type LoadSpec } from "./measure.js";
 import { startNginx, type NginxRelay } from "./nginx-relay.js";
 import type { SuiteMode } from "./suite-types.js";
 
@@ -12,7 +12,10 @@ import type { SuiteMode } from "./suite-types.js";
  * streams and no admission queue, nginx with `limit_conn` = streams in front of the same workers (answering 503 at once).
  * Once every stream is open on the workers (their health says so), a probe sends Poisson arrivals at
  * `rate` for `probeS` seconds; each must be refused, and its latency is the time to the refusal.
- * Then the background is aborted and the workers drained before the other relay's turn.
+ * The background is an `inference-engine bench` process of its own (parsing 1,000 streams' events
+ * would delay the probe's own event loop, and the probe would measure its client), with 20% more
+ * requests than streams so that a stream refused during the ramp is sent again; it is stopped
+ * after the probe and the workers drained before the other relay's turn.
  * Goal: the coordinator's refusals ≤ 5 ms at p99.
  */
 export interface RefusalSide {
@@ -62,9 +65,14 @@ export async function refusalsUnderRelay(mode: SuiteMode, nginxBin: string | und
     for (let i = 0; i < reps; i++) {
       for (const [into, target, urls] of relays) {
         mode.log(`overload: refusals while ${streams} streams relay through ${target === "seed" ? "the coordinator" : "nginx"}, rep ${i + 1}`);
-        const background = new AbortController();
-        const held = runBench(benchConfig({ target, urls, concurrency: streams, numRequests: streams, inputTokens: 16, outputTokens: tokens, durationS: rampS + probeS + 30 }), {
-          quietProgress: true, signal: background.signal,
+        const background = startChild({
+          name: "background load", command: process.execPath, keepLogs: false,
+          args: [
+            CLI, "bench", "--target", target, "--url", urls.join(","), "--concurrency", String(streams),
+            "--num-requests", String(Math.ceil(streams * 1.2)), "--input-tokens", "16", "--output-tokens", String(tokens),
+            "--duration-s", String(rampS + probeS + 30), "--progress", "off", "--json",
+          ],
+          env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" },
         });
         try {
           into.openAtStart.push(await waitDecoding(fleet, (n) => n >= streams, rampS * 1000));
@@ -72,8 +80,7 @@ export async function refusalsUnderRelay(mode: SuiteMode, nginxBin: string | und
           into.openAtEnd.push(await decoding(fleet));
           record(into, probe.report);
         } finally {
-          background.abort();
-          await held;
+          await background.stop(2000);
           // The next turn starts from idle workers.
           await waitDecoding(fleet, (n) => n === 0, 30_000);
         }

@@ -13,7 +13,7 @@ import type { SectionResult, SuiteMode } from "./suite-types.js";
  * through nginx). Two regimes: paced (one token per worker write, 20–50 ms apart per stream) and
  * bulk (workers generate as fast as they can: many events per read). CPU µs per relayed token =
  * the relay processes' CPU time over the run / tokens that reached the client. Memory per open
- * stream = (peak RSS at N streams − the relay's RSS idle, fresh) / N; for the coordinator also its
+ * stream = (peak RSS at N streams − the relay's RSS idle, warm) / N; for the coordinator also its
  * V8 used heap (from its /metrics), peak over the run less idle, / N.
  * Goals: paced CPU/token ≤ 1.5× nginx's; bulk ≤ 2 µs; ≥ 200,000 tokens/s; RSS ≤ 150 MB at
  * 1,000 streams; TTFT p50 under load within 2× nginx's.
@@ -27,7 +27,7 @@ interface Level {
   tokens: number;
 }
 
-/** A relay's memory before any load, just after it started (bytes). */
+/** A relay's memory idle, after a short warm-up load (bytes). */
 interface Idle {
   rssBytes: number;
   heapBytes: number | undefined;
@@ -72,8 +72,13 @@ export async function relayCapacity(mode: SuiteMode, nginxBin: string | undefine
     const fleet = await startRelayFleet(itlMs);
     let nginx: NginxRelay | undefined;
     try {
-      const coordIdle: Idle = { rssBytes: rssBytes(fleet.coordinator.pid), heapBytes: await heapUsedBytes(fleet.coordinator.url) };
       if (nginxBin !== undefined) nginx = await startNginx(nginxBin, fleet.workers.map((w) => w.url));
+      // Idle is measured warm: after a few streams each way (compiled hot paths, connection pools),
+      // so that memory per stream is what open streams hold, not the relay's first growth.
+      const warm = { concurrency: 20, numRequests: 20, inputTokens: 16, outputTokens: 20, durationS: 30 };
+      await measure({ ...warm, target: "seed", urls: [fleet.coordinator.url] }, () => []);
+      if (nginx !== undefined) await measure({ ...warm, target: "worker", urls: nginx.urls }, () => []);
+      const coordIdle: Idle = { rssBytes: rssBytes(fleet.coordinator.pid), heapBytes: await heapUsedBytes(fleet.coordinator.url) };
       const ngxIdle: Idle = { rssBytes: nginx ? sumRss(nginx.pids()) : 0, heapBytes: undefined };
       for (const level of levels.filter((l) => l.itlMs === itlMs)) await runLevel(level, fleet, nginx, reps, rows, mode, coordIdle, ngxIdle);
     } finally {
@@ -185,10 +190,11 @@ function summarize(rows: Row[], reps: number, withNginx: boolean, profile: strin
     "",
     goals(pairs),
     "",
-    "Memory per open stream: (peak RSS over the level's runs − the relay's RSS idle, just after it started) / streams;",
-    "the coordinator's V8 part is its used heap (`nodejs_heap_size_used_bytes` from its /metrics, read every 500 ms",
-    "during its runs) at its peak less idle, / streams: an upper bound, young-generation garbage included. The",
-    "idle coordinator has not yet compiled its hot paths nor grown its heap, so the first level also carries that.",
+    "Memory per open stream: (peak RSS over the level's runs − the relay's RSS idle) / streams, idle being measured",
+    "after a 20-stream warm-up each way (compiled hot paths, connection pools); the coordinator's V8 part is its used",
+    "heap (`nodejs_heap_size_used_bytes` from its /metrics, read every 500 ms during its runs) at its peak less idle,",
+    "/ streams: an upper bound, young-generation garbage included. RSS a level grew that the next does not give back",
+    "(a heap that stays grown) counts in the first level that needed it.",
     "",
     table(["load", "coord idle RSS MB", "coord peak RSS MB", "coord KB/stream", "coord heap KB/stream", "nginx idle RSS MB", "nginx peak RSS MB", "nginx KB/stream"], memory),
     "",
