@@ -1,6 +1,6 @@
 import { startSimFleet } from "./fleet.js";
 import { mb, measure } from "./measure.js";
-import { table, verdict } from "./markdown.js";
+import { fmt, table, verdict } from "./markdown.js";
 import { med, refusalsUnderRelay, type RefusalsUnderRelay } from "./refusals-under-relay.js";
 import type { SectionResult, SuiteMode } from "./suite-types.js";
 
@@ -70,6 +70,11 @@ export async function overload(mode: SuiteMode, nginxBin: string | undefined): P
   return { title: "5. Overload at 5× capacity", markdown: `${first.md}\n\n${busyMarkdown(busy)}`, data: { ...first.data, underRelay: busy } };
 }
 
+/** Each repetition on its own: a ramp that never opened every stream shows here. */
+function perRep(s: RefusalsUnderRelay["coordinator"]): string {
+  return s.p50.map((p50, i) => `${fmt(p50)} / ${fmt(s.p99[i]!)} (${s.openAtStart[i]} → ${s.openAtEnd[i]})`).join("; ");
+}
+
 function busyMarkdown(b: RefusalsUnderRelay): string {
   const c = b.coordinator;
   const n = b.nginx;
@@ -86,6 +91,7 @@ function busyMarkdown(b: RefusalsUnderRelay): string {
       ["refusal latency p99 (ms)", p99, n ? med(n.p99) : "—", `≤ 5 ms ${verdict(p99 <= 5, "")}`],
       ["refused / admitted (per repetition, median)", `${med(c.refused)} / ${med(c.admitted)}`, n ? `${med(n.refused)} / ${med(n.admitted)}` : "—", "—"],
       ["streams open at the probe's start → end", `${range(c.openAtStart)} → ${range(c.openAtEnd)}`, n ? `${range(n.openAtStart)} → ${range(n.openAtEnd)}` : "—", "—"],
+      ["each repetition: p50 / p99 ms (streams open at start → end)", perRep(c), n ? perRep(n) : "—", "—"],
     ]),
   ].join("\n");
 }
