@@ -5,9 +5,9 @@ import { startNginx, type NginxRelay } from "./nginx-relay.js";
 import type { SuiteMode, SectionResult } from "./suite-types.js";
 
 /**
- * 1. Coordinator overhead: the same load sent straight to the worker (prefill + decode), through
- * nginx in front of that worker (the client still doing prefill + decode, as section 2's nginx),
- * and through the coordinator (seed API), alternating, on one sim worker. Added TTFT = through −
+ * 1. Coordinator overhead: the same load sent straight to the worker (one `/worker/generate`
+ * exchange per request, as the coordinator calls it), through nginx in front of that worker (the
+ * client sending the same exchange through it, as section 2's nginx), and through the coordinator (seed API), alternating, on one sim worker. Added TTFT = through −
  * direct (p50 and p99, medians over repetitions); throughput ratio = through / direct.
  * Goals: the coordinator adds ≤ 1 ms at p50 and ≤ 5 ms at p99; ≥ 0.95× tokens/s. nginx's column
  * shows what a plain proxy adds on the same machine.
@@ -30,8 +30,8 @@ export async function coordinatorOverhead(mode: SuiteMode, nginxBin: string | un
   try {
     if (nginxBin !== undefined) nginx = await startNginx(nginxBin, [fleet.workers[0]!.url]);
     const paths: [Path, LoadSpec["target"], string][] = [
-      ["direct", "worker", fleet.workers[0]!.url],
-      ...(nginx ? [["nginx", "worker", nginx.urls[0]!] as [Path, LoadSpec["target"], string]] : []),
+      ["direct", "worker-generate", fleet.workers[0]!.url],
+      ...(nginx ? [["nginx", "worker-generate", nginx.urls[0]!] as [Path, LoadSpec["target"], string]] : []),
       ["coordinator", "seed", fleet.coordinator.url],
     ];
     const load = (target: LoadSpec["target"], url: string, numRequests: number): LoadSpec => ({
@@ -63,7 +63,7 @@ export async function coordinatorOverhead(mode: SuiteMode, nginxBin: string | un
   const md = [
     `One sim worker (10 ms between tokens, 1 ms prefill, parallel 16), 8 concurrent streams of 64 tokens (32-token prompts), ` +
       `${reps} alternating repetition(s) of ${requests} requests each way; medians. ` +
-      (withNginx ? "nginx: 1 worker process, `proxy_buffering off`, keep-alive upstream, the client sending prefill then decode through it." : "nginx was not available: no proxy column."),
+      (withNginx ? "nginx: 1 worker process, `proxy_buffering off`, keep-alive upstream, the client sending its `/worker/generate` exchange through it." : "nginx was not available: no proxy column."),
     "",
     table(["metric", "direct to worker", "through nginx", "through coordinator", "nginx adds", "coordinator adds", "goal"], [
       ["TTFT p50 (ms)", m("direct", "p50"), dash(m("nginx", "p50")), m("coordinator", "p50"), dash(ngxP50), addedP50, `≤ 1 ms added ${verdict(addedP50 <= 1, "")}`],
@@ -72,8 +72,8 @@ export async function coordinatorOverhead(mode: SuiteMode, nginxBin: string | un
     ]),
     "",
     "Before its first token the coordinator does its own work (admission, scheduling, the relay's set-up) and",
-    "one loopback hop toward the worker per exchange (prefill and decode, or one combined call); nginx adds",
-    "its hop on each of the client's two calls and no work of its own, which puts a floor under what any",
+    "one loopback hop toward the worker (one `/worker/generate` exchange; the seed's two calls for an older worker); nginx adds",
+    "its hop on the same exchange and no work of its own, which puts a floor under what any",
     "relay in this position adds on this machine. On this shared 2-core machine each hop may wait for a core",
     "held by another process: compare the two columns of the same run. Throughput is unaffected.",
   ].join("\n");

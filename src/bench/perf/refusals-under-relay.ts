@@ -63,7 +63,7 @@ export async function refusalsUnderRelay(mode: SuiteMode, nginxBin: string | und
   try {
     if (nginxBin !== undefined) nginx = await startNginx(nginxBin, fleet.workers.map((w) => w.url), { limitConn: streams });
     const relays: [RefusalSide, LoadSpec["target"], string[]][] = [[out.coordinator, "seed", [fleet.coordinator.url]]];
-    if (nginx && out.nginx) relays.push([out.nginx, "worker", nginx.urls]);
+    if (nginx && out.nginx) relays.push([out.nginx, "worker-generate", nginx.urls]);
     for (let i = 0; i < reps; i++) {
       for (const [into, target, urls] of relays) {
         mode.log(`overload: refusals while ${streams} streams relay through ${target === "seed" ? "the coordinator" : "nginx"}, rep ${i + 1}`);

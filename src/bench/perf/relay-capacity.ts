@@ -9,8 +9,8 @@ import type { SectionResult, SuiteMode } from "./suite-types.js";
 
 /**
  * 2. Relay capacity and cost: the coordinator relaying sim workers' streams, side by side with
- * nginx relaying the very same workers' streams (the client then does prefill + decode itself,
- * through nginx). Two regimes: paced (one token per worker write, 20–50 ms apart per stream) and
+ * nginx relaying the very same workers' streams (the client then sends its `/worker/generate`
+ * exchange through nginx). Two regimes: paced (one token per worker write, 20–50 ms apart per stream) and
  * bulk (workers generate as fast as they can: many events per read). CPU µs per relayed token =
  * the relay processes' CPU time over the run / tokens that reached the client. Memory per open
  * stream = (peak RSS at N streams − the relay's RSS idle, warm) / N; for the coordinator also its
@@ -77,7 +77,7 @@ export async function relayCapacity(mode: SuiteMode, nginxBin: string | undefine
       // so that memory per stream is what open streams hold, not the relay's first growth.
       const warm = { concurrency: 20, numRequests: 20, inputTokens: 16, outputTokens: 20, durationS: 30 };
       await measure({ ...warm, target: "seed", urls: [fleet.coordinator.url] }, () => []);
-      if (nginx !== undefined) await measure({ ...warm, target: "worker", urls: nginx.urls }, () => []);
+      if (nginx !== undefined) await measure({ ...warm, target: "worker-generate", urls: nginx.urls }, () => []);
       const coordIdle: Idle = { rssBytes: rssBytes(fleet.coordinator.pid), heapBytes: await heapUsedBytes(fleet.coordinator.url) };
       const ngxIdle: Idle = { rssBytes: nginx ? sumRss(nginx.pids()) : 0, heapBytes: undefined };
       for (const level of levels.filter((l) => l.itlMs === itlMs)) await runLevel(level, fleet, nginx, reps, rows, mode, coordIdle, ngxIdle);
@@ -119,7 +119,7 @@ async function runLevel(
     coord.runs.push(await measure({ ...spec, target: "seed", urls: [fleet.coordinator.url], seed: i }, () => [fleet.coordinator.pid], { heapOf: fleet.coordinator.url }));
     if (nginx !== undefined) {
       mode.log(`relay ${level.regime} ${level.streams} streams: nginx, rep ${i + 1}`);
-      ngx.runs.push(await measure({ ...spec, target: "worker", urls: nginx.urls, seed: i }, nginx.pids));
+      ngx.runs.push(await measure({ ...spec, target: "worker-generate", urls: nginx.urls, seed: i }, nginx.pids));
     }
   }
   rows.push(coord);
@@ -180,7 +180,7 @@ function summarize(rows: Row[], reps: number, withNginx: boolean, profile: strin
   const md = [
     `${WORKERS} sim workers (parallel 256 each); the bench client opens all streams at once (one request per stream); ` +
       `${reps} alternating repetition(s) per level, medians (RSS: peak). ` +
-      (withNginx ? "nginx: 1 worker process, `proxy_buffering off`, keep-alive upstreams; the client runs prefill + decode through it." : "nginx was not available: coordinator only."),
+      (withNginx ? "nginx: 1 worker process, `proxy_buffering off`, keep-alive upstreams; the client sends its `/worker/generate` exchange through it." : "nginx was not available: coordinator only."),
     "",
     table(
       ["load", "coord tok/s", "nginx tok/s", "coord CPU µs/tok", "nginx CPU µs/tok", "CPU ratio", "coord RSS MB", "nginx RSS MB",
