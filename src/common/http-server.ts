@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import type { Logger } from "./logger.js";
+import { bindFields, type Logger } from "./logger.js";
 import { ServingError } from "../protocol/serving-error.js";
 import { errorHeaders, httpStatusOf, openAiErrorBody, seedErrorBody, toServingError } from "../protocol/error-mapping.js";
 import { parseJsonObject, type JsonObject } from "../protocol/validate.js";
@@ -33,6 +33,8 @@ export type Handler = (ctx: RouteContext) => Promise<void> | void;
 
 interface Route {
   method: string;
+  /** The path as registered, normalised ("/a/:b"): the metrics' route label. */
+  path: string;
   segments: string[];
   handler: Handler;
   dialect: ErrorDialect;
@@ -69,7 +71,8 @@ export class HttpServer {
   }
 
   route(method: string, path: string, handler: Handler, dialect: ErrorDialect = "seed"): this {
-    this.routes.push({ method, segments: path.split("/").filter(Boolean), handler, dialect });
+    const segments = path.split("/").filter(Boolean);
+    this.routes.push({ method, path: "/" + segments.join("/"), segments, handler, dialect });
     return this;
   }
 
@@ -100,13 +103,14 @@ export class HttpServer {
     let pathMatched = false;
     for (const route of this.routes) {
       if (route.segments.length !== parts.length) continue;
-      const params: Record<string, string> = {};
+      // Built only for a route with parameters (most have none).
+      let params: Record<string, string> | undefined;
       let ok = true;
       for (let i = 0; i < parts.length; i++) {
         const seg = route.segments[i]!;
         if (seg.startsWith(":")) {
           try {
-            params[seg.slice(1)] = decodeURIComponent(parts[i]!);
+            (params ??= {})[seg.slice(1)] = decodeURIComponent(parts[i]!);
           } catch {
             ok = false;
             break;
@@ -118,7 +122,7 @@ export class HttpServer {
       }
       if (!ok) continue;
       pathMatched = true;
-      if (route.method === method) return { route, params };
+      if (route.method === method) return { route, params: params ?? {} };
     }
     return pathMatched ? "method" : null;
   }
@@ -134,12 +138,13 @@ export class HttpServer {
       url = new URL("http://localhost/");
     }
     const found = this.match(req.method ?? "GET", url.pathname);
-    const routePath = found && found !== "method" ? "/" + found.route.segments.join("/") : "unmatched";
+    const routePath = found && found !== "method" ? found.route.path : "unmatched";
     const dialect: ErrorDialect = found && found !== "method" ? found.route.dialect : url.pathname.startsWith("/v1/") ? "openai" : "seed";
     const ctx: RouteContext = {
       req, res, url, requestId,
       params: found && found !== "method" ? found.params : {},
-      log: this.opts.log.child({ request_id: requestId }),
+      // Bound lazily: nothing is built for the request id unless a line is written.
+      log: bindFields(this.opts.log, { request_id: requestId }),
       clientId: `ip:${req.socket.remoteAddress ?? "unknown"}`,
       operator: false,
       readJson: () => readJsonBody(req, this.opts.maxBodyBytes, this.opts.maxJsonDepth),
@@ -173,9 +178,22 @@ export function sendError(ctx: RouteContext, err: unknown, dialect: ErrorDialect
   const status = httpStatusOf(se.code);
   const body = dialect === "openai" ? openAiErrorBody(se) : seedErrorBody(se, ctx.requestId);
   const headers: Record<string, string> = { "content-type": "application/json", ...errorHeaders(se) };
-  // After a refused or unread body the connection's framing is unknown: close it.
-  if (se.code === "body_too_large" || se.code === "json_too_deep" || !ctx.req.complete) headers.connection = "close";
+  // After a refused or unread body the connection's framing is unknown: close it. A small body of
+  // declared length (a request refused before it was read) is read and dropped instead, which keeps
+  // the connection: an overloaded client's next request then costs no new connection.
+  if (se.code === "body_too_large" || se.code === "json_too_deep" || (!ctx.req.complete && !discardSmallBody(ctx.req))) headers.connection = "close";
   sendJson(res, status, body, headers);
+}
+
+/** Bodies up to this size (bytes, declared by content-length) are read and dropped after a refusal. */
+const DISCARDED_BODY_MAX_BYTES = 64 * 1024;
+
+/** Starts dropping an unread body of small declared length; false when it must not be read. */
+function discardSmallBody(req: IncomingMessage): boolean {
+  const declared = Number(req.headers["content-length"]);
+  if (req.headers["transfer-encoding"] !== undefined || !Number.isFinite(declared) || declared > DISCARDED_BODY_MAX_BYTES) return false;
+  req.resume();
+  return true;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -83,7 +83,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     maxWorkers: config.maxWorkers, maxIntervalMs: config.maxHeartbeatIntervalMs, allowlist: config.workerAllowlist,
   });
   registerHealthRoutes(server, { table, tracker, config, clock, startedMs, index, queue, pipeline, admission });
-  const preflight = { rateLimiter, caps, clock };
+  const preflight = { rateLimiter, caps, clock, refusalBeforeBody: (requestId: string) => pipeline.refusalBeforeBody(requestId) };
   registerSeedRoutes(server, pipeline, config, preflight);
   registerOpenAiRoutes(server, { pipeline, config, table, clock, preflight });
   registerAdminRoutes(server, { table, client, pipeline });
