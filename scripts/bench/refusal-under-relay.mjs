@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Refusals at overload while the coordinator relays ~1,000 paced streams: 4 sim workers (50 ms
+// Refusals at overload while the coordinator relays ~1,000 paced streams: 4 sim workers (100 ms
 // between tokens); a streams client (its own process) holds --streams open streams, which fill the
-// coordinator's SYSTEM_MAX_SESSIONS; meanwhile a prober sends --rate requests/s (Poisson, keep-alive)
+// coordinator's SYSTEM_MAX_SESSIONS (it asks for 10% more, so that a refusal in the opening burst still leaves it full); meanwhile a prober sends --rate requests/s (Poisson, keep-alive)
 // that must be refused (503 system_sessions_full; QUEUE_SIZE=0, or --queue N for 429 queue_full with
 // the queue full). Reports the refusals' latency (send → whole answer) p50/p99 and the coordinator's
 // event-loop delay over the same window (monitorEventLoopDelay, via eld-probe.mjs). Bounded: one
@@ -27,20 +27,27 @@ if (arg("role", "") === "streams") {
   const body = JSON.stringify({ model: "any", prompt: "Tell a long story.", max_tokens: tokens });
   let open = 0;
   let done = 0;
+  const statuses = {};
+  // Opened 50 at a time, 100 ms apart: a burst of hundreds of prefills at once is refused in part.
   for (let i = 0; i < n; i++) {
+    if (i % 50 === 0 && i > 0) await new Promise((r) => setTimeout(r, 100));
     const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", agent,
       headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (r) => {
       if (r.statusCode === 200) open++;
+      else statuses[r.statusCode] = (statuses[r.statusCode] ?? 0) + 1;
       r.resume();
       r.on("end", () => {
         done++;
         if (done === n) process.exit(0);
       });
     });
-    req.on("error", () => done++);
+    req.on("error", (err) => {
+      done++;
+      statuses[err.code ?? "error"] = (statuses[err.code ?? "error"] ?? 0) + 1;
+    });
     req.end(body);
   }
-  setInterval(() => process.stdout.write(`open ${open}\n`), 200);
+  setInterval(() => process.stdout.write(`open ${open} ${JSON.stringify(statuses)}\n`), 200);
 } else {
   const roots = { old: resolve(arg("old", "/work/main")), new: resolve(arg("new", ".")) };
   const streams = Number(arg("streams", "1000"));
@@ -58,20 +65,22 @@ if (arg("role", "") === "streams") {
       const eldFile = join(dir, `${arm}-${rep}.json`);
       const fleet = await startFleet({
         coordRoot: roots[arm], workerRoot: roots.new, n: 4,
-        simArgs: ["--sim-itl-ms", "50", "--sim-itl-per-sequence-ms", "0", "--sim-prefill-base-ms", "0", "--sim-prefill-per-token-ms", "0", "--parallel", "256"],
-        workerEnv: { WORKER_MAX_SESSIONS: "400" },
+        simArgs: ["--sim-itl-ms", "100", "--sim-itl-per-sequence-ms", "0", "--sim-prefill-base-ms", "0", "--sim-prefill-per-token-ms", "0", "--parallel", "256", "--context-size", "2048"],
+        workerEnv: { WORKER_MAX_SESSIONS: "400", WORKER_MAX_KV_BYTES: "32GiB" },
         coordEnv: { SYSTEM_MAX_SESSIONS: String(streams), QUEUE_SIZE: queue, ELD_FILE: eldFile },
         coordNodeArgs: ["--import", probe],
       });
-      const client = spawn(process.execPath, [self, "--role", "streams", "--url", fleet.coordinator.url, "--streams", String(streams), "--tokens", String(Math.ceil((windowS + 20) * 20))],
+      const client = spawn(process.execPath, [self, "--role", "streams", "--url", fleet.coordinator.url, "--streams", String(Math.ceil(streams * 1.1)), "--tokens", String(Math.ceil((windowS + 17) * 10))],
         { stdio: ["ignore", "pipe", "inherit"] });
+      let lastLine = "";
+      client.stdout.on("data", (c) => (lastLine = String(c).trim().split("\n").pop()));
       try {
         // Wait for the streams to be open (the coordinator's sessions at its limit).
         const deadline = Date.now() + 60_000;
         for (;;) {
           const h = await (await fetch(`${fleet.coordinator.url}/coordinator/health`)).json();
           if (h.active_sessions >= streams) break;
-          if (Date.now() > deadline) throw new Error(`only ${h.active_sessions} streams open`);
+          if (Date.now() > deadline) throw new Error(`only ${h.active_sessions} streams open (client: ${lastLine})`);
           await new Promise((r) => setTimeout(r, 200));
         }
         // Let the relay settle into its pace, then reset the delay histogram and probe.
