@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import type { Logger } from "./logger.js";
+import { bindFields, type Logger } from "./logger.js";
 import { ServingError } from "../protocol/serving-error.js";
 import { errorHeaders, httpStatusOf, openAiErrorBody, seedErrorBody, toServingError } from "../protocol/error-mapping.js";
 import { parseJsonObject, type JsonObject } from "../protocol/validate.js";
@@ -33,6 +33,8 @@ export type Handler = (ctx: RouteContext) => Promise<void> | void;
 
 interface Route {
   method: string;
+  /** The path as registered, normalised ("/a/:b"): the metrics' route label. */
+  path: string;
   segments: string[];
   handler: Handler;
   dialect: ErrorDialect;
@@ -50,6 +52,23 @@ export interface HttpServerOptions {
 }
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A path WHATWG URL parsing would return unchanged (no dot segments, escapes, backslashes, or leading `//`). */
+const PLAIN_PATH_RE = /^\/(?!\/)[A-Za-z0-9_\-/]*$/;
+
+function parseUrl(raw: string): URL {
+  try {
+    return new URL(raw, "http://localhost");
+  } catch {
+    return new URL("http://localhost/");
+  }
+}
+
+/** The request target's path, as `new URL(raw, base).pathname` gives it, without a URL object for plain paths. */
+export function pathnameOf(raw: string): string {
+  const q = raw.indexOf("?");
+  const path = q === -1 ? raw : raw.slice(0, q);
+  return PLAIN_PATH_RE.test(path) ? path : parseUrl(raw).pathname;
+}
 
 export class HttpServer {
   private readonly routes: Route[] = [];
@@ -69,7 +88,8 @@ export class HttpServer {
   }
 
   route(method: string, path: string, handler: Handler, dialect: ErrorDialect = "seed"): this {
-    this.routes.push({ method, segments: path.split("/").filter(Boolean), handler, dialect });
+    const segments = path.split("/").filter(Boolean);
+    this.routes.push({ method, path: "/" + segments.join("/"), segments, handler, dialect });
     return this;
   }
 
@@ -100,13 +120,14 @@ export class HttpServer {
     let pathMatched = false;
     for (const route of this.routes) {
       if (route.segments.length !== parts.length) continue;
-      const params: Record<string, string> = {};
+      // Built only for a route with parameters (most have none).
+      let params: Record<string, string> | undefined;
       let ok = true;
       for (let i = 0; i < parts.length; i++) {
         const seg = route.segments[i]!;
         if (seg.startsWith(":")) {
           try {
-            params[seg.slice(1)] = decodeURIComponent(parts[i]!);
+            (params ??= {})[seg.slice(1)] = decodeURIComponent(parts[i]!);
           } catch {
             ok = false;
             break;
@@ -118,7 +139,7 @@ export class HttpServer {
       }
       if (!ok) continue;
       pathMatched = true;
-      if (route.method === method) return { route, params };
+      if (route.method === method) return { route, params: params ?? {} };
     }
     return pathMatched ? "method" : null;
   }
@@ -127,19 +148,20 @@ export class HttpServer {
     const started = performance.now();
     const headerId = req.headers["x-request-id"];
     const requestId = typeof headerId === "string" && REQUEST_ID_RE.test(headerId) ? headerId : randomUUID();
-    let url: URL;
-    try {
-      url = new URL(req.url ?? "/", "http://localhost");
-    } catch {
-      url = new URL("http://localhost/");
-    }
-    const found = this.match(req.method ?? "GET", url.pathname);
-    const routePath = found && found !== "method" ? "/" + found.route.segments.join("/") : "unmatched";
-    const dialect: ErrorDialect = found && found !== "method" ? found.route.dialect : url.pathname.startsWith("/v1/") ? "openai" : "seed";
+    const pathname = pathnameOf(req.url ?? "/");
+    const found = this.match(req.method ?? "GET", pathname);
+    const routePath = found && found !== "method" ? found.route.path : "unmatched";
+    const dialect: ErrorDialect = found && found !== "method" ? found.route.dialect : pathname.startsWith("/v1/") ? "openai" : "seed";
+    let url: URL | undefined;
     const ctx: RouteContext = {
-      req, res, url, requestId,
+      req, res, requestId,
+      // Parsed only for a route that reads it (none of the hot ones do).
+      get url(): URL {
+        return (url ??= parseUrl(req.url ?? "/"));
+      },
       params: found && found !== "method" ? found.params : {},
-      log: this.opts.log.child({ request_id: requestId }),
+      // Bound lazily: nothing is built for the request id unless a line is written.
+      log: bindFields(this.opts.log, { request_id: requestId }),
       clientId: `ip:${req.socket.remoteAddress ?? "unknown"}`,
       operator: false,
       readJson: () => readJsonBody(req, this.opts.maxBodyBytes, this.opts.maxJsonDepth),
@@ -150,8 +172,8 @@ export class HttpServer {
       res.once("close", () => onResponse(routePath, req.method ?? "GET", res.statusCode, performance.now() - started));
     }
     try {
-      if (found === null) throw new ServingError("not_found", `no route for ${url.pathname}`);
-      if (found === "method") throw new ServingError("method_not_allowed", `method ${req.method} not allowed on ${url.pathname}`);
+      if (found === null) throw new ServingError("not_found", `no route for ${pathname}`);
+      if (found === "method") throw new ServingError("method_not_allowed", `method ${req.method} not allowed on ${pathname}`);
       this.opts.guard?.(ctx, routePath);
       await found.route.handler(ctx);
     } catch (err) {
@@ -173,9 +195,22 @@ export function sendError(ctx: RouteContext, err: unknown, dialect: ErrorDialect
   const status = httpStatusOf(se.code);
   const body = dialect === "openai" ? openAiErrorBody(se) : seedErrorBody(se, ctx.requestId);
   const headers: Record<string, string> = { "content-type": "application/json", ...errorHeaders(se) };
-  // After a refused or unread body the connection's framing is unknown: close it.
-  if (se.code === "body_too_large" || se.code === "json_too_deep" || !ctx.req.complete) headers.connection = "close";
+  // After a refused or unread body the connection's framing is unknown: close it. A small body of
+  // declared length (a request refused before it was read) is read and dropped instead, which keeps
+  // the connection: an overloaded client's next request then costs no new connection.
+  if (se.code === "body_too_large" || se.code === "json_too_deep" || (!ctx.req.complete && !discardSmallBody(ctx.req))) headers.connection = "close";
   sendJson(res, status, body, headers);
+}
+
+/** Bodies up to this size (bytes, declared by content-length) are read and dropped after a refusal. */
+const DISCARDED_BODY_MAX_BYTES = 64 * 1024;
+
+/** Starts dropping an unread body of small declared length; false when it must not be read. */
+function discardSmallBody(req: IncomingMessage): boolean {
+  const declared = Number(req.headers["content-length"]);
+  if (req.headers["transfer-encoding"] !== undefined || !Number.isFinite(declared) || declared > DISCARDED_BODY_MAX_BYTES) return false;
+  req.resume();
+  return true;
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -184,33 +219,68 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-async function readJsonBody(req: IncomingMessage, maxBytes: number, maxDepth: number): Promise<JsonObject> {
+/**
+ * Reads a request's body (bounded) and parses it as a JSON object. Plain 'data'/'end' listeners, not
+ * an async iterator (whose promises per chunk cost tens of µs a request); one chunk (the usual case)
+ * is decoded without a copy.
+ */
+function readJsonBody(req: IncomingMessage, maxBytes: number, maxDepth: number): Promise<JsonObject> {
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > maxBytes) {
     req.resume();
-    throw new ServingError("body_too_large", `request body exceeds ${maxBytes} bytes`);
+    return Promise.reject(new ServingError("body_too_large", `request body exceeds ${maxBytes} bytes`));
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  // Each chunk's nesting is checked as it arrives: a body nested too deep is refused at once,
-  // unread beyond that chunk, and never reaches JSON.parse (whose cost grows with the tree).
-  const depth = new JsonDepthScanner(maxDepth);
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) {
+  return new Promise<JsonObject>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    // Each chunk's nesting is checked as it arrives: a body nested too deep is refused at once,
+    // unread beyond that chunk, and never reaches JSON.parse (whose cost grows with the tree).
+    const depth = new JsonDepthScanner(maxDepth);
+    const done = (): void => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+      req.off("close", onClose);
+    };
+    const refuse = (err: ServingError): void => {
+      done();
       req.resume();
-      throw new ServingError("body_too_large", `request body exceeds ${maxBytes} bytes`);
-    }
-    const tooDeep = depth.feed(chunk as Buffer);
-    if (tooDeep !== undefined) {
-      req.resume();
-      throw new ServingError("json_too_deep", `JSON nesting deeper than ${maxDepth} levels (at byte ${tooDeep})`, {
-        details: { max_depth: maxDepth, offset: tooDeep },
-      });
-    }
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) throw new ServingError("invalid_request", "request body is empty; send a JSON object");
-  // Invalid UTF-8 decodes to U+FFFD rather than failing, so a broken byte is a content problem, not a crash.
-  return parseJsonObject(Buffer.concat(chunks, size).toString("utf8"));
+      reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > maxBytes) return refuse(new ServingError("body_too_large", `request body exceeds ${maxBytes} bytes`));
+      const tooDeep = depth.feed(chunk);
+      if (tooDeep !== undefined) {
+        return refuse(new ServingError("json_too_deep", `JSON nesting deeper than ${maxDepth} levels (at byte ${tooDeep})`, {
+          details: { max_depth: maxDepth, offset: tooDeep },
+        }));
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      done();
+      if (size === 0) return reject(new ServingError("invalid_request", "request body is empty; send a JSON object"));
+      // Invalid UTF-8 decodes to U+FFFD rather than failing, so a broken byte is a content problem, not a crash.
+      const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      try {
+        resolve(parseJsonObject(bytes.toString("utf8")));
+      } catch (err) {
+        reject(err);
+      }
+    };
+    const onError = (err: Error): void => {
+      done();
+      reject(err);
+    };
+    // Closed before its end (the client went away mid-body).
+    const onClose = (): void => {
+      done();
+      reject(new Error("the request closed before its body ended"));
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
+    req.on("close", onClose);
+  });
 }

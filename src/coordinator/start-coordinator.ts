@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { systemClock, type Clock } from "../common/clock.js";
 import type { CoordinatorConfig } from "../common/config.js";
-import { HttpServer } from "../common/http-server.js";
+import { HttpServer, pathnameOf } from "../common/http-server.js";
 import { createGuard, logClusterPlane } from "../common/access-guard.js";
 import { coordinatorRouteClass } from "./routes/route-class.js";
 import type { Logger } from "../common/logger.js";
@@ -83,7 +83,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
     maxWorkers: config.maxWorkers, maxIntervalMs: config.maxHeartbeatIntervalMs, allowlist: config.workerAllowlist,
   });
   registerHealthRoutes(server, { table, tracker, config, clock, startedMs, index, queue, pipeline, admission });
-  const preflight = { rateLimiter, caps, clock };
+  const preflight = { rateLimiter, caps, clock, refusalBeforeBody: (requestId: string) => pipeline.refusalBeforeBody(requestId) };
   registerSeedRoutes(server, pipeline, config, preflight);
   registerOpenAiRoutes(server, { pipeline, config, table, clock, preflight });
   registerAdminRoutes(server, { table, client, pipeline });
@@ -96,7 +96,7 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   let openRequests = 0;
   let onRequestDone: (() => void) | undefined;
   server.server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    if (coordinatorRouteClass(new URL(req.url ?? "/", "http://x").pathname) !== "client") return;
+    if (coordinatorRouteClass(pathnameOf(req.url ?? "/")) !== "client") return;
     // While draining, no connection is kept for a next request: it should go to another coordinator.
     if (pipeline.draining) res.shouldKeepAlive = false;
     openRequests++;

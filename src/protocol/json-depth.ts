@@ -25,18 +25,28 @@ export class JsonDepthScanner {
   feed(bytes: Uint8Array): number | undefined {
     const base = this.offset;
     this.offset += bytes.length;
+    // The state lives in locals during the loop (every body byte passes here: heartbeats, prompts).
+    let { depth, inString, escaped } = this;
+    const max = this.maxDepth;
+    let exceeded: number | undefined;
     for (let i = 0; i < bytes.length; i++) {
       const b = bytes[i]!;
-      if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (b === BACKSLASH) this.escaped = true;
-        else if (b === QUOTE) this.inString = false;
-      } else if (b === QUOTE) this.inString = true;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (b === BACKSLASH) escaped = true;
+        else if (b === QUOTE) inString = false;
+      } else if (b === QUOTE) inString = true;
       else if (b === OPEN_ARRAY || b === OPEN_OBJECT) {
-        if (++this.depth > this.maxDepth) return base + i;
-      } else if (b === CLOSE_ARRAY || b === CLOSE_OBJECT) this.depth--;
+        if (++depth > max) {
+          exceeded = base + i;
+          break;
+        }
+      } else if (b === CLOSE_ARRAY || b === CLOSE_OBJECT) depth--;
     }
-    return undefined;
+    this.depth = depth;
+    this.inString = inString;
+    this.escaped = escaped;
+    return exceeded;
   }
 }
 

@@ -42,7 +42,7 @@ function fleet(queueSize = 4, maxQueuedPerClient = 0) {
     })), { model: "m", tokens: 10, exclude: new Set() }, { nowMs: clock.now(), rng: createRng(1) });
   const enter = (signal = new AbortController().signal, clientId = "key:a") => gate.enter({ model: "m", tokens: 10, priority: 0, clientId, signal, log, decide });
   const entry = (signal = new AbortController().signal) => enterAdmission(gate, { model: "m", tokens: 10, priority: 0, clientId: "key:a", signal, log, decide });
-  return { clock, timers, table, tracker, queue, enter, caps, entry };
+  return { clock, timers, table, tracker, queue, enter, caps, entry, gate };
 }
 
 const settle = () => new Promise<void>((r) => setImmediate(r));
@@ -213,3 +213,33 @@ describe("the one admission entry", () => {
     assert.equal(late.kind === "timed_out" ? late.reason.code : "", "queue_timeout");
   });
 });
+
+describe("the refusal before the body", () => {
+  // A fleet of one worker holding one session: [queue size, per-client queue cap, sessions held, queued] → the answer.
+  const cases: [string, number, number, number, number, string | undefined][] = [
+    ["room for a session: read the request", 4, 0, 0, 0, undefined],
+    ["full, the queue off: 503 system_sessions_full", 0, 0, 1, 0, "system_sessions_full"],
+    ["full, room in the queue: read it (it may wait)", 4, 0, 1, 0, undefined],
+    ["full, the queue full: 429 queue_full", 1, 0, 1, 1, "queue_full"],
+    ["full, the queue full, a per-client queue cap: read it (the cap may answer first)", 1, 1, 1, 1, undefined],
+  ];
+  for (const [name, queueSize, perClient, held, queued, want] of cases) {
+    it(name, async () => {
+      const f = fleet(queueSize, perClient);
+      for (let i = 0; i < held; i++) f.tracker.open(`r${i}`, "w1", 10);
+      for (let i = 0; i < queued; i++) void (f.enter(new AbortController().signal, `key:q${i}`) as Promise<Admitted>).catch(() => undefined);
+      await settle();
+      assert.equal(f.queue.size, queued);
+      assert.equal(f.gate.refusalBeforeBody()?.code, want);
+    });
+  }
+
+  it("leaves a fleet with no routable worker to the full path (the answer depends on the model)", () => {
+    const f = fleet(0);
+    f.tracker.open("r0", "w1", 10);
+    f.clock.advance(5000);
+    f.table.sweep();
+    assert.equal(f.gate.refusalBeforeBody(), undefined);
+  });
+});
+

@@ -69,6 +69,24 @@ export class AdmissionGate {
     return this.wait(r, verdict);
   }
 
+  /**
+   * The refusal every request gets now, whatever it asks, from the counts alone (O(1); nothing is
+   * allocated unless it refuses): the fleet holds its session limit (the same check and answer as
+   * `admit`) and the queue cannot take the request (off: 503 system_sessions_full; full: 429
+   * queue_full, unless a per-client queue cap may answer first). Run before the request's body is
+   * read, so a refusal at overload costs no parse, no plan and no scheduling. Undefined: the
+   * request must be read to decide (with no routable worker the answer depends on its model).
+   */
+  refusalBeforeBody(): ServingError | undefined {
+    const { table, tracker, config, queue, caps } = this.d;
+    const cap = table.capacity();
+    if (cap.routable === 0) return undefined;
+    const maxSessions = Math.min(config.systemMaxSessions, cap.maxSessions);
+    if (tracker.count + 1 <= maxSessions) return undefined;
+    if (!queue.enabled) return new ServingError("system_sessions_full", `system holds its limit of ${maxSessions} sessions`);
+    return caps.queueCapped ? undefined : queue.refusalIfFull();
+  }
+
   private async wait(r: GateRequest, first: Verdict): Promise<Admitted> {
     const { queue, clock } = this.d;
     const since = clock.now();

@@ -144,11 +144,16 @@ export class AdmissionQueue {
     return this.heap[0] === t;
   }
 
+  /** The refusal a newcomer gets now: `queue_full` (429, with Retry-After) when the line is full. */
+  refusalIfFull(): ServingError | undefined {
+    if (this.heap.length < this.o.maxSize) return undefined;
+    return new ServingError("queue_full", `the admission queue is full (${this.o.maxSize} requests waiting)`, { retryAfterS: this.retryAfterS() });
+  }
+
   /** Joins the line; throws `queue_full` (429, with Retry-After) when it is full. */
   enqueue(e: EnqueueOptions): QueueTicket {
-    if (this.heap.length >= this.o.maxSize) {
-      throw new ServingError("queue_full", `the admission queue is full (${this.o.maxSize} requests waiting)`, { retryAfterS: this.retryAfterS() });
-    }
+    const full = this.refusalIfFull();
+    if (full !== undefined) throw full;
     if (e.signal.aborted) throw new ServingError("client_closed", "client went away");
     const now = this.o.clock.now();
     const t: QueueTicket = new QueueTicket(this, e.priority, this.seq++, now, e.signal, e.onPosition, () => {

@@ -25,6 +25,11 @@ export class ClientCaps {
 
   constructor(private readonly limits: ClientCapLimits) {}
 
+  /** Whether a client's queued requests are capped (MAX_QUEUED_PER_KEY > 0). */
+  get queueCapped(): boolean {
+    return this.limits.maxQueued > 0;
+  }
+
   /** A place among the client's requests in flight; throws 429 too_many_streams. */
   enterStream(client: string): CapLease {
     return take(this.streams, client, this.limits.maxStreams, () =>

@@ -8,10 +8,12 @@ import type { WorkerTable } from "./worker-table.js";
  * plus those the heartbeat counted beyond them (other coordinators').
  */
 export function candidatesOf(table: WorkerTable, tracker: SessionTracker, now: number): Candidate[] {
-  return table.list().map((e) => {
+  // One object per worker and nothing else (this runs for every scheduling decision).
+  const out: Candidate[] = [];
+  for (const e of table.values()) {
     const load = table.load(e, tracker.load(e.id));
     const h = e.health;
-    return {
+    out.push({
       id: e.id,
       url: e.url,
       model: h.model.id,
@@ -28,6 +30,7 @@ export function candidatesOf(table: WorkerTable, tracker: SessionTracker, now: n
       waiting: h.waiting,
       slotsTotal: h.slots.total,
       kvTierWeight: h.kv_tiers === undefined ? undefined : { host: h.kv_tiers.weight_host, disk: h.kv_tiers.weight_disk },
-    };
-  });
+    });
+  }
+  return out;
 }

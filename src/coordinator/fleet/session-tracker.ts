@@ -44,6 +44,8 @@ export class SessionLease {
   }
 }
 
+const NO_LOAD: Readonly<WorkerLoad> = Object.freeze({ sessions: 0, kvBytes: 0 });
+
 export class SessionTracker {
   private sessions = 0;
   private kvBytes = 0;
@@ -65,8 +67,9 @@ export class SessionTracker {
     return new SessionLease(this, requestId, workerId, kvBytes);
   }
 
-  load(workerId: string): WorkerLoad {
-    return this.perWorker.get(workerId) ?? { sessions: 0, kvBytes: 0 };
+  /** This coordinator's live load on a worker (read it now: it is the tracker's own, updated in place). */
+  load(workerId: string): Readonly<WorkerLoad> {
+    return this.perWorker.get(workerId) ?? NO_LOAD;
   }
 
   /** @internal used by leases only */

@@ -42,6 +42,19 @@ export const MISSED_BEATS_TO_EXPIRE = 3;
 /** Expired entries stay listed (for operators) this many intervals before removal. */
 const FORGET_AFTER_BEATS = 30;
 
+/** Whether two reports of a worker agree on everything the aggregates (and the model names) read. */
+function sameCapacity(a: WorkerHealth, b: WorkerHealth): boolean {
+  if (a === b) return true;
+  if (a.alive !== b.alive || a.draining !== b.draining) return false;
+  if (a.limits.max_sessions !== b.limits.max_sessions || a.limits.max_kv_bytes !== b.limits.max_kv_bytes) return false;
+  const am = a.model;
+  const bm = b.model;
+  if (am.id !== bm.id || am.kv_bytes_per_token !== bm.kv_bytes_per_token || am.context_size !== bm.context_size) return false;
+  if (am.aliases.length !== bm.aliases.length) return false;
+  for (let i = 0; i < am.aliases.length; i++) if (am.aliases[i] !== bm.aliases[i]) return false;
+  return true;
+}
+
 const emptyAggregate = (): CapacityAggregate => ({ routable: 0, maxSessions: 0, maxKvBytes: 0, maxKvBytesPerToken: 0, maxContextSize: 0 });
 
 export class WorkerTable {
@@ -66,6 +79,9 @@ export class WorkerTable {
     const now = this.clock.now();
     let e = this.entries.get(hb.worker_id);
     const joined = e === undefined || e.expired;
+    // Most beats change only counts (sessions, KV in use): the aggregates are rebuilt (O(workers))
+    // only when what they read changed, or the worker's routability did.
+    const before = e === undefined ? undefined : { routable: this.isRoutable(e, now), health: e.health };
     if (e === undefined) {
       e = {
         id: hb.worker_id, url: hb.worker_url, health: hb.health, lastSeenMs: now, intervalMs: 0, breaker: new CircuitBreaker(), expired: false,
@@ -80,7 +96,7 @@ export class WorkerTable {
     e.intervalMs = hb.interval_ms ?? this.defaultIntervalMs;
     e.breaker.heartbeat(now);
     e.expired = false;
-    this.recompute();
+    if (before === undefined || before.routable !== this.isRoutable(e, now) || !sameCapacity(before.health, e.health)) this.recompute();
     if (joined) for (const l of this.listeners) l(e.id, "joined");
     return e;
   }
@@ -185,6 +201,11 @@ export class WorkerTable {
 
   list(): WorkerEntry[] {
     return [...this.entries.values()];
+  }
+
+  /** The entries without a copy (do not add or remove while iterating). */
+  values(): IterableIterator<WorkerEntry> {
+    return this.entries.values();
   }
 
   capacity(model?: string): CapacityAggregate {

@@ -117,6 +117,17 @@ export class InferencePipeline {
   /** Set on SIGTERM: new requests are refused (503 draining) while the running ones finish. */
   draining = false;
 
+  /**
+   * A refusal decided from the counts before the request's body is read (admission-gate.ts), counted
+   * as a refusal; undefined when the request must be read. O(1), and it waits for nothing.
+   */
+  refusalBeforeBody(requestId: string): ServingError | undefined {
+    if (this.draining) return undefined;
+    const refusal = this.gate.refusalBeforeBody();
+    if (refusal !== undefined) this.d.telemetry.refusedUnread(requestId, refusal);
+    return refusal;
+  }
+
   async start(job: InferenceJob): Promise<StartedInference> {
     if (this.draining) throw new ServingError("draining", "coordinator is shutting down; send the request to another coordinator");
     const tel = this.d.telemetry.begin({

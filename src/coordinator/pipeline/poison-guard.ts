@@ -18,6 +18,20 @@ export interface RequestCrashes {
   readonly workers: string[];
 }
 
+class CrashRecord implements RequestCrashes {
+  readonly workers: string[] = [];
+  private hash: string | undefined;
+
+  constructor(
+    private readonly model: string,
+    private readonly job: Pick<InferenceJob, "prompt" | "messages" | "sampling">,
+  ) {}
+
+  get fingerprint(): string {
+    return (this.hash ??= requestFingerprint(this.model, this.job));
+  }
+}
+
 /** Worker deaths after which a request is poison: one retry of a suspect request, never two. */
 export const POISON_AFTER_DEATHS = 2;
 
@@ -30,8 +44,10 @@ export class PoisonGuard {
 
   /** The request's crash record; throws `request_crashed_worker` when an identical request was poison. */
   check(model: string, job: InferenceJob): RequestCrashes {
-    const crashes: RequestCrashes = { fingerprint: requestFingerprint(model, job), workers: [] };
-    if (this.store.has(crashes.fingerprint, this.o.clock.now())) {
+    const crashes = new CrashRecord(model, job);
+    // The fingerprint (a sha256 over the canonical request) is computed only when it is needed: a
+    // store holding anything, or a worker dying on the request.
+    if (this.store.size > 0 && this.store.has(crashes.fingerprint, this.o.clock.now())) {
       this.o.metrics.poisonRefusals++;
       job.log.warn({ fingerprint: crashes.fingerprint }, "request.poison_refused");
       throw new ServingError("request_crashed_worker", "an identical request made workers fail and is refused for now", {

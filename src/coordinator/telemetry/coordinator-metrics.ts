@@ -1,4 +1,4 @@
-import { Counter, Registry } from "prom-client";
+import { Registry } from "prom-client";
 import { BucketHistogram, E2E_BUCKETS_S, ITL_BUCKETS_S, STEP_BUCKETS_S, TTFT_BUCKETS_S } from "../../common/bucket-histogram.js";
 import { labelled, registerHistogram, registerProcessMetrics, registerScrapeMetric, type Sample, type ScrapeRead } from "../../common/prom-export.js";
 import { effectiveKvLimitBytes } from "../../protocol/kv-capacity.js";
@@ -51,27 +51,24 @@ export class CoordinatorMetrics {
   streamsActive = 0;
   promptTokens = 0;
   generationTokens = 0;
-  private readonly http: Counter<"route" | "method" | "status">;
-  private readonly selections: Counter<"worker_id" | "profile">;
+  /** HTTP answers and scheduler picks by label set, counted as plain numbers (no label hashing per request). */
+  private readonly http = new Map<string, { labels: Record<"route" | "method" | "status", string>; n: number }>();
+  private readonly selections = new Map<string, { labels: Record<"worker_id" | "profile", string>; n: number }>();
 
   constructor(s: CoordinatorMetricsSources, o: { defaultMetrics?: boolean } = {}) {
     const r = this.registry;
     if (o.defaultMetrics !== false) registerProcessMetrics(r);
     const P = "inference_coordinator_";
-    this.http = new Counter({
-      name: `${P}http_requests_total`, help: "HTTP requests answered, by route, method and status",
-      labelNames: ["route", "method", "status"], registers: [r],
-    });
-    this.selections = new Counter({
-      name: `${P}scheduler_selections_total`, help: "Workers picked by the scheduler, by worker and profile (retries included)",
-      labelNames: ["worker_id", "profile"], registers: [r],
-    });
     const gauge = (name: string, help: string, read: ScrapeRead) => registerScrapeMetric(r, { name: P + name, help, type: "gauge", read });
     const counter = (name: string, help: string, read: ScrapeRead) => registerScrapeMetric(r, { name: P + name, help, type: "counter", read });
     const hist = (name: string, help: string, h: BucketHistogram) => registerHistogram(r, { name: P + name, help, read: () => h });
     const byLabel = (label: string, m: ReadonlyMap<string, number>) => labelled([label], () => [...m].map(([k, v]): Sample => [{ [label]: k }, v]));
     const perWorker = (read: (e: WorkerEntry) => number) => labelled(["worker_id"], () => s.table.list().map((e): Sample => [{ worker_id: e.id }, read(e)]));
 
+    const counts = <L extends string>(labelNames: L[], m: Map<string, { labels: Record<L, string>; n: number }>) =>
+      labelled(labelNames, () => [...m.values()].map((c): Sample => [c.labels, c.n]));
+    counter("http_requests_total", "HTTP requests answered, by route, method and status", counts(["route", "method", "status"], this.http));
+    counter("scheduler_selections_total", "Workers picked by the scheduler, by worker and profile (retries included)", counts(["worker_id", "profile"], this.selections));
     counter("admitted_total", "Requests admitted", () => this.admitted);
     counter("rejected_total", "Requests refused before any token for capacity (503) or rate (429), by reason", byLabel("reason", this.rejected));
     counter("request_errors_total", "Requests that failed before streaming for another cause, by error code", byLabel("code", this.errors));
@@ -111,11 +108,17 @@ export class CoordinatorMetrics {
   }
 
   httpResponse(route: string, method: string, status: number): void {
-    this.http.inc({ route, method, status: String(status) });
+    const key = `${status} ${method} ${route}`;
+    const c = this.http.get(key);
+    if (c !== undefined) c.n++;
+    else this.http.set(key, { labels: { route, method, status: String(status) }, n: 1 });
   }
 
   selected(workerId: string, profile: string): void {
-    this.selections.inc({ worker_id: workerId, profile });
+    const key = `${profile} ${workerId}`;
+    const c = this.selections.get(key);
+    if (c !== undefined) c.n++;
+    else this.selections.set(key, { labels: { worker_id: workerId, profile }, n: 1 });
   }
 }
 

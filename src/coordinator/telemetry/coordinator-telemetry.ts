@@ -1,7 +1,8 @@
 import type { Clock } from "../../common/clock.js";
 import { RateWindow } from "../../common/rate-window.js";
 import { disabledTracer, type Tracer } from "../../common/tracer.js";
-import { CoordinatorMetrics } from "./coordinator-metrics.js";
+import type { ServingError } from "../../protocol/serving-error.js";
+import { bump, CoordinatorMetrics } from "./coordinator-metrics.js";
 import { FleetSeries } from "./fleet-series.js";
 import { RecentRequests } from "./recent-requests.js";
 import { RequestTelemetry, type TelemetryJob } from "./request-telemetry.js";
@@ -54,6 +55,17 @@ export class CoordinatorTelemetry {
   /** A stream continued on another worker. */
   failover(): void {
     this.metrics.failovers++;
+  }
+
+  /** A request refused before its body was read (so no model is known): counted, and listed. */
+  refusedUnread(requestId: string, err: ServingError): void {
+    const now = this.clock.now();
+    bump(this.metrics.rejected, err.code);
+    this.series.rejected(now);
+    const record = this.recent.open(requestId, "", undefined, this.clock.wallNow(), now);
+    record.state = "rejected";
+    record.outcome = err.code;
+    record.add("rejected", now, { code: err.code, message: err.message, body: "unread" });
   }
 
   begin(job: TelemetryJob): RequestTelemetry {

@@ -50,7 +50,8 @@ export class RequestTelemetry implements RequestEvents {
     this.record.add("arrived", now);
     const parent = parseTraceparent(job.traceparent);
     this.clientTraceparent = parent !== undefined ? job.traceparent : undefined;
-    this.root = t.tracer.startSpan("request", {
+    // With tracing off the span is the shared no-op one: its attributes are not even built.
+    this.root = !t.tracer.enabled ? t.tracer.startSpan("request") : t.tracer.startSpan("request", {
       parent, kind: SpanKind.server,
       attributes: { "request.id": job.requestId, "request.model": job.model, ...(job.maxTokens !== undefined ? { "request.max_tokens": job.maxTokens } : {}) },
     });
@@ -107,6 +108,7 @@ export class RequestTelemetry implements RequestEvents {
   prefillStarted(workerId: string, sessionId: string): Span {
     this.record.sessionId = sessionId;
     this.record.add("prefill_sent", this.t.clock.now(), { worker_id: workerId, session_id: sessionId });
+    if (!this.t.tracer.enabled) return this.t.tracer.startSpan("prefill");
     return this.t.tracer.startSpan("prefill", {
       parent: this.root, kind: SpanKind.client, attributes: { "worker.id": workerId, "session.id": sessionId },
     });
@@ -130,6 +132,7 @@ export class RequestTelemetry implements RequestEvents {
 
   /** The decode request is about to go out; its span lasts until the stream ends. */
   decodeStarted(workerId: string, sessionId: string): Span {
+    if (!this.t.tracer.enabled) return (this.decodeSpan = this.t.tracer.startSpan("decode"));
     this.decodeSpan = this.t.tracer.startSpan("decode", {
       parent: this.root, kind: SpanKind.client, attributes: { "worker.id": workerId, "session.id": sessionId },
     });

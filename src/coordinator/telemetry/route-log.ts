@@ -57,6 +57,8 @@ const round = (x: number) => Math.round(x * 1e4) / 1e4;
 
 /** Why this worker: the pick at info (`scheduler.select`), every candidate's breakdown at debug. */
 export function logDecision(log: Logger, d: Extract<Decision, { ok: true }>, prefix: PrefixMatch, extra: Record<string, unknown>): void {
+  // Below the level (the benchmarks run at warn) nothing of the line is built.
+  if (!log.isLevelEnabled("info")) return;
   log.info(
     {
       profile: d.profile, score: round(d.pick.total), scores: d.pick.scores,
