@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import type { Logger } from "../../common/logger.js";
 import { ServingError } from "../../protocol/serving-error.js";
 import type { WorkerFailure } from "./worker-stream.js";
+import type { UpstreamSource } from "./upstream.js";
 
 /**
  * Continues an answer whose worker failed mid-decode on another worker: the failed one is
@@ -15,7 +16,7 @@ export interface StreamingWorker {
   readonly workerId: string;
   readonly workerUrl: string;
   readonly sessionId: string;
-  readonly upstream: Readable;
+  readonly upstream: UpstreamSource;
   /** Closes the decode request (and a prefill in flight). */
   readonly abort: AbortController;
 }
@@ -49,7 +50,7 @@ export class Failover<W extends StreamingWorker> {
   }
 
   /** Resolves with the next worker's stream, or undefined when the answer ends with the failure. */
-  async continue(failure: WorkerFailure, relayed: { text: string; tokens: number }, signal: AbortSignal): Promise<Readable | undefined> {
+  async continue(failure: WorkerFailure, relayed: { text: string; tokens: number }, signal: AbortSignal): Promise<UpstreamSource | undefined> {
     const failed = this.current;
     const { d } = this;
     failed.abort.abort();
