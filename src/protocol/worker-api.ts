@@ -8,7 +8,10 @@ import type { NativeCallSyntax } from "./tools/native-tool-calls.js";
 import { readWorkerTools, type WorkerTools } from "./tools/worker-tools.js";
 import { optionalInteger, requireSessionId, optionalString, type JsonObject } from "./validate.js";
 
-/** The worker's HTTP contract (seed: /worker/prefill, /worker/decode, /worker/health), plus added fields. */
+/**
+ * The worker's HTTP contract (seed: /worker/prefill, /worker/decode, /worker/health), plus added
+ * fields and routes (/worker/generate: a PrefillRequest answered by a GenerateAckEvent, then decode events).
+ */
 
 // Re-exported for callers that read them with the worker API; they live in limits.ts.
 export { MAX_PROMPT_CHARS, MAX_TOKENS_CEILING };
@@ -50,6 +53,16 @@ export interface PrefillResponse {
   max_tokens?: number;
   /** Added: set when the request's tool calls come in the model's own syntax (else the generic format). */
   tool_syntax?: NativeCallSyntax;
+}
+
+/**
+ * Added: the first event of `POST /worker/generate` (prefill and decode in one exchange): the
+ * prefill's answer exactly as `/worker/prefill` gives it. The session's decode events follow it
+ * (token events from seq 0, then the final event), as `/worker/decode` sends them. A refusal comes
+ * instead of this stream, with /worker/prefill's status and JSON body, before any SSE byte.
+ */
+export interface GenerateAckEvent {
+  prefill: PrefillResponse;
 }
 
 export interface DecodeRequest {

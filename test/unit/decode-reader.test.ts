@@ -14,6 +14,16 @@ function warnings(): { log: Logger; seen: string[] } {
 const token = (text: string, seq: number) => `data: {"token":${JSON.stringify(text)},"seq":${seq}}\n\n`;
 
 describe("the decode reader", () => {
+  it("keeps a generate stream's prefill acknowledgement aside and returns the tokens after it", () => {
+    const { log, seen } = warnings();
+    const r = new DecodeReader(log);
+    const ack = { status: "ok", prompt_tokens: 2, kv_cache_bytes: 1280, cached_tokens: 0, worker_id: "w1", max_tokens: 1 };
+    r.push(`data: ${JSON.stringify({ prefill: ack })}\n\n` + token("a", 0));
+    assert.equal(r.next(), "a");
+    assert.deepEqual(r.prefillAck, ack);
+    assert.deepEqual(seen, [], "no sequence gap: the acknowledgement takes no seq");
+  });
+
   it("hands a token's logprob entries with it, and none with a token that carries none", () => {
     const { log, seen } = warnings();
     const r = new DecodeReader(log);

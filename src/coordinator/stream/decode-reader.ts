@@ -3,6 +3,7 @@ import type { Logger } from "../../common/logger.js";
 import { parseDecodeEvent, type DecodeEvent } from "../../protocol/decode-event.js";
 import { SseReader } from "../../protocol/sse.js";
 import type { LogprobContent } from "../../protocol/token-logprobs.js";
+import type { PrefillResponse } from "../../protocol/worker-api.js";
 import { fastTokenText, type TokenSeqSlot } from "../../protocol/worker-token-event.js";
 
 /**
@@ -14,8 +15,9 @@ import { fastTokenText, type TokenSeqSlot } from "../../protocol/worker-token-ev
  * and an error as their DecodeEvent. Anything else (not JSON, no token) is logged and skipped; a
  * token whose `seq` is not the next one is logged as a gap and relayed all the same.
  * A token's logprob entries (when the request asked for them) are `tokenLogprobs` after it is read.
+ * A /worker/generate stream's prefill acknowledgement is kept in `prefillAck`, not returned.
  */
-export type ReadEvent = string | Exclude<DecodeEvent, { kind: "token" }>;
+export type ReadEvent = string | Exclude<DecodeEvent, { kind: "token" | "prefill" }>;
 
 export class DecodeReader {
   private sse = new SseReader();
@@ -26,6 +28,8 @@ export class DecodeReader {
   private readonly slot: TokenSeqSlot = { seq: 0 };
   /** The logprob entries of the token `next()` returned last (undefined when it carried none). */
   tokenLogprobs: LogprobContent[] | undefined;
+  /** The prefill acknowledgement a /worker/generate stream opens with, once read. */
+  prefillAck: PrefillResponse | undefined;
 
   constructor(private readonly log: Logger) {}
 
@@ -55,6 +59,10 @@ export class DecodeReader {
       const e = parseDecodeEvent(data);
       if (e === null) {
         this.log.warn({ data: data.slice(0, 200) }, "stream.bad_event");
+        continue;
+      }
+      if (e.kind === "prefill") {
+        this.prefillAck = e.prefill;
         continue;
       }
       if (e.kind !== "token") return e;
