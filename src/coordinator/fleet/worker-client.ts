@@ -1,6 +1,7 @@
 import { Agent, request, errors as undiciErrors, type Dispatcher } from "undici";
 import { ServingError } from "../../protocol/serving-error.js";
 import { isClientErrorCode, isErrorCode } from "../../protocol/error-mapping.js";
+import { parseDecodeEvent } from "../../protocol/decode-event.js";
 import type { ErrorCode } from "../../protocol/serving-error.js";
 import type { DrainListing, HandoffEntry, PrefillRequest, PrefillResponse } from "../../protocol/worker-api.js";
 import type { Upstream } from "../stream/upstream.js";
@@ -297,16 +298,11 @@ function namesModel(text: string): boolean {
   }
 }
 
-/** The prefill's answer from generate's first SSE block (`data: {"prefill":{…}}`), or undefined. */
+/** The prefill's answer from generate's first SSE block (`data: {"prefill":{…}}`, a GenerateAckEvent), or undefined. */
 function ackOf(block: string): PrefillResponse | undefined {
   if (!block.startsWith("data: ")) return undefined;
-  try {
-    const ack = JSON.parse(block.slice(6)) as { prefill?: unknown };
-    const p = ack.prefill as PrefillResponse | undefined;
-    return typeof p === "object" && p !== null && typeof p.prompt_tokens === "number" ? p : undefined;
-  } catch {
-    return undefined;
-  }
+  const e = parseDecodeEvent(block.slice(6));
+  return e?.kind === "prefill" ? e.prefill : undefined;
 }
 
 /** undici's codes for a connection that closed or reset under a request already sent. */
