@@ -10,7 +10,7 @@ import { TOP_USAGE, usageOf } from "./usage.js";
 const COMMANDS = {
   serve: { specs: serveOptions, summary: "Runs a coordinator and N local worker processes; Ctrl-C/SIGTERM stops them all." },
   coordinator: { specs: coordinatorOptions, summary: "Runs the coordinator: admission, routing and streaming for a fleet of workers." },
-  worker: { specs: workerOptions, summary: "Runs one worker: loads a GGUF model and serves /worker/prefill, /worker/decode and /worker/health." },
+  worker: { specs: workerOptions, summary: "Runs one worker: loads a GGUF model and serves /worker/prefill, /worker/decode, /worker/generate (both in one exchange) and /worker/health." },
   pull: { specs: pullOptions, summary: "Downloads a GGUF model (hf:owner/repo/file.gguf or an https URL) into the models folder: resumable, checksum-verified." },
   bench: { specs: benchOptions, summary: "Load-tests a coordinator (seed or OpenAI API) or workers directly and reports throughput, TTFT, ITL, E2E and goodput." },
 } as const;

@@ -96,6 +96,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
   server
     .route("POST", "/worker/prefill", (ctx) => svc.prefill(ctx))
     .route("POST", "/worker/decode", (ctx) => svc.decode(ctx))
+    .route("POST", "/worker/generate", (ctx) => svc.generate(ctx))
     .route("POST", "/worker/cancel", (ctx) => svc.cancelRoute(ctx))
     .route("GET", "/worker/cache", (ctx) => sendJson(ctx.res, 200, svc.cacheListing()))
     .route("POST", "/worker/drain", (ctx) => svc.drainRoute(ctx))

@@ -6,10 +6,10 @@ import { disabledTracer, SpanKind, type Tracer } from "../common/tracer.js";
 import type { Engine } from "../engine/engine.js";
 import type { CacheNotice, WorkerHealth } from "../protocol/heartbeat.js";
 import { BLOCK_CHARS } from "../protocol/prefix-blocks.js";
-import { SSE_HEADERS } from "../protocol/sse.js";
+import { SSE_HEADERS, sseData } from "../protocol/sse.js";
 import { parseTraceparent } from "../protocol/traceparent.js";
 import { nativeToolPlan } from "./native-tool-plan.js";
-import { parseAdoptRequest, type DrainListing, type HandoffEntry, parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
+import { parseAdoptRequest, type DrainListing, type HandoffEntry, parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type GenerateAckEvent, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
 import type { RenderedChat } from "../engine/engine.js";
 import { streamDecode } from "./decode-stream.js";
 import { renderPlainChat } from "./plain-chat.js";
@@ -19,8 +19,8 @@ import { WorkerMetrics, type WorkerMetricsView } from "./worker-metrics.js";
 
 /**
  * The worker's behaviour behind its HTTP routes: prefill admits a session and builds its KV cache,
- * decode streams its tokens, cancel ends it. Every path out of a session goes through
- * `SessionTable.end`, once.
+ * decode streams its tokens, generate does both in one exchange, cancel ends it. Every path out of
+ * a session goes through `SessionTable.end`, once.
  */
 export interface WorkerServiceOptions {
   workerId: string;
@@ -181,7 +181,30 @@ export class WorkerService {
     };
   }
 
+  /** `POST /worker/prefill`: admits a session and builds its KV cache; the session then waits for its decode. */
   async prefill(ctx: RouteContext): Promise<void> {
+    const { body } = await this.admitAndPrefill(ctx);
+    sendJson(ctx.res, 200, body);
+  }
+
+  /**
+   * `POST /worker/generate`: prefill and decode in one exchange. Whatever /worker/prefill refuses is
+   * refused here with the same status and body, before any byte of the stream (a coordinator may
+   * still retry elsewhere); on success the first event is the prefill's answer (GenerateAckEvent),
+   * then the session's decode events, up to the request's max_tokens, with no decode claim between.
+   */
+  async generate(ctx: RouteContext): Promise<void> {
+    const { session, body, log } = await this.admitAndPrefill(ctx);
+    const ack: GenerateAckEvent = { prefill: body };
+    await this.streamSession(ctx, session, session.maxTokens, log, sseData(JSON.stringify(ack)));
+  }
+
+  /**
+   * The prefill both routes share: parse, refuse (draining, admission limits), take a slot, build
+   * the KV. Resolves with the ready session and its answer; a failure ends the session and throws
+   * (the one error handler answers it). A client gone before the answer ends the session.
+   */
+  private async admitAndPrefill(ctx: RouteContext): Promise<{ session: Session; body: PrefillResponse; log: Logger }> {
     const parsed = parsePrefillRequest(await ctx.readJson());
     if (this.draining) throw new ServingError("draining", "worker is draining and takes no new sessions");
     // Tools in the model's own format where its template has one (native-tool-plan.ts); else generic.
@@ -233,13 +256,15 @@ export class WorkerService {
         max_tokens: maxTokens,
         ...(native !== undefined ? { tool_syntax: native.syntax } : {}),
       };
-      sendJson(ctx.res, 200, body);
+      return { session, body, log };
     } catch (err) {
       span.setError((err as Error).message);
       this.end(session, "prefill_failed");
       throw err;
     } finally {
       span.end();
+      // From here the caller owns the session: /worker/prefill leaves it ready for its decode,
+      // /worker/generate streams it at once (its own close handler cancels it).
       ctx.res.off("close", onClose);
     }
   }
@@ -251,17 +276,29 @@ export class WorkerService {
     return engine.renderChat?.(req.messages) ?? renderPlainChat(req.messages, (t) => engine.tokenize(t));
   }
 
+  /** `POST /worker/decode`: claims a prefilled session and streams its tokens. */
   async decode(ctx: RouteContext): Promise<void> {
     const req = parseDecodeRequest(await ctx.readJson());
     const session = this.sessions.get(req.session_id);
     if (session === undefined) throw new ServingError("session_not_found", `unknown session ${req.session_id}`);
     if (session.state !== "ready") throw new ServingError("session_busy", `session ${session.id} is ${session.state}`);
+    const log = ctx.log.child({ session_id: session.id, worker_id: this.o.workerId });
+    await this.streamSession(ctx, session, Math.min(req.max_tokens ?? session.maxTokens, session.maxTokens), log);
+  }
+
+  /**
+   * The decode both routes share: a ready session's tokens as SSE (decode-stream.ts), `first` (an
+   * already framed event) ahead of them. Closing the connection cancels the session; its end
+   * (kept sequence, cache notice and announce before the final event, metrics) is the same for both.
+   */
+  private async streamSession(ctx: RouteContext, session: Session, maxTokens: number, log: Logger, first?: string): Promise<void> {
     if (session.slot === undefined) throw new ServingError("internal", "ready session without a slot");
     session.state = "decoding";
-    const log = ctx.log.child({ session_id: session.id, worker_id: this.o.workerId });
     const { res } = ctx;
     res.writeHead(200, SSE_HEADERS);
-    res.flushHeaders();
+    // The acknowledgement goes out with the headers, in one write.
+    if (first === undefined) res.flushHeaders();
+    else if (!res.destroyed) res.write(first);
     const onClose = () => {
       if (!res.writableFinished) this.end(session, "disconnect");
     };
@@ -277,7 +314,7 @@ export class WorkerService {
       session,
       sequence: this.o.engine.sequences[session.slot.index]!,
       res,
-      maxTokens: Math.min(req.max_tokens ?? session.maxTokens, session.maxTokens),
+      maxTokens,
       channelTokens: this.o.channelTokens,
       log,
       onToken: () => {

@@ -43,3 +43,11 @@ export async function waitForRoutable(url: string, n: number, timeoutMs = 30_000
 export async function workerHealth(url: string): Promise<any> {
   return (await getJson(`${url}/worker/health`)).body;
 }
+
+/** A worker's health once it runs no session, no slot is busy and no KV is reserved. */
+export async function waitWorkerIdle(url: string): Promise<any> {
+  return waitFor(async () => {
+    const h = await workerHealth(url);
+    return h.active_sessions === 0 && h.slots.busy === 0 && h.kv_reserved_bytes === 0 ? h : undefined;
+  }, `an idle worker at ${url}`);
+}

@@ -54,6 +54,7 @@ describe("API keys, the cluster token and rate limits", () => {
     assert.deepEqual(workers.map((x) => x.worker_id), ["w1"]);
     const prefill = { session_id: randomUUID(), prompt: "x", max_tokens: 1 };
     assert.equal((await postJson(`${w.url}/worker/prefill`, prefill)).status, 401);
+    assert.equal((await postJson(`${w.url}/worker/generate`, prefill)).status, 401);
     assert.equal((await get(`${w.url}/worker/health`)).status, 401);
     assert.equal((await get(`${w.url}/worker/health`, { authorization: `Bearer ${TOKEN}` })).status, 200);
   });
