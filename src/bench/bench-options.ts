@@ -17,7 +17,7 @@ const lengthOpt = (flag: string, def: string, describe: string): Option<LengthDi
 
 export const benchOptions = {
   target: choiceOpt(undefined, "--target", "seed" as (typeof TARGETS)[number], TARGETS,
-    "what to drive: seed (/coordinator/infer), worker (/worker/prefill + /worker/decode), openai-completions, openai-chat"),
+    "what to drive: seed (/coordinator/infer), worker (/worker/prefill + /worker/decode), worker-generate (/worker/generate), openai-completions, openai-chat"),
   urls: { flag: "--url", default: ["http://127.0.0.1:1337"], describe: "server URL(s), comma-separated (worker: round-robin)", parse: parseUrlList } as Option<string[]>,
   model: strOpt(undefined, "--model", "default", "model name sent with each request"),
   workload: choiceOpt(undefined, "--workload", "random" as "random" | "chat", ["random", "chat"] as const,

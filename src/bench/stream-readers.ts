@@ -3,7 +3,8 @@
  * of one SSE event and the time it arrived (ms), and says at the end how the stream went:
  *   - seed (`/coordinator/infer`): `{token, finished:false}` … `{finished:true, reason, prompt_tokens,
  *     completion_tokens, error?}`;
- *   - worker (`/worker/decode`): `{token, seq}` … the same final event;
+ *   - worker (`/worker/decode`): `{token, seq}` … the same final event; `/worker/generate` sends
+ *     `{prefill: {prompt_tokens, cached_tokens, …}}` first;
  *   - OpenAI (`/v1/completions`, `/v1/chat/completions`, `stream: true`): chunks whose
  *     `choices[0].text` or `choices[0].delta.content` carry text, a last chunk with `usage`
  *     (`prompt_tokens`, `completion_tokens`, `prompt_tokens_details.cached_tokens`), then `[DONE]`;
@@ -82,7 +83,9 @@ export class SeedStreamReader extends TokenTimeline {
       if (m.reason === "error" || err !== undefined) return this.end(typeof err?.code === "string" ? err.code : "stream_error", false);
       return this.end("ok", true);
     }
-    if (typeof m.token === "string") this.token(m.token, nowMs);
+    if (typeof m.token === "string") return this.token(m.token, nowMs);
+    const ack = m.prefill as Json | undefined;
+    if (ack !== null && typeof ack === "object") this.setPrefill(num(ack.prompt_tokens), num(ack.cached_tokens));
   }
 
   /** The worker target learns prompt and cached tokens from its prefill answer. */

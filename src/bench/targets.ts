@@ -8,12 +8,14 @@ import { OpenAiStreamReader, SeedStreamReader, type StreamOutcome, type StreamRe
  * The servers the bench tool drives, all streaming:
  *   - `seed`: a coordinator's `POST /coordinator/infer`;
  *   - `worker`: workers directly, `POST /worker/prefill` then `POST /worker/decode` (TTFT counts both),
- *     round-robin over the URLs given;
+ *     round-robin over the URLs given (the seed's two calls);
+ *   - `worker-generate`: workers directly in one exchange, `POST /worker/generate` (its first event
+ *     acknowledges the prefill), as the coordinator calls them;
  *   - `openai-completions` / `openai-chat`: `POST /v1/completions` / `/v1/chat/completions` with
  *     `stream: true` and `stream_options.include_usage`.
  * Requests are greedy (temperature 0). Session ids travel as `x-session-id` (and OpenAI's `user`).
  */
-export const TARGETS = ["seed", "worker", "openai-completions", "openai-chat"] as const;
+export const TARGETS = ["seed", "worker", "worker-generate", "openai-completions", "openai-chat"] as const;
 export type TargetKind = (typeof TARGETS)[number];
 
 export interface ChatMessage {
@@ -78,6 +80,10 @@ export class Target {
           res = await this.post(`${url}/worker/decode`, { session_id: sessionId }, headers, both);
           break;
         }
+        case "worker-generate":
+          reader = new SeedStreamReader();
+          res = await this.post(`${url}/worker/generate`, { session_id: randomUUID(), prompt: spec.prompt, max_tokens: spec.maxTokens, sampling: { temperature: 0 } }, headers, both);
+          break;
         case "openai-completions":
         case "openai-chat": {
           reader = new OpenAiStreamReader();

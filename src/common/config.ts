@@ -129,6 +129,8 @@ export const coordinatorOptions = {
     "routing profile: cache-aware (prompt prefix held + conversation affinity + load), seed (0.6 sessions + 0.4 KV), least-load, round-robin"),
   schedulerSaturation: numberOpt("SCHEDULER_SATURATION", "--scheduler-saturation", 1, 0.01, 100,
     "cache-aware: load (sessions per decode slot, or session/KV utilisation) at which a worker's cache match and affinity stop counting, so load decides"),
+  kvMove: boolOpt("KV_MOVE", "--kv-move", false,
+    "move a conversation's KV from a worker that cannot take its next turn to the worker picked instead, when the transfer is measured cheaper than a prefill there (off by default: docs/PERFORMANCE.md section 9)"),
   prefixIndexMaxBlocks: intOpt("PREFIX_INDEX_MAX_BLOCKS", "--prefix-index-max-blocks", 131_072, 0, 100_000_000,
     "block references the prefix index holds for all workers (at most about 300 bytes each; the oldest entries go first; 0 = off)"),
   queueSize: intOpt("QUEUE_SIZE", "--queue-size", 256, 0, 1_000_000,

@@ -163,11 +163,49 @@ export interface DrainListing {
   entries: HandoffEntry[];
 }
 
+/**
+ * `POST /worker/export` `{conversation_id}`: a copy of a conversation's KV for another worker (a
+ * move away from a worker that cannot take the conversation's turn). The answer body is exactly
+ * an adopt body (`HandoffEntry` with `kv_state`, and `model`), so a coordinator streams it into
+ * the adopter's `POST /worker/adopt` without reading it; what it needs to know travels in these
+ * headers. 404 `not_found` when the worker holds none of it, or no state it can hand over (its
+ * engine cannot save one, or the adopt body would exceed the adopters' body limit).
+ */
+export const KV_EXPORT_HEADERS = {
+  /** Tokens the state holds. */
+  tokens: "x-kv-tokens",
+  /** The state file's bytes before base64. */
+  stateBytes: "x-kv-state-bytes",
+  /** Where the worker held it: `slot`, `host` or `disk`. */
+  source: "x-kv-source",
+} as const;
+
+export type KvExportSource = "slot" | "host" | "disk";
+
+/** `POST /worker/adopt`'s answer; `restore_ms`: time spent restoring `kv_state` (ms). */
+export interface AdoptAnswer {
+  status: "ok";
+  tokens: number;
+  slot: number;
+  kv_restored: boolean;
+  restore_ms?: number;
+}
+
+const CONVERSATION_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function parseExportRequest(o: JsonObject): { conversation_id: string } {
+  const conv = o.conversation_id;
+  if (typeof conv !== "string" || !CONVERSATION_ID_RE.test(conv)) {
+    throw new ServingError("invalid_field", "'conversation_id' must be 1-128 letters, digits or . _ : -", { param: "conversation_id" });
+  }
+  return { conversation_id: conv };
+}
+
 export const MAX_HANDOFF_BLOCKS = 65_536;
 
 export function parseAdoptRequest(o: JsonObject, vocabSize: number, contextSize: number): HandoffEntry & { model: string | undefined } {
   const conv = o.conversation_id;
-  if (conv !== undefined && conv !== null && (typeof conv !== "string" || !/^[A-Za-z0-9._:-]{1,128}$/.test(conv))) {
+  if (conv !== undefined && conv !== null && (typeof conv !== "string" || !CONVERSATION_ID_RE.test(conv))) {
     throw new ServingError("invalid_field", "'conversation_id' must be 1-128 letters, digits or . _ : -", { param: "conversation_id" });
   }
   const tokens = o.tokens;

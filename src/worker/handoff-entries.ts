@@ -1,4 +1,4 @@
-import type { Engine } from "../engine/engine.js";
+import type { Engine, SequenceState } from "../engine/engine.js";
 import type { HandoffEntry } from "../protocol/worker-api.js";
 import type { KeptSequence } from "./kept-sequences.js";
 import { encodeStateFile } from "./kv-state-file.js";
@@ -23,14 +23,27 @@ export async function handoffEntries(
     identity === undefined ? undefined : saveWhenIdle(engine.sequences[k.slotIndex]!, tokens)));
   let budget = DRAIN_STATE_BUDGET_BYTES;
   return list.map(({ kept: k, tokens }, i) => {
-    const entry: HandoffEntry = { conversation_id: k.conversationId ?? null, tokens: [...tokens], blocks: [...k.blocks] };
     const state = states[i];
-    if (state === undefined || identity === undefined) return entry;
-    const b64 = encodeStateFile(k.conversationId ?? `anon-${k.id}`, identity, state, k.blocks).toString("base64");
-    // The adopt body carries the tokens as JSON too (up to 11 bytes each) and the block keys.
-    const body = b64.length + tokens.length * 11 + k.blocks.length * 24 + 1024;
-    if (body > maxBodyBytes || b64.length > budget) return entry;
-    budget -= b64.length;
-    return { ...entry, kv_state: b64 };
+    const entry = transferEntry(k.conversationId ?? null, k.conversationId ?? `anon-${k.id}`, identity, tokens, k.blocks, state, maxBodyBytes, budget);
+    if (entry.kv_state !== undefined) budget -= entry.kv_state.length;
+    return entry;
   });
+}
+
+/**
+ * One sequence as the worker API transfers it (drain listings, `POST /worker/export`): its tokens,
+ * block keys and, when there is a state and the adopt body fits `maxBodyBytes` (and the state
+ * `budget`, base64 bytes), its KV state file in base64 named `key`.
+ */
+export function transferEntry(
+  conversationId: string | null, key: string, identity: string | undefined, tokens: readonly number[], blocks: readonly string[],
+  state: SequenceState | undefined, maxBodyBytes: number, budget = Infinity,
+): HandoffEntry {
+  const entry: HandoffEntry = { conversation_id: conversationId, tokens: [...tokens], blocks: [...blocks] };
+  if (state === undefined || identity === undefined) return entry;
+  const b64 = encodeStateFile(key, identity, state, blocks).toString("base64");
+  // The adopt body carries the tokens as JSON too (up to 11 bytes each) and the block keys.
+  const body = b64.length + tokens.length * 11 + blocks.length * 24 + 1024;
+  if (body > maxBodyBytes || b64.length > budget) return entry;
+  return { ...entry, kv_state: b64 };
 }

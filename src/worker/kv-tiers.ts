@@ -158,6 +158,28 @@ export class KvTiers {
     }
   }
 
+  /**
+   * `key`'s state, checked, leaving the entry where it is (a KV transfer to another worker: this
+   * copy stays valid for the prefix it holds until the tier's LRU drops it); undefined when absent
+   * or refused (a refused file is discarded as in `take`).
+   */
+  async copy(key: string): Promise<{ state: SequenceState; tier: KvTierName; blocks: readonly string[] } | undefined> {
+    const h = this.host.get(key);
+    if (h !== undefined) return { state: h.state, tier: "host", blocks: h.blocks };
+    const d = this.disk.get(key);
+    if (d === undefined) return undefined;
+    if (d.pending !== undefined) return { state: d.pending, tier: "disk", blocks: d.blocks };
+    try {
+      const decoded = decodeStateFile(await readFile(d.file), this.o.identity);
+      if (decoded.header.key !== key) throw new KvStateFileError("file holds another conversation");
+      return { state: decoded.state, tier: "disk", blocks: d.blocks };
+    } catch (err) {
+      if (this.disk.get(key) === d) this.removeDisk(key);
+      this.discard(d.file, err);
+      return undefined;
+    }
+  }
+
   delete(key: string): void {
     if (this.host.has(key)) this.removeHost(key);
     const d = this.disk.get(key);

@@ -1,7 +1,7 @@
 import type { Clock } from "../common/clock.js";
 import type { Logger } from "../common/logger.js";
 import { ServingError } from "../protocol/serving-error.js";
-import type { Engine, EngineSequence } from "../engine/engine.js";
+import type { Engine, EngineSequence, SequenceState } from "../engine/engine.js";
 import { KvStateFileError, decodeStateFile } from "./kv-state-file.js";
 import type { SamplingParams } from "../protocol/sampling.js";
 import { blockKeyList, canonicalWithOutput } from "../protocol/prefix-blocks.js";
@@ -247,7 +247,7 @@ export class SessionTable {
    */
   async adopt(
     conversationId: string | undefined, tokens: readonly number[], blocks: readonly string[], signal: AbortSignal, kvState?: string,
-  ): Promise<{ kept: KeptSequence; restored: boolean }> {
+  ): Promise<{ kept: KeptSequence; restored: boolean; restoreMs: number }> {
     if (!this.keeping) throw new ServingError("draining", "worker is draining and takes no cache");
     const bytes = tokens.length * this.engine.info.kvBytesPerToken;
     this.makeKvRoom(bytes, conversationId);
@@ -258,15 +258,28 @@ export class SessionTable {
     if (lease === undefined) throw new ServingError("worker_sessions_full", "no free slot for a handed-off sequence");
     try {
       const old = this.kept.atSlot(lease.index);
-      if (old !== undefined && this.kept.remove(old)) this.logEvicted(old, "slot");
+      const t0 = this.clock.now();
+      if (old !== undefined && this.kept.remove(old)) {
+        // Another conversation's KV goes on to the tiers before the adopted one overwrites the slot,
+        // as it does when a session takes the slot (acquireSlot): else that conversation's next turn misses.
+        if (old.conversationId !== undefined && old.conversationId !== conversationId) await this.evicted(old, "slot");
+        else this.logEvicted(old, "slot");
+      }
       const seq = this.engine.sequences[lease.index]!;
-      const restored = await this.restoreTransferred(seq, tokens, kvState);
-      if (!restored) await seq.prefill(tokens, signal);
+      const t1 = this.clock.now();
+      const restored = await this.restoreTransferred(seq, tokens, kvState, signal);
+      const restoreMs = this.clock.now() - t1;
+      // A transferred state restores from memory like the host tier's: it feeds the same measured rate.
+      if (restored) this.tiers?.costs.observeRestore("host", tokens.length, restoreMs);
+      else await seq.prefill(tokens, signal);
       if (!this.keeping) throw new ServingError("draining", "worker began draining during the handoff");
       const held = seq.heldTokens().length;
       for (const replaced of this.kept.keep(conversationId, lease.index, held, this.clock.now(), blocks)) this.logEvicted(replaced, "replaced");
-      this.log.info({ conversation_id: conversationId ?? null, slot: lease.index, tokens: held, kv_restored: restored }, "cache.adopted");
-      return { kept: this.kept.atSlot(lease.index)!, restored };
+      this.log.info({
+        conversation_id: conversationId ?? null, slot: lease.index, tokens: held, kv_restored: restored,
+        evict_ms: Math.round(t1 - t0), restore_ms: Math.round(restoreMs),
+      }, "cache.adopted");
+      return { kept: this.kept.atSlot(lease.index)!, restored, restoreMs };
     } finally {
       lease.release();
     }
@@ -276,17 +289,38 @@ export class SessionTable {
    * A handed-off sequence's KV bytes (kv-state-file.ts, base64), restored into `seq` when this
    * engine has the identity that saved them and they hold exactly `tokens`; false: prefill instead.
    */
-  private async restoreTransferred(seq: EngineSequence, tokens: readonly number[], kvState: string | undefined): Promise<boolean> {
+  private async restoreTransferred(seq: EngineSequence, tokens: readonly number[], kvState: string | undefined, signal: AbortSignal): Promise<boolean> {
     const identity = this.engine.info.kvStateIdentity;
     if (kvState === undefined || identity === undefined || seq.restoreState === undefined) return false;
     try {
       const { state } = decodeStateFile(Buffer.from(kvState, "base64"), identity);
       if (state.tokens.length !== tokens.length || state.tokens.some((t, i) => t !== tokens[i])) throw new KvStateFileError("tokens differ from the entry's");
-      return await restoreWhenIdle(seq, state, () => true);
+      // A caller that gave up (its move budget ran out) stops the wait for the decode loop's gap.
+      return await restoreWhenIdle(seq, state, () => !signal.aborted);
     } catch (err) {
       this.log.warn({ reason: (err as Error).message }, "cache.transfer_refused");
       return false;
     }
+  }
+
+  /**
+   * A copy of a conversation's KV for another worker (`POST /worker/export`): from its kept slot
+   * (saved between decode steps, waiting at most `waitMs`) or else from a KV tier. The copy here
+   * stays: it is still a valid prefix until the cache or the tier lets it go. Undefined: nothing
+   * held, or the slot's save did not come in time.
+   */
+  async exportConversation(conversationId: string, waitMs: number): Promise<{ tokens: readonly number[]; blocks: readonly string[]; state: SequenceState | undefined; source: "slot" | "host" | "disk" } | undefined> {
+    const k = this.kept.get(conversationId);
+    if (k !== undefined) {
+      const seq = this.engine.sequences[k.slotIndex]!;
+      const tokens = seq.heldTokens();
+      const state = await saveWhenIdle(seq, tokens, waitMs);
+      // Taken by another session while saving: fall through to the tiers (its eviction saved it there).
+      if (state !== undefined || this.kept.get(conversationId) === k) return { tokens, blocks: k.blocks, state, source: "slot" };
+    }
+    const got = await this.tiers?.store.copy(conversationId);
+    if (got === undefined) return undefined;
+    return { tokens: got.state.tokens, blocks: got.blocks, state: got.state, source: got.tier };
   }
 
   /** Kept sequences with the tokens their slots hold, most recent first (for a handoff). */

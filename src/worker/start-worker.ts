@@ -101,6 +101,7 @@ export async function startWorker(config: WorkerConfig, deps: StartWorkerDeps): 
     .route("GET", "/worker/cache", (ctx) => sendJson(ctx.res, 200, svc.cacheListing()))
     .route("POST", "/worker/drain", (ctx) => svc.drainRoute(ctx))
     .route("POST", "/worker/adopt", (ctx) => svc.adoptRoute(ctx))
+    .route("POST", "/worker/export", (ctx) => svc.exportRoute(ctx))
     .route("POST", "/worker/undrain", (ctx) => svc.undrainRoute(ctx))
     .route("GET", "/worker/health", (ctx) => {
       const body = JSON.stringify(svc.health());

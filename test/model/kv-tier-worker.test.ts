@@ -111,4 +111,20 @@ describe("KV tiers on a worker", { skip }, () => {
     const cold = await turn(adopter.url, "h", second("Tom", t1.text));
     assert.equal(t2.text, cold.text);
   });
+
+  it("a sequence adopted into a slot that kept another conversation saves that conversation to the host tier first", async () => {
+    const holder = await worker({});
+    const adopter = await worker({ KV_HOST_BYTES: "16MiB" });
+    await turn(holder.url, "moving", first("Tom"));
+    const k1 = await turn(adopter.url, "kept", first("Sue"));
+    const listing = (await postJson(`${holder.url}/worker/drain`, {})).body;
+    const entry = listing.entries.find((e: { conversation_id: string }) => e.conversation_id === "moving");
+    const adopted = await postJson(`${adopter.url}/worker/adopt`, { ...entry, model: listing.model });
+    assert.equal(adopted.status, 200, JSON.stringify(adopted.body));
+    const tiers = (await getJson(`${adopter.url}/worker/cache`)).body.tiers;
+    assert.deepEqual(tiers.map((e: { conversation_id: string; tier: string }) => [e.conversation_id, e.tier]), [["kept", "host"]]);
+    const k2 = await turn(adopter.url, "kept", second("Sue", k1.text));
+    assert.equal(k2.prefill.kv_tier, "host");
+    assert.ok(k2.prefill.cached_tokens >= k1.prefill.prompt_tokens, `cached ${k2.prefill.cached_tokens}`);
+  });
 });

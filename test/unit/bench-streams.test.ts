@@ -20,6 +20,15 @@ describe("the seed stream reader", () => {
     });
   });
 
+  it("takes prompt and cached tokens from a /worker/generate acknowledgement, which is no token", () => {
+    const r = new SeedStreamReader();
+    r.onEvent('{"prefill":{"status":"ok","prompt_tokens":9,"cached_tokens":4,"kv_cache_bytes":640,"worker_id":"w"}}', 3);
+    r.onEvent('{"token":"a","seq":0}', 5);
+    r.onEvent('{"token":"","seq":1,"finished":true,"reason":"length","prompt_tokens":9,"completion_tokens":1}', 6);
+    const o = r.outcome();
+    assert.deepEqual([o.firstTokenMs, o.tokenEvents, o.promptTokens, o.cachedTokens, o.complete], [5, 1, 9, 4, true]);
+  });
+
   it("reports an error event's code and a stream cut before its end", () => {
     const err = new SeedStreamReader();
     err.onEvent('{"token":"a","finished":false}', 1);

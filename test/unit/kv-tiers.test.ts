@@ -69,6 +69,22 @@ describe("KV tier limits under churn", () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
+  it("a copy for another worker leaves the entry where it was, in host memory or on disk", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kv-copy-"));
+    dirs.push(dir);
+    const t = new KvTiers({ identity: "id", hostBytes: 1000, diskDir: dir, diskBytes: 100_000, log });
+    t.put("on-disk", state(4, 2000, 5), ["d1"]);
+    t.put("in-host", state(3, 500, 6), ["h1"]);
+    await t.flushed();
+    const host = await t.copy("in-host");
+    const disk = await t.copy("on-disk");
+    assert.deepEqual([host?.tier, host?.blocks, host?.state.tokens], ["host", ["h1"], [1, 2, 3]]);
+    assert.deepEqual([disk?.tier, disk?.blocks, disk?.state.tokens, disk?.state.bytes.byteLength], ["disk", ["d1"], [1, 2, 3, 4], 2000]);
+    assert.deepEqual(t.entries().map((e) => [e.key, e.tier]), [["in-host", "host"], ["on-disk", "disk"]]);
+    assert.equal(await t.copy("absent"), undefined);
+    assert.deepEqual([t.stats().restored_host, t.stats().restored_disk], [0, 0], "a copy is no restore");
+  });
+
   it("host and disk bytes stay within their limits through 400 puts, takes and deletes", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kv-churn-"));
     dirs.push(dir);

@@ -8,7 +8,7 @@ import { startChild, waitHealthy } from "../../common/process-harness.js";
  * 127.0.0.1, ready once their health endpoint answers. Only processes started here are ever
  * stopped, by their pid.
  */
-const CLI = fileURLToPath(new URL("../../../../bin/inference-engine.js", import.meta.url));
+export const CLI = fileURLToPath(new URL("../../../../bin/inference-engine.js", import.meta.url));
 
 // An interrupted suite takes its processes with it (the harness kills its children on exit).
 for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));

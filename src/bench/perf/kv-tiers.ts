@@ -30,15 +30,18 @@ const BODY = "256MiB";
 interface Variant {
   name: string;
   env(dir: string): Record<string, string>;
+  /** The coordinator's (KV_MOVE on: a turn whose worker is full moves its KV to the worker picked instead). */
+  coordinatorEnv?: Record<string, string>;
 }
 const VARIANTS: Variant[] = [
   { name: "tiers off", env: () => ({}) },
   { name: "host", env: () => ({ KV_HOST_BYTES: "2GiB" }) },
+  { name: "host + move", env: () => ({ KV_HOST_BYTES: "2GiB" }), coordinatorEnv: { KV_MOVE: "true" } },
   { name: "host + disk", env: (dir) => ({ KV_HOST_BYTES: "32MiB", KV_DISK_DIR: dir, KV_DISK_BYTES: "4GiB" }) },
 ];
 
-async function startFleet(model: string, env: Record<string, string>) {
-  const coordinator = await startQuiet(["coordinator"], "/coordinator/health", { HEARTBEAT_INTERVAL_MS: "250" });
+async function startFleet(model: string, env: Record<string, string>, coordinatorEnv: Record<string, string> = {}) {
+  const coordinator = await startQuiet(["coordinator"], "/coordinator/health", { HEARTBEAT_INTERVAL_MS: "250", ...coordinatorEnv });
   const workers: Served[] = await Promise.all(["w1", "w2"].map((id) =>
     startQuiet(["worker", "--model", model, "--worker-id", id], "/worker/health", {
       COORDINATOR_URL: coordinator.url, HEARTBEAT_INTERVAL_MS: "250", THREADS: "1", PARALLEL: "4", CONTEXT_SIZE: "2048", MODEL_ID: "m",
@@ -116,7 +119,7 @@ export async function kvTiers(mode: SuiteMode): Promise<SectionResult> {
     for (const v of VARIANTS) {
       const dir = mkdtempSync(join(tmpdir(), "kv-tier-bench-"));
       mode.log(`kv tiers: ${m.name}, ${v.name}`);
-      const fleet = await startFleet(m.path, v.env(dir));
+      const fleet = await startFleet(m.path, v.env(dir), v.coordinatorEnv);
       try {
         const config = {
           ...benchConfig({
@@ -146,7 +149,7 @@ export async function kvTiers(mode: SuiteMode): Promise<SectionResult> {
       }
     }
     const off = byVariant.get("tiers off")?.multiTurn?.laterTurns.ttft?.p50 ?? NaN;
-    for (const v of ["host", "host + disk"]) {
+    for (const v of ["host", "host + move", "host + disk"]) {
       const x = off / (byVariant.get(v)?.multiTurn?.laterTurns.ttft?.p50 ?? NaN);
       goals.push([`${m.name}: ${v} turn ≥ 2 TTFT p50 ≥ 3× better than tiers off`, `${x.toFixed(2)}×`, verdict(x >= 3)]);
     }
@@ -160,7 +163,8 @@ export async function kvTiers(mode: SuiteMode): Promise<SectionResult> {
     `2 workers (THREADS=1, PARALLEL=4, CONTEXT_SIZE=2048) and a coordinator (cache-aware profile) per run, fresh processes. ` +
       `Workload: ${w.users} conversations × ${w.turns} turns over the OpenAI chat API, ${w.concurrency} in flight, shared system prompt of ${w.systemPromptTokens} words, ` +
       `user messages of ${w.userTokens} words, ${w.outputTokens}-token greedy answers. One repetition (the machine is shared with other jobs: its load moves these numbers). ` +
-      `Variants: tiers off; host tier (KV_HOST_BYTES=2GiB); host + disk (KV_HOST_BYTES=32MiB, KV_DISK_BYTES=4GiB in a temp folder).`,
+      `Variants: tiers off; host tier (KV_HOST_BYTES=2GiB), without and with the coordinator's KV moves (KV_MOVE=true: a turn whose worker is full moves its KV to the other); ` +
+      `host + disk (KV_HOST_BYTES=32MiB, KV_DISK_BYTES=4GiB in a temp folder).`,
     "",
     table(["model", "tiers", "turn ≥ 2 TTFT p50 (ms)", "turn ≥ 2 TTFT p99 (ms)", "turn ≥ 2 hit ratio", "restores (host)", "restores (disk)", "not completed"], rows),
     "",

@@ -2,6 +2,7 @@ import { benchOptions, type BenchConfig } from "../bench-options.js";
 import { runBench } from "../run-bench.js";
 import type { BenchReport } from "../report.js";
 import { parseLengthDist } from "../workload.js";
+import { HeapSampler } from "./heap-sampler.js";
 import { cpuMs, RssSampler } from "./proc-stats.js";
 
 /**
@@ -25,6 +26,13 @@ export interface Measured {
   cpuMs: number;
   peakRssBytes: number;
   rssSamples: { tMs: number; bytes: number }[];
+  /** Peak V8 used heap of the server given as `heapOf` (bytes); undefined when not asked or unreadable. */
+  peakHeapBytes: number | undefined;
+}
+
+export interface MeasureOptions {
+  /** A server of ours whose /metrics heap is sampled over the run (every 500 ms). */
+  heapOf?: string;
 }
 
 export function benchConfig(s: LoadSpec): BenchConfig {
@@ -38,14 +46,16 @@ export function benchConfig(s: LoadSpec): BenchConfig {
   };
 }
 
-export async function measure(s: LoadSpec, pids: () => number[]): Promise<Measured> {
+export async function measure(s: LoadSpec, pids: () => number[], o: MeasureOptions = {}): Promise<Measured> {
   const sum = () => pids().reduce((a, p) => a + safeCpu(p), 0);
   const sampler = new RssSampler(pids, 200);
+  const heap = o.heapOf === undefined ? undefined : new HeapSampler(o.heapOf, 500);
   const before = sum();
   const report = await runBench(benchConfig(s), { quietProgress: true });
   const cpu = sum() - before;
   const rss = sampler.stop();
-  return { report, cpuMs: cpu, peakRssBytes: rss.peakBytes, rssSamples: rss.samples };
+  const peakHeapBytes = await heap?.stop();
+  return { report, cpuMs: cpu, peakRssBytes: rss.peakBytes, rssSamples: rss.samples, peakHeapBytes };
 }
 
 function safeCpu(pid: number): number {

@@ -10,6 +10,9 @@ import { childPids } from "./proc-stats.js";
  * nginx as the reference relay: one worker process (like our single-threaded coordinator), one
  * port per worker, plain reverse proxy with `proxy_buffering off` and keep-alive upstreams, as in
  * ../shared/perf-anchor.md. Installed from Debian with apt-get when missing (benchmarks only).
+ * `limitConn`: at most that many requests in flight over all its ports together (`limit_conn`
+ * keyed by the listen address, which every port shares); past it nginx answers 503 at once, the
+ * plain proxy's refusal the overload section compares with. Refusals are not logged.
  */
 export function nginxBinary(): string | undefined {
   for (const p of ["/usr/sbin/nginx", "/usr/bin/nginx"]) if (spawnSync(p, ["-v"]).status === 0) return p;
@@ -39,7 +42,7 @@ export interface NginxRelay {
   stop(): Promise<void>;
 }
 
-export async function startNginx(bin: string, upstreams: string[]): Promise<NginxRelay> {
+export async function startNginx(bin: string, upstreams: string[], o: { limitConn?: number } = {}): Promise<NginxRelay> {
   const dir = await mkdtemp(join(tmpdir(), "perf-nginx-"));
   const ports = await Promise.all(upstreams.map(() => freePort()));
   const servers = upstreams.map((u, i) => {
@@ -53,7 +56,8 @@ export async function startNginx(bin: string, upstreams: string[]): Promise<Ngin
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_buffering off;
-      proxy_read_timeout 300s;
+      proxy_read_timeout 300s;${o.limitConn === undefined ? "" : `
+      limit_conn relay ${o.limitConn};`}
     }
   }`;
   });
@@ -69,7 +73,10 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-  keepalive_requests 1000000;
+  keepalive_requests 1000000;${o.limitConn === undefined ? "" : `
+  limit_conn_zone $server_addr zone=relay:1m;
+  limit_conn_status 503;
+  limit_conn_log_level info;`}
 ${servers.join("\n")}
 }
 `;

@@ -1,22 +1,29 @@
 import { startSimFleet } from "./fleet.js";
 import { mb, measure } from "./measure.js";
-import { table, verdict } from "./markdown.js";
+import { fmt, table, verdict } from "./markdown.js";
+import { med, refusalsUnderRelay, type RefusalsUnderRelay } from "./refusals-under-relay.js";
 import type { SectionResult, SuiteMode } from "./suite-types.js";
 
 /**
  * 5. Overload: 2 sim workers holding 8 sessions each (16 in all). Capacity in requests/s =
  * 16 sessions / a request's duration, measured unloaded. Then Poisson arrivals at 5× that rate:
  * admitted requests' TTFT p99 against the unloaded p99, the latency of rejections, and the
- * coordinator's RSS over time. Targets: admitted p99 TTFT ≤ 2× unloaded; rejections ≤ 5 ms p99.
+ * coordinator's RSS over time. Then refusals at that rate while 1,000 streams relay, side by side
+ * with nginx's `limit_conn` (refusals-under-relay.ts).
+ * Targets: admitted p99 TTFT ≤ 2× unloaded; rejections ≤ 5 ms p99, idle and while 1,000 streams relay.
  */
-export async function overload(mode: SuiteMode): Promise<SectionResult> {
+export async function overload(mode: SuiteMode, nginxBin: string | undefined): Promise<SectionResult> {
   const sessions = 8;
   const fleet = await startSimFleet({
     workers: 2,
     simArgs: ["--sim-itl-ms", "20", "--sim-itl-per-sequence-ms", "0.5", "--sim-prefill-base-ms", "2", "--parallel", String(sessions)],
     workerEnv: { WORKER_MAX_SESSIONS: String(sessions) },
+    // At capacity a request is refused at once (the seed's behaviour), not queued: this section
+    // measures refusals, which a queue would turn into waits.
+    coordinatorEnv: { QUEUE_SIZE: "0" },
   });
   const tokens = mode.quick ? 16 : 50;
+  let first: { md: string; data: Record<string, unknown>; rate: number };
   try {
     mode.log("overload: unloaded");
     // Warm-up (connections, JIT), unrecorded.
@@ -39,7 +46,7 @@ export async function overload(mode: SuiteMode): Promise<SectionResult> {
     const rss = over.rssSamples;
     const step = Math.max(1, Math.floor(rss.length / 10));
     const md = [
-      `2 sim workers × ${sessions} sessions, ${tokens}-token answers. Capacity measured unloaded: ${capacity.toFixed(1)} req/s; ` +
+      `2 sim workers × ${sessions} sessions, ${tokens}-token answers; the coordinator's admission queue off (QUEUE_SIZE=0: refused at once at capacity). Capacity measured unloaded: ${capacity.toFixed(1)} req/s; ` +
         `offered ${rate.toFixed(1)} req/s (Poisson) for ${durationS} s: ${over.report.requests.total} requests, ` +
         `${over.report.requests.completed} admitted and completed, ${over.report.requests.rejected} rejected, ${over.report.requests.failed} failed.`,
       "",
@@ -55,8 +62,36 @@ export async function overload(mode: SuiteMode): Promise<SectionResult> {
       "",
       `Coordinator RSS over the overload run (s → MB): ${rss.filter((_, i) => i % step === 0).map((s) => `${(s.tMs / 1000).toFixed(1)} → ${mb(s.bytes).toFixed(0)}`).join(", ")}.`,
     ].join("\n");
-    return { title: "5. Overload at 5× capacity", markdown: md, data: { capacity, rate, base: base.report, over: over.report, rss } };
+    first = { md, data: { capacity, rate, base: base.report, over: over.report, rss }, rate };
   } finally {
     await fleet.stop();
   }
+  const busy = await refusalsUnderRelay(mode, nginxBin, first.rate);
+  return { title: "5. Overload at 5× capacity", markdown: `${first.md}\n\n${busyMarkdown(busy)}`, data: { ...first.data, underRelay: busy } };
+}
+
+/** Each repetition on its own: a ramp that never opened every stream shows here. */
+function perRep(s: RefusalsUnderRelay["coordinator"]): string {
+  return s.p50.map((p50, i) => `${fmt(p50)} / ${fmt(s.p99[i]!)} (${s.openAtStart[i]} → ${s.openAtEnd[i]})`).join("; ");
+}
+
+function busyMarkdown(b: RefusalsUnderRelay): string {
+  const c = b.coordinator;
+  const n = b.nginx;
+  const p99 = med(c.p99);
+  const range = (xs: number[]) => (xs.length === 0 ? "—" : `${Math.min(...xs)}–${Math.max(...xs)}`);
+  return [
+    `Refusals while ${b.streams.toLocaleString("en-US")} streams relay: 4 sim workers (50 ms between tokens); a background load (a bench process of its own) holds ` +
+      `${b.streams.toLocaleString("en-US")} streams open through the relay, which admits exactly that many (the coordinator: ` +
+      `SYSTEM_MAX_SESSIONS, no queue; nginx: \`limit_conn\` over its ports, 503 past it); once they are all open, ${b.rate.toFixed(1)} req/s ` +
+      `(Poisson, the rate above) for ${b.probeS} s, each to be refused; ${b.reps} alternating repetition(s), medians.`,
+    "",
+    table(["metric", "coordinator", "nginx (limit_conn)", "target"], [
+      ["refusal latency p50 (ms)", med(c.p50), n ? med(n.p50) : "—", "—"],
+      ["refusal latency p99 (ms)", p99, n ? med(n.p99) : "—", `≤ 5 ms ${verdict(p99 <= 5, "")}`],
+      ["refused / admitted (per repetition, median)", `${med(c.refused)} / ${med(c.admitted)}`, n ? `${med(n.refused)} / ${med(n.admitted)}` : "—", "—"],
+      ["streams open at the probe's start → end", `${range(c.openAtStart)} → ${range(c.openAtEnd)}`, n ? `${range(n.openAtStart)} → ${range(n.openAtEnd)}` : "—", "—"],
+      ["each repetition: p50 / p99 ms (streams open at start → end)", perRep(c), n ? perRep(n) : "—", "—"],
+    ]),
+  ].join("\n");
 }

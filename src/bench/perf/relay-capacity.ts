@@ -1,17 +1,24 @@
 import { startSimFleet, type Fleet } from "./fleet.js";
+import { heapUsedBytes } from "./heap-sampler.js";
 import { mb, measure, median, type Measured } from "./measure.js";
 import { table, verdict } from "./markdown.js";
 import { startNginx, type NginxRelay } from "./nginx-relay.js";
+import { rssBytes } from "./proc-stats.js";
+import { profileRelay } from "./relay-profile.js";
 import type { SectionResult, SuiteMode } from "./suite-types.js";
 
 /**
  * 2. Relay capacity and cost: the coordinator relaying sim workers' streams, side by side with
- * nginx relaying the very same workers' streams (the client then does prefill + decode itself,
- * through nginx). Two regimes: paced (one token per worker write, 20–50 ms apart per stream) and
+ * nginx relaying the very same workers' streams (the client then sends its `/worker/generate`
+ * exchange through nginx). Two regimes: paced (one token per worker write, 20–50 ms apart per stream) and
  * bulk (workers generate as fast as they can: many events per read). CPU µs per relayed token =
- * the relay processes' CPU time over the run / tokens that reached the client.
- * Targets: paced CPU/token ≤ 1.5× nginx's; bulk ≤ 2 µs; ≥ 200,000 tokens/s; RSS ≤ 150 MB at
+ * the relay processes' CPU time over the run / tokens that reached the client. Memory per open
+ * stream = (peak RSS at N streams − the relay's RSS idle, warm) / N; for the coordinator also its
+ * V8 used heap (from its /metrics), peak over the run less idle, / N.
+ * Goals: paced CPU/token ≤ 1.5× nginx's; bulk ≤ 2 µs; ≥ 200,000 tokens/s; RSS ≤ 150 MB at
  * 1,000 streams; TTFT p50 under load within 2× nginx's.
+ * `cpuProfDir`: one more paced run (500 streams; the paced level of a quick run) against a
+ * coordinator started with `--cpu-prof`, summarised in the notes.
  */
 interface Level {
   regime: "paced" | "bulk";
@@ -20,15 +27,35 @@ interface Level {
   tokens: number;
 }
 
+/** A relay's memory idle, after a short warm-up load (bytes). */
+interface Idle {
+  rssBytes: number;
+  heapBytes: number | undefined;
+}
+
 interface Row {
   level: Level;
   relay: "coordinator" | "nginx";
   runs: Measured[];
+  idle: Idle;
 }
 
 const WORKERS = 4;
 
-export async function relayCapacity(mode: SuiteMode, nginxBin: string | undefined): Promise<SectionResult> {
+function startRelayFleet(itlMs: number, coordinatorNodeArgs: string[] = []): Promise<Fleet> {
+  return startSimFleet({
+    workers: WORKERS,
+    simArgs: [
+      "--sim-itl-ms", String(itlMs), "--sim-itl-per-sequence-ms", "0",
+      "--sim-prefill-base-ms", "0", "--sim-prefill-per-token-ms", "0", "--parallel", "256",
+    ],
+    workerEnv: { WORKER_MAX_SESSIONS: "400" },
+    coordinatorEnv: { SYSTEM_MAX_SESSIONS: "4000" },
+    coordinatorNodeArgs,
+  });
+}
+
+export async function relayCapacity(mode: SuiteMode, nginxBin: string | undefined, o: { cpuProfDir?: string } = {}): Promise<SectionResult> {
   const levels: Level[] = mode.quick
     ? [{ regime: "paced", streams: 50, itlMs: 20, tokens: 40 }, { regime: "bulk", streams: 20, itlMs: 0, tokens: 400 }]
     : [
@@ -42,37 +69,57 @@ export async function relayCapacity(mode: SuiteMode, nginxBin: string | undefine
   const rows: Row[] = [];
   // Workers are started with their inter-token time: one fleet (and one nginx) per distinct time.
   for (const itlMs of [...new Set(levels.map((l) => l.itlMs))]) {
-    const fleet = await startSimFleet({
-      workers: WORKERS,
-      simArgs: [
-        "--sim-itl-ms", String(itlMs), "--sim-itl-per-sequence-ms", "0",
-        "--sim-prefill-base-ms", "0", "--sim-prefill-per-token-ms", "0", "--parallel", "256",
-      ],
-      workerEnv: { WORKER_MAX_SESSIONS: "400" },
-      coordinatorEnv: { SYSTEM_MAX_SESSIONS: "4000" },
-    });
+    const fleet = await startRelayFleet(itlMs);
     let nginx: NginxRelay | undefined;
     try {
       if (nginxBin !== undefined) nginx = await startNginx(nginxBin, fleet.workers.map((w) => w.url));
-      for (const level of levels.filter((l) => l.itlMs === itlMs)) await runLevel(level, fleet, nginx, reps, rows, mode);
+      // Idle is measured warm: after a few streams each way (compiled hot paths, connection pools),
+      // so that memory per stream is what open streams hold, not the relay's first growth.
+      const warm = { concurrency: 20, numRequests: 20, inputTokens: 16, outputTokens: 20, durationS: 30 };
+      await measure({ ...warm, target: "seed", urls: [fleet.coordinator.url] }, () => []);
+      if (nginx !== undefined) await measure({ ...warm, target: "worker-generate", urls: nginx.urls }, () => []);
+      const coordIdle: Idle = { rssBytes: rssBytes(fleet.coordinator.pid), heapBytes: await heapUsedBytes(fleet.coordinator.url) };
+      const ngxIdle: Idle = { rssBytes: nginx ? sumRss(nginx.pids()) : 0, heapBytes: undefined };
+      for (const level of levels.filter((l) => l.itlMs === itlMs)) await runLevel(level, fleet, nginx, reps, rows, mode, coordIdle, ngxIdle);
     } finally {
       await nginx?.stop();
       await fleet.stop();
     }
   }
-  return summarize(rows, reps, nginxBin !== undefined);
+  let profile: string | undefined;
+  if (o.cpuProfDir !== undefined) {
+    const level = levels.find((l) => l.regime === "paced" && l.streams === 500) ?? levels.find((l) => l.regime === "paced")!;
+    mode.log(`relay paced ${level.streams} streams: profiled coordinator (--cpu-prof ${o.cpuProfDir})`);
+    const spec = { concurrency: level.streams, numRequests: level.streams, inputTokens: 16, outputTokens: level.tokens, durationS: 120 };
+    profile = (await profileRelay(`paced-${level.streams}`, spec, o.cpuProfDir, (args) => startRelayFleet(level.itlMs, args))).markdown;
+  }
+  return summarize(rows, reps, nginxBin !== undefined, profile);
 }
 
-async function runLevel(level: Level, fleet: Fleet, nginx: NginxRelay | undefined, reps: number, rows: Row[], mode: SuiteMode): Promise<void> {
-  const coord: Row = { level, relay: "coordinator", runs: [] };
-  const ngx: Row = { level, relay: "nginx", runs: [] };
+function sumRss(pids: number[]): number {
+  let b = 0;
+  for (const p of pids) {
+    try {
+      b += rssBytes(p);
+    } catch {
+      // exited
+    }
+  }
+  return b;
+}
+
+async function runLevel(
+  level: Level, fleet: Fleet, nginx: NginxRelay | undefined, reps: number, rows: Row[], mode: SuiteMode, coordIdle: Idle, ngxIdle: Idle,
+): Promise<void> {
+  const coord: Row = { level, relay: "coordinator", runs: [], idle: coordIdle };
+  const ngx: Row = { level, relay: "nginx", runs: [], idle: ngxIdle };
   const spec = { concurrency: level.streams, numRequests: level.streams, inputTokens: 16, outputTokens: level.tokens, durationS: 120 };
   for (let i = 0; i < reps; i++) {
     mode.log(`relay ${level.regime} ${level.streams} streams: coordinator, rep ${i + 1}`);
-    coord.runs.push(await measure({ ...spec, target: "seed", urls: [fleet.coordinator.url], seed: i }, () => [fleet.coordinator.pid]));
+    coord.runs.push(await measure({ ...spec, target: "seed", urls: [fleet.coordinator.url], seed: i }, () => [fleet.coordinator.pid], { heapOf: fleet.coordinator.url }));
     if (nginx !== undefined) {
       mode.log(`relay ${level.regime} ${level.streams} streams: nginx, rep ${i + 1}`);
-      ngx.runs.push(await measure({ ...spec, target: "worker", urls: nginx.urls, seed: i }, nginx.pids));
+      ngx.runs.push(await measure({ ...spec, target: "worker-generate", urls: nginx.urls, seed: i }, nginx.pids));
     }
   }
   rows.push(coord);
@@ -81,7 +128,15 @@ async function runLevel(level: Level, fleet: Fleet, nginx: NginxRelay | undefine
 
 function stats(row: Row) {
   const tokens = row.runs.map((r) => r.report.tokens.completion);
+  const peakRss = Math.max(...row.runs.map((r) => r.peakRssBytes));
+  const heaps = row.runs.map((r) => r.peakHeapBytes).filter((b): b is number => b !== undefined);
+  const n = row.level.streams;
   return {
+    idleRssMb: mb(row.idle.rssBytes),
+    /** (peak RSS − idle RSS) / streams, bytes. */
+    rssPerStream: (peakRss - row.idle.rssBytes) / n,
+    /** (peak used heap − idle used heap) / streams, bytes; NaN when the heap was not read. */
+    heapPerStream: heaps.length > 0 && row.idle.heapBytes !== undefined ? (Math.max(...heaps) - row.idle.heapBytes) / n : NaN,
     tps: median(row.runs.map((r) => r.report.throughput.outputTokensPerS)),
     cpuUs: median(row.runs.map((r, i) => (r.cpuMs * 1000) / Math.max(1, tokens[i]!))),
     rssMb: Math.max(...row.runs.map((r) => mb(r.peakRssBytes))),
@@ -91,13 +146,16 @@ function stats(row: Row) {
   };
 }
 
-function summarize(rows: Row[], reps: number, withNginx: boolean): SectionResult {
+function summarize(rows: Row[], reps: number, withNginx: boolean, profile: string | undefined): SectionResult {
   const out: (string | number)[][] = [];
+  const memory: (string | number)[][] = [];
   const data: unknown[] = [];
+  const pairs: { level: Level; c: ReturnType<typeof stats>; n: ReturnType<typeof stats> | undefined }[] = [];
   for (const row of rows.filter((r) => r.relay === "coordinator")) {
     const c = stats(row);
     const peer = rows.find((r) => r.relay === "nginx" && r.level === row.level);
     const n = peer ? stats(peer) : undefined;
+    pairs.push({ level: row.level, c, n });
     const { regime, streams, itlMs, tokens } = row.level;
     const cpuRatio = n ? c.cpuUs / n.cpuUs : NaN;
     const marks: string[] = [];
@@ -108,18 +166,21 @@ function summarize(rows: Row[], reps: number, withNginx: boolean): SectionResult
     }
     if (streams >= 1000) marks.push(`RSS ${verdict(c.rssMb <= 150, "> 150 MB")}`);
     if (n) marks.push(`TTFT ${verdict(c.ttftP50 <= 2 * n.ttftP50, "> 2× nginx")}`);
+    const name = `${regime}, ${streams} streams × ${tokens} tok${itlMs > 0 ? `, ${itlMs} ms apart` : ""}`;
     out.push([
-      `${regime}, ${streams} streams × ${tokens} tok${itlMs > 0 ? `, ${itlMs} ms apart` : ""}`,
+      name,
       c.tps, n?.tps ?? "—", c.cpuUs, n?.cpuUs ?? "—", Number.isFinite(cpuRatio) ? `${cpuRatio.toFixed(2)}×` : "—",
       c.rssMb, n?.rssMb ?? "—", c.ttftP50, n?.ttftP50 ?? "—", c.ttftP99, n?.ttftP99 ?? "—",
       c.notOk + (n?.notOk ?? 0), marks.join(" "),
     ]);
+    const kb = (b: number) => (Number.isFinite(b) ? b / 1024 : "—");
+    memory.push([name, c.idleRssMb, c.rssMb, kb(c.rssPerStream), kb(c.heapPerStream), n?.idleRssMb ?? "—", n?.rssMb ?? "—", n ? kb(n.rssPerStream) : "—"]);
     data.push({ level: row.level, coordinator: c, nginx: n });
   }
   const md = [
     `${WORKERS} sim workers (parallel 256 each); the bench client opens all streams at once (one request per stream); ` +
       `${reps} alternating repetition(s) per level, medians (RSS: peak). ` +
-      (withNginx ? "nginx: 1 worker process, `proxy_buffering off`, keep-alive upstreams; the client runs prefill + decode through it." : "nginx was not available: coordinator only."),
+      (withNginx ? "nginx: 1 worker process, `proxy_buffering off`, keep-alive upstreams; the client sends its `/worker/generate` exchange through it." : "nginx was not available: coordinator only."),
     "",
     table(
       ["load", "coord tok/s", "nginx tok/s", "coord CPU µs/tok", "nginx CPU µs/tok", "CPU ratio", "coord RSS MB", "nginx RSS MB",
@@ -127,30 +188,47 @@ function summarize(rows: Row[], reps: number, withNginx: boolean): SectionResult
       out,
     ),
     "",
-    "What limits the coordinator here (profiles of this run's paced load: `--cpu-prof` and per-process",
-    "user/system time from /proc): system time per token is close to nginx's (one read from the worker and",
-    "one write to the client per token on both sides); user time is not: ~20 µs per token in Node against",
-    "~1.5–4 µs in nginx, spread over libuv's read callback, undici's HTTP parser and its body stream, the",
-    "SSE parse, the chunked-encoding write path of node:http, and the event-loop turn around each of them;",
-    "at one event per upstream read that per-event cost is paid in full, and it shrinks as more events",
-    "arrive per turn (1,000 streams cost less per token than 100). Fixed from the profile: events are",
-    "parsed only while the 64-token buffer has room (a whole 64 KiB read was parsed at once before, which",
-    "also overran the buffer and could cut a healthy stream as `buffer_overflow`), token events are read",
-    "without `JSON.parse`, one flush turn serves every stream, and the coordinator no longer loads",
-    "node-llama-cpp (idle RSS 95 → 64 MB). Then: one exchange per request (`/worker/generate`, whose first",
-    "event acknowledges the prefill) instead of prefill + decode, worker streams read at undici's dispatch",
-    "level (no `Readable` per stream; pause/resume are the parser's), a stall timer noted per chunk instead",
-    "of re-armed, bounded keep-alive pools toward workers. Measured alternately against the previous build",
-    "(300 paced streams × 200 tokens, 30 ms apart, 4 sim workers, 3 repetitions, load 4–7): 48.2 → 42.5 µs",
-    "of coordinator CPU per token, TTFT p50 879 → 457 ms. The `--cpu-prof` summary of both is led by",
-    "`writev` (the client writes: ~30% of busy time, one per stream per turn through node:http's chunked",
-    "framing), then GC (~5%), the flush turn and undici's parser callbacks (2–4% each): the stream",
-    "machinery that was left is gone from the top, and what remains is one client write per turn per stream.",
-    "Left: that write, per-request work (child loggers, ~0.8 ms of CPU per request) that weighs on TTFT when",
-    "hundreds of streams start at once, and RSS of ~100–150 KB per open stream (two sockets, HTTP state).",
-    "Bulk throughput is bounded by the machine: 4 sim workers, the client and the relay share 2 cores",
-    "(sim workers spend 20–40 µs per token), so the 200,000 tokens/s target is out of reach for either relay",
-    "when the whole fleet runs on this machine.",
+    goals(pairs),
+    "",
+    "Memory per open stream: (peak RSS over the level's runs − the relay's RSS idle) / streams, idle being measured",
+    "after a 20-stream warm-up each way (compiled hot paths, connection pools); the coordinator's V8 part is its used",
+    "heap (`nodejs_heap_size_used_bytes` from its /metrics, read every 500 ms during its runs) at its peak less idle,",
+    "/ streams: an upper bound, young-generation garbage included. RSS a level grew that the next does not give back",
+    "(a heap that stays grown) counts in the first level that needed it.",
+    "",
+    table(["load", "coord idle RSS MB", "coord peak RSS MB", "coord KB/stream", "coord heap KB/stream", "nginx idle RSS MB", "nginx peak RSS MB", "nginx KB/stream"], memory),
+    "",
+    "The profile before the data-path rework (`--cpu-prof` and per-process user/system time from /proc of the paced",
+    "load, 2026-11): system time per token was close to nginx's (one read from the worker and one write to the client",
+    "per token on both sides); user time was not: ~20 µs per token in Node against ~1.5–4 µs in nginx, spread over",
+    "libuv's read callback, undici's HTTP parser and its body stream, the SSE parse, the chunked-encoding write path",
+    "of node:http, and the event-loop turn around each of them; per request ~0.8 ms of CPU (three child loggers, two",
+    "upstream requests), weighing on TTFT when hundreds of streams start at once; ~100–150 KB per open stream (two",
+    "sockets, HTTP state, young-generation heap). Bulk throughput is bounded by the machine: 4 sim workers, the client",
+    "and the relay share 2 cores (sim workers spend 20–40 µs per token), so the 200,000 tokens/s target is out of",
+    "reach for either relay when the whole fleet runs on this machine.",
+    ...(profile !== undefined ? ["", profile] : []),
   ].join("\n");
   return { title: "2. Relay capacity and cost", markdown: md, data };
+}
+
+/** The issue's three relay goals, each judged on its worst level of this run. */
+function goals(pairs: { level: Level; c: ReturnType<typeof stats>; n: ReturnType<typeof stats> | undefined }[]): string {
+  const worst = <T>(xs: T[], key: (x: T) => number) => xs.reduce<T | undefined>((w, x) => (w === undefined || key(x) > key(w) ? x : w), undefined);
+  const paced = worst(pairs.filter((p) => p.level.regime === "paced" && p.n !== undefined), (p) => p.c.cpuUs / p.n!.cpuUs);
+  const bulk = worst(pairs.filter((p) => p.level.regime === "bulk"), (p) => p.c.cpuUs);
+  const big = worst(pairs.filter((p) => p.level.streams >= 1000), (p) => p.c.rssMb);
+  const at = (p: { level: Level }) => `${p.level.regime} ${p.level.streams}`;
+  const none = (why: string) => [why, "—", "—", "—"];
+  return table(["goal (worst level of this run)", "coordinator", "nginx", "verdict"], [
+    paced
+      ? [`paced CPU per token ≤ 1.5× nginx (${at(paced)})`, `${paced.c.cpuUs.toFixed(1)} µs = ${(paced.c.cpuUs / paced.n!.cpuUs).toFixed(2)}×`, `${paced.n!.cpuUs.toFixed(1)} µs`, verdict(paced.c.cpuUs <= 1.5 * paced.n!.cpuUs)]
+      : none("paced CPU per token ≤ 1.5× nginx (no nginx in this run)"),
+    bulk
+      ? [`bulk CPU ≤ 2 µs per token (${at(bulk)})`, `${bulk.c.cpuUs.toFixed(2)} µs`, bulk.n ? `${bulk.n.cpuUs.toFixed(2)} µs` : "—", verdict(bulk.c.cpuUs <= 2)]
+      : none("bulk CPU ≤ 2 µs per token (no bulk level)"),
+    big
+      ? [`RSS ≤ 150 MB at 1,000 streams (${at(big)})`, `${big.c.rssMb.toFixed(0)} MB`, big.n ? `${big.n.rssMb.toFixed(0)} MB` : "—", verdict(big.c.rssMb <= 150)]
+      : none("RSS ≤ 150 MB at 1,000 streams (no 1,000-stream level in this run)"),
+  ]);
 }

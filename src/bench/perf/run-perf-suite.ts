@@ -23,21 +23,27 @@ import { workerEfficiency } from "./worker-efficiency.js";
  * `--with-llama-server`: section 7 measures llama-server side by side (building it into the cache
  * first when absent, about 15 minutes on 2 cores; never in CI); without it, section 7 compares with
  * perf-anchor.md's numbers.
+ * `--cpu-prof <dir>`: section 2 also profiles the coordinator of its paced 500-stream load (a run of
+ * its own, unrecorded) into that folder, and its notes list the top functions by self time.
  */
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 
 async function main(argv: string[]): Promise<void> {
   const { values: v } = parseArgs({
     args: argv, strict: true,
-    options: { quick: { type: "boolean" }, out: { type: "string" }, only: { type: "string" }, "with-llama-server": { type: "boolean" } },
+    options: {
+      quick: { type: "boolean" }, out: { type: "string" }, only: { type: "string" }, "with-llama-server": { type: "boolean" }, "cpu-prof": { type: "string" },
+    },
   });
   const quick = v.quick === true;
   const only = v.only === undefined ? undefined : new Set(v.only.split(",").map(Number));
   const out = v.out ?? join(ROOT, quick ? "dist/PERFORMANCE.quick.md" : "docs/PERFORMANCE.md");
   const mode: SuiteMode = { quick, log: (l) => process.stderr.write(`[bench] ${l}\n`) };
   const wants = (n: number) => only === undefined || only.has(n);
-  // nginx is installed from Debian for a full run; a quick run uses it only when already there.
-  const nginx = wants(2) ? (quick ? nginxBinary() : ensureNginx(mode.log)) : undefined;
+  // nginx (sections 1, 2 and 5 measure it side by side) is installed from Debian for a full run;
+  // a quick run uses it only when already there.
+  const usesNginx = wants(1) || wants(2) || wants(5);
+  const nginx = usesNginx ? (quick ? nginxBinary() : ensureNginx(mode.log)) : undefined;
   const started = new Date();
   const load0 = loadavg()[0]!;
   const sections: SectionResult[] = [];
@@ -53,11 +59,11 @@ async function main(argv: string[]): Promise<void> {
     sections.push(r);
     process.stdout.write(`\n## ${r.title}\n\n${r.markdown}\n`);
   };
-  await run(1, () => coordinatorOverhead(mode));
-  await run(2, () => relayCapacity(mode, nginx));
+  await run(1, () => coordinatorOverhead(mode, nginx));
+  await run(2, () => relayCapacity(mode, nginx, { cpuProfDir: v["cpu-prof"] }));
   await run(3, () => workerEfficiency(mode, join(ROOT, "../shared/models/stories260K.gguf")));
   await run(4, () => scaling(mode));
-  await run(5, () => overload(mode));
+  await run(5, () => overload(mode, nginx));
   await run(6, () => routingProfiles(mode));
   await run(7, () => workerVsLlamaServer(mode, { ...engineBenchDefaults(quick), withServer: v["with-llama-server"] === true }));
   await run(8, () => coordinatorScale(mode));
@@ -66,7 +72,7 @@ async function main(argv: string[]): Promise<void> {
   const machine = [
     `- Written: ${started.toISOString()}${quick ? " (quick mode: seconds-long runs; the numbers mean little)" : ""}`,
     `- CPU: ${cpus()[0]?.model ?? "unknown"}, ${availableParallelism()} cores; memory ${(totalmem() / 1024 ** 3).toFixed(0)} GiB; Linux ${release()}`,
-    `- Node ${process.version}; nginx ${nginx ? nginxVersion(nginx) : wants(2) ? "absent" : "not used by this run"}; 1-minute load average at start ${load0.toFixed(2)} (the machine is shared: compare only numbers of the same run)`,
+    `- Node ${process.version}; nginx ${nginx ? nginxVersion(nginx) : usesNginx ? "absent" : "not used by this run"}; 1-minute load average at start ${load0.toFixed(2)} (the machine is shared: compare only numbers of the same run)`,
   ].join("\n");
   const doc = [
     "# Performance",

@@ -3,7 +3,7 @@ import { ServingError } from "../../protocol/serving-error.js";
 import { isClientErrorCode, isErrorCode } from "../../protocol/error-mapping.js";
 import { parseDecodeEvent } from "../../protocol/decode-event.js";
 import type { ErrorCode } from "../../protocol/serving-error.js";
-import type { DrainListing, HandoffEntry, PrefillRequest, PrefillResponse } from "../../protocol/worker-api.js";
+import { KV_EXPORT_HEADERS, type AdoptAnswer, type DrainListing, type HandoffEntry, type KvExportSource, type PrefillRequest, type PrefillResponse } from "../../protocol/worker-api.js";
 import type { Upstream } from "../stream/upstream.js";
 import { WorkerExchange, type Opening } from "./worker-exchange.js";
 import { WorkerFault } from "./worker-fault.js";
@@ -45,7 +45,7 @@ export interface CallOptions {
 
 /**
  * Largest answer body read from a worker outside a stream (bytes): a prefill's or an error's JSON is
- * a few hundred bytes; a drain listing carries token lists of the kept sequences.
+ * a few hundred bytes; a drain listing carries token lists of the kept sequences, an export one KV state.
  */
 const ANSWER_MAX_BYTES = 1024 * 1024;
 const DRAIN_LISTING_MAX_BYTES = 64 * 1024 * 1024;
@@ -159,12 +159,43 @@ export class WorkerClient {
     }
   }
 
-  /** Hands one cached sequence to a worker, which re-prefills its tokens and keeps it. */
-  async adopt(workerUrl: string, body: HandoffEntry & { model: string }, requestId: string, timeoutMs: number): Promise<void> {
-    const signal = AbortSignal.timeout(timeoutMs);
-    const res = await this.call(workerUrl, "/worker/adopt", body, { requestId, signal }, timeoutMs);
-    const text = await readText(res, signal, ANSWER_MAX_BYTES);
+  /** Hands one cached sequence to a worker, which restores its KV state or re-prefills its tokens, and keeps it. */
+  async adopt(workerUrl: string, body: HandoffEntry & { model: string }, requestId: string, timeoutMs: number, signal?: AbortSignal): Promise<AdoptAnswer> {
+    const deadline = signal === undefined ? AbortSignal.timeout(timeoutMs) : withDeadline(signal, timeoutMs);
+    const res = await this.call(workerUrl, "/worker/adopt", body, { requestId, signal: deadline }, timeoutMs);
+    const text = await readText(res, deadline, ANSWER_MAX_BYTES);
     if (res.statusCode !== 200) throw statusError(res.statusCode, text);
+    return parseJson<AdoptAnswer>(text, "adopt", res.statusCode);
+  }
+
+  /**
+   * Moves a copy of a conversation's KV from one worker to another without holding it here: the
+   * holder's `POST /worker/export` answer is an adopt body, streamed as it arrives into the
+   * adopter's `POST /worker/adopt`; only the export's headers are read (a state can be tens of MB,
+   * which parsing here would cost every stream this coordinator relays). Both calls within `timeoutMs`.
+   */
+  async moveKv(fromUrl: string, toUrl: string, conversationId: string, requestId: string, timeoutMs: number, signal: AbortSignal): Promise<KvTransfer> {
+    const deadline = withDeadline(signal, timeoutMs);
+    const call = { requestId, signal: deadline };
+    const exported = await this.call(fromUrl, "/worker/export", { conversation_id: conversationId }, call, timeoutMs, signal);
+    if (exported.statusCode !== 200) throw statusError(exported.statusCode, await readText(exported, deadline, ANSWER_MAX_BYTES, signal));
+    const header = (name: string) => String(exported.headers[name] ?? "");
+    const tokens = Number(header(KV_EXPORT_HEADERS.tokens));
+    const stateBytes = Number(header(KV_EXPORT_HEADERS.stateBytes));
+    const source = header(KV_EXPORT_HEADERS.source) as KvExportSource;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(`${toUrl}/worker/adopt`, {
+        method: "POST", dispatcher: this.agent, body: exported.body, headers: this.headers(call),
+        signal: deadline, headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+      });
+    } catch (err) {
+      exported.body.destroy();
+      throw classify(err, deadline, signal);
+    }
+    const text = await readText(res, deadline, ANSWER_MAX_BYTES, signal);
+    if (res.statusCode !== 200) throw statusError(res.statusCode, text);
+    return { tokens, stateBytes, source, adopted: parseJson<AdoptAnswer>(text, "adopt", res.statusCode) };
   }
 
   /** Tells a drained worker to take sessions again. */
@@ -254,6 +285,22 @@ export class WorkerClient {
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+function parseJson<T>(text: string, what: string, status: number): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new WorkerFault(`${what} answered non-JSON`, "protocol", status);
+  }
+}
+
+/** What `moveKv` moved: the state's tokens and bytes (before base64), where the holder had it, the adopter's answer. */
+export interface KvTransfer {
+  tokens: number;
+  stateBytes: number;
+  source: KvExportSource;
+  adopted: AdoptAnswer;
 }
 
 /** `signal` aborted after `ms`, or when `signal` is (ms). */

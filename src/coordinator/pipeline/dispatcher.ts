@@ -13,10 +13,12 @@ import type { SessionLease, SessionTracker } from "../fleet/session-tracker.js";
 import { WorkerFault, isCapacityError, type WorkerClient } from "../fleet/worker-client.js";
 import type { WorkerTable } from "../fleet/worker-table.js";
 import { schedule } from "../scheduler/schedule.js";
-import type { Decision, Profile } from "../scheduler/types.js";
+import type { Candidate, Decision, Profile } from "../scheduler/types.js";
 import { logDecision, type RouteLog } from "../telemetry/route-log.js";
 import type { InferenceJob } from "./inference-job.js";
 import type { PoisonGuard, RequestCrashes } from "./poison-guard.js";
+import type { KvMove, KvMoved, MoveSource } from "./kv-move.js";
+import type { Logger } from "../../common/logger.js";
 import type { RequestEvents } from "../telemetry/request-events.js";
 import type { Upstream } from "../stream/upstream.js";
 
@@ -37,6 +39,8 @@ export interface DispatcherDeps {
   estimator: PromptTokenEstimator;
   routes: RouteLog;
   poison: PoisonGuard;
+  /** Moves a conversation's KV off a worker that cannot take its turn (kv-move.ts); absent: never. */
+  kvMove?: KvMove;
 }
 
 export class Dispatcher {
@@ -67,6 +71,9 @@ export class Dispatcher {
       exclude.add(w.id);
       const wlog = job.log.child({ worker_id: w.id });
       logDecision(wlog, decision, plan.prefix, { attempt, ...(continuation !== undefined ? { failover: true } : {}) });
+      // Only a new turn of a conversation whose KV another worker holds looks further (kv-move.ts).
+      const moveFrom = conversation === undefined || continuation !== undefined || job.pinWorker !== undefined
+        ? undefined : this.d.kvMove?.sourceFor(decision, plan.prefix);
       const sessionId = randomUUID();
       const lease = plan.lease ?? tracker.open(job.requestId, w.id, tokens * w.kvBytesPerToken);
       const previousWorker = lease.workerId;
@@ -77,6 +84,8 @@ export class Dispatcher {
       job.signal.addEventListener("abort", onClientAbort, { once: true });
       let prefilled = false;
       let upstream: Upstream | undefined;
+      // After the claim, before the prefill's span (its time is the move's); never throws.
+      const kvMoved = moveFrom === undefined ? undefined : await this.moveKv(job, model, conversation!, moveFrom, w, wlog, tel);
       const prefillSpan = tel.prefillStarted(w.id, sessionId);
       const prefillStartMs = this.d.clock.now();
       try {
@@ -104,7 +113,10 @@ export class Dispatcher {
         job.signal.removeEventListener("abort", onClientAbort);
         this.d.routes.record(this.d.clock.wallNow(), job.requestId, decision, plan.prefix, plan.queuedMs, attempt + 1, prefill.cached_tokens, prefill.prompt_tokens);
         wlog.debug({ session_id: sessionId, prompt_tokens: prefill.prompt_tokens, cached_tokens: prefill.cached_tokens }, "prefill.done");
-        return { sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1, abort: upstreamAbort };
+        return {
+          sessionId, workerId: w.id, workerUrl: w.url, lease, prefill, upstream, decision, attempts: attempt + 1, abort: upstreamAbort,
+          ...(kvMoved !== undefined ? { kvMoved } : {}),
+        };
       } catch (err) {
         if (prefilled) tel.decodeFailed(w.id, (err as Error).message);
         else tel.prefillFailed(prefillSpan, w.id, (err as Error).message);
@@ -152,6 +164,19 @@ export class Dispatcher {
     throw new ServingError("worker_failed", `prefill failed on ${failures.map((f) => `${f.worker} (${f.error})`).join(", ")}`, {
       details: { tried: failures },
     });
+  }
+
+  /** The move of the conversation's KV to the pick, in its own span. */
+  private async moveKv(job: InferenceJob, model: string, conversationId: string, src: MoveSource, pick: Candidate, log: Logger, tel: RequestEvents): Promise<KvMoved | undefined> {
+    const span = tel.span("kv_move");
+    span.setAttribute("from", src.id);
+    try {
+      const moved = await this.d.kvMove!.move({ model, conversationId, requestId: job.requestId, signal: job.signal, log }, src, pick);
+      span.setAttribute("moved_tokens", moved?.tokens ?? 0);
+      return moved;
+    } finally {
+      span.end();
+    }
   }
 
   /** The profile's decision over the current snapshot, for a request (its conversation, prompt match). */
@@ -207,6 +232,8 @@ export interface Dispatched {
   decision: Extract<Decision, { ok: true }>;
   attempts: number;
   abort: AbortController;
+  /** The conversation's KV moved here from a worker that could not take the turn. */
+  kvMoved?: KvMoved;
 }
 
 /** The prompt fields of a prefill: the job's, continued by the text already produced. */

@@ -8,6 +8,7 @@ import type { RequestTelemetry } from "../telemetry/request-telemetry.js";
 import type { Decision } from "../scheduler/types.js";
 import type { SessionLease } from "../fleet/session-tracker.js";
 import type { UpstreamSource } from "../stream/upstream.js";
+import type { KvMoved } from "./kv-move.js";
 
 /** What a front door asks of the inference pipeline, and what it gets back once a stream has started. */
 export interface InferenceJob {
@@ -61,6 +62,8 @@ export interface StartedInference {
   readonly prefix: PrefixMatch;
   /** Time spent in the admission queue (ms; 0 when admitted at once). */
   readonly queuedMs: number;
+  /** The conversation's KV moved to this worker from one that could not take the turn (kv-move.ts). */
+  readonly kvMoved?: KvMoved;
   /** Metrics, timeline and spans of this request; `stream()` ends them. */
   readonly telemetry: RequestTelemetry;
   /** Closes the current decode request, which cancels the session on its worker. */

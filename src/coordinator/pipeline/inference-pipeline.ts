@@ -33,6 +33,7 @@ import { PoisonGuard } from "./poison-guard.js";
 import type { WorkerTable } from "../fleet/worker-table.js";
 import { Dispatcher, inputOf, type Dispatched } from "./dispatcher.js";
 import { planRequest, type RequestPlan } from "./request-plan.js";
+import { KvMove } from "./kv-move.js";
 
 /**
  * One pipeline behind every front door, as a short sequence of named steps (run()):
@@ -88,6 +89,7 @@ export class InferencePipeline {
     this.dispatcher = new Dispatcher({
       table: d.table, tracker: d.tracker, client: d.client, profile: d.profile, clock: d.clock, rng: d.rng,
       estimator: this.estimator, routes: this.routes, poison: this.poison,
+      ...(d.config.kvMove ? { kvMove: new KvMove({ table: d.table, client: d.client, estimator: this.estimator, clock: d.clock }) } : {}),
     });
   }
 
@@ -283,6 +285,7 @@ export class InferencePipeline {
     return {
       model: plan.model, sessionId: first.sessionId, workerId: first.workerId, workerUrl: first.workerUrl, lease: first.lease, prefill: first.prefill,
       upstream: first.upstream, decision: first.decision, attempts: first.attempts, telemetry: tel, prefix: plan.prefix, queuedMs,
+      ...(first.kvMoved !== undefined ? { kvMoved: first.kvMoved } : {}),
       abortUpstream: () => failover.worker.abort.abort(),
       currentWorkerId: () => failover.worker.workerId,
       failover: (failure, relayed, signal) => failover.continue(failure, relayed, signal),

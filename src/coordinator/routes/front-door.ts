@@ -81,7 +81,7 @@ export async function throughFrontDoor(d: FrontDoor, answer: (door: OpenedDoor) 
 /**
  * `x-route-decision`: which worker, by which profile, with what scores (for "why this worker?"):
  * the pick's total and per-scorer scores, the runner-up, the conversation's rendezvous home, the
- * prompt blocks the pick holds of all, saturated candidates, time queued, attempts.
+ * prompt blocks the pick holds of all, saturated candidates, a KV move to the pick, time queued, attempts.
  */
 export function routeDecisionHeader(s: StartedInference): string {
   const d = s.decision;
@@ -93,6 +93,9 @@ export function routeDecisionHeader(s: StartedInference): string {
   const tier = s.prefix.tiers?.get(s.workerId);
   if (tier !== undefined && tier.blocks > (s.prefix.matched.get(s.workerId) ?? 0)) parts.push(`kv_tier=${tier.tier}:${tier.blocks}/${s.prefix.blocks}`);
   if (d.saturated.length > 0) parts.push(`saturated=${d.saturated.join(",")}`);
+  // The conversation's KV came from another worker: where from, tokens, what it was held in (or "prefilled"), ms the move took.
+  const m = s.kvMoved;
+  if (m !== undefined) parts.push(`kv_moved=${m.from}:${m.tokens}:${m.restored ? m.source : "prefilled"}:${Math.round(m.ms)}ms`);
   if (s.queuedMs > 0) parts.push(`queued_ms=${Math.round(s.queuedMs)}`);
   if (s.attempts > 1) parts.push(`attempts=${s.attempts}`);
   return parts.join(";");
