@@ -27,6 +27,9 @@ import { WorkerClient } from "./fleet/worker-client.js";
 import { WorkerTable } from "./fleet/worker-table.js";
 
 /** Wires a coordinator: worker table, session tracker, pipeline, routes, and the expiry sweep. */
+/** Connections toward one worker beyond the streams admission allows (cancels and control calls beside them). */
+const WORKER_CONNECTION_MARGIN = 64;
+
 export interface RunningCoordinator {
   readonly url: string;
   readonly table: WorkerTable;
@@ -58,6 +61,10 @@ export async function startCoordinator(config: CoordinatorConfig, deps: { log: L
   const client = new WorkerClient({
     connectTimeoutMs: config.workerConnectTimeoutMs,
     prefillTimeoutMs: config.prefillTimeoutMs,
+    // A stream holds one connection for its life and admission keeps at most SYSTEM_MAX_SESSIONS
+    // streams open, all of which may be on one worker; the margin is for the calls beside them
+    // (cancels, a prefill whose decode is starting, drain and adopt).
+    maxConnectionsPerWorker: config.systemMaxSessions + WORKER_CONNECTION_MARGIN,
     ...(config.clusterToken !== undefined ? { headers: { authorization: `Bearer ${config.clusterToken}` } } : {}),
   });
   const rateLimiter = new RateLimiter({ requestsPerMinute: config.rateLimitRpm, tokensPerMinute: config.rateLimitTpm });

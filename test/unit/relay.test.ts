@@ -4,7 +4,7 @@ import { createServer, request, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { createLogger } from "../../src/common/logger.js";
-import { relay, type RelayResult, type StreamFormat } from "../../src/coordinator/stream/relay.js";
+import { relay, type RelayOptions, type RelayResult, type StreamFormat } from "../../src/coordinator/stream/relay.js";
 import { fastTokenText } from "../../src/protocol/worker-token-event.js";
 import { SseReader } from "../../src/protocol/sse.js";
 
@@ -16,7 +16,7 @@ const format: StreamFormat = {
 };
 
 /** Relays `upstream` to a real loopback client; resolves with what the client read and the relay's result. */
-async function run(upstream: PassThrough, feed: () => Promise<void> | void, opts: { bufferTokens?: number; writes?: number[] } = {}): Promise<{ body: string; result: RelayResult; paused: boolean }> {
+async function run(upstream: PassThrough, feed: () => Promise<void> | void, opts: { bufferTokens?: number; writes?: number[]; relay?: Partial<RelayOptions> } = {}): Promise<{ body: string; result: RelayResult; paused: boolean }> {
   let result!: Promise<RelayResult>;
   let pausedSeen = false;
   const origPause = upstream.pause.bind(upstream);
@@ -28,7 +28,7 @@ async function run(upstream: PassThrough, feed: () => Promise<void> | void, opts
     res.writeHead(200, { "content-type": "text/event-stream" });
     result = relay({
       upstream, res, format, bufferTokens: opts.bufferTokens ?? 64, writeTimeoutMs: 5000, log,
-      abortUpstream: () => {}, onTokens: (n) => opts.writes?.push(n),
+      abortUpstream: () => {}, onTokens: (n) => opts.writes?.push(n), ...opts.relay,
     });
     void feed();
   });
@@ -109,6 +109,22 @@ describe("the relay", () => {
     assert.equal(result.termination, "worker_error");
     assert.equal(result.tokens, 2);
     assert.equal(body, "[a][b]<error worker_error>");
+  });
+
+  it("counts a stall from the worker's last data: steady tokens keep a stream alive past the stall timeout, silence then ends it", async () => {
+    const upstream = new PassThrough();
+    const n = 15;
+    const { body, result } = await run(upstream, async () => {
+      // 15 tokens 30 ms apart: 450 ms in all, longer than the 300 ms stall timeout, never silent that long.
+      for (let i = 0; i < n; i++) {
+        upstream.write(tokenEvent(`t${i}`, i));
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    }, { relay: { stallTimeoutMs: 300, firstTokenTimeoutMs: 300 } });
+    assert.equal(result.termination, "worker_error");
+    assert.equal(result.error?.code, "worker_stalled");
+    assert.equal(result.tokens, n);
+    assert.equal(body, Array.from({ length: n }, (_, i) => `[t${i}]`).join("") + "<error worker_stalled>");
   });
 
   it("passes the worker's error event on", async () => {

@@ -1,12 +1,20 @@
 import { Agent, request, errors as undiciErrors, type Dispatcher } from "undici";
 import { ServingError } from "../../protocol/serving-error.js";
 import { isClientErrorCode, isErrorCode } from "../../protocol/error-mapping.js";
+import { parseDecodeEvent } from "../../protocol/decode-event.js";
 import type { ErrorCode } from "../../protocol/serving-error.js";
 import { KV_EXPORT_HEADERS, type AdoptAnswer, type DrainListing, type HandoffEntry, type KvExportSource, type PrefillRequest, type PrefillResponse } from "../../protocol/worker-api.js";
+import type { Upstream } from "../stream/upstream.js";
+import { WorkerExchange, type Opening } from "./worker-exchange.js";
+import { WorkerFault } from "./worker-fault.js";
 
 /**
  * HTTP toward workers, over one keep-alive agent (undici: cheaper per stream than node:http at
- * hundreds of streams). Failures are classified once here:
+ * hundreds of streams). A request's hot path is one exchange, `/worker/generate` (prefill and
+ * decode: its first event acknowledges the prefill, so a refusal still comes as a status before any
+ * token); a worker that answers it 404 (an older one) gets the two calls, prefill then decode,
+ * from then on (rechecked every GENERATE_RECHECK_MS). Streams are read at undici's dispatch level
+ * (worker-exchange.ts). Failures are classified once here:
  *   - `WorkerFault`: the worker or the network failed (connect error, 5xx, timeout) → another
  *     worker may succeed, and the worker is suspect; kind `died` is a connection that closed or
  *     reset after the request was sent (the worker died handling it: the request is suspect too);
@@ -14,20 +22,17 @@ import { KV_EXPORT_HEADERS, type AdoptAnswer, type DrainListing, type HandoffEnt
  *   - `ServingError` with a 4xx code: the request itself is wrong → no retry;
  *   - `ServingError` with a 503 capacity code: this worker is full → another may not be.
  */
-export class WorkerFault extends Error {
-  constructor(
-    message: string,
-    readonly kind: "connect" | "died" | "timeout" | "status" | "auth" | "protocol" | "aborted",
-    readonly status?: number,
-  ) {
-    super(message);
-    this.name = "WorkerFault";
-  }
-}
-
+export { WorkerFault };
 export interface WorkerClientOptions {
   connectTimeoutMs: number;
   prefillTimeoutMs: number;
+  /**
+   * Connections kept toward one worker at most (undefined: no bound). HTTP/1.1 has no multiplexing,
+   * so a stream holds its connection for its whole life: the bound must exceed the streams one
+   * worker can carry (start-coordinator.ts sizes it from SYSTEM_MAX_SESSIONS); a call past it waits
+   * for a connection instead of opening one more.
+   */
+  maxConnectionsPerWorker?: number;
   /** Added to every request (cluster token). */
   headers?: Record<string, string>;
 }
@@ -45,21 +50,69 @@ export interface CallOptions {
 const ANSWER_MAX_BYTES = 1024 * 1024;
 const DRAIN_LISTING_MAX_BYTES = 64 * 1024 * 1024;
 
+/** How long a worker that answered 404 to /worker/generate is served with prefill + decode before it is asked again (ms). */
+const GENERATE_RECHECK_MS = 60_000;
+
+/** A started exchange: the prefill's answer and the decode stream that follows it. */
+export interface Generated {
+  prefill: PrefillResponse;
+  upstream: Upstream;
+}
+
 const CAPACITY_CODES = new Set<string>(["worker_sessions_full", "worker_kv_cache_full", "session_kv_limit", "draining"]);
 
 export class WorkerClient {
   readonly agent: Agent;
+  /** Worker URLs without /worker/generate, with when that was learnt (ms, performance.now()). */
+  private readonly twoCalls = new Map<string, number>();
+  /** A worker URL as undici's origin and the path prefix before the route. */
+  private readonly targets = new Map<string, { origin: string; prefix: string }>();
 
   constructor(private readonly o: WorkerClientOptions) {
     this.agent = new Agent({
       connect: { timeout: o.connectTimeoutMs },
       keepAliveTimeout: 30_000,
       keepAliveMaxTimeout: 60_000,
-      // One connection per concurrent stream (HTTP/1.1 has no multiplexing); no cap here, the
-      // admission limits bound the count.
-      connections: null,
+      // One connection per concurrent stream (HTTP/1.1 has no multiplexing), reused across requests.
+      connections: o.maxConnectionsPerWorker ?? null,
       pipelining: 1,
     });
+  }
+
+  /** Whether requests to this worker take the one exchange (false: prefill + decode). */
+  generates(workerUrl: string): boolean {
+    const since = this.twoCalls.get(workerUrl);
+    if (since === undefined) return true;
+    if (performance.now() - since < GENERATE_RECHECK_MS) return false;
+    this.twoCalls.delete(workerUrl);
+    return true;
+  }
+
+  /**
+   * Prefill and decode in one exchange: resolves at the acknowledgement (the prefill's answer) with
+   * the decode stream that follows; a refusal rejects as the prefill's would. Undefined when the
+   * worker has no such route (remembered: `generates` is false for it from then on).
+   */
+  async generate(workerUrl: string, body: PrefillRequest, o: CallOptions): Promise<Generated | undefined> {
+    const x = this.open(workerUrl, "/worker/generate", body, o, true);
+    const opening = await this.opening(x, o.signal);
+    if (opening.status !== 200) {
+      const text = (opening as { text: string }).text;
+      if (opening.status === 404 && !namesModel(text)) return this.withoutGenerate(workerUrl);
+      throw statusError(opening.status, text);
+    }
+    const block = (opening as { ack: string | undefined }).ack;
+    if (block === undefined) {
+      // A 200 that is no event stream: a server that answers any route, without this one.
+      x.destroy();
+      return this.withoutGenerate(workerUrl);
+    }
+    const prefill = ackOf(block);
+    if (prefill === undefined) {
+      x.destroy();
+      throw new WorkerFault("the worker's stream did not open with a prefill acknowledgement", "protocol", 200);
+    }
+    return { prefill, upstream: x };
   }
 
   private headers(o: CallOptions): Record<string, string> {
@@ -80,14 +133,17 @@ export class WorkerClient {
     }
   }
 
+  private withoutGenerate(workerUrl: string): undefined {
+    this.twoCalls.set(workerUrl, performance.now());
+    return undefined;
+  }
+
   /** Starts a decode stream; resolves once the worker answered 200 and the SSE body flows. */
-  async decode(workerUrl: string, sessionId: string, maxTokens: number | undefined, o: CallOptions): Promise<Dispatcher.ResponseData["body"]> {
-    const res = await this.call(workerUrl, "/worker/decode", { session_id: sessionId, max_tokens: maxTokens }, o, this.o.prefillTimeoutMs);
-    if (res.statusCode !== 200) {
-      const deadline = withDeadline(o.signal, this.o.prefillTimeoutMs);
-      throw statusError(res.statusCode, await readText(res, deadline, ANSWER_MAX_BYTES, o.signal));
-    }
-    return res.body;
+  async decode(workerUrl: string, sessionId: string, maxTokens: number | undefined, o: CallOptions): Promise<Upstream> {
+    const x = this.open(workerUrl, "/worker/decode", { session_id: sessionId, max_tokens: maxTokens }, o, false);
+    const opening = await this.opening(x, o.signal);
+    if (opening.status !== 200) throw statusError(opening.status, (opening as { text: string }).text);
+    return x;
   }
 
   /** Asks a worker to drain; it answers with its cached sequences for a handoff. */
@@ -164,6 +220,49 @@ export class WorkerClient {
     }
   }
 
+  /** A streamed exchange, closed when `o.signal` aborts (which cancels the worker's session). */
+  private open(workerUrl: string, path: string, body: unknown, o: CallOptions, ackFirst: boolean): WorkerExchange {
+    const x = new WorkerExchange({ ackFirst, maxAnswerBytes: ANSWER_MAX_BYTES });
+    if (o.signal.aborted) x.destroy();
+    else o.signal.addEventListener("abort", x.abort, { once: true });
+    const t = this.target(workerUrl);
+    this.agent.dispatch({
+      origin: t.origin, path: t.prefix + path, method: "POST", headers: this.headers(o), body: JSON.stringify(body),
+      headersTimeout: this.o.prefillTimeoutMs,
+      // Streams pause under backpressure for as long as a slow client allows; the relay's write
+      // deadline bounds that, not the socket's idle time.
+      bodyTimeout: 0,
+    }, x);
+    return x;
+  }
+
+  /** The exchange's opening within PREFILL_TIMEOUT_MS (headers, and the acknowledgement or error body), its failure classified. */
+  private async opening(x: WorkerExchange, signal: AbortSignal): Promise<Opening> {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      x.destroy();
+    }, this.o.prefillTimeoutMs);
+    try {
+      return await x.opened;
+    } catch (err) {
+      if (timedOut && !signal.aborted) throw new WorkerFault("the worker did not answer in time", "timeout");
+      throw classify(err, signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private target(workerUrl: string): { origin: string; prefix: string } {
+    let t = this.targets.get(workerUrl);
+    if (t === undefined) {
+      const u = new URL(workerUrl);
+      t = { origin: u.origin, prefix: u.pathname.replace(/\/+$/, "") };
+      this.targets.set(workerUrl, t);
+    }
+    return t;
+  }
+
   /** `clientSignal`: the client's own signal, when `o.signal` adds a deadline to it (an abort by the deadline is a timeout). */
   private async call(workerUrl: string, path: string, body: unknown, o: CallOptions, timeoutMs: number, clientSignal?: AbortSignal): Promise<Dispatcher.ResponseData> {
     try {
@@ -235,6 +334,22 @@ async function readText(res: Dispatcher.ResponseData, signal: AbortSignal, maxBy
   } finally {
     signal.removeEventListener("abort", onAbort);
   }
+}
+
+/** A 404 that names the model (model_not_found) is the request's; any other is a worker without the route. */
+function namesModel(text: string): boolean {
+  try {
+    return (JSON.parse(text) as { reason?: unknown }).reason === "model_not_found";
+  } catch {
+    return false;
+  }
+}
+
+/** The prefill's answer from generate's first SSE block (`data: {"prefill":{…}}`, a GenerateAckEvent), or undefined. */
+function ackOf(block: string): PrefillResponse | undefined {
+  if (!block.startsWith("data: ")) return undefined;
+  const e = parseDecodeEvent(block.slice(6));
+  return e?.kind === "prefill" ? e.prefill : undefined;
 }
 
 /** undici's codes for a connection that closed or reset under a request already sent. */

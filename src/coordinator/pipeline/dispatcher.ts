@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import type { Readable } from "node:stream";
 import type { Clock } from "../../common/clock.js";
 import type { Rng } from "../../common/rng.js";
 import { ServingError } from "../../protocol/serving-error.js";
@@ -21,10 +20,12 @@ import type { PoisonGuard, RequestCrashes } from "./poison-guard.js";
 import type { KvMove, KvMoved, MoveSource } from "./kv-move.js";
 import type { Logger } from "../../common/logger.js";
 import type { RequestEvents } from "../telemetry/request-events.js";
+import type { Upstream } from "../stream/upstream.js";
 
 /**
- * The dispatch step: schedule, claim (the session lease), prefill, start the decode stream, on one
- * worker after another until one answers (PREFILL_RETRIES), classifying each failure once: the
+ * The dispatch step: schedule, claim (the session lease), prefill and start the decode stream (one
+ * exchange, `/worker/generate`; prefill then decode toward a worker without it), on one worker
+ * after another until one answers (PREFILL_RETRIES), classifying each failure once: the
  * request's own fault ends it, a full worker is capacity (503), anything else a worker fault that
  * feeds its breaker. A failover dispatches a continuation through the same step.
  */
@@ -82,6 +83,7 @@ export class Dispatcher {
       const onClientAbort = () => upstreamAbort.abort();
       job.signal.addEventListener("abort", onClientAbort, { once: true });
       let prefilled = false;
+      let upstream: Upstream | undefined;
       // After the claim, before the prefill's span (its time is the move's); never throws.
       const kvMoved = moveFrom === undefined ? undefined : await this.moveKv(job, model, conversation!, moveFrom, w, wlog, tel);
       const prefillSpan = tel.prefillStarted(w.id, sessionId);
@@ -94,16 +96,18 @@ export class Dispatcher {
           ...(conversation !== undefined ? { conversation_id: conversation } : {}),
           ...(job.tools !== undefined ? { tools: toolsOf(job, continuation) } : {}),
         };
-        const prefill = await client.prefill(w.url, body, {
-          requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(prefillSpan),
-        });
+        const call = { requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(prefillSpan) };
+        // One exchange: its acknowledgement is the prefill's answer and the decode stream follows in the same response.
+        const generated = client.generates(w.url) ? await client.generate(w.url, body, call) : undefined;
+        const prefill = generated?.prefill ?? await client.prefill(w.url, body, call);
+        upstream = generated?.upstream;
         prefilled = true;
         tel.prefillDone(prefillSpan, prefill, prefillStartMs);
         table.recordSuccess(w.id);
         lease.trueUp(prefill.kv_cache_bytes);
         if (continuation === undefined) this.d.estimator.observe(model, promptBytes, prefill.prompt_tokens);
         const decodeSpan = tel.decodeStarted(w.id, sessionId);
-        const upstream = await client.decode(w.url, sessionId, job.maxTokens, {
+        upstream ??= await client.decode(w.url, sessionId, job.maxTokens, {
           requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(decodeSpan),
         });
         job.signal.removeEventListener("abort", onClientAbort);
@@ -119,7 +123,9 @@ export class Dispatcher {
         job.signal.removeEventListener("abort", onClientAbort);
         if (plan.lease === undefined) lease.release();
         else lease.moveTo(previousWorker);
-        if (prefilled) void client.cancel(w.url, sessionId, job.requestId);
+        // A generate exchange closed cancels its session; a prefilled one of the two calls is cancelled explicitly.
+        if (upstream !== undefined) upstream.destroy();
+        else if (prefilled) void client.cancel(w.url, sessionId, job.requestId);
         if (job.signal.aborted) throw new ServingError("client_closed", "client went away", { cause: err });
         if (err instanceof ServingError && !isCapacityError(err)) throw err; // the request's own fault: no retry
         if (err instanceof ServingError) {
@@ -222,7 +228,7 @@ export interface Dispatched {
   workerUrl: string;
   lease: SessionLease;
   prefill: PrefillResponse;
-  upstream: Readable;
+  upstream: Upstream;
   decision: Extract<Decision, { ok: true }>;
   attempts: number;
   abort: AbortController;

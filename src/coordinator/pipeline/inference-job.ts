@@ -1,4 +1,3 @@
-import type { Readable } from "node:stream";
 import type { Logger } from "../../common/logger.js";
 import type { ChatMessage } from "../../protocol/chat.js";
 import type { SamplingParams } from "../../protocol/sampling.js";
@@ -8,6 +7,7 @@ import type { PrefixMatch } from "../fleet/prefix-index.js";
 import type { RequestTelemetry } from "../telemetry/request-telemetry.js";
 import type { Decision } from "../scheduler/types.js";
 import type { SessionLease } from "../fleet/session-tracker.js";
+import type { UpstreamSource } from "../stream/upstream.js";
 import type { KvMoved } from "./kv-move.js";
 
 /** What a front door asks of the inference pipeline, and what it gets back once a stream has started. */
@@ -55,7 +55,7 @@ export interface StartedInference {
   readonly workerUrl: string;
   readonly lease: SessionLease;
   readonly prefill: PrefillResponse;
-  readonly upstream: Readable;
+  readonly upstream: UpstreamSource;
   readonly decision: Extract<Decision, { ok: true }>;
   readonly attempts: number;
   /** The request's prompt against the prefix index. */
@@ -75,5 +75,5 @@ export interface StartedInference {
    * the text already relayed, then decode of the rest. Undefined when no attempt is left or none
    * succeeds; the caller then ends the stream with an error.
    */
-  failover(failure: { code: string; message: string; died?: boolean }, relayed: { text: string; tokens: number }, signal: AbortSignal): Promise<Readable | undefined>;
+  failover(failure: { code: string; message: string; died?: boolean }, relayed: { text: string; tokens: number }, signal: AbortSignal): Promise<UpstreamSource | undefined>;
 }

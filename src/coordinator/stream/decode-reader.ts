@@ -22,6 +22,8 @@ export type ReadEvent = string | Exclude<DecodeEvent, { kind: "token" | "prefill
 export class DecodeReader {
   private sse = new SseReader();
   private decoder = new StringDecoder("utf8");
+  /** The decoder holds no partial character (the last chunk it read ended on an ASCII byte). */
+  private whole = true;
   private expectedSeq = 0;
   private readonly slot: TokenSeqSlot = { seq: 0 };
   /** The logprob entries of the token `next()` returned last (undefined when it carried none). */
@@ -33,7 +35,13 @@ export class DecodeReader {
 
   /** Bytes (or text) from the worker, decoded as UTF-8 across chunk boundaries. */
   push(chunk: Buffer | string): void {
-    this.sse.push(typeof chunk === "string" ? chunk : this.decoder.write(chunk));
+    if (typeof chunk === "string") return this.sse.push(chunk);
+    // A chunk that ends on an ASCII byte, after one that did too, holds only whole characters (the
+    // decoder keeps nothing back): decoded at once. An SSE event ends with "\n\n", so nearly all do.
+    const last = chunk.length === 0 ? 0 : chunk[chunk.length - 1]!;
+    if (this.whole && last < 0x80) return this.sse.push(chunk.toString("utf8"));
+    this.whole = last < 0x80;
+    this.sse.push(this.decoder.write(chunk));
   }
 
   /** The next event, or undefined when no complete event waits. */
@@ -68,6 +76,7 @@ export class DecodeReader {
   restart(): void {
     this.sse = new SseReader();
     this.decoder = new StringDecoder("utf8");
+    this.whole = true;
     this.expectedSeq = 0;
   }
 

@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import type { Logger } from "../../common/logger.js";
 import { ServingError } from "../../protocol/serving-error.js";
 import type { WorkerFailure } from "./worker-stream.js";
+import type { UpstreamSource } from "./upstream.js";
 
 /**
  * Continues an answer whose worker failed mid-decode on another worker: the failed one is
@@ -11,16 +12,17 @@ import type { WorkerFailure } from "./worker-stream.js";
  * start, so an answer under one is never continued. A worker that died counts toward the
  * request's poison verdict: the second death ends the answer with that code (thrown).
  */
-export interface StreamingWorker {
+/** `U`: what its stream is read through (the coordinator's own exchange, or any Readable). */
+export interface StreamingWorker<U extends UpstreamSource = Readable> {
   readonly workerId: string;
   readonly workerUrl: string;
   readonly sessionId: string;
-  readonly upstream: Readable;
+  readonly upstream: U;
   /** Closes the decode request (and a prefill in flight). */
   readonly abort: AbortController;
 }
 
-export interface FailoverDeps<W extends StreamingWorker> {
+export interface FailoverDeps<W extends StreamingWorker<UpstreamSource>> {
   requestId: string;
   log: Logger;
   maxFailovers: number;
@@ -36,7 +38,7 @@ export interface FailoverDeps<W extends StreamingWorker> {
   continueOn(relayed: { text: string; tokens: number }, remaining: number | undefined, signal: AbortSignal): Promise<W>;
 }
 
-export class Failover<W extends StreamingWorker> {
+export class Failover<W extends StreamingWorker<UpstreamSource>> {
   private left: number;
 
   constructor(private current: W, private readonly d: FailoverDeps<W>) {
@@ -49,7 +51,7 @@ export class Failover<W extends StreamingWorker> {
   }
 
   /** Resolves with the next worker's stream, or undefined when the answer ends with the failure. */
-  async continue(failure: WorkerFailure, relayed: { text: string; tokens: number }, signal: AbortSignal): Promise<Readable | undefined> {
+  async continue(failure: WorkerFailure, relayed: { text: string; tokens: number }, signal: AbortSignal): Promise<W["upstream"] | Readable | undefined> {
     const failed = this.current;
     const { d } = this;
     failed.abort.abort();

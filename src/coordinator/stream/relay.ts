@@ -1,10 +1,10 @@
 import type { ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
 import type { Logger } from "../../common/logger.js";
 import type { LogprobContent } from "../../protocol/token-logprobs.js";
 import { DecodeReader } from "./decode-reader.js";
 import { FlushBatch } from "./flush-batch.js";
 import { WorkerStream, type WorkerFailure, type WorkerStreamOptions } from "./worker-stream.js";
+import type { UpstreamSource } from "./upstream.js";
 
 /**
  * Relays one worker's decode stream to one client. Tokens read from the worker go into a bounded
@@ -39,7 +39,7 @@ export interface StreamFormat {
 }
 
 export interface RelayOptions {
-  upstream: Readable;
+  upstream: UpstreamSource;
   res: ServerResponse;
   format: StreamFormat;
   bufferTokens: number;

@@ -1,10 +1,10 @@
 import type { ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
 import type { Logger } from "../../common/logger.js";
 import type { LogprobContent } from "../../protocol/token-logprobs.js";
 import { DecodeReader } from "./decode-reader.js";
 import type { FinalInfo } from "./relay.js";
 import { WorkerStream, type WorkerFailure, type WorkerStreamOptions } from "./worker-stream.js";
+import type { UpstreamSource } from "./upstream.js";
 
 /**
  * The non-streaming counterpart of the relay: reads a worker's decode stream to its end and
@@ -28,7 +28,7 @@ export interface CollectResult {
 }
 
 export interface CollectOptions {
-  upstream: Readable;
+  upstream: UpstreamSource;
   res: ServerResponse;
   log: Logger;
   abortUpstream(): void;

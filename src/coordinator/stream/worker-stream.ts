@@ -1,7 +1,7 @@
-import type { Readable } from "node:stream";
 import type { Logger } from "../../common/logger.js";
 import { isClientErrorCode } from "../../protocol/error-mapping.js";
 import { ServingError } from "../../protocol/serving-error.js";
+import { toUpstream, type Upstream, type UpstreamSink, type UpstreamSource } from "./upstream.js";
 
 /**
  * The worker side of one answer, as the relay (streaming) and the collector (one JSON body) both
@@ -18,13 +18,13 @@ export interface WorkerFailure {
 }
 
 export interface WorkerStreamOptions {
-  upstream: Readable;
+  upstream: UpstreamSource;
   log: Logger;
   /** Longest wait for a stream's first event, and between two events, before the worker counts as stalled (ms). */
   firstTokenTimeoutMs?: number;
   stallTimeoutMs?: number;
   /** Continues the answer on another worker; resolves with its stream, or undefined to end with the error. */
-  failover?(failure: WorkerFailure, relayed: { text: string; tokens: number }, signal: AbortSignal): Promise<Readable | undefined>;
+  failover?(failure: WorkerFailure, relayed: { text: string; tokens: number }, signal: AbortSignal): Promise<UpstreamSource | undefined>;
   /** Called after each successful failover. */
   onFailover?(): void;
 }
@@ -54,13 +54,15 @@ export class WorkerStream {
   /** Workers that took over the answer mid-way. */
   failovers = 0;
   state: WorkerStreamState = "live";
-  private upstream: Readable;
+  private upstream: Upstream;
   private firstOfUpstream = true;
   private stallTimer: NodeJS.Timeout | undefined;
+  /** When the current worker last sent data, or its watch last started (performance.now(), ms). */
+  private lastAliveMs = 0;
   private readonly gone = new AbortController();
 
   constructor(private readonly o: WorkerStreamOptions, private readonly reader: WorkerStreamReader) {
-    this.upstream = o.upstream;
+    this.upstream = toUpstream(o.upstream);
     this.attach();
   }
 
@@ -69,15 +71,25 @@ export class WorkerStream {
     return this.state === "recovering";
   }
 
-  /** Data arrived from the current worker: it is alive, and the stall clock starts again. */
+  /**
+   * Data arrived from the current worker: it is alive, and the stall clock starts again. Per chunk
+   * this only notes the time: the armed timer, when it fires, re-arms for what is left of the
+   * silence (a timer re-armed per token was a measurable share of the relay's CPU).
+   */
   alive(): void {
-    this.firstOfUpstream = false;
-    this.armStall();
+    this.lastAliveMs = performance.now();
+    if (this.firstOfUpstream) {
+      // The first-token timeout gives way to the stall timeout.
+      this.firstOfUpstream = false;
+      this.armStall();
+    } else if (this.stallTimer === undefined) {
+      this.armStall();
+    }
   }
 
   /** Holds the worker back (TCP pushes back to it); no stall is counted meanwhile. */
   pause(): void {
-    clearTimeout(this.stallTimer);
+    this.stopStall();
     this.upstream.pause();
   }
 
@@ -96,7 +108,8 @@ export class WorkerStream {
     this.detach();
     if (!this.upstream.destroyed) this.upstream.destroy();
     void this.o.failover(error, this.reader.relayed(), this.gone.signal).then(
-      (next) => {
+      (source) => {
+        const next = source === undefined ? undefined : toUpstream(source);
         if (this.state === "closed") {
           next?.destroy();
           return;
@@ -124,54 +137,60 @@ export class WorkerStream {
     if (destroyUpstream && !this.upstream.destroyed) this.upstream.destroy();
   }
 
-  private readonly onData = (chunk: Buffer | string) => {
-    if (this.state !== "live") return;
-    this.reader.data(chunk);
-  };
-
-  private readonly onEnd = () => {
-    if (this.state !== "live") return;
-    this.state = "ended";
-    clearTimeout(this.stallTimer);
-    this.reader.ended();
-  };
-
-  private readonly onError = (err: Error) => {
-    // The socket's own text goes to the log, not to the client.
-    this.o.log.warn({ err: err.message }, "stream.worker_failed");
-    this.fail({ code: "worker_error", message: "the worker stream failed", died: true });
+  /** One sink for every worker of the answer (the current one's events; a detached one delivers none). */
+  private readonly sink: UpstreamSink = {
+    data: (chunk) => {
+      if (this.state !== "live") return;
+      this.reader.data(chunk);
+    },
+    end: () => {
+      if (this.state !== "live") return;
+      this.state = "ended";
+      this.stopStall();
+      this.reader.ended();
+    },
+    error: (err) => {
+      // The socket's own text goes to the log, not to the client.
+      this.o.log.warn({ err: err.message }, "stream.worker_failed");
+      this.fail({ code: "worker_error", message: "the worker stream failed", died: true });
+    },
   };
 
   private attach(): void {
-    this.upstream.on("data", this.onData);
-    this.upstream.on("end", this.onEnd);
-    this.upstream.on("close", this.onEnd);
-    this.upstream.on("error", this.onError);
+    this.upstream.attach(this.sink);
     this.armStall();
   }
 
   private detach(): void {
-    clearTimeout(this.stallTimer);
-    // A detached stream may still report its abort: it must never be an unhandled 'error'.
-    this.upstream.on("error", ignoreError);
-    this.upstream.off("data", this.onData);
-    this.upstream.off("end", this.onEnd);
-    this.upstream.off("close", this.onEnd);
-    this.upstream.off("error", this.onError);
+    this.stopStall();
+    this.upstream.attach(undefined);
   }
 
-  /** The worker must send within its timeout unless the reader itself holds it back. */
+  /** The worker must send within its timeout unless the reader itself holds it back: a full timeout from now. */
   private armStall(): void {
-    clearTimeout(this.stallTimer);
+    this.stopStall();
     if (this.state !== "live" || this.reader.holding()) return;
     const ms = this.firstOfUpstream ? this.o.firstTokenTimeoutMs : this.o.stallTimeoutMs;
     if (ms === undefined) return;
+    this.lastAliveMs = performance.now();
+    this.waitStall(ms);
+  }
+
+  private waitStall(afterMs: number): void {
     const first = this.firstOfUpstream;
     this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined;
+      const ms = (first ? this.o.firstTokenTimeoutMs : this.o.stallTimeoutMs)!;
+      // Data came since the timer was set: wait for the rest of the silence only.
+      const silentMs = performance.now() - this.lastAliveMs;
+      if (!first && silentMs < ms) return this.waitStall(Math.max(1, ms - silentMs));
       this.o.log.warn({ silent_ms: ms, first_token: first }, "stream.worker_stalled");
       this.fail({ code: "worker_stalled", message: `the worker sent nothing for ${ms} ms` });
-    }, ms);
+    }, afterMs);
+  }
+
+  private stopStall(): void {
+    clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
   }
 }
-
-function ignoreError(): void {}
