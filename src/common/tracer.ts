@@ -52,6 +52,8 @@ export interface SpanOptions {
   /** Epoch ms; default now. */
   startMs?: number;
   attributes?: Attributes;
+  /** An id chosen before the span starts (`newSpanId`), when a child had to be told of it first. */
+  spanId?: string;
 }
 
 const NOOP_SPAN: Span = {
@@ -134,12 +136,17 @@ export class Tracer {
     return this.sink !== undefined;
   }
 
+  /** A fresh span id (16 hex digits). */
+  newSpanId(): string {
+    return randomBytes(8).toString("hex");
+  }
+
   startSpan(name: string, o: SpanOptions = {}): Span {
     if (this.sink === undefined) return NOOP_SPAN;
     const parent = o.parent === undefined ? undefined : "setAttribute" in o.parent ? o.parent.context : o.parent;
     const traceId = parent?.traceId ?? randomBytes(16).toString("hex");
     const sampled = parent !== undefined ? parent.sampled : this.random() < this.ratio;
-    const context: TraceContext = { traceId, spanId: randomBytes(8).toString("hex"), sampled };
+    const context: TraceContext = { traceId, spanId: o.spanId ?? this.newSpanId(), sampled };
     return new RecordedSpan(this, context, name, o.kind ?? SpanKind.internal, parent?.spanId, o.startMs ?? this.now(), { ...o.attributes });
   }
 }

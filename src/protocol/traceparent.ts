@@ -28,3 +28,10 @@ export function parseTraceparent(header: string | string[] | undefined): TraceCo
 export function formatTraceparent(c: TraceContext): string {
   return `00-${c.traceId}-${c.spanId}-${c.sampled ? "01" : "00"}`;
 }
+
+/**
+ * A one-exchange worker call (`/worker/generate`) serves two spans of its caller: `traceparent`
+ * names the prefill's, this header the decode span the caller opens once the prefill is
+ * acknowledged, so that the worker's decode span is that span's child (as with two calls).
+ */
+export const DECODE_TRACEPARENT_HEADER = "x-decode-traceparent";

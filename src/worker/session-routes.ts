@@ -4,7 +4,7 @@ import { ServingError } from "../protocol/serving-error.js";
 import { SpanKind, type Tracer } from "../common/tracer.js";
 import type { CacheNotice } from "../protocol/heartbeat.js";
 import { SSE_HEADERS, sseData } from "../protocol/sse.js";
-import { parseTraceparent } from "../protocol/traceparent.js";
+import { DECODE_TRACEPARENT_HEADER, parseTraceparent } from "../protocol/traceparent.js";
 import { nativeToolPlan } from "./native-tool-plan.js";
 import { parseCancelRequest, parseDecodeRequest, parsePrefillRequest, type GenerateAckEvent, type PrefillRequest, type PrefillResponse } from "../protocol/worker-api.js";
 import type { RenderedChat } from "../engine/engine.js";
@@ -158,8 +158,10 @@ export class SessionRoutes {
       if (!res.writableFinished) this.state.end(session, "disconnect");
     };
     res.on("close", onClose);
+    // In one exchange (generate) the caller names its decode span apart from its prefill's.
+    const headers = ctx.req.headers;
     const span = this.tracer.startSpan("worker.decode", {
-      parent: parseTraceparent(ctx.req.headers.traceparent), kind: SpanKind.server,
+      parent: parseTraceparent(headers[DECODE_TRACEPARENT_HEADER] ?? headers.traceparent), kind: SpanKind.server,
       attributes: { "request.id": ctx.requestId, "session.id": session.id, "worker.id": this.o.workerId },
     });
     const { metrics } = this;

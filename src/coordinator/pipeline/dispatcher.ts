@@ -98,7 +98,7 @@ export class Dispatcher {
         };
         const call = { requestId: job.requestId, signal: upstreamAbort.signal, headers: tel.traceHeaders(prefillSpan) };
         // One exchange: its acknowledgement is the prefill's answer and the decode stream follows in the same response.
-        const generated = client.generates(w.url) ? await client.generate(w.url, body, call) : undefined;
+        const generated = client.generates(w.url) ? await client.generate(w.url, body, { ...call, headers: tel.exchangeTraceHeaders(prefillSpan) }) : undefined;
         const prefill = generated?.prefill ?? await client.prefill(w.url, body, call);
         upstream = generated?.upstream;
         prefilled = true;

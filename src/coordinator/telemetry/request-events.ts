@@ -13,6 +13,12 @@ export interface RequestEvents {
   /** A step's span (admission, schedule), ended by the event that closes the step. */
   span(name: string): Span;
   traceHeaders(span: Span): Record<string, string> | undefined;
+  /**
+   * The headers of a one-exchange call (prefill, then the decode stream in the same response):
+   * `span` (the prefill's) as its traceparent, and `x-decode-traceparent` naming the decode span
+   * that `decodeStarted` opens next, so that the worker's decode span is that span's child.
+   */
+  exchangeTraceHeaders(span: Span): Record<string, string> | undefined;
   admission(d: AdmissionDecision, span: Span): void;
   scheduled(d: Decision, attempt: number, span: Span): void;
   prefillStarted(workerId: string, sessionId: string): Span;

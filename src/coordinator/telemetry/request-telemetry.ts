@@ -1,7 +1,7 @@
 import { httpStatusOf, toServingError } from "../../protocol/error-mapping.js";
 import type { RateWindow } from "../../common/rate-window.js";
 import { SpanKind, type Span } from "../../common/tracer.js";
-import { parseTraceparent } from "../../protocol/traceparent.js";
+import { DECODE_TRACEPARENT_HEADER, formatTraceparent, parseTraceparent } from "../../protocol/traceparent.js";
 import type { PrefillResponse } from "../../protocol/worker-api.js";
 import type { AdmissionDecision } from "../admission/admission.js";
 import type { CoordinatorTelemetry } from "./coordinator-telemetry.js";
@@ -36,6 +36,8 @@ export class RequestTelemetry implements RequestEvents {
   private readonly root: Span;
   private readonly clientTraceparent: string | undefined;
   private decodeSpan: Span | undefined;
+  /** The id the next decode span takes, once a worker was told of it (exchangeTraceHeaders). */
+  private decodeSpanId: string | undefined;
   private streamSpan: Span | undefined;
   private workerRate: RateWindow | undefined;
   private bufferTokens = 1;
@@ -66,6 +68,14 @@ export class RequestTelemetry implements RequestEvents {
   traceHeaders(span: Span): Record<string, string> | undefined {
     const tp = span.traceparent() ?? this.clientTraceparent;
     return tp === undefined ? undefined : { traceparent: tp };
+  }
+
+  exchangeTraceHeaders(span: Span): Record<string, string> | undefined {
+    const headers = this.traceHeaders(span);
+    const ctx = span.context;
+    if (headers === undefined || ctx === undefined) return headers;
+    this.decodeSpanId = this.t.tracer.newSpanId();
+    return { ...headers, [DECODE_TRACEPARENT_HEADER]: formatTraceparent({ ...ctx, spanId: this.decodeSpanId }) };
   }
 
   admission(d: AdmissionDecision, span: Span): void {
@@ -133,8 +143,11 @@ export class RequestTelemetry implements RequestEvents {
   /** The decode request is about to go out; its span lasts until the stream ends. */
   decodeStarted(workerId: string, sessionId: string): Span {
     if (!this.t.tracer.enabled) return (this.decodeSpan = this.t.tracer.startSpan("decode"));
+    const spanId = this.decodeSpanId;
+    this.decodeSpanId = undefined;
     this.decodeSpan = this.t.tracer.startSpan("decode", {
       parent: this.root, kind: SpanKind.client, attributes: { "worker.id": workerId, "session.id": sessionId },
+      ...(spanId !== undefined ? { spanId } : {}),
     });
     return this.decodeSpan;
   }
