@@ -30,7 +30,7 @@ describe("the relay goals judged for the coordinator and the Node floor", () => 
     level: { regime: "paced", streams, itlMs: 50, tokens: 100 }, c: relay(c), n: relay(n), f: relay(f),
   });
   const bulk = (c: Partial<RelayStats>, f: Partial<RelayStats>): LevelStats => ({
-    level: { regime: "bulk", streams: 1000, itlMs: 0, tokens: 400 }, c: relay(c), n: relay({ cpuUs: 1, tps: 200_000 }), f: relay(f),
+    level: { regime: "bulk", streams: 1000, itlMs: 0, tokens: 400 }, c: relay(c), n: relay({ cpuUs: 1, tps: 164_000 }), f: relay(f),
   });
   const g = relayGoals([
     paced(100, { cpuUs: 57 }, { cpuUs: 17 }, { cpuUs: 20 }),
@@ -48,6 +48,10 @@ describe("the relay goals judged for the coordinator and the Node floor", () => 
   it("writes one sentence per judged goal and one table row per goal", () => {
     assert.equal(g.notes.length, 5);
     assert.equal(g.table.split("\n").length, 2 + 5);
+  });
+  it("says so when nginx misses an out-of-reach goal too", () => {
+    assert.match(g.notes.find((n) => n.startsWith("bulk ≥ 200,000 tokens/s"))!, /nginx misses it too \(164,000 tok\/s at bulk 1000\): this machine bounds it\.$/);
+    assert.doesNotMatch(g.notes.find((n) => n.startsWith("bulk CPU"))!, /nginx misses it too/);
   });
   it("names the floor's worst level where it differs from the coordinator's", () =>
     assert.match(g.table, /\| paced CPU per token ≤ 1\.5× nginx \(paced 100\) \| 57\.0 µs = 3\.35× \| 17\.0 µs = 1\.00× \| 30\.0 µs = 2\.14× \(paced 1000\) \| ❌ \| ❌ out of reach \|/));

@@ -95,7 +95,10 @@ export function relayGoals(pairs: LevelStats[]): { table: string; notes: string[
       v === undefined ? "—" : `${verdict(fOk)} ${v}`,
     ]);
     if (v !== undefined) {
-      notes.push(floorSentence(g.name, `${g.show(c.c, c)} at ${at(c)}`, `${g.show(f!.f!, f!)} at ${at(f!)}`, v));
+      // nginx missing it too (at its own worst level) says the machine, not Node, bounds the goal.
+      const n = worst((p) => p.n);
+      const nginxToo = v === "out of reach" && n !== undefined && !g.ok(n.n!, n) ? ` nginx misses it too (${g.show(n.n!, n)} at ${at(n)}): this machine bounds it.` : "";
+      notes.push(floorSentence(g.name, `${g.show(c.c, c)} at ${at(c)}`, `${g.show(f!.f!, f!)} at ${at(f!)}`, v) + nginxToo);
       verdicts.push({ goal: g.name, verdict: v });
     }
   }
