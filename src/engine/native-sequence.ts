@@ -41,6 +41,7 @@ export class NativeSequence implements EngineSequence {
   private readonly prefills: PendingPrefill[] = [];
   private readonly generations: PendingGeneration[] = [];
   private readonly clears: (() => void)[] = [];
+  private readonly idleWaiters: (() => void)[] = [];
 
   constructor(private readonly host: SequenceHost, readonly index: number) {}
 
@@ -107,23 +108,38 @@ export class NativeSequence implements EngineSequence {
     return this.prefills.length === 0 && this.generations.length === 0 && this.clears.length === 0;
   }
 
-  saveState(): SequenceState | undefined {
-    if (!this.idle() || this.held.length === 0) return undefined;
-    const got = this.host.handle.saveState(this.index);
+  /**
+   * Settles once no operation is pending on this side: a generation's last events (its Done) can
+   * come a moment after its consumer saw the last token.
+   */
+  private whenIdle(): Promise<void> {
+    if (this.idle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private wakeIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.idle()) return;
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  async saveState(): Promise<SequenceState | undefined> {
+    await this.whenIdle();
+    if (this.held.length === 0) return undefined;
+    const got = await this.host.handle.saveState(this.index);
     if (got === undefined) return undefined;
     return { bytes: got.bytes, tokens: Array.from(got.tokens) };
   }
 
-  restoreState(state: SequenceState): boolean {
-    if (!this.idle()) return false;
+  async restoreState(state: SequenceState): Promise<boolean> {
+    await this.whenIdle();
     this.prefilled = false;
-    let rc: number;
+    let rc: number | undefined;
     try {
-      rc = this.host.handle.restoreState(this.index, state.bytes, Int32Array.from(state.tokens));
+      rc = await this.host.handle.restoreState(this.index, state.bytes, Int32Array.from(state.tokens));
     } catch (err) {
       throw nativeErrorToServing(err);
     }
-    if (rc < 0) return false; // busy: what it holds is unchanged
+    if (rc !== 0 && rc !== 1) return false; // busy, or the engine closed: what it holds is unchanged
     this.held = rc === 1 ? [...state.tokens] : [];
     return rc === 1;
   }
@@ -141,6 +157,7 @@ export class NativeSequence implements EngineSequence {
         : reason === DoneReason.DeadEnd ? grammarDeadEnd()
           : undefined,
     );
+    this.wakeIdle();
   }
 
   onPrefilled(status: PrefillStatus, heldCount: number, reused: number): void {
@@ -155,11 +172,13 @@ export class NativeSequence implements EngineSequence {
     } else {
       p.reject(new ServingError("internal", status === PrefillStatus.Cancelled ? "prefill aborted" : "prefill failed"));
     }
+    this.wakeIdle();
   }
 
   onCleared(): void {
     this.held = [];
     this.clears.shift()?.();
+    this.wakeIdle();
   }
 
   /** The engine closed: nothing more will come from the native side. */
@@ -171,5 +190,6 @@ export class NativeSequence implements EngineSequence {
     }
     for (const g of this.generations.splice(0)) g.stream.finish(closed);
     for (const c of this.clears.splice(0)) c();
+    this.wakeIdle();
   }
 }
