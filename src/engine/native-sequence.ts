@@ -42,6 +42,11 @@ export class NativeSequence implements EngineSequence {
   private readonly generations: PendingGeneration[] = [];
   private readonly clears: (() => void)[] = [];
   private readonly idleWaiters: (() => void)[] = [];
+  /**
+   * Counts commands given (prefill, generate, clear): a restore's answer, settled after the events
+   * of the batch it came with, leaves `held` to the events of any command given after it.
+   */
+  private commandsGiven = 0;
 
   constructor(private readonly host: SequenceHost, readonly index: number) {}
 
@@ -57,6 +62,7 @@ export class NativeSequence implements EngineSequence {
       const onAbort = () => this.host.handle.cancel(this.index);
       signal.addEventListener("abort", onAbort, { once: true });
       this.prefills.push({ tokens: [...tokens], resolve, reject, settled: () => signal.removeEventListener("abort", onAbort) });
+      this.commandsGiven++;
       this.host.handle.prefill(this.index, Int32Array.from(tokens));
     });
   }
@@ -78,6 +84,7 @@ export class NativeSequence implements EngineSequence {
       // Nothing more comes from the native side when the first token already ended it.
       if (first.end || opts.maxTokens === 1) return stream.finish(undefined);
       this.generations.push({ stream, base: this.held });
+      this.commandsGiven++;
     };
     const stream: TokenStream = new TokenStream(
       {
@@ -99,6 +106,7 @@ export class NativeSequence implements EngineSequence {
     this.prefilled = false;
     return new Promise((resolve) => {
       this.clears.push(resolve);
+      this.commandsGiven++;
       this.host.handle.clear(this.index);
     });
   }
@@ -109,12 +117,13 @@ export class NativeSequence implements EngineSequence {
   }
 
   /**
-   * Settles once no operation is pending on this side: a generation's last events (its Done) can
-   * come a moment after its consumer saw the last token.
+   * Runs `fn` once no operation is pending on this side (at once when none is): a generation's last
+   * events (its Done) can come a moment after its consumer saw the last token. Synchronously, so
+   * that a save or restore is queued to the decode loop before any command given after it.
    */
-  private whenIdle(): Promise<void> {
-    if (this.idle()) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  private onIdle(fn: () => void): void {
+    if (this.idle()) fn();
+    else this.idleWaiters.push(fn);
   }
 
   private wakeIdle(): void {
@@ -122,26 +131,32 @@ export class NativeSequence implements EngineSequence {
     for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  async saveState(): Promise<SequenceState | undefined> {
-    await this.whenIdle();
-    if (this.held.length === 0) return undefined;
-    const got = await this.host.handle.saveState(this.index);
-    if (got === undefined) return undefined;
-    return { bytes: got.bytes, tokens: Array.from(got.tokens) };
+  saveState(): Promise<SequenceState | undefined> {
+    return new Promise((resolve, reject) => this.onIdle(() => {
+      if (this.held.length === 0) return resolve(undefined);
+      this.host.handle.saveState(this.index).then(
+        (got) => resolve(got === undefined ? undefined : { bytes: got.bytes, tokens: Array.from(got.tokens) }),
+        (err: unknown) => reject(nativeErrorToServing(err)),
+      );
+    }));
   }
 
-  async restoreState(state: SequenceState): Promise<boolean> {
-    await this.whenIdle();
-    this.prefilled = false;
-    let rc: number | undefined;
-    try {
-      rc = await this.host.handle.restoreState(this.index, state.bytes, Int32Array.from(state.tokens));
-    } catch (err) {
-      throw nativeErrorToServing(err);
-    }
-    if (rc !== 0 && rc !== 1) return false; // busy, or the engine closed: what it holds is unchanged
-    this.held = rc === 1 ? [...state.tokens] : [];
-    return rc === 1;
+  restoreState(state: SequenceState): Promise<boolean> {
+    return new Promise((resolve, reject) => this.onIdle(() => {
+      this.prefilled = false;
+      const given = this.commandsGiven;
+      let answer: Promise<number | undefined>;
+      try {
+        answer = this.host.handle.restoreState(this.index, state.bytes, Int32Array.from(state.tokens));
+      } catch (err) {
+        return reject(nativeErrorToServing(err));
+      }
+      answer.then((rc) => {
+        if (rc !== 0 && rc !== 1) return resolve(false); // busy, or the engine closed: what it holds is unchanged
+        if (this.commandsGiven === given) this.held = rc === 1 ? [...state.tokens] : [];
+        resolve(rc === 1);
+      }, (err: unknown) => reject(nativeErrorToServing(err)));
+    }));
   }
 
   onToken(id: number, text: string, logprobs?: TokenLogprobs): void {
