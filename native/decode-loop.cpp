@@ -129,6 +129,8 @@ void DecodeLoop::run() {
         }
       }
       cmds.clear();
+      // A save or restore answered now, not after the step that follows (a whole step's wait).
+      if (!pendingStates_.empty()) publish();
       try {
         step();
       } catch (...) {
