@@ -134,7 +134,14 @@ export class NativeSequence implements EngineSequence {
   saveState(): Promise<SequenceState | undefined> {
     return new Promise((resolve, reject) => this.onIdle(() => {
       if (this.held.length === 0) return resolve(undefined);
-      this.host.handle.saveState(this.index).then(
+      let answer: ReturnType<NativeEngineHandle["saveState"]>;
+      try {
+        answer = this.host.handle.saveState(this.index);
+      } catch (err) {
+        // e.g. the engine closed while this waited for the sequence to be idle
+        return reject(nativeErrorToServing(err));
+      }
+      answer.then(
         (got) => resolve(got === undefined ? undefined : { bytes: got.bytes, tokens: Array.from(got.tokens) }),
         (err: unknown) => reject(nativeErrorToServing(err)),
       );
