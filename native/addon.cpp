@@ -14,6 +14,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "decode-loop.h"
@@ -137,13 +138,18 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
 
   void notify() {
     // Called on the loop thread; the weak reference keeps a late call harmless after close().
+    // While the loop lives, so does this object (close() and the destructor end it first).
     std::weak_ptr<DecodeLoop> weak = loop_;
-    tsfn_.NonBlockingCall([weak](Napi::Env env, Napi::Function fn) {
+    tsfn_.NonBlockingCall([this, weak](Napi::Env env, Napi::Function fn) {
       auto loop = weak.lock();
       if (!loop) return;
       // Not guard(): a JavaScript exception left pending here would be uncaught, ending the process.
       try {
-        deliver(env, fn, loop->takeEvents());
+        // Events are taken first: a state op answered now was queued after the commands whose
+        // events these are. Its promise settles in a microtask, after onEvents ran.
+        std::vector<LoopEvent> events = loop->takeEvents();
+        settleStates(env, loop->takeStateResults());
+        deliver(env, fn, std::move(events));
       } catch (const std::exception& e) {
         std::fprintf(stderr, "inference-engine: decode events lost: %s\n", e.what());
       }
@@ -353,25 +359,22 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     return info.Env().Undefined();
   }
 
-  // saveState(seq): { bytes: Buffer, tokens: Int32Array } | undefined (the sequence is busy or empty)
+  // saveState(seq): Promise<{ bytes: Buffer, tokens: Int32Array } | undefined> (undefined: the
+  // sequence is busy or empty). Run by the decode loop between two steps.
   Napi::Value SaveState(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ready(info)) return env.Undefined();
     const int32_t seq = seqArg(info);
     if (env.IsExceptionPending()) return env.Undefined();
-    std::vector<uint8_t> bytes;
-    std::vector<llama_token> tokens;
-    if (!loop_->saveState(seq, bytes, tokens)) return env.Undefined();
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("bytes", Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size()));
-    Napi::Int32Array ids = Napi::Int32Array::New(env, tokens.size());
-    for (size_t i = 0; i < tokens.size(); i++) ids[i] = tokens[i];
-    out.Set("tokens", ids);
-    return out;
+    DecodeLoop::StateOp op;
+    op.save = true;
+    op.seq = seq;
+    return queueState(env, std::move(op));
   }
 
-  // restoreState(seq, bytes: Uint8Array, tokens: Int32Array): 1 the sequence holds them now, 0 the
-  // state does not fit this context (the sequence holds nothing), -1 the sequence is busy (untouched).
+  // restoreState(seq, bytes: Uint8Array, tokens: Int32Array): Promise<number>: 1 the sequence holds
+  // them now, 0 the state does not fit this context (the sequence holds nothing), -1 the sequence
+  // is busy or the engine closed (untouched). Run by the decode loop between two steps.
   Napi::Value RestoreState(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!ready(info)) return env.Undefined();
@@ -381,17 +384,60 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
     Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();
     Napi::Int32Array ids = info[2].As<Napi::Int32Array>();
     const int32_t nVocab = llama_vocab_n_tokens(engine_->vocab());
-    std::vector<llama_token> tokens(ids.ElementLength());
-    for (size_t i = 0; i < tokens.size(); i++) {
+    DecodeLoop::StateOp op;
+    op.seq = seq;
+    op.tokens.resize(ids.ElementLength());
+    for (size_t i = 0; i < op.tokens.size(); i++) {
       if (ids[i] < 0 || ids[i] >= nVocab) throw CodedError("invalid_token", "token id out of the vocabulary");
-      tokens[i] = ids[i];
+      op.tokens[i] = ids[i];
     }
-    return Napi::Number::New(env, loop_->restoreState(seq, bytes.Data(), bytes.ByteLength(), tokens));
+    // A copy: the JavaScript buffer may change or go before the loop reads it.
+    op.bytes.assign(bytes.Data(), bytes.Data() + bytes.ByteLength());
+    return queueState(env, std::move(op));
+  }
+
+  Napi::Value queueState(Napi::Env env, DecodeLoop::StateOp op) {
+    Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
+    op.id = nextStateOp_++;
+    states_.emplace(op.id, deferred);
+    loop_->queueState(std::move(op));
+    return deferred.Promise();
+  }
+
+  void settleStates(Napi::Env env, std::vector<DecodeLoop::StateOp> results) {
+    if (results.empty()) return;
+    Napi::HandleScope scope(env);
+    for (auto& r : results) {
+      auto it = states_.find(r.id);
+      if (it == states_.end()) continue;
+      Napi::Promise::Deferred d = it->second;
+      states_.erase(it);
+      if (!r.save) {
+        d.Resolve(Napi::Number::New(env, r.rc));
+      } else if (r.rc != 1) {
+        d.Resolve(env.Undefined());
+      } else {
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("bytes", Napi::Buffer<uint8_t>::Copy(env, r.bytes.data(), r.bytes.size()));
+        Napi::Int32Array ids = Napi::Int32Array::New(env, r.tokens.size());
+        for (size_t i = 0; i < r.tokens.size(); i++) ids[i] = r.tokens[i];
+        out.Set("tokens", ids);
+        d.Resolve(out);
+      }
+    }
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
     shutdown();
-    return info.Env().Undefined();
+    // Ops the stopped loop never ran: nothing saved, nothing restored (the sequence is untouched).
+    std::unordered_map<uint32_t, Napi::Promise::Deferred> left;
+    left.swap(states_);
+    for (auto& [id, d] : left) {
+      (void)id;
+      d.Resolve(env.Undefined());
+    }
+    return env.Undefined();
   }
 
   void shutdown() {
@@ -406,6 +452,9 @@ class NativeEngine : public Napi::ObjectWrap<NativeEngine> {
   std::shared_ptr<DecodeLoop> loop_;
   Napi::ThreadSafeFunction tsfn_;
   int32_t parallel_ = 0;
+  // Pending saveState/restoreState promises by op id (JavaScript thread only).
+  std::unordered_map<uint32_t, Napi::Promise::Deferred> states_;
+  uint32_t nextStateOp_ = 1;
 };
 
 // loadBackend(dir, preferred?: string[]): whether a CPU backend is available afterwards

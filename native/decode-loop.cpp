@@ -120,15 +120,7 @@ void DecodeLoop::run() {
       if (stopping_) return;
       cmds.swap(commands_);
     }
-    if (ctxWanted_.load()) {
-      // A save or restore is waiting for the gap between steps: let it in first (bounded).
-      std::unique_lock<std::mutex> park(parkMu_);
-      parkCv_.wait_for(park, std::chrono::milliseconds(kParkMs), [this] { return !ctxWanted_.load(); });
-      // Parked once per request: a caller that gave up does not slow every later step.
-      ctxWanted_.store(false);
-    }
     {
-      std::lock_guard<std::mutex> stepLock(stepMu_);
       for (auto& c : cmds) {
         try {
           apply(c);
@@ -137,6 +129,8 @@ void DecodeLoop::run() {
         }
       }
       cmds.clear();
+      // A save or restore answered now, not after the step that follows (a whole step's wait).
+      if (!pendingStates_.empty()) publish();
       try {
         step();
       } catch (...) {
@@ -145,7 +139,7 @@ void DecodeLoop::run() {
         failAll();
       }
       // No decode followed a staged copy (its prefill was cancelled in the same batch of
-      // commands): land it now, else saves and restores stay busy until some later request.
+      // commands): land it now, so that the next save or restore need not.
       if (kvCopyStaged_) landStagedCopy();
     }
     publish();
@@ -161,6 +155,13 @@ bool DecodeLoop::hasWork() const {
 }
 
 void DecodeLoop::apply(Command& c) {
+  if (c.kind == CommandKind::State) {
+    // Between two steps: the sequence is in no batch while its KV is read or replaced.
+    runState(*c.op);
+    pendingStates_.push_back(std::move(*c.op));
+    c.op.reset();
+    return;
+  }
   if (c.seq < 0 || c.seq >= config_.parallel) return;
   Seq& s = seqs_[(size_t)c.seq];
   switch (c.kind) {
@@ -209,6 +210,8 @@ void DecodeLoop::apply(Command& c) {
       if (s.state == SeqState::Generating) finish(c.seq, DoneReason::Cancelled);
       if (s.state == SeqState::Prefilling) endPrefill(c.seq, PrefillStatus::Cancelled);
       break;
+    case CommandKind::State:
+      break;
     case CommandKind::Clear:
       if (s.state == SeqState::Generating) finish(c.seq, DoneReason::Cancelled);
       if (s.state == SeqState::Prefilling) endPrefill(c.seq, PrefillStatus::Cancelled);
@@ -219,7 +222,11 @@ void DecodeLoop::apply(Command& c) {
   }
 }
 
-void DecodeLoop::failCommand(const Command& c) {
+void DecodeLoop::failCommand(Command& c) {
+  if (c.kind == CommandKind::State) {
+    if (c.op) pendingStates_.push_back(std::move(*c.op));  // still owes its answer (rc: not done)
+    return;
+  }
   if (c.seq < 0 || c.seq >= config_.parallel) return;
   Seq& s = seqs_[(size_t)c.seq];
   if (s.state == SeqState::Prefilling) endPrefill(c.seq, PrefillStatus::Failed);
@@ -438,10 +445,12 @@ void DecodeLoop::accept(int32_t i, llama_token token) {
 }
 
 void DecodeLoop::publish() {
-  if (pendingEvents_.empty()) return;
+  if (pendingEvents_.empty() && pendingStates_.empty()) return;
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(outMu_);
+    for (auto& op : pendingStates_) stateOutbox_.push_back(std::move(op));
+    pendingStates_.clear();
     if (outbox_.empty()) {
       outbox_.swap(pendingEvents_);
     } else {

@@ -109,16 +109,26 @@ class DecodeLoop {
   std::vector<LoopEvent> takeEvents();
   // Stops the thread after the step in flight; idempotent.
   void stop();
-  // KV state of one idle sequence (sequence-state.cpp), for the worker's KV tiers. Both run on the
-  // caller's thread while the loop waits between steps (stepMu_), and refuse (return false) a
-  // sequence that is not idle or has commands queued, and while a step runs (busy: try again). saveState: the bytes llama.cpp's per-sequence
-  // state API gives and the tokens they hold. restoreState: replaces what the sequence holds;
-  // 1 done, 0 refused (the state does not fit: the sequence now holds nothing), -1 busy (untouched).
-  bool saveState(int32_t seq, std::vector<uint8_t>& bytes, std::vector<llama_token>& tokens);
-  int32_t restoreState(int32_t seq, const uint8_t* bytes, size_t size, const std::vector<llama_token>& tokens);
+  // KV state of one sequence (sequence-state.cpp), for the worker's KV tiers. Queued like a
+  // command and run on the loop thread between two steps (before the next batch is built), in
+  // order with the commands queued before it; its result comes back with the events
+  // (takeStateResults). Save: the bytes llama.cpp's per-sequence state API gives and the tokens they
+  // hold; rc 1 done, 0 nothing to save (not idle, empty). Restore: replaces what the sequence
+  // holds; rc 1 done, 0 refused (the state does not fit: the sequence now holds nothing), -1 busy
+  // (not idle, or a staged KV copy could not land: untouched).
+  struct StateOp {
+    uint32_t id = 0;  // the caller's, to match the result
+    bool save = false;
+    int32_t seq = -1;
+    std::vector<uint8_t> bytes;  // restore: in; save: out
+    std::vector<llama_token> tokens;
+    int32_t rc = -1;
+  };
+  void queueState(StateOp op);
+  std::vector<StateOp> takeStateResults();
 
  private:
-  enum class CommandKind { Prefill, Generate, Grant, Cancel, Clear };
+  enum class CommandKind { Prefill, Generate, Grant, Cancel, Clear, State };
   struct Command {
     CommandKind kind;
     int32_t seq;
@@ -127,6 +137,7 @@ class DecodeLoop {
     llama_token first;
     int32_t n;  // Generate: max tokens; Grant: tokens
     int32_t credit;
+    std::unique_ptr<StateOp> op;  // State
   };
   enum class SeqState { Idle, Prefilling, Generating };
   struct Seq {
@@ -151,7 +162,7 @@ class DecodeLoop {
   void run();
   void push(Command c);
   void apply(Command& c);
-  void failCommand(const Command& c);
+  void failCommand(Command& c);
   void failAll();
   bool hasWork() const;
   void step();
@@ -178,32 +189,26 @@ class DecodeLoop {
   int32_t roundRobin_ = 0;
   std::vector<LoopEvent> pendingEvents_;  // loop thread only
 
-  // Held by the loop thread while it applies commands and steps; saveState/restoreState only try it
-  // (the JavaScript thread never blocks behind a step, which can last seconds on a big prompt
-  // batch) and raise ctxWanted_: the loop then parks after its step, up to kParkMs, until they
-  // got their turn. Never taken while holding mu_.
-  std::mutex stepMu_;
-  std::atomic<bool> ctxWanted_{false};
-  std::mutex parkMu_;
-  std::condition_variable parkCv_;
-  static constexpr int kParkMs = 50;
   // Set when shareKv staged a cross-stream llama_memory_seq_cp: llama.cpp copies the cell metadata
   // at once but the K/V bytes only at the next llama_decode, so until one succeeds a stream's state
-  // is not what its cells say and saveState/restoreState answer busy. Loop thread, under stepMu_.
+  // is not what its cells say: a state op lands it first. Loop thread only.
   bool kvCopyStaged_ = false;
   llama_seq_id stagedKv_ = -1;  // the last staged copy's destination
   // Lands a staged copy when no decode followed it (one token evaluated and removed again).
   void landStagedCopy();
-  // sequence-state.cpp: takes stepMu_ without waiting, or asks the loop to park; false: busy.
-  bool tryContext(std::unique_lock<std::mutex>& lock);
-  void releaseContext(std::unique_lock<std::mutex>& lock);
+  // sequence-state.cpp, loop thread: runs one queued save or restore (never throws).
+  void runState(StateOp& op);
+  bool saveNow(int32_t seq, std::vector<uint8_t>& bytes, std::vector<llama_token>& tokens);
+  int32_t restoreNow(int32_t seq, const uint8_t* bytes, size_t size, const std::vector<llama_token>& tokens);
+  std::vector<StateOp> pendingStates_;  // loop thread only, published with the events
   std::mutex mu_;  // guards commands_, stopping_
   std::condition_variable cv_;
   std::vector<Command> commands_;
   bool stopping_ = false;
 
-  std::mutex outMu_;  // guards outbox_, notified_
+  std::mutex outMu_;  // guards outbox_, stateOutbox_, notified_
   std::vector<LoopEvent> outbox_;
+  std::vector<StateOp> stateOutbox_;
   bool notified_ = false;
 
   std::thread thread_;

@@ -8,37 +8,48 @@
 
 #include "decode-loop.h"
 
-bool DecodeLoop::tryContext(std::unique_lock<std::mutex>& lock) {
-  lock = std::unique_lock<std::mutex>(stepMu_, std::try_to_lock);
-  if (lock.owns_lock()) return true;
-  ctxWanted_.store(true);  // the loop parks after its step; the caller tries again shortly
-  return false;
+void DecodeLoop::queueState(StateOp op) {
+  Command c{CommandKind::State, op.seq, {}, nullptr, 0, 0, 0, nullptr};
+  c.op = std::make_unique<StateOp>(std::move(op));
+  push(std::move(c));
 }
 
-void DecodeLoop::releaseContext(std::unique_lock<std::mutex>& lock) {
-  if (lock.owns_lock()) lock.unlock();
-  {
-    std::lock_guard<std::mutex> park(parkMu_);
-    ctxWanted_.store(false);
+std::vector<DecodeLoop::StateOp> DecodeLoop::takeStateResults() {
+  std::lock_guard<std::mutex> lock(outMu_);
+  std::vector<StateOp> out;
+  out.swap(stateOutbox_);
+  return out;
+}
+
+void DecodeLoop::runState(StateOp& op) {
+  op.rc = op.save ? 0 : -1;
+  try {
+    // A staged KV copy (shareKv) lands at the next decode: a read now could lack its bytes, and
+    // bytes set now into its source would be copied. Land it first.
+    if (kvCopyStaged_) landStagedCopy();
+    if (kvCopyStaged_) return;
+    if (op.save) {
+      op.rc = saveNow(op.seq, op.bytes, op.tokens) ? 1 : 0;
+    } else {
+      op.rc = restoreNow(op.seq, op.bytes.data(), op.bytes.size(), op.tokens);
+      op.bytes = std::vector<uint8_t>();  // the input is no longer needed: free it here
+      op.tokens = std::vector<llama_token>();
+    }
+  } catch (...) {
+    // e.g. an allocation: a save gives nothing; a restore may have emptied the sequence.
+    if (op.save) {
+      op.rc = 0;
+      op.bytes.clear();
+      op.tokens.clear();
+    } else if (op.seq >= 0 && op.seq < config_.parallel && seqs_[(size_t)op.seq].state == SeqState::Idle) {
+      dropKv(op.seq);
+      op.rc = 0;
+    }
   }
-  parkCv_.notify_all();
 }
 
-bool DecodeLoop::saveState(int32_t seq, std::vector<uint8_t>& bytes, std::vector<llama_token>& tokens) {
+bool DecodeLoop::saveNow(int32_t seq, std::vector<uint8_t>& bytes, std::vector<llama_token>& tokens) {
   if (seq < 0 || seq >= config_.parallel) return false;
-  std::unique_lock<std::mutex> stepLock;
-  if (!tryContext(stepLock)) return false;
-  struct Release {
-    DecodeLoop* self;
-    std::unique_lock<std::mutex>& lock;
-    ~Release() { self->releaseContext(lock); }
-  } release{this, stepLock};
-  // A staged KV copy (shareKv) lands at the next decode: a stream read now could lack its bytes.
-  if (kvCopyStaged_) return false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& c : commands_) if (c.seq == seq) return false;
-  }
   Seq& s = seqs_[(size_t)seq];
   if (s.state != SeqState::Idle || s.kv < 0 || s.held.empty()) return false;
   const size_t size = llama_state_seq_get_size(ctx_, s.kv);
@@ -51,22 +62,9 @@ bool DecodeLoop::saveState(int32_t seq, std::vector<uint8_t>& bytes, std::vector
   return true;
 }
 
-int32_t DecodeLoop::restoreState(int32_t seq, const uint8_t* bytes, size_t size, const std::vector<llama_token>& tokens) {
+int32_t DecodeLoop::restoreNow(int32_t seq, const uint8_t* bytes, size_t size, const std::vector<llama_token>& tokens) {
   if (seq < 0 || seq >= config_.parallel || tokens.empty()) return 0;
   if ((int32_t)tokens.size() > config_.ctxPerSeq) return 0;
-  std::unique_lock<std::mutex> stepLock;
-  if (!tryContext(stepLock)) return -1;
-  struct Release {
-    DecodeLoop* self;
-    std::unique_lock<std::mutex>& lock;
-    ~Release() { self->releaseContext(lock); }
-  } release{this, stepLock};
-  // A staged KV copy (shareKv) lands at the next decode and would overwrite bytes set now.
-  if (kvCopyStaged_) return -1;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& c : commands_) if (c.seq == seq) return -1;
-  }
   Seq& s = seqs_[(size_t)seq];
   if (s.state != SeqState::Idle) return -1;
   dropKv(seq);

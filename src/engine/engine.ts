@@ -93,15 +93,15 @@ export interface EngineSequence {
   clear(): Promise<void>;
   /**
    * The KV state of the idle sequence (engines with `info.kvStateIdentity`); undefined when it is
-   * busy or holds nothing. Synchronous: the decode loop waits at most one step for it.
+   * busy or holds nothing. The engine takes it between two decode steps (at most one step's wait).
    */
-  saveState?(): SequenceState | undefined;
+  saveState?(): Promise<SequenceState | undefined>;
   /**
    * Makes the idle sequence hold `state` (the next prefill reuses it as a prefix); false when the
    * state does not fit this context (it then holds nothing: heldTokens() is a new empty list) or
-   * the sequence is busy for a moment (what it holds is unchanged).
+   * the sequence is busy (what it holds is unchanged). Done between two decode steps.
    */
-  restoreState?(state: SequenceState): boolean;
+  restoreState?(state: SequenceState): Promise<boolean>;
 }
 
 /** A chat rendered for the model: its prompt tokens and how the assistant's turn ends. */

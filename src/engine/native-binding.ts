@@ -75,10 +75,16 @@ export interface NativeEngineHandle {
   grant(seq: number, tokens: number): void;
   cancel(seq: number): void;
   clear(seq: number): void;
-  /** The idle sequence's llama.cpp state and the tokens it holds; undefined when busy or empty. */
-  saveState(seq: number): { bytes: Uint8Array; tokens: Int32Array } | undefined;
-  /** Loads a state saved by saveState: 1 done, 0 does not fit (the sequence is emptied), -1 busy (untouched). */
-  restoreState(seq: number, bytes: Uint8Array, tokens: Int32Array): number;
+  /**
+   * The idle sequence's llama.cpp state and the tokens it holds; undefined when busy or empty (or
+   * the engine closed first). Queued: the decode loop runs it between two steps.
+   */
+  saveState(seq: number): Promise<{ bytes: Uint8Array; tokens: Int32Array } | undefined>;
+  /**
+   * Loads a state saved by saveState, queued like saveState: 1 done, 0 does not fit (the sequence
+   * is emptied), -1 busy or undefined the engine closed first (untouched). Throws `invalid_token`.
+   */
+  restoreState(seq: number, bytes: Uint8Array, tokens: Int32Array): Promise<number | undefined>;
   close(): void;
 }
 

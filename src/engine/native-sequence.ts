@@ -41,6 +41,12 @@ export class NativeSequence implements EngineSequence {
   private readonly prefills: PendingPrefill[] = [];
   private readonly generations: PendingGeneration[] = [];
   private readonly clears: (() => void)[] = [];
+  private readonly idleWaiters: (() => void)[] = [];
+  /**
+   * Counts commands given (prefill, generate, clear): a restore's answer, settled after the events
+   * of the batch it came with, leaves `held` to the events of any command given after it.
+   */
+  private commandsGiven = 0;
 
   constructor(private readonly host: SequenceHost, readonly index: number) {}
 
@@ -56,6 +62,7 @@ export class NativeSequence implements EngineSequence {
       const onAbort = () => this.host.handle.cancel(this.index);
       signal.addEventListener("abort", onAbort, { once: true });
       this.prefills.push({ tokens: [...tokens], resolve, reject, settled: () => signal.removeEventListener("abort", onAbort) });
+      this.commandsGiven++;
       this.host.handle.prefill(this.index, Int32Array.from(tokens));
     });
   }
@@ -77,6 +84,7 @@ export class NativeSequence implements EngineSequence {
       // Nothing more comes from the native side when the first token already ended it.
       if (first.end || opts.maxTokens === 1) return stream.finish(undefined);
       this.generations.push({ stream, base: this.held });
+      this.commandsGiven++;
     };
     const stream: TokenStream = new TokenStream(
       {
@@ -98,6 +106,7 @@ export class NativeSequence implements EngineSequence {
     this.prefilled = false;
     return new Promise((resolve) => {
       this.clears.push(resolve);
+      this.commandsGiven++;
       this.host.handle.clear(this.index);
     });
   }
@@ -107,25 +116,54 @@ export class NativeSequence implements EngineSequence {
     return this.prefills.length === 0 && this.generations.length === 0 && this.clears.length === 0;
   }
 
-  saveState(): SequenceState | undefined {
-    if (!this.idle() || this.held.length === 0) return undefined;
-    const got = this.host.handle.saveState(this.index);
-    if (got === undefined) return undefined;
-    return { bytes: got.bytes, tokens: Array.from(got.tokens) };
+  /**
+   * Runs `fn` once no operation is pending on this side (at once when none is): a generation's last
+   * events (its Done) can come a moment after its consumer saw the last token. Synchronously, so
+   * that a save or restore is queued to the decode loop before any command given after it.
+   */
+  private onIdle(fn: () => void): void {
+    if (this.idle()) fn();
+    else this.idleWaiters.push(fn);
   }
 
-  restoreState(state: SequenceState): boolean {
-    if (!this.idle()) return false;
-    this.prefilled = false;
-    let rc: number;
-    try {
-      rc = this.host.handle.restoreState(this.index, state.bytes, Int32Array.from(state.tokens));
-    } catch (err) {
-      throw nativeErrorToServing(err);
-    }
-    if (rc < 0) return false; // busy: what it holds is unchanged
-    this.held = rc === 1 ? [...state.tokens] : [];
-    return rc === 1;
+  private wakeIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.idle()) return;
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  saveState(): Promise<SequenceState | undefined> {
+    return new Promise((resolve, reject) => this.onIdle(() => {
+      if (this.held.length === 0) return resolve(undefined);
+      let answer: ReturnType<NativeEngineHandle["saveState"]>;
+      try {
+        answer = this.host.handle.saveState(this.index);
+      } catch (err) {
+        // e.g. the engine closed while this waited for the sequence to be idle
+        return reject(nativeErrorToServing(err));
+      }
+      answer.then(
+        (got) => resolve(got === undefined ? undefined : { bytes: got.bytes, tokens: Array.from(got.tokens) }),
+        (err: unknown) => reject(nativeErrorToServing(err)),
+      );
+    }));
+  }
+
+  restoreState(state: SequenceState): Promise<boolean> {
+    return new Promise((resolve, reject) => this.onIdle(() => {
+      this.prefilled = false;
+      const given = this.commandsGiven;
+      let answer: Promise<number | undefined>;
+      try {
+        answer = this.host.handle.restoreState(this.index, state.bytes, Int32Array.from(state.tokens));
+      } catch (err) {
+        return reject(nativeErrorToServing(err));
+      }
+      answer.then((rc) => {
+        if (rc !== 0 && rc !== 1) return resolve(false); // busy, or the engine closed: what it holds is unchanged
+        if (this.commandsGiven === given) this.held = rc === 1 ? [...state.tokens] : [];
+        resolve(rc === 1);
+      }, (err: unknown) => reject(nativeErrorToServing(err)));
+    }));
   }
 
   onToken(id: number, text: string, logprobs?: TokenLogprobs): void {
@@ -141,6 +179,7 @@ export class NativeSequence implements EngineSequence {
         : reason === DoneReason.DeadEnd ? grammarDeadEnd()
           : undefined,
     );
+    this.wakeIdle();
   }
 
   onPrefilled(status: PrefillStatus, heldCount: number, reused: number): void {
@@ -155,11 +194,13 @@ export class NativeSequence implements EngineSequence {
     } else {
       p.reject(new ServingError("internal", status === PrefillStatus.Cancelled ? "prefill aborted" : "prefill failed"));
     }
+    this.wakeIdle();
   }
 
   onCleared(): void {
     this.held = [];
     this.clears.shift()?.();
+    this.wakeIdle();
   }
 
   /** The engine closed: nothing more will come from the native side. */
@@ -171,5 +212,6 @@ export class NativeSequence implements EngineSequence {
     }
     for (const g of this.generations.splice(0)) g.stream.finish(closed);
     for (const c of this.clears.splice(0)) c();
+    this.wakeIdle();
   }
 }

@@ -55,7 +55,7 @@ describe("KV tiers on the native engine", { skip }, () => {
     // The state a turn leaves behind: its prompt only, as a conversation kept before its next turn.
     await seq.clear();
     await seq.prefill(prompt, new AbortController().signal);
-    state = seq.saveState!()!;
+    state = (await seq.saveState!())!;
     assert.ok(state !== undefined && state.tokens.length === prompt.length && state.bytes.byteLength > 0);
     await seq.clear();
   });
@@ -68,7 +68,7 @@ describe("KV tiers on the native engine", { skip }, () => {
   async function restoredContinuation(restored: SequenceState): Promise<{ ids: number[]; reused: number }> {
     const seq = engine.sequences[1]!;
     await seq.clear();
-    assert.equal(seq.restoreState!(restored), true);
+    assert.equal(await seq.restoreState!(restored), true);
     assert.deepEqual([...seq.heldTokens()], prompt);
     const out = await continuation(seq, prompt);
     await seq.clear();
@@ -152,15 +152,42 @@ describe("KV tiers on the native engine", { skip }, () => {
   it("state bytes that do not fit this context are refused by the engine and leave the sequence empty", async () => {
     const seq = engine.sequences[1]!;
     const garbage = new Uint8Array(state.bytes.byteLength).fill(7);
-    assert.equal(seq.restoreState!({ bytes: garbage, tokens: state.tokens }), false);
+    assert.equal(await seq.restoreState!({ bytes: garbage, tokens: state.tokens }), false);
     assert.deepEqual([...seq.heldTokens()], []);
     // A short state: cut in the middle of its KV rows.
-    assert.equal(seq.restoreState!({ bytes: state.bytes.subarray(0, state.bytes.byteLength >> 1), tokens: state.tokens }), false);
+    assert.equal(await seq.restoreState!({ bytes: state.bytes.subarray(0, state.bytes.byteLength >> 1), tokens: state.tokens }), false);
     // Token ids that do not match the state's cell count.
-    assert.equal(seq.restoreState!({ bytes: state.bytes, tokens: state.tokens.slice(0, 3) }), false);
+    assert.equal(await seq.restoreState!({ bytes: state.bytes, tokens: state.tokens.slice(0, 3) }), false);
     // The sequence still works afterwards.
     assert.deepEqual((await continuation(seq, prompt)).ids, expected);
     await seq.clear();
+  });
+
+  it("a restore asked while another sequence decodes is done between two steps at its first call", async () => {
+    // The decode loop runs a queued restore before building its next batch: no busy answer to retry.
+    const busy = engine.sequences[0]!;
+    const seq = engine.sequences[1]!;
+    await busy.clear();
+    await seq.clear();
+    await busy.prefill(prompt, new AbortController().signal);
+    let generating = true;
+    const gen = (async () => {
+      for await (const _ of busy.generate({ sampling: { temperature: 0 }, maxTokens: 200, signal: new AbortController().signal })) void _;
+      generating = false;
+    })();
+    let restores = 0;
+    // Bounded: at most 20 restores, and only while the other sequence generates.
+    while (generating && restores < 20) {
+      await seq.clear();
+      assert.equal(await seq.restoreState!(state), true);
+      assert.deepEqual([...seq.heldTokens()], prompt);
+      restores++;
+    }
+    await gen;
+    assert.ok(restores > 0);
+    assert.deepEqual((await continuation(seq, prompt)).ids, expected);
+    await seq.clear();
+    await busy.clear();
   });
 
   it("a prefix copied from another sequence by a prefill cancelled before any decode is saved with its bytes", async (t) => {
@@ -195,7 +222,7 @@ describe("KV tiers on the native engine", { skip }, () => {
     } else {
       assert.deepEqual(copied.tokens, prompt);
       await donor.clear();
-      assert.equal(donor.restoreState!(copied), true);
+      assert.equal(await donor.restoreState!(copied), true);
       assert.deepEqual((await continuation(donor, prompt)).ids, expected);
     }
     await donor.clear();
