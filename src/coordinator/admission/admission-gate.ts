@@ -2,7 +2,7 @@ import type { Clock } from "../../common/clock.js";
 import type { CoordinatorConfig } from "../../common/config.js";
 import type { Logger } from "../../common/logger.js";
 import { ServingError } from "../../protocol/serving-error.js";
-import { admit, type AdmissionDecision } from "./admission.js";
+import { admit, fleetRefusal, type AdmissionDecision } from "./admission.js";
 import type { AdmissionQueue, QueueTicket } from "./admission-queue.js";
 import type { CapLease, ClientCaps } from "./client-caps.js";
 import type { Decision } from "../scheduler/types.js";
@@ -79,11 +79,9 @@ export class AdmissionGate {
    */
   refusalBeforeBody(): ServingError | undefined {
     const { table, tracker, config, queue, caps } = this.d;
-    const cap = table.capacity();
-    if (cap.routable === 0) return undefined;
-    const maxSessions = Math.min(config.systemMaxSessions, cap.maxSessions);
-    if (tracker.count + 1 <= maxSessions) return undefined;
-    if (!queue.enabled) return new ServingError("system_sessions_full", `system holds its limit of ${maxSessions} sessions`);
+    const full = fleetRefusal({ capacity: table.capacity(), liveSessions: tracker.count, systemMaxSessions: config.systemMaxSessions });
+    if (full?.reason !== "system_sessions_full") return undefined;
+    if (!queue.enabled) return new ServingError(full.reason, full.message);
     return caps.queueCapped ? undefined : queue.refusalIfFull();
   }
 

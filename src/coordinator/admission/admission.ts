@@ -19,12 +19,24 @@ export interface AdmissionInput {
   requestTokens: number;
 }
 
-export function admit(i: AdmissionInput): AdmissionDecision {
+export type AdmissionRejection = Extract<AdmissionDecision, { admitted: false }>;
+
+/**
+ * The part of the check that needs nothing of the request (no body read): no routable worker, or
+ * no room for one more session. Undefined when both pass.
+ */
+export function fleetRefusal(i: Pick<AdmissionInput, "capacity" | "liveSessions" | "systemMaxSessions">): AdmissionRejection | undefined {
   if (i.capacity.routable === 0) return { admitted: false, reason: "no_workers", message: "no worker is available" };
   const maxSessions = Math.min(i.systemMaxSessions, i.capacity.maxSessions);
   if (i.liveSessions + 1 > maxSessions) {
     return { admitted: false, reason: "system_sessions_full", message: `system holds its limit of ${maxSessions} sessions` };
   }
+  return undefined;
+}
+
+export function admit(i: AdmissionInput): AdmissionDecision {
+  const refused = fleetRefusal(i);
+  if (refused !== undefined) return refused;
   const kvEstimateBytes = i.requestTokens * i.capacity.maxKvBytesPerToken;
   const maxKv = Math.min(i.systemMaxKvBytes, i.capacity.maxKvBytes);
   if (i.liveKvBytes + kvEstimateBytes > maxKv) {
