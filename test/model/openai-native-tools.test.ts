@@ -4,11 +4,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
-import { Ajv } from "ajv";
 import { buildVocab, writeLlamaGguf, type LlamaSpec } from "../../src/engine/gguf-writer.js";
 import { waitForRoutable } from "../helpers/cluster.js";
 import { STORIES_MODEL, missingModel, startCoordinatorProc, startWorkerProc, type Served } from "../helpers/processes.js";
 import { HERMES_CONTROL_TOKENS, HERMES_TEMPLATE } from "../helpers/tool-templates.js";
+import { weatherAndAdd } from "../helpers/weather-add-tools.js";
 
 /**
  * Tools in the model's own format, through a real cluster and the openai SDK: one worker serves a
@@ -22,32 +22,18 @@ const HERMES_SPEC: LlamaSpec = {
   name: "hermes-tiny", dim: 16, layers: 1, heads: 2, kvHeads: 2, ffn: 32, contextLength: 2048, vocabSize: 600,
   fileType: "f32", tiedEmbeddings: true, seed: 3, chatTemplate: HERMES_TEMPLATE, controlTokens: HERMES_CONTROL_TOKENS,
 };
-const WEATHER = {
-  type: "object",
-  properties: { city: { type: "string", enum: ["Paris", "Lima", "Oslo"] }, unit: { type: "string", enum: ["c", "f"] } },
-  required: ["city", "unit"],
-  additionalProperties: false,
-};
 const ADD = {
   type: "object",
   properties: { a: { type: "integer", minimum: 0, maximum: 99 }, b: { type: "integer", minimum: 0, maximum: 99 } },
   required: ["a", "b"],
   additionalProperties: false,
 };
-const TOOLS: OpenAI.ChatCompletionTool[] = [
-  { type: "function", function: { name: "get_weather", description: "The weather in a city", parameters: WEATHER } },
-  { type: "function", function: { name: "add", description: "Adds two numbers", parameters: ADD } },
-];
-const ajv = new Ajv({ strict: false });
-const validators: Record<string, ReturnType<Ajv["compile"]>> = { get_weather: ajv.compile(WEATHER), add: ajv.compile(ADD) };
+const { tools: TOOLS, assertValidCall: assertValidArgs } = weatherAndAdd(ADD);
 
 function assertValidCall(call: OpenAI.ChatCompletionMessageToolCall): void {
   assert.ok(call.type === "function");
   assert.match(call.id, /^call_[0-9a-f]{24}$/);
-  const validate = validators[call.function.name];
-  assert.ok(validate, `unknown tool ${call.function.name}`);
-  const args = JSON.parse(call.function.arguments);
-  assert.ok(validate(args), `${call.function.name}(${call.function.arguments}): ${ajv.errorsText(validate.errors)}`);
+  assertValidArgs(call.function.name, JSON.parse(call.function.arguments));
 }
 
 /**

@@ -1,7 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI, { BadRequestError } from "openai";
-import { Ajv } from "ajv";
 import { generateText, stepCountIs, streamText, tool } from "ai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { ChatOpenAI } from "@langchain/openai";
@@ -11,6 +10,7 @@ import { waitForRoutable } from "../helpers/cluster.js";
 import { assertPersonChecksKept, recordingFetch } from "../helpers/langchain-requests.js";
 import { Person } from "../helpers/person-schema.js";
 import { STORIES_MODEL, missingModel, startCoordinatorProc, startWorkerProc, type Served } from "../helpers/processes.js";
+import { weatherAndAdd } from "../helpers/weather-add-tools.js";
 
 /**
  * Tools (function calling) through a real cluster (one stories260K worker), with the client
@@ -20,30 +20,13 @@ import { STORIES_MODEL, missingModel, startCoordinatorProc, startWorkerProc, typ
  */
 const skip = missingModel(STORIES_MODEL);
 const MODEL = "stories260K";
-const WEATHER = {
-  type: "object",
-  properties: { city: { type: "string", enum: ["Paris", "Lima", "Oslo"] }, unit: { type: "string", enum: ["c", "f"] } },
-  required: ["city", "unit"],
-  additionalProperties: false,
-};
 const ADD = {
   type: "object",
   properties: { a: { type: "number" }, b: { type: "number" } },
   required: ["a", "b"],
   additionalProperties: false,
 };
-const TOOLS: OpenAI.ChatCompletionTool[] = [
-  { type: "function", function: { name: "get_weather", description: "The weather in a city", parameters: WEATHER } },
-  { type: "function", function: { name: "add", description: "Adds two numbers", parameters: ADD } },
-];
-const ajv = new Ajv({ strict: false });
-const validators: Record<string, ReturnType<Ajv["compile"]>> = { get_weather: ajv.compile(WEATHER), add: ajv.compile(ADD) };
-
-function assertValidCall(name: string, args: unknown): void {
-  const validate = validators[name];
-  assert.ok(validate, `unknown tool ${name}`);
-  assert.ok(validate(args), `${name}(${JSON.stringify(args)}): ${ajv.errorsText(validate.errors)}`);
-}
+const { tools: TOOLS, assertValidCall } = weatherAndAdd(ADD);
 
 describe("tools through the OpenAI API and the client libraries", { skip }, () => {
   let coordinator: Served;
