@@ -4,11 +4,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BenchReport } from "../report.js";
 import { runBench } from "../run-bench.js";
-import { parseLengthDist } from "../workload.js";
 import { benchModels, defaultBenchCacheDir, ensureBenchModel } from "../worker-vs-llama/bench-models.js";
 import { startQuiet, waitRoutable, type Served } from "./fleet.js";
 import { table, verdict } from "./markdown.js";
-import { benchConfig } from "./measure.js";
+import { chatBenchConfig } from "./measure.js";
 import type { SectionResult, SuiteMode } from "./suite-types.js";
 
 /**
@@ -121,15 +120,7 @@ export async function kvTiers(mode: SuiteMode): Promise<SectionResult> {
       mode.log(`kv tiers: ${m.name}, ${v.name}`);
       const fleet = await startFleet(m.path, v.env(dir), v.coordinatorEnv);
       try {
-        const config = {
-          ...benchConfig({
-            target: "openai-chat", urls: [fleet.coordinator.url], concurrency: w.concurrency, numRequests: w.users * w.turns,
-            inputTokens: 1, outputTokens: w.outputTokens, durationS: 1200,
-          }),
-          model: "m", workload: "chat" as const, users: w.users, turns: w.turns,
-          systemPromptTokens: w.systemPromptTokens, userTokens: parseLengthDist(String(w.userTokens)),
-        };
-        const report = await runBench(config, { quietProgress: true });
+        const report = await runBench(chatBenchConfig(fleet.coordinator.url, "m", w, w.concurrency, 1200), { quietProgress: true });
         byVariant.set(v.name, report);
         const hs = await Promise.all(fleet.workers.map((x) => health(x.url)));
         const t = hs.map((h) => h.kv_tiers).filter((x) => x !== undefined);

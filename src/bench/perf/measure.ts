@@ -46,6 +46,27 @@ export function benchConfig(s: LoadSpec): BenchConfig {
   };
 }
 
+/** A multi-turn chat over the OpenAI chat API: `users` conversations of `turns` turns each. */
+export interface ChatLoad {
+  users: number;
+  turns: number;
+  systemPromptTokens: number;
+  userTokens: number;
+  outputTokens: number;
+}
+
+/** The bench tool's config for a chat load against one coordinator (`concurrency` conversations in flight). */
+export function chatBenchConfig(url: string, model: string, w: ChatLoad, concurrency: number, durationS: number): BenchConfig {
+  return {
+    ...benchConfig({
+      target: "openai-chat", urls: [url], concurrency, numRequests: w.users * w.turns,
+      inputTokens: 1, outputTokens: w.outputTokens, durationS,
+    }),
+    model, workload: "chat", users: w.users, turns: w.turns,
+    systemPromptTokens: w.systemPromptTokens, userTokens: parseLengthDist(String(w.userTokens)),
+  };
+}
+
 export async function measure(s: LoadSpec, pids: () => number[], o: MeasureOptions = {}): Promise<Measured> {
   const sum = () => pids().reduce((a, p) => a + safeCpu(p), 0);
   const sampler = new RssSampler(pids, 200);

@@ -3,10 +3,9 @@ import { fileURLToPath } from "node:url";
 import type { SchedulerProfileName } from "../../common/config.js";
 import type { BenchReport } from "../report.js";
 import { runBench } from "../run-bench.js";
-import { parseLengthDist } from "../workload.js";
 import { startQuiet, waitRoutable, type Served } from "./fleet.js";
 import { table, verdict } from "./markdown.js";
-import { benchConfig, median } from "./measure.js";
+import { chatBenchConfig, median } from "./measure.js";
 import type { SectionResult, SuiteMode } from "./suite-types.js";
 
 /**
@@ -67,15 +66,7 @@ export async function routingProfiles(mode: SuiteMode): Promise<SectionResult> {
       mode.log(`routing: ${row.variant.name}, repetition ${rep + 1}`);
       const fleet = await startFleet(row.variant, model);
       try {
-        const config = {
-          ...benchConfig({
-            target: "openai-chat", urls: [fleet.coordinator.url], concurrency: w.users, numRequests: w.users * w.turns,
-            inputTokens: 1, outputTokens: w.outputTokens, durationS: 600,
-          }),
-          model: "stories260K", workload: "chat" as const, users: w.users, turns: w.turns,
-          systemPromptTokens: w.systemPromptTokens, userTokens: parseLengthDist(String(w.userTokens)),
-        };
-        row.runs.push(await runBench(config, { quietProgress: true }));
+        row.runs.push(await runBench(chatBenchConfig(fleet.coordinator.url, "stories260K", w, w.users, 600), { quietProgress: true }));
       } finally {
         await fleet.stop();
       }
