@@ -120,28 +120,26 @@ void DecodeLoop::run() {
       if (stopping_) return;
       cmds.swap(commands_);
     }
-    {
-      for (auto& c : cmds) {
-        try {
-          apply(c);
-        } catch (...) {
-          failCommand(c);
-        }
-      }
-      cmds.clear();
-      // A save or restore answered now, not after the step that follows (a whole step's wait).
-      if (!pendingStates_.empty()) publish();
+    for (auto& c : cmds) {
       try {
-        step();
+        apply(c);
       } catch (...) {
-        // step() catches what one sequence causes; this is the rest (e.g. allocation): no sequence
-        // can be trusted to be where it thinks.
-        failAll();
+        failCommand(c);
       }
-      // No decode followed a staged copy (its prefill was cancelled in the same batch of
-      // commands): land it now, so that the next save or restore need not.
-      if (kvCopyStaged_) landStagedCopy();
     }
+    cmds.clear();
+    // A save or restore answered now, not after the step that follows (a whole step's wait).
+    if (!pendingStates_.empty()) publish();
+    try {
+      step();
+    } catch (...) {
+      // step() catches what one sequence causes; this is the rest (e.g. allocation): no sequence
+      // can be trusted to be where it thinks.
+      failAll();
+    }
+    // No decode followed a staged copy (its prefill was cancelled in the same batch of
+    // commands): land it now, so that the next save or restore need not.
+    if (kvCopyStaged_) landStagedCopy();
     publish();
   }
 }
