@@ -1,15 +1,15 @@
 import { loadavg } from "node:os";
-import { randomUUID } from "node:crypto";
-import { Pool } from "undici";
 import { startQuiet } from "./fleet.js";
 import { summarize, type Summary } from "../stats.js";
+import { Target } from "../targets.js";
 
 /**
  * Time to first token of one request sent straight to a sim worker: one exchange
  * (`POST /worker/generate`) against the seed's two (`/worker/prefill`, then `/worker/decode`).
  * The sim worker answers at once (no prefill cost, no inter-token time), so the difference is the
  * protocol's: one HTTP round trip, one request parse and one route less. Requests are sequential
- * and alternate between the two ways, after a warm-up, over kept-alive loopback connections.
+ * and alternate between the two ways, after a warm-up, over kept-alive loopback connections, sent
+ * by the bench tool's client (its TTFT: request sent to first token event).
  *   node dist/src/bench/perf/worker-generate-ttft.js [requests=300] [max_tokens=4]
  * Prints a table (ms) and one JSON line.
  */
@@ -28,18 +28,24 @@ async function main(argv: string[]): Promise<void> {
     "/worker/health",
     { COORDINATOR_URL: NO_COORDINATOR, CACHE_ANNOUNCE_WAIT_MS: "0", PARALLEL: "4" },
   );
-  const pool = new Pool(worker.url, { connections: 4, pipelining: 1, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS });
+  // The bench tool's own client: its `worker` target is the seed's two calls, `worker-generate` the one exchange.
+  const targets: Record<Mode, Target> = {
+    generate: new Target({ kind: "worker-generate", urls: [worker.url], model: "any", timeoutMs: REQUEST_TIMEOUT_MS }),
+    "prefill+decode": new Target({ kind: "worker", urls: [worker.url], model: "any", timeoutMs: REQUEST_TIMEOUT_MS }),
+  };
   const load = [loadavg()[0]!];
   const samples: Record<Mode, number[]> = { generate: [], "prefill+decode": [] };
+  const never = new AbortController().signal;
   try {
     for (let i = 0; i < WARMUP * 2 + requests; i++) {
       const mode: Mode = i % 2 === 0 ? "generate" : "prefill+decode";
-      const ms = await firstTokenMs(pool, mode, `bench request ${i}`, maxTokens);
-      if (i >= WARMUP * 2) samples[mode].push(ms);
+      const r = await targets[mode].send({ index: i, prompt: `bench request ${i}`, messages: [], maxTokens }, 0, never);
+      if (r.ttftMs === undefined) throw new Error(`${mode}: no token in the answer (${r.status} ${r.reason})`);
+      if (i >= WARMUP * 2) samples[mode].push(r.ttftMs);
     }
   } finally {
     load.push(loadavg()[0]!);
-    await pool.close();
+    await Promise.all(Object.values(targets).map((t) => t.close()));
     await worker.stop();
   }
   const rows = (Object.keys(samples) as Mode[]).map((m) => ({ mode: m, ttft_ms: summarize(samples[m])! }));
@@ -49,33 +55,6 @@ async function main(argv: string[]): Promise<void> {
   for (const r of rows) console.log(`| ${r.mode} | ${r.ttft_ms.count} | ${fmt(r.ttft_ms.p50)} | ${fmt(r.ttft_ms.p90)} | ${fmt(r.ttft_ms.p99)} | ${fmt(r.ttft_ms.mean)} |`);
   console.log(`load average (1 min) before/after: ${load.map((l) => l.toFixed(2)).join(" / ")}`);
   console.log(JSON.stringify({ requests, max_tokens: maxTokens, loadavg_1m: load, rows: rows as { mode: Mode; ttft_ms: Summary }[] }));
-}
-
-/** One request from its first byte sent to its first token event received (ms); the rest is read to the end. */
-async function firstTokenMs(pool: Pool, mode: Mode, prompt: string, maxTokens: number): Promise<number> {
-  const sessionId = randomUUID();
-  const t0 = performance.now();
-  const body = { session_id: sessionId, prompt, max_tokens: maxTokens };
-  let stream;
-  if (mode === "generate") {
-    stream = await post(pool, "/worker/generate", body);
-  } else {
-    const pre = await post(pool, "/worker/prefill", body);
-    await pre.body.text();
-    stream = await post(pool, "/worker/decode", { session_id: sessionId });
-  }
-  let ttft = -1;
-  for await (const chunk of stream.body) {
-    if (ttft < 0 && (chunk as Buffer).includes('"seq":0')) ttft = performance.now() - t0;
-  }
-  if (ttft < 0) throw new Error(`${mode}: no token in the answer`);
-  return ttft;
-}
-
-async function post(pool: Pool, path: string, body: unknown): Promise<Awaited<ReturnType<Pool["request"]>>> {
-  const res = await pool.request({ method: "POST", path, body: JSON.stringify(body), headers: { "content-type": "application/json" } });
-  if (res.statusCode !== 200) throw new Error(`${path} answered ${res.statusCode}: ${await res.body.text()}`);
-  return res;
 }
 
 main(process.argv.slice(2)).catch((err) => {
